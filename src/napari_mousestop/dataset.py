@@ -154,7 +154,12 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     missing = {"X", "labels", "cages", "recordings", "animals", "meta"} - set(arrays)
     if missing:
         raise DatasetError(f"{path}: not a napari-mousestop dataset (missing {sorted(missing)})")
-    meta = json.loads(str(arrays["meta"]))
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        if not isinstance(meta, dict):
+            raise ValueError("meta is not a JSON object")
+    except ValueError as exc:
+        raise DatasetError(f"{path}: unreadable dataset metadata ({exc})") from None
     if meta.get("format") != _FORMAT:
         raise DatasetError(f"{path}: unknown dataset format {meta.get('format')!r}")
     try:
@@ -168,5 +173,7 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
             sources=meta["sources"],
             classes=tuple(meta["classes"]),
         )
+    except KeyError as exc:
+        raise DatasetError(f"{path}: dataset metadata lacks {exc}") from None
     except DatasetError as exc:
         raise DatasetError(f"{path}: {exc}") from None
