@@ -1,0 +1,518 @@
+"""Training the paper's CNN: input scaling, the training loop, leave-one-cage-out CV, final model.
+
+Everything here is plain Python + PyTorch: progress goes out through a callback that receives a
+:class:`Progress`, and a ``should_stop()`` callable is checked before every batch so a GUI can
+cancel promptly (:class:`TrainingCancelled` is raised). Checkpoints live in
+:mod:`napari_mousestop.checkpoint` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_fits,
+    load_checkpoint,
+    make_checkpoint,
+    predict_proba,
+    save_checkpoint,
+)
+from .dataset import Dataset, DatasetError
+from .model import ModelConfig, StopCNN
+from .scaling import InputScaler
+
+__all__ = [
+    "CVResult",
+    "Checkpoint",
+    "CheckpointError",
+    "FoldResult",
+    "InputScaler",
+    "Progress",
+    "TrainConfig",
+    "TrainingCancelled",
+    "check_fits",
+    "check_trainable",
+    "fit_model",
+    "load_checkpoint",
+    "loco_cv",
+    "loco_folds",
+    "make_checkpoint",
+    "predict_proba",
+    "resolve_device",
+    "save_checkpoint",
+    "train_final",
+    "train_fold",
+]
+
+
+class TrainingCancelled(RuntimeError):
+    """Raised when ``should_stop()`` returned True; nothing partial is returned."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; stored in reports and checkpoints.
+
+    Parameters
+    ----------
+    epochs
+        Passes over the training data (fixed: no early stopping, so no held-out data is used
+        for model selection).
+    batch_size
+        Samples per SGD step (the last batch of an epoch may be smaller).
+    lr
+        SGD learning rate (the paper's 1e-3).
+    momentum
+        SGD momentum; 0.9 by default (plain SGD at 1e-3 barely moves in 100 epochs, see
+        docs/training.md).
+    weight_decay
+        L2 penalty of SGD.
+    seed
+        Seeds weight initialisation and batch order (per fold, derived from this one seed).
+    device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    scaling
+        Input scaling (:class:`InputScaler`): ``"log1p"`` (default) or ``"none"``.
+    channels, kernel_sizes, pool
+        Architecture of each convolution branch (:class:`ModelConfig`); T, N and the number
+        of classes come from the data.
+    track_test
+        Record held-out loss and accuracy after every epoch (learning curves; never used to
+        pick a model).
+    threads
+        CPU threads for torch during training (None: torch's default). One thread is fastest
+        for small inputs and on busy machines.
+    """
+
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    scaling: str = "log1p"
+    channels: int = 16
+    kernel_sizes: tuple[int, ...] = (3, 9)
+    pool: int = 2
+    track_test: bool = True
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            problems.append(f"batch size must be >= 1 (got {self.batch_size})")
+        if not self.lr > 0:
+            problems.append(f"learning rate must be > 0 (got {self.lr})")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must lie in [0, 1) (got {self.momentum})")
+        if self.weight_decay < 0:
+            problems.append(f"weight decay must be >= 0 (got {self.weight_decay})")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"threads must be >= 1 (got {self.threads})")
+        if self.scaling not in InputScaler.METHODS:
+            problems.append(f"scaling must be one of {InputScaler.METHODS} (got {self.scaling!r})")
+        if problems:
+            raise ValueError("training config: " + "; ".join(problems))
+
+    def model_config(self, n_intervals: int, n_bins: int, n_classes: int) -> ModelConfig:
+        """The architecture for data of T = ``n_intervals``, N = ``n_bins``."""
+        return ModelConfig(
+            n_intervals=n_intervals,
+            n_bins=n_bins,
+            n_classes=n_classes,
+            channels=self.channels,
+            kernel_sizes=self.kernel_sizes,
+            pool=self.pool,
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dictionary."""
+        d = asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (unknown keys are refused)."""
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report, sent after every epoch.
+
+    ``fold`` counts from 1 to ``n_folds`` in CV; the final all-data model reports
+    ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
+    training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none).
+    """
+
+    fold: int
+    n_folds: int
+    epoch: int
+    n_epochs: int
+    loss: float
+    accuracy: float
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    stage: str = "cv"
+    cage: str | None = None
+
+
+@dataclass
+class FoldResult:
+    """One leave-one-cage-out fold: the model that never saw ``cage``."""
+
+    cage: str
+    train_index: np.ndarray
+    test_index: np.ndarray
+    model: StopCNN
+    scaler: InputScaler
+    history: dict[str, list[float]]
+    proba: np.ndarray
+
+
+@dataclass
+class CVResult:
+    """Leave-one-cage-out results: fold models and out-of-fold class probabilities."""
+
+    folds: list[FoldResult]
+    oof_proba: np.ndarray
+    labels: np.ndarray
+    cages: np.ndarray
+    recordings: np.ndarray
+    animals: np.ndarray
+    classes: tuple[str, ...]
+    config: TrainConfig
+    model_config: ModelConfig
+    seconds: float = 0.0
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def oof_pred(self) -> np.ndarray:
+        """Out-of-fold predicted class index per sample."""
+        return self.oof_proba.argmax(axis=1)
+
+    @property
+    def history(self) -> list[dict]:
+        """Per-fold learning curves: ``[{"cage": ..., "train_loss": [...], ...}, ...]``."""
+        return [{"cage": f.cage, **f.history} for f in self.folds]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    return dev
+
+
+def _seed_for(seed: int, key: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(key)]).generate_state(1)[0])
+
+
+def check_trainable(dataset: Dataset, config: TrainConfig | None = None, cv: bool = True) -> None:
+    """Raise :class:`~napari_mousestop.dataset.DatasetError` if ``dataset`` cannot be trained on.
+
+    Checks: finite values, at least two classes, at least two cages (for CV), and an N x N grid
+    large enough for the kernels.
+    """
+    config = config or TrainConfig()
+    dataset.validate()
+    n, t, n_bins, _ = dataset.X.shape
+    present = np.unique(dataset.labels)
+    if n == 0:
+        raise DatasetError("dataset: it holds no samples")
+    if len(present) < 2:
+        names = [dataset.classes[i] for i in present]
+        raise DatasetError(f"dataset: all samples belong to one class {names}; need at least two")
+    cages = np.unique(dataset.cages)
+    if cv and len(cages) < 2:
+        raise DatasetError(
+            f"dataset: leave-one-cage-out needs at least two cages, found only {list(cages)}"
+        )
+    needed = max(config.kernel_sizes) - 1 + config.pool
+    if n_bins < needed:
+        raise DatasetError(
+            f"dataset: a {n_bins}x{n_bins} grid is too small for kernels {config.kernel_sizes} "
+            f"and pooling {config.pool} (need N >= {needed})"
+        )
+
+
+def loco_folds(cages: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Leave-one-cage-out folds: ``(cage, train_index, test_index)`` in sorted cage order.
+
+    Every recording of a cage (juvenile and adult) is held out together.
+    """
+    cages = np.asarray(cages, dtype=str)
+    folds = []
+    for cage in np.unique(cages):
+        test = np.flatnonzero(cages == cage)
+        train = np.flatnonzero(cages != cage)
+        folds.append((str(cage), train, test))
+    return folds
+
+
+def fit_model(
+    X: np.ndarray,
+    y: np.ndarray,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    seed: int,
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[StopCNN, dict[str, list[float]]]:
+    """Train one :class:`StopCNN` on already scaled inputs; return it (eval mode, on CPU).
+
+    Parameters
+    ----------
+    X, y
+        Scaled training inputs (n, T, N, N) and class indices (n,).
+    model_config, config
+        Architecture and training settings.
+    seed
+        Seeds weight initialisation and batch order.
+    X_test, y_test
+        Optional held-out data, evaluated after every epoch when ``config.track_test``.
+    on_epoch
+        Called as ``on_epoch(epoch, figures)`` after every epoch.
+    should_stop
+        Checked before every batch; when it returns True, :class:`TrainingCancelled` is raised.
+
+    Returns
+    -------
+    model, history
+        The trained model and per-epoch ``train_loss``, ``train_accuracy``, ``test_loss``,
+        ``test_accuracy`` (the last two empty without test data).
+    """
+    if config.threads is None:
+        return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
+    before = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop):
+    device = resolve_device(config.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = StopCNN(model_config)
+    model.to(device)
+    xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y, dtype=torch.int64, device=device)
+    have_test = X_test is not None and y_test is not None and len(y_test) and config.track_test
+    if have_test:
+        xv = torch.as_tensor(X_test, dtype=torch.float32, device=device)
+        yv = torch.as_tensor(y_test, dtype=torch.int64, device=device)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {
+        "train_loss": [],
+        "train_accuracy": [],
+        "test_loss": [],
+        "test_accuracy": [],
+    }
+    n = len(yt)
+    bs = config.batch_size
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        total_loss = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        for start in range(0, n, bs):
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled("training cancelled")
+            idx = order[start : start + bs]
+            logits = model(xt[idx])
+            loss = loss_fn(logits, yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total_loss += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == yt[idx]).sum()
+        figures = {"train_loss": float(total_loss) / n, "train_accuracy": float(correct) / n}
+        if have_test:
+            model.eval()
+            with torch.no_grad():
+                logits = model(xv)
+                figures["test_loss"] = float(loss_fn(logits, yv))
+                figures["test_accuracy"] = float((logits.argmax(1) == yv).float().mean())
+        for key, value in figures.items():
+            history[key].append(value)
+        if on_epoch is not None:
+            on_epoch(epoch, figures)
+    model.eval()
+    return model.cpu(), history
+
+
+def train_fold(
+    dataset: Dataset,
+    train_index: np.ndarray,
+    test_index: np.ndarray,
+    config: TrainConfig,
+    seed: int,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[StopCNN, InputScaler, dict[str, list[float]], np.ndarray]:
+    """Fit the scaler and a model on ``train_index`` only; return them, the history and the
+    held-out class probabilities (n_test, C)."""
+    X = dataset.X
+    scaler = InputScaler(config.scaling).fit(X[train_index])
+    x_train = scaler.transform(X[train_index])
+    x_test = scaler.transform(X[test_index])
+    _, t, n_bins, _ = X.shape
+    mcfg = config.model_config(t, n_bins, len(dataset.classes))
+    model, history = fit_model(
+        x_train,
+        dataset.labels[train_index],
+        mcfg,
+        config,
+        seed,
+        X_test=x_test,
+        y_test=dataset.labels[test_index],
+        on_epoch=on_epoch,
+        should_stop=should_stop,
+    )
+    proba = np.zeros((0, mcfg.n_classes))
+    if len(test_index):
+        with torch.no_grad():
+            proba = torch.softmax(model(torch.as_tensor(x_test)), dim=1).double().numpy()
+    return model, scaler, history, proba
+
+
+def loco_cv(
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CVResult:
+    """Leave-one-cage-out cross-validation of the CNN.
+
+    For each cage, the scaler and a fresh model are fitted on all other cages, and every
+    animal-recording of the held-out cage is predicted.
+
+    Parameters
+    ----------
+    dataset
+        The stacks and labels.
+    config
+        Training settings (:class:`TrainConfig`); defaults when None.
+    callback
+        Receives a :class:`Progress` after every epoch of every fold.
+    should_stop
+        Checked before every batch; True raises :class:`TrainingCancelled`.
+
+    Returns
+    -------
+    CVResult
+        Fold models, scalers, learning curves and out-of-fold probabilities.
+    """
+    import time
+
+    config = config or TrainConfig()
+    check_trainable(dataset, config, cv=True)
+    folds = loco_folds(dataset.cages)
+    n_classes = len(dataset.classes)
+    oof = np.full((len(dataset), n_classes), np.nan, dtype=np.float64)
+    results: list[FoldResult] = []
+    t0 = time.perf_counter()
+    for k, (cage, train, test) in enumerate(folds):
+
+        def on_epoch(epoch: int, fig: dict, k: int = k, cage: str = cage) -> None:
+            if callback is not None:
+                callback(
+                    Progress(
+                        fold=k + 1,
+                        n_folds=len(folds),
+                        epoch=epoch,
+                        n_epochs=config.epochs,
+                        loss=fig["train_loss"],
+                        accuracy=fig["train_accuracy"],
+                        test_loss=fig.get("test_loss"),
+                        test_accuracy=fig.get("test_accuracy"),
+                        cage=cage,
+                    )
+                )
+
+        model, scaler, history, proba = train_fold(
+            dataset, train, test, config, _seed_for(config.seed, k), on_epoch, should_stop
+        )
+        oof[test] = proba
+        results.append(FoldResult(cage, train, test, model, scaler, history, proba))
+    X = dataset.X
+    return CVResult(
+        folds=results,
+        oof_proba=oof,
+        labels=dataset.labels.copy(),
+        cages=dataset.cages.copy(),
+        recordings=dataset.recordings.copy(),
+        animals=dataset.animals.copy(),
+        classes=tuple(dataset.classes),
+        config=config,
+        model_config=config.model_config(X.shape[1], X.shape[2], n_classes),
+        seconds=time.perf_counter() - t0,
+        device=str(resolve_device(config.device)),
+    )
+
+
+def train_final(
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Checkpoint:
+    """Train the final model on all samples and return it as a :class:`Checkpoint`.
+
+    The checkpoint carries the weights, architecture, class names, scaler, the dataset's
+    parameters (T, N, interval, stop thresholds, geometry) and versions; save it with
+    :func:`save_checkpoint`.
+    """
+    config = config or TrainConfig()
+    check_trainable(dataset, config, cv=False)
+    everything = np.arange(len(dataset))
+    none = np.array([], dtype=np.int64)
+
+    def on_epoch(epoch: int, fig: dict) -> None:
+        if callback is not None:
+            callback(
+                Progress(
+                    fold=1,
+                    n_folds=1,
+                    epoch=epoch,
+                    n_epochs=config.epochs,
+                    loss=fig["train_loss"],
+                    accuracy=fig["train_accuracy"],
+                    stage="final",
+                )
+            )
+
+    model, scaler, history, _ = train_fold(
+        dataset, everything, none, config, _seed_for(config.seed, 10**6), on_epoch, should_stop
+    )
+    return make_checkpoint(
+        model, scaler, dataset, config, meta={"trained_on": "all", "history": history}
+    )
