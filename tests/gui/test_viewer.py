@@ -1,0 +1,87 @@
+"""A real napari viewer (under Xvfb) opening a generated recording and scrubbing hours.
+
+``make_napari_viewer`` comes from napari's pytest plugin (entry point ``napari.utils._testsupport``,
+loaded automatically); pytest-xvfb starts the virtual display.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mousestop.dataset import Dataset, save_dataset
+from napari_mousestop.gui._sample_data import make_sample_cohort
+
+pytestmark = pytest.mark.gui
+
+HOURS = 1.1  # the recording spans hours 0 and 1
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    return make_sample_cohort(tmp_path_factory.mktemp("rec"), hours=HOURS)
+
+
+def _shot(viewer, qtbot):
+    qtbot.wait(50)
+    return np.asarray(viewer.screenshot(canvas_only=True, flash=False))[..., :3].astype(float)
+
+
+def test_open_recording_and_scrub_hours(make_napari_viewer, qtbot, recording):
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(recording), plugin="napari-mousestop")
+    names = [layer.name for layer in viewer.layers]
+    assert names[0] == "cage layout"
+    assert "cage01/00000903 (AF)" in names and "cage01/00000903 (AF) stops" in names
+    assert tuple(viewer.dims.axis_labels) == ("hour", "y", "x")
+    # the floor spans 0..50 cm in the world, whatever the histogram grid
+    stack = viewer.layers["cage01/00000903 (AF)"]
+    assert stack.data_to_world((0, -0.5, -0.5)) == pytest.approx((0, 0, 0))
+    assert stack.data_to_world((1, 29.5, 29.5)) == pytest.approx((1, 50, 50))
+
+    # show one animal: its stack under its stops, over the layout
+    for layer in viewer.layers:
+        layer.visible = layer.name.startswith("cage01/00000903") or layer.name == "cage layout"
+    viewer.reset_view()
+    shots = {}
+    for hour in (0, 1, 2):
+        viewer.dims.set_point(0, float(hour))
+        assert viewer.dims.point[0] == pytest.approx(hour)
+        shots[hour] = _shot(viewer, qtbot)
+    points = viewer.layers["cage01/00000903 (AF) stops"]
+    hours = points.data[:, 0]
+    assert {0.0, 1.0} <= set(hours)
+    for img in shots.values():
+        assert img.std() > 1.0  # not blank: the layout is drawn on every hour
+    diff_01 = np.abs(shots[0] - shots[1]).mean()
+    assert diff_01 > 0.5  # the stops and histogram change with the hour
+    # hour 2 is past the recording's end: only the layout, no stops
+    assert np.abs(shots[1] - shots[2]).mean() > 0
+    assert stack.data[2].sum() == 0 and stack.data[:2].sum() > 0
+
+
+def test_dataset_animals_side_by_side_in_grid(make_napari_viewer, qtbot, tmp_path):
+    X = np.zeros((4, 3, 10, 10), np.float32)
+    for i in range(4):
+        X[i, :, i * 2, i * 2] = 5.0  # each animal stops in its own spot
+    ds = Dataset(
+        X=X,
+        labels=np.arange(4),
+        cages=np.array(["c1"] * 4),
+        recordings=np.array(["c1.sqlite"] * 4),
+        animals=np.array(list("abcd")),
+    )
+    path = save_dataset(ds, tmp_path / "d.npz")
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(path), plugin="napari-mousestop")
+    assert [layer.name for layer in viewer.layers] == [
+        "c1/a (AM)", "c1/b (JM)", "c1/c (AF)", "c1/d (JF)",
+    ]  # fmt: skip
+    overlaid = _shot(viewer, qtbot)
+    viewer.canvas.grid.enabled = True
+    viewer.reset_view()
+    grid = _shot(viewer, qtbot)
+    assert viewer.canvas.grid.actual_shape(viewer.layers) == (2, 2)
+    # four hot bins now visible instead of one
+    bright = lambda img: (img.max(axis=-1) > 200).sum()  # noqa: E731
+    assert bright(grid) > bright(overlaid)
