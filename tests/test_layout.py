@@ -140,3 +140,14 @@ def test_warp_photo_keeps_dtype_and_refuses_non_images():
     assert (warped == 200).mean() > 0.95
     with pytest.raises(LayoutError, match="2D"):
         warp_photo(np.zeros(10), [[0, 0], [1, 0], [1, 1], [0, 1]])
+
+
+def test_default_layout_covers_the_synthetic_places():
+    # sample data and demos show planted places inside the shapes that name them
+    from napari_mousestop.synthetic import PLACES
+
+    layout = load_layout()
+    shape_of = {"dome": "dome", "feeder_left": "feeder 1", "feeder_right": "feeder 2"}
+    shape_of["water"] = "water"
+    for place, (x, y) in PLACES.items():
+        assert layout[shape_of[place]].contains(y, x), place
