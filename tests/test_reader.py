@@ -119,7 +119,11 @@ def test_dataset_file_gives_one_image_per_animal(tmp_path, notes):
     path = save_dataset(ds, tmp_path / "data.npz")
     layers = get_reader(str(path))(str(path))
     assert [kind for _, _, kind in layers] == ["image"] * 3
-    assert [kw["name"] for _, kw, _ in layers] == ["cage0/m0 (AM)", "cage0/m1 (JM)", "cage1/m2 (AF)"]
+    assert [kw["name"] for _, kw, _ in layers] == [
+        "cage0/m0 (AM)",
+        "cage0/m1 (JM)",
+        "cage1/m2 (AF)",
+    ]
     np.testing.assert_array_equal(layers[1][0], ds.X[1])
     assert not notes
 
