@@ -1,0 +1,100 @@
+"""`mousestop train` and `mousestop predict` from the command line."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from _planted import planted_dataset
+from napari_mousestop.cli import app
+from napari_mousestop.dataset import save_dataset
+from napari_mousestop.training import load_checkpoint
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    ds = planted_dataset(n_cages=4, per_cage=2, strength=4.0)
+    data = save_dataset(ds, root / "planted.npz")
+    out = root / "run"
+    args = ["train", str(data), "-o", str(out), "--epochs", "4", "--threads", "1"]
+    result = runner.invoke(app, [*args, "--permutations", "200", "--seed", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return ds, data, out, result.output
+
+
+def test_train_writes_the_run_folder(run):
+    ds, data, out, output = run
+    assert "CNN accuracy" in output and "pca_1nn" in output
+    report = json.loads((out / "report.json").read_text())
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "confusion_matrix",
+        "per_sex_accuracy",
+        "per_age_accuracy",
+        "ci95",
+        "permutation_p",
+        "baselines",
+        "mcnemar",
+        "config",
+    ):
+        assert key in report, key
+    assert report["config"]["dataset"] == str(data)
+    assert report["config"]["seed"] == 2 and report["config"]["epochs"] == 4
+    assert set(report["baselines"]) == {"pca_1nn", "pca_svm"}
+    assert np.sum(report["confusion_matrix"]) == len(ds)
+    assert len(report["predictions"]) == len(ds)
+    assert [f["cage"] for f in report["folds"]] == ["cage0", "cage1", "cage2", "cage3"]
+    assert all(len(f["learning_curves"]["train_loss"]) == 4 for f in report["folds"])
+    for png in ("confusion_matrix.png", "learning_curves.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Leave-one-cage-out" in (out / "report.md").read_text()
+    oof = pd.read_csv(out / "predictions.csv")
+    assert len(oof) == len(ds) and {"p_AM", "p_JM", "p_AF", "p_JF"} <= set(oof.columns)
+
+
+def test_fold_models_never_saw_their_cage(run):
+    ds, _, out, _ = run
+    for cage in ("cage0", "cage1", "cage2", "cage3"):
+        ckpt = load_checkpoint(out / "folds" / f"{cage}.pt", ds)
+        assert ckpt.meta["held_out_cage"] == cage
+        assert set(ds.cages[ckpt.meta["test_index"]]) == {cage}
+        assert ckpt.scaler.n_fit == int(np.sum(ds.cages != cage))
+    assert load_checkpoint(out / "model.pt", ds).scaler.n_fit == len(ds)
+
+
+def test_predict_writes_probabilities_per_animal(run, tmp_path):
+    ds, data, out, _ = run
+    csv = tmp_path / "pred.csv"
+    result = runner.invoke(app, ["predict", str(out / "model.pt"), str(data), "-o", str(csv)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(csv)
+    assert len(table) == len(ds)
+    assert list(table["animal"].astype(str)) == list(ds.animals)
+    probs = table[["p_AM", "p_JM", "p_AF", "p_JF"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    assert (table["true"] == table["predicted"]).mean() > 0.5  # trained on these very animals
+
+
+def test_predict_refuses_data_of_another_grid(run, tmp_path):
+    _, _, out, _ = run
+    other = save_dataset(planted_dataset(n_cages=2, per_cage=1, n_bins=16), tmp_path / "n16.npz")
+    result = runner.invoke(app, ["predict", str(out / "model.pt"), str(other), "-o", "x.csv"])
+    assert result.exit_code == 1
+    assert "14x14 grid" in result.output and "Traceback" not in result.output
+
+
+def test_train_reports_bad_input_in_one_line(tmp_path):
+    missing = runner.invoke(app, ["train", str(tmp_path / "nope.npz"), "-o", str(tmp_path / "r")])
+    assert missing.exit_code == 1 and "no such dataset file" in missing.output
+    one_cage = save_dataset(planted_dataset(n_cages=1, per_cage=2), tmp_path / "one.npz")
+    result = runner.invoke(app, ["train", str(one_cage), "-o", str(tmp_path / "r"), "--quiet"])
+    assert result.exit_code == 1 and "two cages" in result.output
+    assert not (tmp_path / "r" / "report.json").exists()
+    bad = runner.invoke(app, ["train", str(one_cage), "-o", str(tmp_path / "r"), "--epochs", "0"])
+    assert bad.exit_code == 1 and "epochs must be >= 1" in bad.output
