@@ -1,0 +1,415 @@
+"""What every dock widget shares: background jobs, layer updates by name, parameter forms.
+
+A long job runs as ``fn(emit, should_stop)`` on a helper thread (:func:`stream`), driven by a
+napari ``thread_worker`` generator that yields whatever ``fn`` emits, so the main thread gets
+each progress report through the worker's ``yielded`` signal while the Qt event loop keeps
+running. Cancel sets ``should_stop`` (the core checks it between batches or files) and quits the
+worker; closing the widget does the same. Errors become napari notifications, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import re
+import threading
+import typing
+from collections.abc import Callable, Generator, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import Container, create_widget
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+_DONE = object()
+
+
+class Cancelled(RuntimeError):
+    """Raised inside a job when the user pressed Cancel."""
+
+
+def stream(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
+    """Run ``fn(emit, should_stop)`` on a helper thread; yield what it emits; return its result.
+
+    Parameters
+    ----------
+    fn
+        The job. ``emit(item)`` sends ``item`` to the main thread; ``should_stop()`` is True
+        once the user cancelled.
+    stop
+        Set by Cancel (or by closing the widget).
+
+    Returns
+    -------
+    Any
+        What ``fn`` returned; None when it was cancelled. Exceptions other than cancellation
+        are re-raised (the worker's ``errored`` signal carries them to the main thread).
+    """
+    items: queue.Queue = queue.Queue()
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn(items.put, stop.is_set)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread below
+            out["error"] = exc
+        finally:
+            items.put(_DONE)
+
+    helper = threading.Thread(target=target, name="mousestop-job", daemon=True)
+    helper.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                break
+            yield item
+    finally:
+        if helper.is_alive():  # the generator was closed early: stop the helper
+            stop.set()
+            helper.join()
+    if stop.is_set():
+        return None
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def _stop_job(stop: threading.Event, worker: Any, *_: Any) -> None:
+    stop.set()
+    try:
+        worker.quit()
+    except RuntimeError:  # the worker's Qt side is already gone
+        pass
+
+
+def notify_error(exc: BaseException | str) -> None:
+    """Show ``exc`` as a napari error notification (one line, no traceback)."""
+    from napari.utils.notifications import show_error
+
+    text = str(exc) if str(exc) else type(exc).__name__
+    show_error(text.splitlines()[0] if len(text) > 400 else text)
+
+
+class JobWidget(QWidget):
+    """A dock widget with Run / Cancel, a status line and one background job at a time.
+
+    Subclasses call :meth:`start_job` from their Run handler.
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self._stop: threading.Event | None = None
+        self._pbar: Any = None
+        self.setLayout(QVBoxLayout())
+        self.layout().setContentsMargins(4, 4, 4, 4)
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop the running job (within one epoch or file)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self._buttons = QWidget()
+        row = QHBoxLayout(self._buttons)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.run_button)
+        row.addWidget(self.cancel_button)
+
+    # -- jobs ---------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether a job is running."""
+        return self.worker is not None
+
+    def start_job(
+        self,
+        fn: Callable,
+        on_item: Callable[[Any], None],
+        on_done: Callable[[Any], None],
+        total: int = 0,
+        description: str = "",
+    ) -> Any:
+        """Run ``fn(emit, should_stop)`` off the main thread (see :func:`stream`).
+
+        ``on_item`` receives every emitted item and ``on_done`` the result, both on the main
+        thread; a napari progress bar of ``total`` steps is shown while it runs.
+        """
+        from napari.qt.threading import thread_worker
+        from napari.utils import progress
+
+        if self.running:
+            notify_error("a job is already running in this widget; cancel it first")
+            return None
+        stop = threading.Event()
+        worker = thread_worker(stream, start_thread=False, ignore_errors=True)(fn, stop)
+        self._stop, self.worker = stop, worker
+        self._pbar = progress(total=max(int(total), 0), desc=description or "mousestop")
+        worker.yielded.connect(on_item)
+        worker.returned.connect(lambda value: None if stop.is_set() else on_done(value))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.destroyed.connect(partial(_stop_job, stop, worker))
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"{description or 'running'}...")
+        worker.start()
+        return worker
+
+    def set_progress(self, done: int, total: int | None = None, text: str | None = None) -> None:
+        """Move the napari progress bar (main thread only)."""
+        if self._pbar is None:
+            return
+        if total is not None and total != self._pbar.total:
+            self._pbar.total = int(total)
+        step = int(done) - int(self._pbar.n)
+        if step:
+            self._pbar.update(step)
+        if text:
+            self._pbar.set_description(text)
+            self.status.setText(text)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; the viewer stays usable meanwhile."""
+        if self._stop is not None and self.worker is not None:
+            self.status.setText("cancelling...")
+            _stop_job(self._stop, self.worker)
+
+    def _on_error(self, exc: BaseException) -> None:
+        if self._stop is not None and self._stop.is_set():
+            return
+        self.status.setText(f"failed: {exc}")
+        notify_error(exc)
+
+    def _on_finished(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            self.status.setText("cancelled")
+        if self._pbar is not None:
+            self._pbar.close()
+        self._pbar = None
+        self.worker = None
+        self._stop = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    # -- closing the widget stops its job -------------------------------------------------------
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        self.cancel()
+        super().closeEvent(event)
+
+    def event(self, event: Any) -> bool:
+        # napari removes a dock widget by re-parenting its content to None
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.cancel()
+        return super().event(event)
+
+
+# -- layers ------------------------------------------------------------------------------------
+def upsert_layers(viewer: Any, layer_data: Iterable[tuple]) -> list[Any]:
+    """Add layer data tuples to ``viewer``, or update the layers of the same name in place.
+
+    An existing layer of the same name and type gets the new data, placement, metadata and
+    features (its display settings the user may have changed are kept otherwise); anything
+    else is added.
+    """
+    from napari.layers import Layer
+
+    out = []
+    for data, kwargs, kind in layer_data:
+        name = kwargs.get("name")
+        old = viewer.layers[name] if name in viewer.layers else None
+        if old is not None and old._type_string == kind == "image":
+            old.data = data
+            for key in ("scale", "translate", "metadata", "contrast_limits"):
+                if key in kwargs:
+                    setattr(old, key, kwargs[key])
+            out.append(old)
+            continue
+        layer = Layer.create(data, kwargs, kind)
+        if old is not None:  # points/shapes: replace at the same place in the layer list
+            index = viewer.layers.index(old)
+            viewer.layers.remove(old)
+            viewer.layers.insert(index, layer)
+        else:
+            viewer.layers.append(layer)
+        out.append(layer)
+    return out
+
+
+def stack_layers(viewer: Any, selected_only: bool = False) -> list[Any]:
+    """Image layers holding a (T, N, N) stop-histogram stack (made by the reader or widgets)."""
+    layers = viewer.layers.selection if selected_only else viewer.layers
+    return [
+        lyr
+        for lyr in layers
+        if lyr._type_string == "image"
+        and lyr.ndim == 3
+        and not lyr.rgb
+        and lyr.data.shape[1] == lyr.data.shape[2]
+        and ("cage" in lyr.metadata or "recording" in lyr.metadata)
+    ]
+
+
+def dataset_from_layers(layers: Sequence[Any], classes: Sequence[str] | None = None) -> Any:
+    """A :class:`~napari_mousestop.dataset.Dataset` of labelled stack layers.
+
+    Raises
+    ------
+    ValueError
+        If there is no stack layer, the shapes differ, or a layer has no known class.
+    """
+    from ...cohort import CLASSES
+    from ...dataset import Dataset
+
+    classes = tuple(classes or CLASSES)
+    if not layers:
+        raise ValueError("no stack layers: open LMT recordings or a dataset, or extract stops")
+    shapes = {tuple(lyr.data.shape) for lyr in layers}
+    if len(shapes) > 1:
+        raise ValueError(f"stack layers have different shapes {sorted(shapes)}")
+    unlabeled = [lyr.name for lyr in layers if lyr.metadata.get("label") not in classes]
+    if unlabeled:
+        raise ValueError(f"layers without a class (AM, JM, AF, JF): {unlabeled[:5]}")
+    meta = [lyr.metadata for lyr in layers]
+    first = meta[0]
+    params = {}
+    if "hist_params" in first:
+        params = {
+            "histogram": first["hist_params"],
+            "stops": first.get("stop_params", {}),
+            "geometry": first.get("geometry", {}),
+        }
+    elif layers[0].scale[0]:
+        params = {"histogram": {"interval_s": float(layers[0].scale[0]) * 3600.0}}
+    return Dataset(
+        X=np.stack([np.asarray(lyr.data, dtype=np.float32) for lyr in layers]),
+        labels=np.array([classes.index(m["label"]) for m in meta]),
+        cages=np.array([str(m.get("cage", "?")) for m in meta]),
+        recordings=np.array([str(m.get("recording", "?")) for m in meta]),
+        animals=np.array([_animal_of(m) for m in meta]),
+        params=params,
+        classes=classes,
+    )
+
+
+def _animal_of(meta: dict) -> str:
+    from ..convert import animal_key
+
+    animal = meta.get("animal", "?")
+    return animal_key(animal) if isinstance(animal, dict) else str(animal)
+
+
+# -- parameter forms ---------------------------------------------------------------------------
+def docstring_params(cls: type) -> dict[str, str]:
+    """Parameter descriptions from a numpydoc ``Parameters`` section (for tooltips)."""
+    doc = typing.cast(str, cls.__doc__ or "")
+    match = re.search(r"Parameters\n\s*-+\n(.*?)(\n\s*\n\s*[A-Z][a-z]+\n\s*-+|\Z)", doc, re.S)
+    if not match:
+        return {}
+    out: dict[str, str] = {}
+    current: list[str] = []
+    for line in match.group(1).splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent <= 4 and re.match(r"^[A-Za-z_][\w, ]*$", stripped):
+            current = [n.strip() for n in stripped.split(",")]
+            for n in current:
+                out[n] = ""
+        else:
+            for n in current:
+                out[n] = (out[n] + " " + stripped).strip()
+    return out
+
+
+def dataclass_form(
+    cls: type,
+    choices: dict[str, Sequence[Any]] | None = None,
+    skip: Sequence[str] = (),
+    labels: dict[str, str] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> Container:
+    """A magicgui form with one widget per field of dataclass ``cls``, defaults and tooltips.
+
+    Read the values back with :func:`form_values` (``cls(**form_values(form))``).
+    """
+    hints = typing.get_type_hints(cls)
+    tips = docstring_params(cls)
+    choices = choices or {}
+    labels = labels or {}
+    defaults = defaults or {}
+    widgets = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        value = defaults.get(f.name, f.default)
+        if value is dataclasses.MISSING:
+            value = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        hint = hints.get(f.name, type(value))
+        options: dict[str, Any] = {"tooltip": tips.get(f.name, "")}
+        label = labels.get(f.name, f.name.replace("_", " "))
+        if f.name in choices:
+            options["choices"] = list(choices[f.name])
+            w = create_widget(
+                value=value, name=f.name, label=label, options=options, widget_type="ComboBox"
+            )
+        elif hint is bool:
+            w = create_widget(
+                value=value, name=f.name, label=label, annotation=bool, options=options
+            )
+        elif hint is int:
+            options.update(min=0, max=10**9)
+            w = create_widget(
+                value=value, name=f.name, label=label, annotation=int, options=options
+            )
+        elif hint is float:  # text, so 1e-3 and 0.25 both keep their digits
+            w = create_widget(
+                value=f"{value:g}", name=f.name, label=label, annotation=str, options=options
+            )
+            w._mousestop_kind = "float"
+        else:  # str, str | None, tuples: text
+            text = "" if value is None else _to_text(value)
+            w = create_widget(value=text, name=f.name, label=label, annotation=str, options=options)
+            w._mousestop_kind = _text_kind(hint, value)
+        widgets.append(w)
+    return Container(widgets=widgets, labels=True)
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _text_kind(hint: Any, value: Any) -> str:
+    args = typing.get_args(hint)
+    if isinstance(value, tuple) or typing.get_origin(hint) is tuple:
+        return "tuple"
+    if type(None) in args:
+        return "optional"
+    return "str"
+
+
+def form_values(form: Container) -> dict[str, Any]:
+    """The values of a :func:`dataclass_form` (empty optional text -> None, tuples parsed)."""
+    out: dict[str, Any] = {}
+    for w in form:
+        kind = getattr(w, "_mousestop_kind", None)
+        value = w.value
+        if kind == "float":
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"{w.label}: {value!r} is not a number") from None
+        elif kind == "optional":
+            value = value.strip() or None
+        elif kind == "tuple":
+            parts = [p.strip() for p in str(value).split(",") if p.strip()]
+            value = tuple(int(p) if re.fullmatch(r"-?\d+", p) else float(p) for p in parts)
+        out[w.name] = value
+    return out

@@ -1,0 +1,423 @@
+"""Class comparison dock widget: four class-averaged maps side by side in napari's grid.
+
+The panels follow the paper's Fig. 3 (AM JM / AF JF): each class's average map with the cage
+layout drawn over it, in cm, and optionally the difference of two classes with the pixels a
+cage-level permutation test finds significant ringed. All channels are averaged once
+(:func:`class_maps`); the channel selector then only swaps each layer's data in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
+
+from ...cohort import CLASSES
+from ...geometry import CageGeometry, Placement
+from ...layout import load_layout
+from ..convert import layout_to_shapes, map_to_image
+from ._common import JobWidget, dataset_from_layers, notify_error, stack_layers
+
+MAPS = ("activation", "contribution", "gradcam")
+MAP_LABELS = {
+    "activation": "activation (per channel)",
+    "contribution": "contribution to the class logit",
+    "gradcam": "Grad-CAM",
+}
+PANEL_ORDER = ("AM", "JM", "AF", "JF")
+PREFIX = "compare"
+
+
+@dataclass
+class ClassMaps:
+    """Class-averaged maps of one kind, ready to show.
+
+    ``averages`` is (classes, channels, h, w) (channels = 1 for evidence maps), ``difference``
+    and ``mask`` (channels, h, w) or None, all placed by ``placement`` (cm).
+    """
+
+    kind: str
+    kernel_size: int
+    classes: tuple[str, ...]
+    averages: np.ndarray
+    placement: Placement
+    n_per_class: list[int]
+    difference: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    pair: tuple[str, str] | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_channels(self) -> int:
+        """Channels to choose from (1 for evidence maps)."""
+        return int(self.averages.shape[1])
+
+    def limits(self, channel: int) -> tuple[float, float]:
+        """Contrast limits shared by the class panels of ``channel``."""
+        data = self.averages[:, channel]
+        finite = data[np.isfinite(data)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if self.kind == "contribution":  # signed: symmetric around 0
+            lim = max(abs(lo), abs(hi)) or 1.0
+            return (-lim, lim)
+        return (min(lo, 0.0), hi if hi > min(lo, 0.0) else min(lo, 0.0) + 1.0)
+
+
+def geometry_of(dataset: Any) -> CageGeometry | None:
+    """The cage geometry recorded in a dataset's parameters (None: the mouse cage)."""
+    params = getattr(dataset, "params", {}) or {}
+    try:
+        return CageGeometry.from_dict(params["geometry"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def class_maps(
+    checkpoint: Any,
+    dataset: Any,
+    kind: str = "activation",
+    kernel_size: int = 3,
+    stage: str = "relu",
+    pair: tuple[str, str] | None = None,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> ClassMaps:
+    """Per-sample maps of one model over a dataset, averaged per class (all channels at once).
+
+    Parameters
+    ----------
+    checkpoint
+        :class:`~napari_mousestop.checkpoint.Checkpoint` (the final all-data model: channel
+        ``k`` only means something inside one model).
+    dataset
+        The stacks and labels.
+    kind
+        ``"activation"``, ``"contribution"`` or ``"gradcam"``.
+    kernel_size
+        Which branch (3 or 9 in the paper).
+    stage
+        Activations after ``"relu"`` (conv resolution) or after ``"pool"``.
+    pair
+        Two classes to compare (difference and cage-level permutation test), or None.
+    n_permutations, seed
+        Of the permutation test.
+    """
+    from ...explain import activation_maps, contribution_maps, gradcam_maps
+    from ...explain_stats import class_average, compare_classes
+
+    if kind not in MAPS:
+        raise ValueError(f"map must be one of {MAPS}, got {kind!r}")
+    model, scaler, classes = checkpoint.model, checkpoint.scaler, tuple(dataset.classes)
+    geometry = geometry_of(dataset)
+    if kind == "activation":
+        maps = activation_maps(model, dataset.X, scaler, geometry, classes)
+        wanted = f"activation_k{kernel_size}_{stage}"
+    elif kind == "contribution":
+        maps = contribution_maps(model, dataset.X, scaler, geometry, classes)
+        wanted = f"contribution_k{kernel_size}"
+    else:
+        maps = gradcam_maps(model, dataset.X, scaler, geometry, classes)
+        wanted = f"gradcam_k{kernel_size}"
+    found = [m for m in maps if m.name == wanted]
+    if not found:
+        have = sorted({int(m.meta.get("kernel_size", 0)) for m in maps})
+        raise ValueError(f"the model has no {kernel_size}x{kernel_size} branch (kernels {have})")
+    per_sample = found[0]
+    avg = class_average(per_sample, dataset.labels)
+    data = np.asarray(avg.data, dtype=np.float32)
+    if kind != "activation":
+        data = data[:, None]  # one "channel"
+    out = ClassMaps(
+        kind=kind,
+        kernel_size=kernel_size,
+        classes=classes,
+        averages=data,
+        placement=per_sample.placement,
+        n_per_class=list(avg.meta.get("n_per_class", [])),
+        meta={"map": wanted, **per_sample.meta},
+    )
+    if pair is not None:
+        a, b = pair
+        cmp = compare_classes(
+            per_sample,
+            dataset.labels,
+            dataset.cages,
+            a,
+            b,
+            n_permutations=n_permutations,
+            seed=seed,
+        )
+        diff = np.asarray(cmp.difference.data, dtype=np.float32)
+        mask = np.asarray(cmp.mask, dtype=bool)
+        if diff.ndim == 2:
+            diff, mask = diff[None], mask[None]
+        out = replace(out, difference=diff, mask=mask, pair=(a, b))
+        out.meta["comparison"] = {k: v for k, v in cmp.meta.items() if not k.startswith("_")}
+    return out
+
+
+def marker_shapes(mask: np.ndarray, placement: Placement, name: str, layout: Any = None) -> tuple:
+    """The cage layout plus a white ring on every significant pixel, as one Shapes layer."""
+    from ...layout import CageShape, load_layout
+
+    layout = layout or load_layout()
+    ys, xs = placement.centres(mask.shape)
+    ry, rx = placement.scale[0] * 0.3, placement.scale[1] * 0.3
+    rings = tuple(
+        CageShape(
+            name=f"significant {i}",
+            kind="ellipse",
+            color="white",
+            label="",
+            points_xy=((xs[c] - rx, ys[r] - ry), (xs[c] + rx, ys[r] + ry)),
+        )
+        for i, (r, c) in enumerate(zip(*np.nonzero(mask), strict=True))
+    )
+    return layout_to_shapes(replace(layout, shapes=layout.shapes + rings), name=name)
+
+
+class CompareWidget(JobWidget):
+    """Compare class-averaged maps of a trained model side by side (2 x 2 grid, in cm)."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer)
+        self.maps: ClassMaps | None = None
+        self._image_layers: list[Any] = []
+        self._diff_layers: tuple[Any, Any] | None = None
+        self._hidden: list[Any] = []
+        self._layout = load_layout()
+        self.model_file = FileEdit(
+            label="model",
+            filter="*.pt",
+            tooltip="a checkpoint (model.pt of a run folder): the final all-data model",
+        )
+        self.source = ComboBox(
+            label="data",
+            choices=("dataset file", "stack layers"),
+            tooltip="animals whose maps are averaged per class",
+        )
+        self.dataset_file = FileEdit(label="dataset", filter="*.npz")
+        self.kind = ComboBox(
+            label="map",
+            choices=[(MAP_LABELS[m], m) for m in MAPS],
+            tooltip="activation: what one channel responds to; contribution: "
+            "where the evidence for each class lies (exact); Grad-CAM",
+        )
+        self.branch = ComboBox(
+            label="branch",
+            choices=[("3x3", 3), ("9x9", 9)],
+            tooltip="the convolution branch (kernel size)",
+        )
+        self.stage = ComboBox(
+            label="stage",
+            choices=[("after ReLU", "relu"), ("after pooling", "pool")],
+            tooltip="activation maps: before or after max-pooling",
+        )
+        self.channel = SpinBox(
+            label="channel",
+            value=0,
+            min=0,
+            max=15,
+            tooltip="channel of the branch (activation maps)",
+        )
+        self.difference = CheckBox(label="difference of two classes", value=False)
+        self.class_a = ComboBox(label="class A", choices=CLASSES, value="AF")
+        self.class_b = ComboBox(label="class B", choices=CLASSES, value="AM")
+        self.n_permutations = SpinBox(
+            label="permutations",
+            value=1000,
+            min=10,
+            max=100_000,
+            tooltip="cage-level permutation test of A - B, "
+            "family-wise error over all pixels and channels",
+        )
+        self.grid = CheckBox(label="grid view (2 x 2)", value=True)
+        self.form = Container(
+            widgets=[
+                self.model_file,
+                self.source,
+                self.dataset_file,
+                self.kind,
+                self.branch,
+                self.stage,
+                self.difference,
+                self.class_a,
+                self.class_b,
+                self.n_permutations,
+                self.channel,
+                self.grid,
+            ]
+        )
+        self.model_file.value = ""
+        self.dataset_file.value = ""
+        self.channel.changed.connect(self.set_channel)
+        self.grid.changed.connect(self._apply_grid)
+        lay = self.layout()
+        lay.addWidget(self.form.native)
+        lay.addWidget(self._buttons)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+        self.run_button.setText("Compute maps")
+        self.run_button.clicked.connect(self.run)
+
+    # -- computing ------------------------------------------------------------------------------
+    def run(self, checkpoint: Any = None, dataset: Any = None) -> Any:
+        """Compute the class maps in the background (``checkpoint``/``dataset`` override the
+        file fields, e.g. with the Training widget's results)."""
+        from ...dataset import load_dataset
+        from ...training import load_checkpoint
+
+        try:
+            if dataset is None:
+                if self.source.value == "dataset file":
+                    dataset = load_dataset(_path(self.dataset_file, "a dataset file (.npz)"))
+                else:
+                    dataset = dataset_from_layers(stack_layers(self.viewer))
+            if checkpoint is None:
+                checkpoint = load_checkpoint(
+                    _path(self.model_file, "a model file (.pt)"), data=dataset
+                )
+            pair = (self.class_a.value, self.class_b.value) if self.difference.value else None
+            if pair and pair[0] == pair[1]:
+                raise ValueError("choose two different classes to compare")
+        except (ValueError, OSError) as exc:
+            self.status.setText(str(exc))
+            notify_error(exc)
+            return None
+        args = (
+            checkpoint,
+            dataset,
+            self.kind.value,
+            int(self.branch.value),
+            self.stage.value,
+            pair,
+            int(self.n_permutations.value),
+        )
+
+        def job(emit: Any, should_stop: Any) -> ClassMaps:
+            return class_maps(*args)
+
+        return self.start_job(job, lambda _: None, self.show_maps, 0, "computing class maps")
+
+    # -- showing --------------------------------------------------------------------------------
+    def show_maps(self, maps: ClassMaps) -> None:
+        """Put the class panels (and the difference) at the bottom of the layer list, in grid
+        order AM JM / AF JF, each image with its own cage layout over it."""
+        from napari.layers import Layer
+
+        self._remove_own_layers()
+        self.maps = maps
+        ch = min(int(self.channel.value), maps.n_channels - 1)
+        self.channel.max = max(maps.n_channels - 1, 0)
+        self.channel.enabled = maps.n_channels > 1
+        label = MAP_LABELS[maps.kind] if maps.kind != "activation" else "activation"
+        cmap = "bwr" if maps.kind == "contribution" else "inferno"
+        limits = maps.limits(ch)
+        order = [c for c in PANEL_ORDER if c in maps.classes] or list(maps.classes)
+        new = []
+        self._image_layers = []
+        for c in order:
+            k = maps.classes.index(c)
+            n = maps.n_per_class[k] if k < len(maps.n_per_class) else "?"
+            meta = {"class": c, "n_animals": n, "map": maps.meta.get("map"), "kind": maps.kind}
+            img = Layer.create(
+                *map_to_image(
+                    maps.averages[k, ch],
+                    maps.placement,
+                    name=f"{PREFIX} {c} (n={n}): {label} {maps.kernel_size}x{maps.kernel_size}",
+                    colormap=cmap,
+                    contrast_limits=limits,
+                    metadata=meta,
+                )
+            )
+            img.metadata["class_index"] = k
+            self._image_layers.append(img)
+            new += [img, Layer.create(*layout_to_shapes(name=f"{PREFIX} {c} layout"))]
+        self._diff_layers = None
+        if maps.difference is not None:
+            a, b = maps.pair
+            d = maps.difference[ch]
+            lim = float(np.nanmax(np.abs(maps.difference))) or 1.0
+            img = Layer.create(
+                *map_to_image(
+                    d,
+                    maps.placement,
+                    name=f"{PREFIX} {a} - {b}",
+                    colormap="bwr",
+                    contrast_limits=(-lim, lim),
+                    metadata={"comparison": maps.meta.get("comparison", {})},
+                )
+            )
+            shapes = Layer.create(
+                *marker_shapes(
+                    maps.mask[ch], maps.placement, f"{PREFIX} {a} - {b} significant", self._layout
+                )
+            )
+            shapes.metadata["mask"] = maps.mask[ch]
+            self._diff_layers = (img, shapes)
+            new += [img, shapes]
+        for i, layer in enumerate(new):
+            self.viewer.layers.insert(i, layer)
+        self._apply_grid()
+        self.viewer.reset_view()
+        sig = ""
+        if maps.mask is not None:
+            sig = f"; {int(maps.mask.sum())} significant pixels (all channels)"
+        self.status.setText(f"{len(order)} class maps, {maps.n_channels} channel(s){sig}")
+
+    def set_channel(self, channel: int | None = None) -> None:
+        """Show ``channel`` in every panel: swaps the layers' data in place (no recomputation)."""
+        maps = self.maps
+        if maps is None or not self._image_layers:
+            return
+        ch = int(self.channel.value if channel is None else channel)
+        if not 0 <= ch < maps.n_channels:
+            return
+        limits = maps.limits(ch)
+        for layer in self._image_layers:
+            layer.data = maps.averages[layer.metadata["class_index"], ch]
+            layer.contrast_limits = limits
+        if self._diff_layers is not None and maps.difference is not None:
+            img, shapes = self._diff_layers
+            img.data = maps.difference[ch]
+            if not np.array_equal(shapes.metadata.get("mask"), maps.mask[ch]):
+                fresh = marker_shapes(maps.mask[ch], maps.placement, shapes.name, self._layout)
+                shapes.data = fresh[0]
+                shapes.shape_type = fresh[1]["shape_type"]
+                shapes.features = fresh[1]["features"]
+                shapes.edge_color = fresh[1]["edge_color"]
+                shapes.face_color = fresh[1]["face_color"]
+                shapes.metadata["mask"] = maps.mask[ch]
+
+    def _own(self, layer: Any) -> bool:
+        return layer.name.startswith(PREFIX + " ")
+
+    def _remove_own_layers(self) -> None:
+        for layer in [lyr for lyr in self.viewer.layers if self._own(lyr)]:
+            self.viewer.layers.remove(layer)
+
+    def _apply_grid(self, *_: Any) -> None:
+        grid = self.viewer.canvas.grid
+        for layer in self._hidden:
+            if layer in self.viewer.layers:
+                layer.visible = True
+        self._hidden = []
+        if self.grid.value and self._image_layers:
+            for layer in self.viewer.layers:
+                if not self._own(layer) and layer.visible:
+                    layer.visible = False
+                    self._hidden.append(layer)
+            grid.stride = 2
+            grid.shape = (-1, 2)
+            grid.enabled = True
+        else:
+            grid.enabled = False
+
+
+def _path(edit: FileEdit, what: str) -> str:
+    path = str(edit.value)
+    if not path or path == ".":
+        raise ValueError(f"choose {what}")
+    return path

@@ -1,0 +1,44 @@
+"""Open napari with the plugin's dock widgets and, optionally, files (``mousestop launch``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+PLUGIN = "napari-mousestop"
+WIDGETS = ("Extract stops", "Train", "Predict", "Compare classes")
+"""Display names of the dock widgets, as listed in napari.yaml."""
+
+
+def open_viewer(
+    paths: Sequence[str | os.PathLike] = (),
+    widgets: Sequence[str] = WIDGETS,
+    show: bool = True,
+) -> Any:
+    """A napari viewer with the plugin's widgets docked (tabbed) and ``paths`` opened.
+
+    Parameters
+    ----------
+    paths
+        LMT recordings (``.sqlite``), dataset files (``.npz``) or anything napari opens.
+    widgets
+        Display names of the widgets to dock (see :data:`WIDGETS`).
+    show
+        Show the window (False for tests and scripts).
+
+    Returns
+    -------
+    napari.Viewer
+        Call ``napari.run()`` to hand control to the user.
+    """
+    import napari
+
+    viewer = napari.Viewer(title="napari-mousestop", show=show)
+    for i, name in enumerate(widgets):
+        viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=i > 0)
+    for path in paths:
+        path = os.fspath(path)
+        ours = path.endswith((".sqlite", ".npz"))
+        viewer.open(path, plugin=PLUGIN if ours else None)
+    return viewer

@@ -1,0 +1,122 @@
+"""A small matplotlib canvas for dock widgets (in the style of napari-matplotlib).
+
+The figure is a plain :class:`matplotlib.figure.Figure` drawn by ``FigureCanvasQTAgg``: no
+pyplot, so the global backend is never touched. Colours follow napari's dark theme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import QSizePolicy
+
+FOREGROUND = "#d0d4da"
+BACKGROUND = "#262930"
+
+
+class PlotCanvas(FigureCanvasQTAgg):
+    """A matplotlib figure as a Qt widget, styled for napari's dark theme.
+
+    Parameters
+    ----------
+    width, height
+        Figure size in inches (the widget resizes with its dock).
+    """
+
+    def __init__(self, width: float = 4.0, height: float = 2.6) -> None:
+        self.figure = Figure(figsize=(width, height), dpi=90, facecolor=BACKGROUND)
+        super().__init__(self.figure)
+        self.setMinimumHeight(int(height * 60))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def clear(self) -> None:
+        """Remove every axes."""
+        self.figure.clear()
+
+    def styled_axes(self, *args, **kwargs):
+        """``figure.add_subplot`` with dark-theme colours."""
+        ax = self.figure.add_subplot(*args, **kwargs)
+        ax.set_facecolor(BACKGROUND)
+        for spine in ax.spines.values():
+            spine.set_color(FOREGROUND)
+        ax.tick_params(colors=FOREGROUND, labelsize=8)
+        ax.xaxis.label.set_color(FOREGROUND)
+        ax.yaxis.label.set_color(FOREGROUND)
+        ax.title.set_color(FOREGROUND)
+        return ax
+
+
+def plot_history(canvas: PlotCanvas, folds: Sequence[dict], chance: float | None = None) -> None:
+    """Training loss (left) and held-out accuracy (right) per epoch; one line per fold.
+
+    ``folds`` holds dicts with ``train_loss``, ``test_accuracy`` (lists) and ``cage``; the
+    last fold (the one training now) is drawn in colour, earlier ones in grey.
+    """
+    canvas.clear()
+    ax_loss = canvas.styled_axes(1, 2, 1)
+    ax_acc = canvas.styled_axes(1, 2, 2)
+    for k, fold in enumerate(folds):
+        last = k == len(folds) - 1
+        kw = {"lw": 1.6, "color": "C1"} if last else {"lw": 0.8, "color": "0.55"}
+        loss = fold.get("train_loss", [])
+        acc = fold.get("test_accuracy") or fold.get("train_accuracy", [])
+        ax_loss.plot(np.arange(1, len(loss) + 1), loss, **kw)
+        ax_acc.plot(np.arange(1, len(acc) + 1), acc, **kw)
+    if chance is not None:
+        ax_acc.axhline(chance, color="C3", ls="--", lw=0.8)
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_title("training loss", fontsize=9)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_title("held-out cage accuracy", fontsize=9)
+    ax_acc.set_ylim(-0.02, 1.02)
+    canvas.figure.tight_layout()
+    canvas.draw_idle()
+
+
+def plot_confusion(
+    canvas: PlotCanvas, matrix: np.ndarray, classes: Sequence[str], title: str = ""
+) -> None:
+    """A confusion matrix (rows: true class, columns: predicted) with counts written in."""
+    canvas.clear()
+    ax = canvas.styled_axes(1, 1, 1)
+    cm = np.asarray(matrix)
+    ax.imshow(cm, cmap="Blues", vmin=0)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            dark = cm[i, j] > cm.max() / 2
+            ax.text(
+                j, i, str(cm[i, j]), ha="center", va="center", color="white" if dark else "black"
+            )
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    canvas.figure.tight_layout()
+    canvas.draw_idle()
+
+
+def plot_probabilities(
+    canvas: PlotCanvas, proba: np.ndarray, classes: Sequence[str], names: Sequence[str]
+) -> None:
+    """Grouped bars: each animal's class probabilities."""
+    canvas.clear()
+    ax = canvas.styled_axes(1, 1, 1)
+    proba = np.atleast_2d(np.asarray(proba, dtype=float))
+    n, c = proba.shape
+    width = 0.8 / max(c, 1)
+    x = np.arange(n)
+    for k in range(c):
+        ax.bar(x + (k - (c - 1) / 2) * width, proba[:, k], width, label=classes[k])
+    ax.set_xticks(x, [str(s) for s in names], rotation=30, ha="right", fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    legend = ax.legend(ncols=c, fontsize=7, loc="upper right", frameon=False)
+    for text in legend.get_texts():
+        text.set_color(FOREGROUND)
+    canvas.figure.tight_layout()
+    canvas.draw_idle()

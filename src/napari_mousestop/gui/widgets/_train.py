@@ -1,0 +1,264 @@
+"""Training dock widget: leave-one-cage-out CV with a live plot, results and the run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
+from qtpy.QtWidgets import (
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...training import TrainConfig
+from ._common import JobWidget, dataclass_form, dataset_from_layers, form_values, stack_layers
+from ._plots import PlotCanvas, plot_confusion, plot_history
+
+SOURCES = ("dataset file", "stack layers")
+
+
+class TrainWidget(JobWidget):
+    """Train the CNN with leave-one-cage-out CV, baselines and statistics, off the main thread.
+
+    Results stay on the widget after a run: :attr:`report` (the run report dict), :attr:`cv`
+    (fold models and out-of-fold probabilities), :attr:`final` (the all-data checkpoint) and
+    :attr:`dataset`, so the comparison widget can use them without a file.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer)
+        self.report: dict | None = None
+        self.cv: Any = None
+        self.final: Any = None
+        self.dataset: Any = None
+        self._folds: list[dict] = []
+        self._last_draw = 0.0
+        self.source = ComboBox(
+            label="data",
+            choices=SOURCES,
+            value=SOURCES[0],
+            tooltip="a dataset file (.npz) or the labelled stack layers open in the viewer",
+        )
+        self.dataset_file = FileEdit(label="dataset", filter="*.npz", tooltip="dataset file")
+        self.params = dataclass_form(
+            TrainConfig,
+            choices={"scaling": ("log1p", "none"), "device": ("auto", "cpu", "cuda")},
+            skip=("track_test", "threads"),
+            defaults={"epochs": 30},
+        )
+        self.n_permutations = SpinBox(
+            label="permutations",
+            value=1000,
+            min=0,
+            max=100_000,
+            tooltip="cage-level permutations of the accuracy test (p-value)",
+        )
+        self.final_model = CheckBox(
+            label="final model on all data",
+            value=True,
+            tooltip="also train the model saved as model.pt (used by "
+            "the inference and comparison widgets)",
+        )
+        self.run_dir = FileEdit(
+            label="run folder",
+            mode="d",
+            tooltip="where report.json, report.md, figures, model.pt and "
+            "the fold models are written (empty: not saved)",
+        )
+        self.form = Container(
+            widgets=[
+                self.source,
+                self.dataset_file,
+                self.params,
+                self.n_permutations,
+                self.final_model,
+                self.run_dir,
+            ]
+        )
+        self.run_dir.value = ""
+        self.dataset_file.value = ""
+        self.live = PlotCanvas(4.0, 2.4)
+        self.confusion = PlotCanvas(3.0, 2.4)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["accuracy", "balanced", "95% interval"])
+        self.table.setMinimumHeight(110)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        results = QWidget()
+        inner = QVBoxLayout(results)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.confusion)
+        inner.addWidget(self.table)
+        inner.addWidget(self.summary)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.live, "learning curves")
+        self.tabs.addTab(results, "results")
+        lay = self.layout()
+        lay.addWidget(self.form.native)
+        lay.addWidget(self._buttons)
+        lay.addWidget(self.status)
+        lay.addWidget(self.tabs)
+        self.run_button.setText("Train (LOCO CV)")
+        self.run_button.clicked.connect(self.run)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def config(self) -> TrainConfig:
+        """The training settings of the form."""
+        return TrainConfig(**form_values(self.params), track_test=True)
+
+    def load_data(self) -> Any:
+        """The dataset: from the file or from the labelled stack layers."""
+        from ...dataset import load_dataset
+
+        if self.source.value == "dataset file":
+            path = str(self.dataset_file.value)
+            if not path or path == ".":
+                raise ValueError("choose a dataset file (.npz), or use the stack layers")
+            return load_dataset(path)
+        return dataset_from_layers(stack_layers(self.viewer))
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self) -> Any:
+        """Start training (returns the worker, or None when the inputs are not usable)."""
+        from ...training import check_trainable
+
+        try:
+            config = self.config()
+            dataset = self.load_data()
+            check_trainable(dataset, config)
+        except (ValueError, OSError) as exc:
+            self.status.setText(str(exc))
+            from ._common import notify_error
+
+            notify_error(exc)
+            return None
+        n_folds = len(np.unique(dataset.cages))
+        total = config.epochs * (n_folds + (1 if self.final_model.value else 0))
+        self._folds, self.dataset = [], dataset
+        self.report = self.cv = self.final = None
+        run_dir = str(self.run_dir.value) if str(self.run_dir.value) not in ("", ".") else None
+        path = str(self.dataset_file.value) if self.source.value == "dataset file" else None
+        job = _TrainJob(
+            dataset,
+            config,
+            int(self.n_permutations.value),
+            bool(self.final_model.value),
+            run_dir,
+            path,
+        )
+        return self.start_job(job, self._on_item, self._on_done, total, "training")
+
+    def _on_item(self, item: Any) -> None:
+        from ...training import Progress
+
+        if isinstance(item, str):
+            self.status.setText(item)
+            return
+        if not isinstance(item, Progress):
+            return
+        key = (item.stage, item.fold)
+        if not self._folds or self._folds[-1]["key"] != key:
+            self._folds.append(
+                {
+                    "key": key,
+                    "cage": item.cage,
+                    "train_loss": [],
+                    "test_accuracy": [],
+                    "train_accuracy": [],
+                }
+            )
+        fold = self._folds[-1]
+        fold["train_loss"].append(item.loss)
+        fold["train_accuracy"].append(item.accuracy)
+        if item.test_accuracy is not None:
+            fold["test_accuracy"].append(item.test_accuracy)
+        n_cv = item.n_folds if item.stage == "cv" else len([f for f in self._folds[:-1]])
+        done = (
+            (item.fold - 1) * item.n_epochs + item.epoch
+            if item.stage == "cv"
+            else (n_cv * item.n_epochs + item.epoch)
+        )
+        what = (
+            f"fold {item.fold}/{item.n_folds} (cage {item.cage})"
+            if item.stage == "cv"
+            else ("final model")
+        )
+        self.set_progress(
+            done, text=f"{what}, epoch {item.epoch}/{item.n_epochs}, loss {item.loss:.3f}"
+        )
+        now = time.monotonic()
+        if now - self._last_draw > 0.2 or item.epoch == item.n_epochs:
+            self._last_draw = now
+            plot_history(self.live, self._folds, chance=1.0 / 4)
+
+    def _on_done(self, result: Any) -> None:
+        if result is None:
+            return
+        self.report, self.cv, self.final = result["report"], result["cv"], result["final"]
+        plot_history(self.live, self._folds, chance=self.report.get("chance"))
+        self.show_report(self.report)
+        self.tabs.setCurrentIndex(1)
+        where = f"; saved to {result['run_dir']}" if result["run_dir"] else ""
+        self.status.setText(f"done: accuracy {self.report['accuracy']:.2f}{where}")
+
+    def show_report(self, report: dict) -> None:
+        """Confusion matrix, CNN vs baselines table, interval and p-value of a run report."""
+        classes = report["classes"]
+        plot_confusion(
+            self.confusion,
+            np.asarray(report["confusion_matrix"]),
+            classes,
+            title=f"CNN, out of fold (accuracy {report['accuracy']:.2f})",
+        )
+        rows = [("CNN", report)] + list(report.get("baselines", {}).items())
+        self.table.setRowCount(len(rows))
+        self.table.setVerticalHeaderLabels([name for name, _ in rows])
+        for r, (_, fig) in enumerate(rows):
+            lo, hi = fig["ci95"]
+            for c, text in enumerate(
+                (
+                    f"{fig['accuracy']:.3f}",
+                    f"{fig['balanced_accuracy']:.3f}",
+                    f"{lo:.2f} - {hi:.2f}",
+                )
+            ):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        lo, hi = report["ci95"]
+        perm = report.get("permutation", {})
+        self.summary.setText(
+            f"CNN accuracy {report['accuracy']:.3f} (95% interval {lo:.2f}-{hi:.2f}, chance "
+            f"{report['chance']:.2f}); cage-level permutation p = {report['permutation_p']:.4g}"
+            f" ({perm.get('n_permutations', '?')} permutations)"
+        )
+
+
+class _TrainJob:
+    """The work of one run, on the helper thread (never touches Qt or napari)."""
+
+    def __init__(self, dataset, config, n_permutations, final_model, run_dir, dataset_path):
+        self.args = (dataset, config, n_permutations, final_model, run_dir, dataset_path)
+
+    def __call__(self, emit, should_stop) -> dict:
+        from ...baselines import run_baselines
+        from ...report import build_report, write_run
+        from ...training import loco_cv, train_final
+
+        dataset, config, n_perm, final_model, run_dir, dataset_path = self.args
+        cv = loco_cv(dataset, config, callback=emit, should_stop=should_stop)
+        emit("baselines and statistics...")
+        baselines = run_baselines(dataset, seed=config.seed)
+        report = build_report(dataset, cv, baselines, n_perm, dataset_path)
+        final = None
+        if final_model:
+            final = train_final(dataset, config, callback=emit, should_stop=should_stop)
+        if run_dir:
+            emit(f"writing {run_dir}...")
+            write_run(Path(run_dir), report, dataset, cv, final)
+        return {"report": report, "cv": cv, "final": final, "run_dir": run_dir}
