@@ -1,0 +1,208 @@
+"""Read-only, vectorised decoding of SQLite b-tree pages (SQLite file format 3).
+
+Why: an LMT file holds tens of millions of DETECTION rows, and every SQLite client library turns
+rows into values one call at a time (Python's sqlite3 fetches ~1.5 M rows/s, ADBC ~4 M/s). The
+covering index ``detectionFastLoadXYIndex`` already holds (ANIMALID, FRAMENUMBER, MASS_X, MASS_Y)
+sorted, in small records; decoding its pages with a compiled (numba) loop reads them faster
+than the SQLite engine's own scan.
+
+Only what the file format documents is used (https://www.sqlite.org/fileformat.html): the
+database header, b-tree page headers, cell pointer arrays, varints and record serial types.
+The file is opened through a read-only memory map: nothing is ever written. Anything unexpected
+(an overflowing cell, a long varint where a short one is required, a WAL-mode file) raises
+:class:`UnsupportedLayout`, and the caller falls back to plain SQL.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit
+
+MAGIC = b"SQLite format 3\x00"
+
+
+class UnsupportedLayout(Exception):
+    """The pages hold something this fast reader does not decode; use SQL instead."""
+
+
+class PageFile:
+    """A read-only view of an SQLite database file's pages."""
+
+    def __init__(self, path: str | os.PathLike):
+        with open(path, "rb") as f:
+            head = f.read(100)
+        if len(head) < 100 or head[:16] != MAGIC:
+            raise UnsupportedLayout("not an SQLite 3 file")
+        ps = int.from_bytes(head[16:18], "big")
+        self.page_size = 65536 if ps == 1 else ps
+        self.usable = self.page_size - head[20]
+        if head[18] != 1 or head[19] != 1:
+            raise UnsupportedLayout("WAL-mode file: pages may live in the -wal file")
+        n_pages = os.path.getsize(path) // self.page_size
+        self.mm = np.memmap(path, dtype=np.uint8, mode="r", shape=(n_pages, self.page_size))
+        # largest payload stored entirely on an index page
+        self.max_local = (self.usable - 12) * 64 // 255 - 23
+
+    def walk(self, root: int) -> tuple[list[int], list[int], int]:
+        """Pages of the b-tree at ``root`` in key order, one level at a time.
+
+        Returns
+        -------
+        leaves, interiors, leaf_type
+            Leaf page numbers in key order, interior page numbers (index interiors hold keys
+            too) and the leaf page type (10 index, 13 table).
+        """
+        arr = self.mm.view(np.ndarray)
+        level = np.array([root], dtype=np.int64)
+        interiors: list[int] = []
+        for _ in range(64):
+            if level.min() < 1 or level.max() > len(arr):
+                raise UnsupportedLayout("page outside the file")
+            hdr = np.where(level == 1, 100, 0)
+            kinds = np.unique(arr[level - 1, hdr])
+            if len(kinds) != 1:
+                raise UnsupportedLayout("b-tree levels of mixed page types")
+            kind = int(kinds[0])
+            if kind in (10, 13):
+                return level.tolist(), interiors, kind
+            if kind not in (2, 5):
+                raise UnsupportedLayout(f"b-tree page of type {kind}")
+            interiors += level.tolist()
+            nxt = []
+            for pgno, h in zip(level.tolist(), hdr.tolist(), strict=False):
+                page = arr[pgno - 1]
+                n = int(page[h + 3]) << 8 | int(page[h + 4])
+                ptr = h + 12 + 2 * np.arange(n)
+                off = page[ptr].astype(np.int64) << 8 | page[ptr + 1]
+                b = page[off[:, None] + np.arange(4)].astype(np.int64)
+                nxt.append((b[:, 0] << 24) | (b[:, 1] << 16) | (b[:, 2] << 8) | b[:, 3])
+                nxt.append([int.from_bytes(page[h + 8 : h + 12].tobytes(), "big")])
+            level = np.concatenate(nxt).astype(np.int64)
+        raise UnsupportedLayout("b-tree deeper than 64 levels")
+
+
+@njit(cache=True, nogil=True)
+def _varint(page, pos):  # pragma: no cover - compiled
+    """(value, length) of the SQLite varint at ``page[pos]``."""
+    v = np.int64(0)
+    for k in range(8):
+        b = np.int64(page[pos + k])
+        v = (v << 7) | (b & 0x7F)
+        if b < 0x80:
+            return v, k + 1
+    return (v << 8) | np.int64(page[pos + 8]), 9
+
+
+@njit(cache=True, nogil=True)
+def _decode_pages(
+    mm, pages, kind, ncols, max_local, out, rowid, only_first, key
+):  # pragma: no cover
+    """Decode the first ``ncols`` record columns of every cell of ``pages`` into ``out``.
+
+    ``kind`` is the b-tree page type (2 index interior, 10 index leaf, 13 table leaf). Values
+    are float64 (NaN for NULL, text and blob); table rowids go to ``rowid``. With
+    ``only_first``, only the first and last cell of each page are decoded (2 rows per page).
+    With a ``key`` other than NaN, only rows whose first column equals ``key`` are kept.
+    Returns the number of rows written, or -1 if a cell spills to overflow pages.
+    """
+    ps = mm.shape[1]
+    tmp = np.zeros(1, dtype=np.uint64)
+    tmpf = tmp.view(np.float64)
+    row = 0
+    for pi in range(len(pages)):
+        pg = pages[pi] - 1
+        page = mm[pg]
+        h = 100 if pg == 0 else 0
+        n = (np.int64(page[h + 3]) << 8) | np.int64(page[h + 4])
+        hs = 8 if kind >= 10 else 12
+        if only_first and n == 0:
+            for k in range(ncols):
+                out[k, row] = np.nan
+                out[k, row + 1] = np.nan
+            row += 2
+            continue
+        for jj in range(2 if only_first else n):
+            j = (0 if jj == 0 else n - 1) if only_first else jj
+            ptr = h + hs + 2 * j
+            pos = (np.int64(page[ptr]) << 8) | np.int64(page[ptr + 1])
+            if kind == 2:
+                pos += 4
+            payload, ln = _varint(page, pos)
+            pos += ln
+            if payload > max_local or pos + payload > ps:
+                return -1
+            if kind == 13:
+                rid, ln = _varint(page, pos)
+                rowid[row] = rid
+                pos += ln
+            hsize, ln = _varint(page, pos)
+            q = pos + ln
+            body = pos + hsize
+            for k in range(ncols):
+                st = np.int64(0)
+                if q < pos + hsize:
+                    st, ln = _varint(page, q)
+                    q += ln
+                val = np.nan
+                size = 0
+                if 1 <= st <= 6:
+                    size = (1, 2, 3, 4, 6, 8)[st - 1]
+                    u = np.int64(0)
+                    for b in range(size):
+                        u = (u << 8) | np.int64(page[body + b])
+                    if size < 8 and page[body] >= 0x80:
+                        u -= np.int64(1) << (8 * size)
+                    val = float(u)
+                elif st == 7:
+                    size = 8
+                    u = np.uint64(0)
+                    for b in range(8):
+                        u = (u << np.uint64(8)) | np.uint64(page[body + b])
+                    tmp[0] = u
+                    val = tmpf[0]
+                elif st == 8:
+                    val = 0.0
+                elif st == 9:
+                    val = 1.0
+                elif st >= 12:
+                    size = (st - 12) // 2
+                out[k, row] = val
+                body += size
+            if key == key and out[0, row] != key:
+                continue
+            row += 1
+    return row
+
+
+def page_cells(mm: np.ndarray, pages: np.ndarray) -> np.ndarray:
+    """Number of cells on each page."""
+    pages = np.asarray(pages, dtype=np.int64)
+    h = np.where(pages == 1, 100, 0)
+    return mm[pages - 1, h + 3].astype(np.int64) << 8 | mm[pages - 1, h + 4]
+
+
+def decode(
+    pf: PageFile, pages, kind: int, ncols: int, only_first: bool = False, key: float = np.nan
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``ncols`` columns of the cells of ``pages`` (see :func:`_decode_pages`).
+
+    Returns ``(values (ncols, n) float64, rowids (n,) int64)``.
+    """
+    pages = np.asarray(pages, dtype=np.int64)
+    arr = pf.mm.view(np.ndarray)
+    n = 2 * len(pages) if only_first else int(page_cells(arr, pages).sum()) if len(pages) else 0
+    out = np.empty((ncols, n), dtype=np.float64)
+    rowid = np.empty(n if kind == 13 else 0, dtype=np.int64)
+    max_local = pf.usable - 35 if kind == 13 else pf.max_local
+    got = (
+        _decode_pages(arr, pages, kind, ncols, max_local, out, rowid, only_first, float(key))
+        if n
+        else 0
+    )
+    if got < 0:
+        raise UnsupportedLayout("record spills to overflow pages")
+    if got < n // 2:  # free what a filtered read did not use
+        return out[:, :got].copy(), rowid[:got].copy()
+    return out[:, :got], rowid[:got]

@@ -1,0 +1,361 @@
+"""Stops: periods when a mouse's speed stays at or below 5 cm/s for at least 1 s.
+
+The definition (see docs/stops.md for the reasons behind each default):
+
+1. Speed (cm/s) of the centre of mass at each identified detection ``i``: the distance between
+   the mean position of the ``h`` detections after ``i`` and that of the ``h`` detections
+   before it, divided by the time between their mean times (FRAME TIMESTAMPs), with
+   ``h = round(speed_window_s * fps / 2)`` (8 detections on each side by default); at the ends
+   of a track the first or last detection stands in for missing ones. This 0.5 s window
+   averages out the tracking jitter that makes the frame-to-frame speed of a resting mouse
+   exceed 5 cm/s, and damps one-frame jumps of the mask's centre.
+2. A detection is *slow* when its speed is <= ``speed_threshold_cm_s``.
+3. Consecutive slow detections form one stop, unless the time between two of them exceeds
+   ``max_gap_s`` (missing, anonymous or glitch detections), or the mouse moved across the gap
+   further than a slow mouse could (threshold x max(gap, speed window)): then the stop ends at
+   the last detection before the gap.
+4. A run of slow detections is a stop if it lasts at least ``min_duration_s`` (time from its
+   first to its last detection).
+
+A stop's position is the mean centre of mass over its detections (cm, from the cage floor's
+top-left corner, y downwards); its start time is the TIMESTAMP of its first frame.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_path
+from .geometry import CageGeometry
+from .lmt import DetectionReader, LMTError, Track, read_animals
+
+STOP_COLUMNS = (
+    "recording",
+    "animal_id",
+    "rfid",
+    "name",
+    "start_frame",
+    "end_frame",
+    "start_time",
+    "start_s",
+    "duration_s",
+    "x_cm",
+    "y_cm",
+)
+
+
+@dataclass(frozen=True)
+class StopParams:
+    """Parameters of stop extraction (defaults: the paper's stop, see docs/stops.md).
+
+    Parameters
+    ----------
+    speed_threshold_cm_s
+        A detection is slow when its speed is at or below this (cm/s).
+    min_duration_s
+        Shortest stop (s), from its first to its last slow detection.
+    speed_window_s
+        Time span over which speed is measured (s); 0.5 s averages out tracking jitter.
+    max_gap_s
+        Longest stretch without an identified detection (s) that does not end a stop.
+    time_base
+        ``"timestamp"`` (FRAME.TIMESTAMP, default) or ``"frames"`` (frame number / fps, for
+        recordings whose clock is broken, e.g. timestamps going backwards).
+    method
+        How DETECTION is read: ``"auto"``, ``"pages"`` or ``"sql"`` (same results).
+    """
+
+    speed_threshold_cm_s: float = 5.0
+    min_duration_s: float = 1.0
+    speed_window_s: float = 0.5
+    max_gap_s: float = 2.0
+    time_base: str = "timestamp"
+    method: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("speed_threshold_cm_s", "min_duration_s", "speed_window_s", "max_gap_s"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"StopParams.{name} must be a finite number >= 0, not {v!r}")
+        if self.time_base not in ("timestamp", "frames"):
+            raise ValueError(
+                f"StopParams.time_base must be 'timestamp' or 'frames', not {self.time_base!r}"
+            )
+        if self.method not in ("auto", "pages", "sql"):
+            raise ValueError(
+                f"StopParams.method must be 'auto', 'pages' or 'sql', not {self.method!r}"
+            )
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StopParams:
+        """Inverse of :meth:`to_dict` (unknown keys are refused)."""
+        return cls(**d)
+
+
+def detect_stops(
+    t_s: np.ndarray, x: np.ndarray, y: np.ndarray, params: StopParams, fps: float = 30.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stops in one animal's track.
+
+    Parameters
+    ----------
+    t_s
+        Time of each detection (s), non-decreasing.
+    x, y
+        Centre of mass (cm).
+    params
+        Thresholds.
+    fps
+        Camera frame rate, to turn ``speed_window_s`` into a number of detections.
+
+    Returns
+    -------
+    starts, ends
+        Indices of each stop's first and last detection (inclusive).
+    """
+    n = len(t_s)
+    if n < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    h = max(1, int(round(params.speed_window_s * fps / 2)))
+
+    def shift(v: np.ndarray) -> np.ndarray:
+        # (sum of the h values after i) - (sum of the h values before i), edges padded
+        c = np.concatenate(
+            [[0.0], np.cumsum(np.concatenate([np.full(h, v[0]), v, np.full(h, v[-1])]))]
+        )
+        return (c[2 * h + 1 : 2 * h + 1 + n] - c[h + 1 : h + 1 + n]) - (c[h : h + n] - c[:n])
+
+    dist = np.hypot(shift(x), shift(y))
+    dt = shift(t_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slow = dist <= params.speed_threshold_cm_s * dt
+    slow &= dt > 0
+    del dist, dt
+    # gaps: a stop does not survive a gap longer than max_gap_s, nor a jump across a gap
+    # further than a slow mouse goes in max(gap, speed window)
+    step_t = np.diff(t_s)
+    step_d = np.hypot(np.diff(x), np.diff(y))
+    gap = step_t > 1.5 / fps
+    allowed = params.speed_threshold_cm_s * np.maximum(step_t, params.speed_window_s)
+    cut = (step_t > params.max_gap_s) | (gap & (step_d > allowed))
+    del step_t, step_d, gap, allowed
+    before = np.concatenate([[True], ~slow[:-1] | cut])
+    after = np.concatenate([~slow[1:] | cut, [True]])
+    starts = np.flatnonzero(slow & before)
+    ends = np.flatnonzero(slow & after)
+    keep = (t_s[ends] - t_s[starts]) >= params.min_duration_s
+    return starts[keep], ends[keep]
+
+
+def _times(frames: np.ndarray, ts_ms: np.ndarray, params: StopParams, fps: float, path):
+    """A function mapping FRAMENUMBERs to seconds since the recording's first frame."""
+    if params.time_base == "frames":
+        f0 = frames[0]
+        return lambda f: (f - f0) / fps
+    back = np.flatnonzero(np.diff(ts_ms) < 0)
+    if back.size:
+        raise LMTError(
+            f"{path}: FRAME.TIMESTAMP goes backwards {back.size} time(s), first after frame "
+            f"{frames[back[0]]}; the clock is unreliable (use time_base='frames' to time stops "
+            "by frame number instead)"
+        )
+    t = (ts_ms - ts_ms[0]) / 1000.0
+    f0 = frames[0]
+    if frames[-1] - f0 + 1 == len(frames):  # consecutive frame numbers: direct lookup
+        return lambda f: t[np.clip(f - f0, 0, len(t) - 1)]
+    return lambda f: t[np.clip(np.searchsorted(frames, f), 0, len(t) - 1)]
+
+
+def extract_stops(
+    path: str | os.PathLike,
+    params: StopParams | None = None,
+    geometry: CageGeometry | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """All stops of every animal of one LMT recording.
+
+    Parameters
+    ----------
+    path
+        LMT ``.sqlite`` file (opened read-only, never modified).
+    params
+        Stop definition; :class:`StopParams` defaults when None.
+    geometry
+        Pixel-to-cm conversion and frame rate; the LMT mouse cage when None.
+    progress
+        Called as ``progress(done, total)`` after each animal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per stop with the columns of ``STOP_COLUMNS``. ``df.attrs`` holds
+        ``"recording"`` (path, name, start_time, duration_s, n_frames, animals), ``"params"``,
+        ``"geometry"`` and ``"report"`` (rows left out and warnings).
+
+    Raises
+    ------
+    LMTError
+        A file that cannot be read as an LMT recording (message starts with the path).
+    """
+    params = params or StopParams()
+    geometry = geometry or CageGeometry.mouse()
+    path = Path(path)
+    animals = read_animals(path)
+    if animals.empty:
+        raise LMTError(f"{path}: the ANIMAL table lists no animals")
+    report: dict = {
+        "method": None,
+        "anonymous_rows": 0,
+        "glitch_rows": 0,
+        "null_coordinate_rows": 0,
+        "rows_without_frame": 0,
+        "detections_used": 0,
+        "skipped_animals": [],
+        "warnings": [],
+    }
+    tables = []
+    with DetectionReader(path, method=params.method) as reader:
+        report["method"] = reader.method
+        frames, ts_ms = reader.frames()
+        if not len(frames):
+            raise LMTError(f"{path}: FRAME is empty (no recorded frames)")
+        to_s = _times(frames, ts_ms, params, geometry.fps, path)
+        report["anonymous_rows"] = reader.n_anonymous()
+        total = len(animals)
+        for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
+            row = animals.iloc[k]
+            tables.append(_animal_stops(track, row, to_s, frames, params, geometry, report, path))
+            if progress is not None:
+                progress(k + 1, total)
+    if report["detections_used"] == 0:
+        seen = sum(report[k] for k in ("anonymous_rows", "glitch_rows", "null_coordinate_rows"))
+        what = "is empty" if seen == 0 else "holds no usable detection of any animal"
+        raise LMTError(f"{path}: DETECTION {what}")
+    start = pd.Timestamp(int(ts_ms[0]), unit="ms", tz="UTC")
+    df = pd.concat(tables, ignore_index=True) if tables else _empty()
+    df.insert(0, "recording", path.name)
+    df["start_time"] = start + pd.to_timedelta(df["start_s"].to_numpy(), unit="s")
+    df = df[list(STOP_COLUMNS)]
+    df.attrs["recording"] = {
+        "path": str(path),
+        "name": path.name,
+        "start_time": start.isoformat(),
+        "duration_s": float(to_s(frames[-1:])[0]),
+        "n_frames": int(len(frames)),
+        "animals": [
+            {k: _plain(r[k]) for k in ("animal_id", "rfid", "name", "sex", "age")}
+            for _, r in animals.iterrows()
+        ],
+    }
+    df.attrs["params"] = params.to_dict()
+    df.attrs["geometry"] = geometry.to_dict()
+    df.attrs["report"] = report
+    return df
+
+
+def _plain(v):
+    return int(v) if isinstance(v, (np.integer,)) else v
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            c: pd.Series(dtype=d)
+            for c, d in (
+                ("animal_id", "int64"),
+                ("rfid", object),
+                ("name", object),
+                ("start_frame", "int64"),
+                ("end_frame", "int64"),
+                ("start_s", "float64"),
+                ("duration_s", "float64"),
+                ("x_cm", "float64"),
+                ("y_cm", "float64"),
+            )
+        }
+    )
+
+
+def _animal_stops(track: Track, row, to_s, frames, params, geometry, report, path):
+    label = f"animal {track.animal_id} ({row['rfid'] or row['name'] or 'no RFID'})"
+    report["glitch_rows"] += track.n_glitch
+    report["null_coordinate_rows"] += track.n_null
+    if track.n_null:
+        report["warnings"].append(
+            f"{label}: {track.n_null} detections with NULL coordinates left out"
+        )
+    f = track.frame
+    known = (
+        np.isin(f, frames)
+        if frames[-1] - frames[0] + 1 != len(frames)
+        else ((f >= frames[0]) & (f <= frames[-1]))
+    )
+    if not known.all():
+        report["rows_without_frame"] += int((~known).sum())
+        f = f[known]
+        track.x_px, track.y_px = track.x_px[known], track.y_px[known]
+    if len(f) == 0:
+        msg = f"{path}: {label} has no usable detections; skipped"
+        warnings.warn(msg, stacklevel=3)
+        report["warnings"].append(msg)
+        report["skipped_animals"].append(int(track.animal_id))
+        return _empty()
+    report["detections_used"] += int(len(f))
+    x, y = geometry.px_to_cm(track.x_px, track.y_px)
+    t = to_s(f)
+    if np.any(np.diff(t) < 0):  # only with time_base="frames" on duplicated rows; keep order
+        o = np.argsort(t, kind="stable")
+        t, x, y, f = t[o], x[o], y[o], f[o]
+    s, e = detect_stops(t, x, y, params, geometry.fps)
+    cx = np.concatenate([[0.0], np.cumsum(x)])
+    cy = np.concatenate([[0.0], np.cumsum(y)])
+    n = e - s + 1
+    return pd.DataFrame(
+        {
+            "animal_id": np.full(len(s), track.animal_id, dtype=np.int64),
+            "rfid": pd.Series([row["rfid"]] * len(s), dtype=object),
+            "name": pd.Series([row["name"]] * len(s), dtype=object),
+            "start_frame": f[s].astype(np.int64),
+            "end_frame": f[e].astype(np.int64),
+            "start_s": t[s],
+            "duration_s": t[e] - t[s],
+            "x_cm": (cx[e + 1] - cx[s]) / n,
+            "y_cm": (cy[e + 1] - cy[s]) / n,
+        }
+    )
+
+
+def write_stops(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a stop table to ``.csv`` or ``.parquet`` atomically.
+
+    The Parquet file keeps ``df.attrs`` (parameters, recording, report) in its metadata; a JSON
+    sidecar ``<name>.json`` beside a CSV holds the same.
+    """
+    import json
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{path}: stop tables are written as .csv or .parquet")
+    meta = {k: df.attrs.get(k) for k in ("recording", "params", "geometry", "report")}
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    if suffix == ".csv":
+        from ._io import write_text_atomic
+
+        write_text_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str))
+    return path
