@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from _planted import planted_dataset
 from napari_mousestop.cli import app
 from napari_mousestop.dataset import save_dataset
+from napari_mousestop.report import load_run
 from napari_mousestop.training import load_checkpoint
 
 runner = CliRunner()
@@ -66,6 +67,10 @@ def test_fold_models_never_saw_their_cage(run):
         assert set(ds.cages[ckpt.meta["test_index"]]) == {cage}
         assert ckpt.scaler.n_fit == int(np.sum(ds.cages != cage))
     assert load_checkpoint(out / "model.pt", ds).scaler.n_fit == len(ds)
+    run_back = load_run(out)
+    tested = np.sort(np.concatenate([f.test_index for f in run_back.folds]))
+    np.testing.assert_array_equal(tested, np.arange(len(ds)))
+    assert run_back.model is not None and run_back.report["classes"] == list(ds.classes)
 
 
 def test_predict_writes_probabilities_per_animal(run, tmp_path):

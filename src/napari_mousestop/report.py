@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pandas as pd
 from . import __version__
 from ._io import atomic_path, write_text_atomic
 from .baselines import BaselineResult, run_baselines
-from .checkpoint import Checkpoint, make_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, make_checkpoint, save_checkpoint
 from .dataset import Dataset
 from .stats import mcnemar_exact, permutation_test, summarize
 from .training import CVResult, Progress, TrainConfig, loco_cv, train_final
@@ -334,3 +335,53 @@ def train_and_report(
         final = train_final(dataset, config, callback=callback, should_stop=should_stop)
     write_run(run_dir, report, dataset, cv, final)
     return report
+
+
+@dataclass
+class SavedFold:
+    """A fold model read back from ``RUN_DIR/folds``: the model that never saw ``cage``."""
+
+    cage: str
+    test_index: np.ndarray
+    checkpoint: Checkpoint
+
+    @property
+    def model(self):
+        """The fold's :class:`~napari_mousestop.model.StopCNN`."""
+        return self.checkpoint.model
+
+    @property
+    def scaler(self):
+        """The fold's input scaler (fitted on the other cages)."""
+        return self.checkpoint.scaler
+
+
+@dataclass
+class Run:
+    """A run folder read back: the report, the final model (if any) and the fold models."""
+
+    path: Path
+    report: dict
+    model: Checkpoint | None
+    folds: list[SavedFold]
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Read a run folder written by :func:`write_run`.
+
+    ``folds[i].test_index`` indexes the dataset recorded in ``report["config"]["dataset"]``.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "report.json"
+    if not path.is_file():
+        raise ValueError(f"{run_dir}: not a training run folder (no report.json)")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: damaged report ({exc})") from None
+    folds = []
+    for f in report.get("folds", []):
+        ckpt = load_checkpoint(run_dir / f["model"])
+        folds.append(SavedFold(f["cage"], np.asarray(ckpt.meta["test_index"]), ckpt))
+    final = run_dir / "model.pt"
+    return Run(run_dir, report, load_checkpoint(final) if final.is_file() else None, folds)

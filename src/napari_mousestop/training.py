@@ -9,7 +9,6 @@ cancel promptly (:class:`TrainingCancelled` is raised). Checkpoints live in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +26,14 @@ from .checkpoint import (
 from .dataset import Dataset, DatasetError
 from .model import ModelConfig, StopCNN
 from .scaling import InputScaler
+from .train_config import (
+    CVResult,
+    FoldResult,
+    Progress,
+    TrainConfig,
+    TrainingCancelled,
+    resolve_device,
+)
 
 __all__ = [
     "CVResult",
@@ -50,177 +57,6 @@ __all__ = [
     "train_final",
     "train_fold",
 ]
-
-
-class TrainingCancelled(RuntimeError):
-    """Raised when ``should_stop()`` returned True; nothing partial is returned."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run; stored in reports and checkpoints.
-
-    Parameters
-    ----------
-    epochs
-        Passes over the training data (fixed: no early stopping, so no held-out data is used
-        for model selection).
-    batch_size
-        Samples per SGD step (the last batch of an epoch may be smaller).
-    lr
-        SGD learning rate (the paper's 1e-3).
-    momentum
-        SGD momentum; 0.9 by default (plain SGD at 1e-3 barely moves in 100 epochs, see
-        docs/training.md).
-    weight_decay
-        L2 penalty of SGD.
-    seed
-        Seeds weight initialisation and batch order (per fold, derived from this one seed).
-    device
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-    scaling
-        Input scaling (:class:`InputScaler`): ``"log1p"`` (default) or ``"none"``.
-    channels, kernel_sizes, pool
-        Architecture of each convolution branch (:class:`ModelConfig`); T, N and the number
-        of classes come from the data.
-    track_test
-        Record held-out loss and accuracy after every epoch (learning curves; never used to
-        pick a model).
-    threads
-        CPU threads for torch during training (None: torch's default). One thread is fastest
-        for small inputs and on busy machines.
-    """
-
-    epochs: int = 100
-    batch_size: int = 8
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    scaling: str = "log1p"
-    channels: int = 16
-    kernel_sizes: tuple[int, ...] = (3, 9)
-    pool: int = 2
-    track_test: bool = True
-    threads: int | None = None
-
-    def __post_init__(self) -> None:
-        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
-        problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs must be >= 1 (got {self.epochs})")
-        if self.batch_size < 1:
-            problems.append(f"batch size must be >= 1 (got {self.batch_size})")
-        if not self.lr > 0:
-            problems.append(f"learning rate must be > 0 (got {self.lr})")
-        if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must lie in [0, 1) (got {self.momentum})")
-        if self.weight_decay < 0:
-            problems.append(f"weight decay must be >= 0 (got {self.weight_decay})")
-        if self.threads is not None and self.threads < 1:
-            problems.append(f"threads must be >= 1 (got {self.threads})")
-        if self.scaling not in InputScaler.METHODS:
-            problems.append(f"scaling must be one of {InputScaler.METHODS} (got {self.scaling!r})")
-        if problems:
-            raise ValueError("training config: " + "; ".join(problems))
-
-    def model_config(self, n_intervals: int, n_bins: int, n_classes: int) -> ModelConfig:
-        """The architecture for data of T = ``n_intervals``, N = ``n_bins``."""
-        return ModelConfig(
-            n_intervals=n_intervals,
-            n_bins=n_bins,
-            n_classes=n_classes,
-            channels=self.channels,
-            kernel_sizes=self.kernel_sizes,
-            pool=self.pool,
-        )
-
-    def to_dict(self) -> dict:
-        """JSON-friendly dictionary."""
-        d = asdict(self)
-        d["kernel_sizes"] = list(self.kernel_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are refused)."""
-        return cls(**d)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress report, sent after every epoch.
-
-    ``fold`` counts from 1 to ``n_folds`` in CV; the final all-data model reports
-    ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
-    training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none).
-    """
-
-    fold: int
-    n_folds: int
-    epoch: int
-    n_epochs: int
-    loss: float
-    accuracy: float
-    test_loss: float | None = None
-    test_accuracy: float | None = None
-    stage: str = "cv"
-    cage: str | None = None
-
-
-@dataclass
-class FoldResult:
-    """One leave-one-cage-out fold: the model that never saw ``cage``."""
-
-    cage: str
-    train_index: np.ndarray
-    test_index: np.ndarray
-    model: StopCNN
-    scaler: InputScaler
-    history: dict[str, list[float]]
-    proba: np.ndarray
-
-
-@dataclass
-class CVResult:
-    """Leave-one-cage-out results: fold models and out-of-fold class probabilities."""
-
-    folds: list[FoldResult]
-    oof_proba: np.ndarray
-    labels: np.ndarray
-    cages: np.ndarray
-    recordings: np.ndarray
-    animals: np.ndarray
-    classes: tuple[str, ...]
-    config: TrainConfig
-    model_config: ModelConfig
-    seconds: float = 0.0
-    device: str = "cpu"
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def oof_pred(self) -> np.ndarray:
-        """Out-of-fold predicted class index per sample."""
-        return self.oof_proba.argmax(axis=1)
-
-    @property
-    def history(self) -> list[dict]:
-        """Per-fold learning curves: ``[{"cage": ..., "train_loss": [...], ...}, ...]``."""
-        return [{"cage": f.cage, **f.history} for f in self.folds]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
-    return dev
 
 
 def _seed_for(seed: int, key: int) -> int:

@@ -1,0 +1,172 @@
+"""Benchmark: leave-one-cage-out CV of the CNN against a bare PyTorch loop, and parallel folds.
+
+Paper size by default: 96 animal-recordings (12 cages x 2 recordings x 4 mice), T = 72, N = 30,
+100 epochs, batch 8. Three measurements in the same run:
+
+1. ``loco_cv`` (our code: scaler, callbacks, cancellation checks, held-out evaluation per epoch);
+2. a bare loop doing the same optimizer steps (same folds, same batch sizes, no extras);
+3. optionally, the folds spread over 2 processes of 1 thread each (``--parallel``).
+
+Usage::
+
+    python benchmarks/bench_training.py                 # full size (about 15 min on 2 cores)
+    python benchmarks/bench_training.py --epochs 5      # quick
+    python benchmarks/bench_training.py --epochs 10 --parallel --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+
+from napari_mousestop.cohort import CLASSES
+from napari_mousestop.dataset import Dataset
+from napari_mousestop.model import StopCNN
+from napari_mousestop.training import TrainConfig, loco_cv, loco_folds, train_fold
+
+
+def make_dataset(n_cages: int, per_cage: int, t: int, n: int, seed: int = 0) -> Dataset:
+    """Poisson stop counts with a class-specific hot spot (speed does not depend on content)."""
+    rng = np.random.default_rng(seed)
+    X, labels, cages, recs, animals = [], [], [], [], []
+    spots = [(4, 4), (4, n - 8), (n - 8, 4), (n - 8, n - 8)]
+    for c in range(n_cages):
+        sex = "M" if c % 2 == 0 else "F"
+        for age in "JA":
+            label = CLASSES.index(age + sex)
+            for a in range(per_cage):
+                rate = np.full((t, n, n), 0.05)
+                y, x = spots[label]
+                rate[:, y : y + 3, x : x + 3] += 1.0
+                X.append(rng.poisson(rate).astype(np.float32))
+                labels.append(label)
+                cages.append(f"cage{c:02d}")
+                recs.append(f"cage{c:02d}_{age}")
+                animals.append(f"m{c:02d}{a}")
+    return Dataset(np.stack(X), labels, cages, recs, animals, params={"benchmark": True})
+
+
+def bare_loop(ds: Dataset, config: TrainConfig) -> tuple[float, float]:
+    """The same optimizer steps with nothing else: returns (wall, CPU) seconds."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    for k, (_, train, _) in enumerate(loco_folds(ds.cages)):
+        torch.manual_seed(k)
+        model = StopCNN(config.model_config(ds.X.shape[1], ds.X.shape[2], len(ds.classes)))
+        x = torch.from_numpy(np.log1p(ds.X[train]))
+        y = torch.from_numpy(ds.labels[train])
+        opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        g = torch.Generator().manual_seed(k)
+        for _ in range(config.epochs):
+            order = torch.randperm(len(y), generator=g)
+            for s in range(0, len(y), config.batch_size):
+                idx = order[s : s + config.batch_size]
+                loss = loss_fn(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+_DS: Dataset | None = None
+
+
+def _init_worker(args: tuple) -> None:
+    global _DS
+    torch.set_num_threads(1)
+    _DS = make_dataset(*args)
+
+
+def _fold_job(job: tuple) -> tuple[str, np.ndarray]:
+    cage, train, test, config_dict, seed = job
+    config = TrainConfig.from_dict(config_dict)
+    _, _, _, proba = train_fold(_DS, train, test, config, seed)
+    return cage, proba
+
+
+def parallel_folds(shape: tuple, ds: Dataset, config: TrainConfig, processes: int) -> float:
+    """All folds spread over ``processes`` worker processes of one thread each: seconds."""
+    cfg = {**config.to_dict(), "threads": 1}
+    jobs = [(c, tr, te, cfg, k) for k, (c, tr, te) in enumerate(loco_folds(ds.cages))]
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(processes, initializer=_init_worker, initargs=(shape,)) as pool:
+        pool.map(abs, range(processes))  # start-up (imports, data) not counted
+        t0 = time.perf_counter()
+        pool.map(_fold_job, jobs, chunksize=1)
+        return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--cages", type=int, default=12)
+    p.add_argument("--per-cage", type=int, default=4, help="mice per cage (2 recordings each)")
+    p.add_argument("--intervals", type=int, default=72)
+    p.add_argument("--bins", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, default=1, help="torch threads, sequential runs")
+    p.add_argument("--parallel", action="store_true", help="also time 2 processes x 1 thread")
+    p.add_argument("--json", help="write the figures to this file")
+    a = p.parse_args(argv)
+
+    shape = (a.cages, a.per_cage, a.intervals, a.bins)
+    ds = make_dataset(*shape)
+    torch.set_num_threads(a.threads)
+    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, threads=a.threads, device="cpu")
+    n_train = len(ds) - 2 * a.per_cage
+    steps = a.cages * a.epochs * -(-n_train // a.batch_size)
+    print(f"dataset {ds.X.shape}, {a.cages} folds x {a.epochs} epochs = {steps} SGD steps")
+
+    warm = make_dataset(2, 1, a.intervals, a.bins)  # warm-up: allocator, kernels, imports
+    bare_loop(warm, TrainConfig(epochs=2, batch_size=a.batch_size))
+    events = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    cv = loco_cv(ds, config, callback=events.append, should_stop=lambda: False)
+    ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+    acc = float(np.mean(cv.oof_pred == ds.labels))
+    print(f"loco_cv:        {ours:8.1f} s wall, {ours_cpu:8.1f} s CPU  (accuracy {acc:.3f})")
+    bare, bare_cpu = bare_loop(ds, config)
+    print(f"bare loop:      {bare:8.1f} s wall, {bare_cpu:8.1f} s CPU")
+    print(f"ratio:          {ours / bare:8.3f} wall, {ours_cpu / bare_cpu:8.3f} CPU (target <= 1.2)")
+    out = {
+        "shape": list(ds.X.shape),
+        "epochs": a.epochs,
+        "batch_size": a.batch_size,
+        "threads": a.threads,
+        "sgd_steps": steps,
+        "loco_cv_s": ours,
+        "bare_loop_s": bare,
+        "ratio": ours / bare,
+        "loco_cv_cpu_s": ours_cpu,
+        "bare_loop_cpu_s": bare_cpu,
+        "cpu_ratio": ours_cpu / bare_cpu,
+        "progress_events": len(events),
+        "oof_accuracy": acc,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_1min": os.getloadavg()[0],
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    if a.parallel:
+        par = parallel_folds(shape, ds, config, processes=2)
+        print(f"2 proc x 1 thr: {par:8.1f} s  (speed-up vs sequential loco_cv {ours / par:.2f})")
+        out["parallel_2x1_s"] = par
+        out["parallel_speedup"] = ours / par
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
