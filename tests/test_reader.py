@@ -93,22 +93,33 @@ def test_lmt_lookalike_that_cannot_be_read_notifies_and_returns_none(tmp_path, n
     assert len(notes) == 1 and str(db) in notes[0]
 
 
-def test_truncated_recording_notifies_and_returns_none(tmp_path, sample_db, notes):
+def test_truncated_recording_is_declined(tmp_path, sample_db):
     data = sample_db.read_bytes()
     db = tmp_path / "truncated.sqlite"
     db.write_bytes(data[: len(data) // 3])
+    assert get_reader(str(db)) is None
+
+
+def test_corrupt_recording_notifies_and_returns_none(tmp_path, sample_db, notes):
+    # header and schema intact, table pages overwritten: found readable, fails while reading
+    data = bytearray(sample_db.read_bytes())
+    n = len(data)
+    data[n // 4 : 3 * n // 4] = np.random.default_rng(0).bytes(3 * n // 4 - n // 4)
+    db = tmp_path / "corrupt.sqlite"
+    db.write_bytes(bytes(data))
     reader = get_reader(str(db))
-    if reader is not None:  # the first page survived: reading must fail softly
-        assert reader(str(db)) is None
-        assert len(notes) == 1 and str(db) in notes[0]
-    assert db.read_bytes() == data[: len(data) // 3]  # never written to
+    assert reader is not None
+    assert reader(str(db)) is None
+    assert len(notes) == 1 and str(db) in notes[0]
+    assert db.read_bytes() == bytes(data)  # never written to
 
 
 def test_bad_dataset_notifies_and_returns_none(tmp_path, notes):
     path = tmp_path / "bad.npz"
     ds = _dataset()
-    np.savez(path, X=ds.X, labels=ds.labels + 7, cages=ds.cages, recordings=ds.recordings,
-             animals=ds.animals, meta=np.array('{"format": "napari-mousestop-dataset/1"}'))  # fmt: skip
+    meta = np.array('{"format": "napari-mousestop-dataset/1"}')
+    arrays = {k: getattr(ds, k) for k in ("X", "cages", "recordings", "animals")}
+    np.savez(path, labels=ds.labels + 7, meta=meta, **arrays)
     reader = get_reader(str(path))
     assert reader is not None and reader(str(path)) is None
     assert len(notes) == 1 and str(path) in notes[0]
