@@ -36,6 +36,93 @@ def friendly_errors(func: F) -> F:
 # Commands are added below, one block per core module.
 
 
+# --- datasets (batch.py) ---------------------------------------------------------------------
+
+
+@app.command()
+@friendly_errors
+def dataset(
+    cohort_csv: str = typer.Argument(..., help="Cohort CSV: database, animal, cage, sex, age."),
+    out: str = typer.Option(..., "-o", "--out", help="Dataset file to write (.npz)."),
+    interval: str = typer.Option("1h", help="Interval length, e.g. 1h, 30min, 900s."),
+    intervals: int = typer.Option(72, help="Number of intervals T."),
+    bins: int = typer.Option(30, help="Grid size N (N x N bins over the floor)."),
+    align_to: str = typer.Option(None, help="Start interval 0 at this clock time (HH:MM)."),
+    timezone: str = typer.Option("UTC", help="Time zone of --align-to, e.g. Europe/Paris."),
+    weight: str = typer.Option("count", help="count: 1 per stop; duration: seconds per stop."),
+    off_floor: str = typer.Option("clip", help="Stops off the floor: clip or drop."),
+    cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
+    age_threshold: float = typer.Option(56.0, help="Ages below this many days are juvenile."),
+    workers: int = typer.Option(None, help="Local worker processes (default: one per core)."),
+    scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every recording."),
+) -> None:
+    """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask)."""
+    import warnings
+
+    from tqdm import tqdm
+
+    from .batch import build_dataset
+    from .geometry import CageGeometry
+    from .histograms import HistogramParams, parse_duration
+
+    if cage not in ("mouse", "rat"):
+        raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
+    params = HistogramParams(
+        interval_s=parse_duration(interval),
+        n_intervals=intervals,
+        n_bins=bins,
+        align_to=align_to,
+        weight=weight,
+        off_floor=off_floor,
+        timezone=timezone,
+    )
+    geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
+    bars: list = []  # created on the first report, after the cohort and labels are checked
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="recording", desc="recordings"))
+        bars[0].n = done
+        bars[0].refresh()
+
+    stats: dict = {}
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = build_dataset(
+                cohort_csv,
+                out,
+                params,
+                geometry=geometry,
+                scheduler=scheduler,
+                progress=progress,
+                n_workers=workers,
+                age_threshold_days=age_threshold,
+                use_cache=not no_cache,
+                stats=stats,
+            )
+    finally:
+        for bar in bars:
+            bar.close()
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    path = out if out.endswith(".npz") else out + ".npz"
+    counts = ", ".join(f"{c} {int((ds.class_names == c).sum())}" for c in ds.classes)
+    typer.echo(
+        f"wrote {path}: {len(ds)} animal-recordings from {len(ds.sources)} recordings, "
+        f"{len(set(ds.cages))} cages ({counts}); X {ds.X.shape}; "
+        f"{len(stats.get('cached', []))} from cache, {len(stats.get('computed', []))} computed"
+    )
+    failed = ds.params.get("failed", [])
+    if failed:
+        typer.secho(f"{len(failed)} skipped:", fg=typer.colors.RED, err=True)
+        for f in failed:
+            who = f"{f['database']}" + (f" / {f['animal']}" if f.get("animal") else "")
+            typer.secho(f"  {who}: {f['error']}", fg=typer.colors.RED, err=True)
+
+
 # --- training and prediction (training.py, report.py, predict.py) ---------------------------
 
 

@@ -165,6 +165,13 @@ def _ranges(idx: np.ndarray) -> str:
     return ", ".join(parts)
 
 
+def _fmt_seconds(seconds: float) -> str:
+    for unit, size in (("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
 def _coverage(offset_s: float, duration_s: float, params: HistogramParams) -> np.ndarray:
     """Fraction of each interval covered by the recording (from ``offset_s`` to its end)."""
     lo = np.arange(params.n_intervals) * params.interval_s
@@ -250,13 +257,16 @@ def stack_stops(
     missing_iv = np.flatnonzero(coverage <= 0)
     warns, notes = [], []
     if missing_iv.size:
-        h = params.interval_h
-        hours = _ranges(missing_iv)
-        unit = "hours" if h == 1 else f"intervals of {h:g} h"
+        unit = "hours" if params.interval_s == 3600 else "intervals"
+        size = "" if unit == "hours" else f" (of {_fmt_seconds(params.interval_s)})"
         warns.append(
             f"recording covers {recording_duration_s / 3600:.2f} h from {offset_s / 3600:.2f} h "
-            f"after the origin; {unit} {hours} of {T} not recorded: zero-filled"
+            f"after the origin; {unit} {_ranges(missing_iv)} of {T}{size} not recorded: "
+            "zero-filled"
         )
+    partial = np.flatnonzero((coverage > 0) & (coverage < 0.5))
+    if partial.size:
+        notes.append(f"intervals {_ranges(partial)} less than half recorded")
     end_s = offset_s + float(recording_duration_s)
     if end_s > T * params.interval_s:
         cut_h = (end_s - T * params.interval_s) / 3600
