@@ -85,13 +85,18 @@ class PageFile:
 
 @njit(cache=True, nogil=True)
 def _varint(page, pos):  # pragma: no cover - compiled
-    """(value, length) of the SQLite varint at ``page[pos]``."""
+    """(value, length) of the SQLite varint at ``page[pos]``; length 0 if it runs off the page."""
     v = np.int64(0)
+    end = len(page)
     for k in range(8):
+        if pos + k >= end:
+            return v, 0
         b = np.int64(page[pos + k])
         v = (v << 7) | (b & 0x7F)
         if b < 0x80:
             return v, k + 1
+    if pos + 8 >= end:
+        return v, 0
     return (v << 8) | np.int64(page[pos + 8]), 9
 
 
@@ -105,7 +110,8 @@ def _decode_pages(
     are float64 (NaN for NULL, text and blob); table rowids go to ``rowid``. With
     ``only_first``, only the first and last cell of each page are decoded (2 rows per page).
     With a ``key`` other than NaN, only rows whose first column equals ``key`` are kept.
-    Returns the number of rows written, or -1 if a cell spills to overflow pages.
+    Returns the number of rows written, -1 if a cell spills to overflow pages, or -2 if a
+    page is damaged (pointers or lengths outside the page).
     """
     ps = mm.shape[1]
     tmp = np.zeros(1, dtype=np.uint64)
@@ -113,10 +119,16 @@ def _decode_pages(
     row = 0
     for pi in range(len(pages)):
         pg = pages[pi] - 1
+        if pg < 0 or pg >= mm.shape[0]:
+            return -2
         page = mm[pg]
         h = 100 if pg == 0 else 0
+        if page[h] != kind:
+            return -2
         n = (np.int64(page[h + 3]) << 8) | np.int64(page[h + 4])
         hs = 8 if kind >= 10 else 12
+        if h + hs + 2 * n > ps:
+            return -2
         if only_first and n == 0:
             for k in range(ncols):
                 out[k, row] = np.nan
@@ -129,26 +141,46 @@ def _decode_pages(
             pos = (np.int64(page[ptr]) << 8) | np.int64(page[ptr + 1])
             if kind == 2:
                 pos += 4
+            if pos < h + hs + 2 * n or pos >= ps:
+                return -2
             payload, ln = _varint(page, pos)
+            if ln == 0:
+                return -2
             pos += ln
-            if payload > max_local or pos + payload > ps:
-                return -1
             if kind == 13:
                 rid, ln = _varint(page, pos)
+                if ln == 0:
+                    return -2
                 rowid[row] = rid
                 pos += ln
+            if payload > max_local:
+                return -1
+            if pos + payload > ps:
+                return -2
             hsize, ln = _varint(page, pos)
+            if ln == 0 or hsize > payload:
+                return -2
             q = pos + ln
             body = pos + hsize
+            end = pos + payload
             for k in range(ncols):
                 st = np.int64(0)
                 if q < pos + hsize:
                     st, ln = _varint(page, q)
+                    if ln == 0:
+                        return -2
                     q += ln
-                val = np.nan
                 size = 0
                 if 1 <= st <= 6:
                     size = (1, 2, 3, 4, 6, 8)[st - 1]
+                elif st == 7:
+                    size = 8
+                elif st >= 12:
+                    size = (st - 12) // 2
+                if body + size > end:
+                    return -2
+                val = np.nan
+                if 1 <= st <= 6:
                     u = np.int64(0)
                     for b in range(size):
                         u = (u << 8) | np.int64(page[body + b])
@@ -156,18 +188,15 @@ def _decode_pages(
                         u -= np.int64(1) << (8 * size)
                     val = float(u)
                 elif st == 7:
-                    size = 8
-                    u = np.uint64(0)
+                    w = np.uint64(0)
                     for b in range(8):
-                        u = (u << np.uint64(8)) | np.uint64(page[body + b])
-                    tmp[0] = u
+                        w = (w << np.uint64(8)) | np.uint64(page[body + b])
+                    tmp[0] = w
                     val = tmpf[0]
                 elif st == 8:
                     val = 0.0
                 elif st == 9:
                     val = 1.0
-                elif st >= 12:
-                    size = (st - 12) // 2
                 out[k, row] = val
                 body += size
             if key == key and out[0, row] != key:
@@ -201,8 +230,10 @@ def decode(
         if n
         else 0
     )
-    if got < 0:
+    if got == -1:
         raise UnsupportedLayout("record spills to overflow pages")
+    if got < 0:
+        raise UnsupportedLayout("damaged page")
     if got < n // 2:  # free what a filtered read did not use
         return out[:, :got].copy(), rowid[:got].copy()
     return out[:, :got], rowid[:got]

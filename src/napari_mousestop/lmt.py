@@ -224,6 +224,10 @@ class DetectionReader:
 
         return adbc.connect(f"{self.path.resolve().as_uri()}?mode=ro")
 
+    def _sql_error(self, exc: Exception) -> LMTError:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return LMTError(f"{self.path}: unreadable SQLite file ({msg})")
+
     def frames(self) -> tuple[np.ndarray, np.ndarray]:
         """FRAMENUMBER and TIMESTAMP (epoch ms) of every frame, sorted by frame (int64)."""
         if self.method == "pages":
@@ -255,6 +259,14 @@ class DetectionReader:
         return frame.astype(np.int64), ts.astype(np.int64)
 
     def _frames_sql(self) -> tuple[np.ndarray, np.ndarray]:
+        import adbc_driver_manager
+
+        try:
+            return self._frames_adbc()
+        except adbc_driver_manager.Error as exc:
+            raise self._sql_error(exc) from None
+
+    def _frames_adbc(self) -> tuple[np.ndarray, np.ndarray]:
         with self._adbc() as c, c.cursor() as cur:
             cur.execute(
                 f"SELECT CAST(coalesce(FRAMENUMBER, {_NULL}) AS REAL), "
@@ -268,8 +280,11 @@ class DetectionReader:
     def n_anonymous(self) -> int:
         """Number of DETECTION rows without an animal (ANIMALID NULL)."""
         if self.method == "pages":
-            self._page_keys()
-            return self._n_anon
+            try:
+                self._page_keys()
+                return self._n_anon
+            except pages.UnsupportedLayout:
+                self.method = "sql"
         return int(
             _query(self.con, self.path, "SELECT count(*) FROM DETECTION WHERE ANIMALID IS NULL")[0][
                 0
@@ -294,20 +309,29 @@ class DetectionReader:
 
     def tracks(self, animal_ids) -> Iterator[Track]:
         """Yield each animal's :class:`Track` in the order of ``animal_ids``."""
+        todo = [int(a) for a in animal_ids]
         if self.method == "pages":
-            self._page_keys()
-            for a in animal_ids:
-                sel = self._leaves[(self._first <= a) & (self._last >= a)]
-                vals, _ = pages.decode(self._pf, sel, 10, 4, key=float(a))
-                inner = self._inner[:, self._inner[0] == a]
-                if inner.shape[1]:
-                    at = np.searchsorted(vals[1], inner[1])
-                    vals = np.insert(vals, at, inner, axis=1)
-                yield _clean(a, vals[1], vals[2], vals[3])
-        else:
-            yield from self._tracks_sql(list(animal_ids))
+            try:
+                self._page_keys()
+                while todo:
+                    yield self._track_pages(todo[0])
+                    todo.pop(0)
+            except pages.UnsupportedLayout:
+                self.method = "sql"  # unexpected pages: let SQLite read (or reject) the rest
+        if todo:
+            yield from self._tracks_sql(todo)
 
-    def _tracks_sql(self, animal_ids: list[int]) -> Iterator[Track]:
+    def _track_pages(self, a: int) -> Track:
+        sel = self._leaves[(self._first <= a) & (self._last >= a)]
+        vals, _ = pages.decode(self._pf, sel, 10, 4, key=float(a))
+        inner = self._inner[:, self._inner[0] == a]
+        if inner.shape[1]:
+            at = np.searchsorted(vals[1], inner[1])
+            vals = np.insert(vals, at, inner, axis=1)
+        return _clean(a, vals[1], vals[2], vals[3])
+
+    def _scan_sql(self, animal_ids: list[int]) -> dict[int, list]:
+        """One streamed scan of DETECTION, rows split per animal (NULL animals dropped)."""
         parts: dict[int, list] = {int(a): [] for a in animal_ids}
         with self._adbc() as c, c.cursor() as cur:
             cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "262144"})
@@ -324,6 +348,15 @@ class DetectionReader:
                     m = a == aid
                     if m.any():
                         lst.append([c[m] for c in cols])
+        return parts
+
+    def _tracks_sql(self, animal_ids: list[int]) -> Iterator[Track]:
+        import adbc_driver_manager
+
+        try:
+            parts = self._scan_sql(animal_ids)
+        except adbc_driver_manager.Error as exc:
+            raise self._sql_error(exc) from None
         for aid in animal_ids:
             lst = parts[int(aid)]
             f, x, y = (

@@ -1,0 +1,48 @@
+"""Shared fixtures: small generated LMT recordings, built once per test session.
+
+* ``small_recording``: one 1-hour recording of 4 adult males with its planted stops
+  (``.path``, ``.truth``, ``.hours``, ``.seed``).
+* ``small_cohort``: a :class:`~napari_mousestop.synthetic.CohortFiles` of 4 cages (2 male,
+  2 female) x 2 ages x 4 mice, 30 minutes each, with ``cohort.csv`` and ``truth.csv``.
+* ``file_fingerprint``: a function returning (sha256, size, sibling files) of an LMT file, to
+  show that an operation left the file and its folder untouched.
+
+Treat the generated files as read-only (copy them into ``tmp_path`` to damage them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from napari_mousestop.synthetic import generate_cohort, generate_recording
+
+
+@pytest.fixture(scope="session")
+def small_recording(tmp_path_factory) -> SimpleNamespace:
+    """A 1-hour, 4-mouse recording with its planted stops."""
+    folder = tmp_path_factory.mktemp("small_recording")
+    path = folder / "small.sqlite"
+    truth = generate_recording(path, hours=1.0, seed=11)
+    return SimpleNamespace(path=path, truth=truth, hours=1.0, seed=11)
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory):
+    """4 cages x (juvenile, adult) x 4 mice, 30 minutes per recording."""
+    return generate_cohort(tmp_path_factory.mktemp("small_cohort"), cages=4, hours=0.5, seed=5)
+
+
+def _fingerprint(path: Path) -> tuple[str, int, tuple[str, ...]]:
+    path = Path(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest, path.stat().st_size, tuple(sorted(p.name for p in path.parent.iterdir()))
+
+
+@pytest.fixture
+def file_fingerprint():
+    """``fingerprint(path) -> (sha256, size, names of the files in its folder)``."""
+    return _fingerprint
