@@ -36,6 +36,75 @@ def friendly_errors(func: F) -> F:
 # Commands are added below, one block per core module.
 
 
+# --- synthetic recordings and stops (synthetic.py, stops.py) -----------------------------------
+
+
+@app.command()
+@friendly_errors
+def synth(
+    out_dir: str = typer.Argument(..., help="Folder for the databases, cohort.csv, truth.csv."),
+    cages: int = typer.Option(4, help="Number of cages (alternating male, female), 4 mice each."),
+    hours: float = typer.Option(6.0, help="Length of each recording in hours."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Generate a synthetic LMT cohort: each cage recorded juvenile and adult."""
+    from tqdm import tqdm
+
+    from .synthetic import generate_cohort
+
+    if cages < 1 or hours <= 0:
+        raise ValueError("--cages must be >= 1 and --hours > 0")
+    with tqdm(total=2 * cages, unit="db", desc="synth") as bar:
+        files = generate_cohort(
+            out_dir, cages=cages, hours=hours, seed=seed, progress=lambda d, t: bar.update(1)
+        )
+    typer.echo(f"{len(files.databases)} databases, {files.cohort_csv}, {files.truth_csv}")
+
+
+@app.command()
+@friendly_errors
+def stops(
+    db: str = typer.Argument(..., help="LMT .sqlite file (opened read-only)."),
+    out: str = typer.Option(..., "-o", "--out", help="Stop table to write (.csv or .parquet)."),
+    speed: float = typer.Option(5.0, help="Speed threshold (cm/s)."),
+    min_duration: float = typer.Option(1.0, help="Shortest stop (s)."),
+    window: float = typer.Option(0.5, help="Speed window (s), against tracking jitter."),
+    max_gap: float = typer.Option(2.0, help="Longest gap in detections inside a stop (s)."),
+    time_base: str = typer.Option("timestamp", help="timestamp (FRAME.TIMESTAMP) or frames."),
+    cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
+    method: str = typer.Option("auto", help="How DETECTION is read: auto, pages or sql."),
+) -> None:
+    """Extract the stops of every animal of one LMT recording."""
+    import warnings
+
+    from tqdm import tqdm
+
+    from .geometry import CageGeometry
+    from .stops import StopParams, extract_stops, write_stops
+
+    if cage not in ("mouse", "rat"):
+        raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
+    params = StopParams(speed, min_duration, window, max_gap, time_base, method)
+    geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
+    with tqdm(unit="animal", desc="stops") as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-animal warnings are printed from the report
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        df = extract_stops(db, params, geometry, progress=progress)
+    for w in df.attrs["report"]["warnings"]:
+        typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
+    write_stops(df, out)
+    r = df.attrs["report"]
+    typer.echo(
+        f"{len(df)} stops of {df['animal_id'].nunique()} animals -> {out} "
+        f"(left out: {r['anonymous_rows']} anonymous, {r['glitch_rows']} glitch, "
+        f"{r['null_coordinate_rows']} NULL rows)"
+    )
+
+
 # --- datasets (batch.py) ---------------------------------------------------------------------
 
 
