@@ -16,10 +16,12 @@ from napari_mousestop.explain import (
     occlusion_hours,
     occlusion_space,
     out_of_fold,
+    to_input_grid,
+    total_contribution,
 )
 from napari_mousestop.explain_output import load_maps, plot_class_grid, save_maps
 from napari_mousestop.explain_stats import class_average
-from napari_mousestop.geometry import CageGeometry
+from napari_mousestop.geometry import CageGeometry, grid_placement
 from napari_mousestop.model import ModelConfig, StopCNN
 
 CLASSES = ("AM", "JM", "AF", "JF")
@@ -103,6 +105,28 @@ def test_contributions_sum_exactly_to_logit_minus_bias():
     assert maps[0].axes == ("sample", "class", "y", "x") and maps[0].classes == CLASSES
 
 
+def test_total_on_grid_and_empty_baseline_keep_the_sums():
+    torch.manual_seed(4)
+    model = StopCNN(CFG).eval()
+    X = np.random.default_rng(2).poisson(1.0, (3, CFG.n_intervals, N, N)).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(X)).double().numpy()
+        empty = model(torch.zeros(1, CFG.n_intervals, N, N)).double().numpy()
+    rel = contribution_maps(model, X, baseline="empty")
+    total = total_contribution(rel, N)
+    assert total.data.shape == (3, 4, N, N) and total.placement == grid_placement(N)
+    np.testing.assert_allclose(total.data.sum(axis=(2, 3)), logits - empty, atol=1e-6)
+    # an empty cage has no evidence anywhere, and empty places of a real sample next to none
+    zero = total_contribution(contribution_maps(model, X[:1] * 0, baseline="empty"), N)
+    assert np.abs(zero.data).max() < 1e-9
+    # a pooled pixel is spread over the 2x2 bins it is centred on: k3 pixel (0, 0) -> bins 1..2
+    grid = to_input_grid(rel[0], N)
+    np.testing.assert_allclose(grid.data[:, :, 1:3, 1:3].sum(axis=(2, 3)), rel[0].data[:, :, 0, 0])
+    assert (grid.data[:, :, 0, :] == 0).all()
+    with pytest.raises(ValueError, match="baseline"):
+        contribution_maps(model, X, baseline="mean")
+
+
 def test_activation_maps_have_all_channels_at_both_layers():
     model = StopCNN(CFG).eval()
     X = np.ones((3, CFG.n_intervals, N, N), np.float32)
@@ -162,8 +186,9 @@ def test_out_of_fold_uses_the_model_that_never_saw_the_cage():
         folds.append(
             SimpleNamespace(cage=cage, test_index=cages == cage, model=model, scaler=_Log1p())
         )
-    maps = out_of_fold(folds, X, classes=CLASSES, which=("contribution",))
-    contrib = maps[0]
+    maps = out_of_fold(folds, X, classes=CLASSES, which=("contribution",), baseline="none")
+    assert [m.name for m in maps] == ["contribution", "contribution_k3", "contribution_k9"]
+    contrib = maps[1]
     for i, cage in enumerate(["c1", "c2", "c3"]):
         own = contrib.data[cages == cage]
         assert (own[:, i] > 0).any()

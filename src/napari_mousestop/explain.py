@@ -19,7 +19,7 @@ Every spatial map is an :class:`ExplanationMap` whose last two axes are (y, x) a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -200,6 +200,7 @@ def contribution_maps(
     scaler: Scaler | None = None,
     geometry: CageGeometry | None = None,
     classes: Sequence[str] | None = None,
+    baseline: str = "none",
     batch_size: int = 64,
 ) -> list[ExplanationMap]:
     """Exact linear contributions of each pooled location to each class logit, per branch.
@@ -208,6 +209,11 @@ def contribution_maps(
     ``c`` reshaped to the same layout, ``W_c[ch, y, x]``, the map is
     ``sum_ch W_c[ch, y, x] * a[ch, y, x]``. Summed over both branches and all locations it equals
     the logit of class ``c`` minus its bias, exactly: the maps split each decision over the cage.
+
+    With ``baseline="empty"`` the maps of an empty cage (no stops at all, passed through the
+    same scaler) are subtracted: a place where the animal never stopped then contributes
+    (nearly) nothing, whatever the conv biases of this particular model, and the maps sum to the
+    logit minus the logit of the empty cage. Use it to compare maps of different (fold) models.
 
     Returns
     -------
@@ -230,6 +236,12 @@ def contribution_maps(
                 w = weight[:, offset : offset + size].reshape(cfg.n_classes, *f.shape[1:])
                 offset += size
                 per_branch[b].append(torch.einsum("nkyx,ckyx->ncyx", f, w).numpy())
+    if baseline not in ("none", "empty"):
+        raise ValueError(f"baseline must be 'none' or 'empty', got {baseline!r}")
+    if baseline == "empty":
+        empty = np.zeros((1, *x.shape[1:]), np.float32)
+        ref = contribution_maps(model, empty, scaler, geometry, classes)
+        per_branch = [[np.concatenate(p) - r.data] for p, r in zip(per_branch, ref, strict=True)]
     return [
         ExplanationMap(
             name=f"contribution_k{branch.kernel_size}",
@@ -238,10 +250,53 @@ def contribution_maps(
             classes=_classes(model, classes),
             kind="contribution",
             axes=("sample", "class", "y", "x"),
-            meta={"branch": b, "kernel_size": branch.kernel_size, "pool": cfg.pool},
+            meta={
+                "branch": b,
+                "kernel_size": branch.kernel_size,
+                "pool": cfg.pool,
+                "baseline": baseline,
+            },
         )
         for b, branch in enumerate(model.branches)
     ]
+
+
+def to_input_grid(m: ExplanationMap, n_bins: int, geometry: CageGeometry | None = None):
+    """A pooled branch map spread onto the N x N input grid, its sum kept exactly.
+
+    Pooled pixel ``j`` of a branch with kernel ``k`` and pooling ``p`` is centred on input bins
+    ``p*j + (k-1)/2 .. p*j + (k-1)/2 + p-1`` (the centres of the conv pixels it pools); its value
+    is shared equally among those ``p x p`` bins. Bins no pooled pixel is centred on get 0.
+    """
+    k, p = m.meta["kernel_size"], m.meta.get("pool", 1)
+    spread = np.kron(m.data, np.ones((p, p)) / (p * p))
+    out = np.zeros((*m.data.shape[:-2], n_bins, n_bins))
+    off = (k - 1) // 2
+    h, w = spread.shape[-2:]
+    out[..., off : off + h, off : off + w] = spread
+    return replace(
+        m, data=out, placement=grid_placement(n_bins, geometry), meta={**m.meta, "on_grid": True}
+    )
+
+
+def total_contribution(
+    branch_maps: Sequence[ExplanationMap], n_bins: int, geometry: CageGeometry | None = None
+) -> ExplanationMap:
+    """Sum of the branches' contribution maps on the input grid (:func:`to_input_grid`).
+
+    Named ``contribution``; summed over the grid it still equals each logit minus its bias.
+    """
+    grids = [to_input_grid(m, n_bins, geometry) for m in branch_maps]
+    return replace(
+        grids[0],
+        name="contribution",
+        data=sum(g.data for g in grids),
+        meta={
+            "branches": [m.meta["kernel_size"] for m in branch_maps],
+            "baseline": branch_maps[0].meta["baseline"],
+            "on_grid": True,
+        },
+    )
 
 
 def gradcam_maps(
@@ -293,118 +348,6 @@ def gradcam_maps(
     return maps
 
 
-def _score(model: StopCNN, x: np.ndarray, scaler: Scaler | None, measure: str) -> np.ndarray:
-    if scaler is not None:
-        x = scaler.transform(x)
-    with torch.no_grad():
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(_param(model).device)
-        out = model(t)
-        if measure == "proba":
-            out = torch.softmax(out, dim=1)
-    return out.cpu().double().numpy()
-
-
-def _check_measure(measure: str) -> None:
-    if measure not in ("logit", "proba"):
-        raise ValueError(f"measure must be 'logit' or 'proba', got {measure!r}")
-
-
-def occlusion_hours(
-    model: StopCNN,
-    X: np.ndarray,
-    scaler: Scaler | None = None,
-    classes: Sequence[str] | None = None,
-    measure: str = "logit",
-    interval_h: float = 1.0,
-) -> HourProfile:
-    """Drop of each class score when one hour's histogram is zeroed (no stops that hour).
-
-    Hours are zeroed in ``X`` as given (raw counts when ``scaler`` is given), then scaled.
-
-    Returns
-    -------
-    HourProfile
-        data (n, classes, T): score with all hours minus score with hour t zeroed; positive
-        where that hour's stops pushed the animal towards the class.
-    """
-    _check_measure(measure)
-    model.eval()
-    X = np.asarray(_prepare(model, X, None).numpy())
-    n, T = X.shape[:2]
-    base = _score(model, X, scaler, measure)
-    out = np.empty((n, model.config.n_classes, T))
-    for i in range(n):
-        batch = np.repeat(X[i : i + 1], T, axis=0)
-        batch[np.arange(T), np.arange(T)] = 0.0
-        out[i] = (base[i][None, :] - _score(model, batch, scaler, measure)).T
-    return HourProfile(
-        name="occlusion_hours",
-        data=out,
-        classes=_classes(model, classes),
-        interval_h=interval_h,
-        meta={"measure": measure},
-    )
-
-
-def occlusion_space(
-    model: StopCNN,
-    X: np.ndarray,
-    scaler: Scaler | None = None,
-    geometry: CageGeometry | None = None,
-    classes: Sequence[str] | None = None,
-    patch: int = 3,
-    stride: int = 1,
-    measure: str = "logit",
-    batch_size: int = 256,
-) -> ExplanationMap:
-    """Drop of each class score when a ``patch x patch`` square of bins is zeroed in all hours.
-
-    The square is centred on bins ``0, stride, 2*stride...`` along each axis (clipped at the
-    floor's edge); the map pixel is drawn at the centre bin, so the map sits at input resolution
-    (``stride`` 1) or on every ``stride``-th bin.
-
-    Returns
-    -------
-    ExplanationMap
-        ``occlusion_space``, data (n, classes, h, w), axes ``("sample", "class", "y", "x")``.
-    """
-    _check_measure(measure)
-    if patch < 1 or stride < 1:
-        raise ValueError(f"patch and stride must be >= 1, got {patch} and {stride}")
-    model.eval()
-    X = np.asarray(_prepare(model, X, None).numpy())
-    n, _, N, _ = X.shape
-    centres = np.arange(0, N, stride)
-    half = patch // 2
-    windows = [
-        (slice(max(cy - half, 0), cy - half + patch), slice(max(cx - half, 0), cx - half + patch))
-        for cy in centres
-        for cx in centres
-    ]
-    base = _score(model, X, scaler, measure)
-    out = np.empty((n, model.config.n_classes, len(centres) ** 2))
-    for i in range(n):
-        for sl in _batches(len(windows), batch_size):
-            batch = np.repeat(X[i : i + 1], sl.stop - sl.start, axis=0)
-            for j, (wy, wx) in enumerate(windows[sl]):
-                batch[j, :, wy, wx] = 0.0
-            out[i, :, sl] = (base[i][None, :] - _score(model, batch, scaler, measure)).T
-    geometry = geometry or CageGeometry.mouse()
-    w_y, w_x = geometry.floor_cm[1] / N, geometry.floor_cm[0] / N
-    placement = Placement(scale=(stride * w_y, stride * w_x), translate=(w_y / 2, w_x / 2))
-    if stride == 1:
-        placement = grid_placement(N, geometry)
-    return ExplanationMap(
-        name="occlusion_space",
-        data=out.reshape(n, -1, len(centres), len(centres)),
-        placement=placement,
-        classes=_classes(model, classes),
-        kind="occlusion",
-        axes=("sample", "class", "y", "x"),
-        meta={"patch": patch, "stride": stride, "measure": measure},
-    )
-
-
 def input_maps(
     X: np.ndarray, geometry: CageGeometry | None = None, classes: Sequence[str] = ()
 ) -> ExplanationMap:
@@ -421,90 +364,22 @@ def input_maps(
     )
 
 
-EVIDENCE = ("contribution", "gradcam", "occlusion_space", "occlusion_hours")
-"""Evidence map families computed by :func:`out_of_fold`."""
+# Re-exported so that ``napari_mousestop.explain`` is the one place to import maps from.
+from .explain_occlusion import occlusion_hours, occlusion_space  # noqa: E402
+from .explain_run import EVIDENCE, explain_model, out_of_fold  # noqa: E402
 
-
-def explain_model(
-    model: StopCNN,
-    X: np.ndarray,
-    scaler: Scaler | None = None,
-    geometry: CageGeometry | None = None,
-    classes: Sequence[str] | None = None,
-    which: Sequence[str] = EVIDENCE,
-    patch: int = 3,
-    stride: int = 1,
-) -> list[ExplanationMap | HourProfile]:
-    """All evidence maps in ``which`` for one model and its samples (see :data:`EVIDENCE`)."""
-    unknown = set(which) - set(EVIDENCE)
-    if unknown:
-        raise ValueError(f"unknown evidence maps {sorted(unknown)}; choose from {EVIDENCE}")
-    out: list[ExplanationMap | HourProfile] = []
-    if "contribution" in which:
-        out += contribution_maps(model, X, scaler, geometry, classes)
-    if "gradcam" in which:
-        out += gradcam_maps(model, X, scaler, geometry, classes)
-    if "occlusion_space" in which:
-        out.append(occlusion_space(model, X, scaler, geometry, classes, patch, stride))
-    if "occlusion_hours" in which:
-        out.append(occlusion_hours(model, X, scaler, classes))
-    return out
-
-
-def out_of_fold(
-    folds: Sequence[Any],
-    X: np.ndarray,
-    geometry: CageGeometry | None = None,
-    classes: Sequence[str] | None = None,
-    which: Sequence[str] = EVIDENCE,
-    patch: int = 3,
-    stride: int = 1,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[ExplanationMap | HourProfile]:
-    """Evidence maps of every sample, each computed by the fold model that never saw its cage.
-
-    Parameters
-    ----------
-    folds
-        Leave-one-cage-out folds, each with ``.model``, ``.scaler`` and ``.test_index`` (the
-        samples of its held-out cage), e.g. ``training.CVResult.folds``.
-    X
-        All samples (n, T, N, N), raw (each fold's scaler is applied).
-    progress
-        Optional ``callable(done, total)`` called after each fold.
-
-    Returns
-    -------
-    list
-        The maps of :func:`explain_model`, with per-sample data in the order of ``X``.
-    """
-    X = np.asarray(X, dtype=np.float32)
-    seen = np.zeros(len(X), dtype=int)
-    merged: list[ExplanationMap | HourProfile] | None = None
-    for f, fold in enumerate(folds):
-        idx = np.asarray(fold.test_index)
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
-        seen[idx] += 1
-        maps = explain_model(
-            fold.model, X[idx], fold.scaler, geometry, classes, which, patch, stride
-        )
-        if merged is None:
-            merged = [
-                replace(m, data=np.zeros((len(X), *m.data.shape[1:])), meta=dict(m.meta))
-                for m in maps
-            ]
-        for dst, src in zip(merged, maps, strict=True):
-            dst.data[idx] = src.data
-        if progress is not None:
-            progress(f + 1, len(folds))
-    if merged is None or (seen != 1).any():
-        missing = np.flatnonzero(seen != 1)
-        raise ValueError(
-            f"folds must hold out every sample exactly once; samples {missing[:10].tolist()} "
-            "are held out zero or several times"
-        )
-    for m in merged:
-        m.meta["out_of_fold"] = True
-        m.meta["n_folds"] = len(folds)
-    return merged
+__all__ = [
+    "EVIDENCE",
+    "ExplanationMap",
+    "HourProfile",
+    "activation_maps",
+    "contribution_maps",
+    "explain_model",
+    "gradcam_maps",
+    "input_maps",
+    "occlusion_hours",
+    "occlusion_space",
+    "out_of_fold",
+    "to_input_grid",
+    "total_contribution",
+]

@@ -138,6 +138,9 @@ def _units(values, labels, cages, ia, ib):
     return np.stack(units), np.array(group), np.array(cage_of)
 
 
+_FLOOR = 1.0
+
+
 def _tstat(units: np.ndarray, group: np.ndarray, paired: bool, statistic: str) -> np.ndarray:
     if paired:
         d = units[group == 0] - units[group == 1]
@@ -152,7 +155,7 @@ def _tstat(units: np.ndarray, group: np.ndarray, paired: bool, statistic: str) -
     if statistic == "diff":
         return diff
     # Variance floor: pixels where (almost) nobody stops would otherwise divide 0 by 0.
-    floor = 1e-3 * float(var.max()) + 1e-30
+    floor = _FLOOR * float(var.mean()) + 1e-30
     return diff / np.sqrt(var + floor)
 
 
@@ -258,7 +261,6 @@ def compare_classes(
         "paired": paired,
         "n_permutations": len(maxima) - 1 if not exact else len(maxima),
         "exact": exact,
-        "min_p": float(1 / len(maxima)),
         "statistic": statistic,
         "alpha": alpha,
         "seed": seed,
