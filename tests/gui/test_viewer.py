@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from napari_mousestop.dataset import Dataset, save_dataset
+from napari_mousestop.gui import _sample_data
 from napari_mousestop.gui._sample_data import make_sample_cohort
 
 pytestmark = pytest.mark.gui
 
-HOURS = 1.1  # the recording spans hours 0 and 1
+HOURS = 1.05  # the recording spans hours 0 and 1
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +86,15 @@ def test_dataset_animals_side_by_side_in_grid(make_napari_viewer, qtbot, tmp_pat
     # four hot bins now visible instead of one
     bright = lambda img: (img.max(axis=-1) > 200).sum()  # noqa: E731
     assert bright(grid) > bright(overlaid)
+
+
+def test_sample_data_opens_through_the_reader(make_napari_viewer, monkeypatch, tmp_path):
+    monkeypatch.setenv("NAPARI_MOUSESTOP_CACHE", str(tmp_path))
+    monkeypatch.setattr(_sample_data, "SAMPLE_HOURS", 0.02)
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-mousestop", "recording")
+    names = [layer.name for layer in viewer.layers]
+    assert names[0] == "cage layout" and "cage01/00000901 (AM)" in names
+    assert "cage01/00000904 (JF) stops" in names
+    assert (tmp_path / "sample" / "cage01.sqlite").is_file()
+    assert (tmp_path / "sample" / "cohort.csv").is_file()

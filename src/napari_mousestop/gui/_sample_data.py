@@ -29,7 +29,7 @@ def cache_dir() -> Path:
 
 
 def make_sample_cohort(
-    out_dir: str | os.PathLike | None = None, hours: float = SAMPLE_HOURS
+    out_dir: str | os.PathLike | None = None, hours: float | None = None
 ) -> Path:
     """Write (once) the sample recording and cohort CSV; return the recording's path.
 
@@ -40,6 +40,7 @@ def make_sample_cohort(
     from ..cohort import CLASSES
     from ..synthetic import CLASS_PREFERENCES, MouseSpec, generate_recording
 
+    hours = SAMPLE_HOURS if hours is None else float(hours)
     out = Path(out_dir) if out_dir is not None else cache_dir() / "sample"
     db = out / "cage01.sqlite"
     stamp = out / "sample.json"
