@@ -193,3 +193,17 @@ def test_cli_builds_and_lists_failures(recordings, tmp_path):
     res = CliRunner().invoke(app, ["dataset", str(bad), "-o", str(tmp_path / "b.npz")])
     assert res.exit_code == 1
     assert "no recording could be used" in res.output and "gone.sqlite" in res.output
+
+
+def test_generated_cohort_builds_with_balanced_classes(small_cohort, tmp_path):
+    params = HistogramParams(interval_s=600, n_intervals=3, n_bins=10)  # 30-minute recordings
+    ds = build_dataset(small_cohort.cohort_csv, tmp_path / "c.npz", params, n_workers=0)
+    assert ds.params["failed"] == []
+    assert len(ds) == 32 and ds.X.shape[1:] == (3, 10, 10)
+    assert {c: int((ds.class_names == c).sum()) for c in ds.classes} == dict.fromkeys(ds.classes, 8)
+    # both recordings of a cage share its id, and each cage holds one sex
+    assert len(set(ds.cages)) == 4 and len(ds.sources) == 8
+    for cage in set(ds.cages):
+        names = set(ds.class_names[ds.cages == cage])
+        assert len(names) == 2 and len({n[1] for n in names}) == 1
+    assert (ds.X.sum(axis=(1, 2, 3)) > 0).all()  # every animal stopped somewhere
