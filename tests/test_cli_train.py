@@ -103,3 +103,35 @@ def test_train_reports_bad_input_in_one_line(tmp_path):
     assert not (tmp_path / "r" / "report.json").exists()
     bad = runner.invoke(app, ["train", str(one_cage), "-o", str(tmp_path / "r"), "--epochs", "0"])
     assert bad.exit_code == 1 and "epochs must be >= 1" in bad.output
+
+
+def test_predict_converts_a_raw_recording_with_the_models_own_parameters(tmp_path):
+    from napari_mousestop.geometry import CageGeometry
+    from napari_mousestop.histograms import HistogramParams
+    from napari_mousestop.stops import StopParams
+    from napari_mousestop.synthetic import generate_recording
+    from napari_mousestop.training import TrainConfig, save_checkpoint, train_final
+
+    hist = HistogramParams(interval_s=300, n_intervals=2, n_bins=14)
+    ds = planted_dataset(n_cages=2, per_cage=2, n_intervals=2)
+    ds.params = {
+        "histogram": hist.to_dict(),
+        "stops": StopParams().to_dict(),
+        "geometry": CageGeometry.mouse().to_dict(),
+    }
+    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1, threads=1)))
+    db = tmp_path / "rec.sqlite"
+    generate_recording(db, hours=0.1, seed=1)
+    csv = tmp_path / "pred.csv"
+    result = runner.invoke(app, ["predict", str(model), str(db), "-o", str(csv)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(csv, keep_default_na=False)
+    assert len(table) == 4  # the generator's four mice, one row each
+    assert table["animal"].nunique() == 4 and set(table["recording"]) == {"rec.sqlite"}
+    probs = table[["p_AM", "p_JM", "p_AF", "p_JF"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    # a model that does not say how its stacks were made cannot bin a raw file
+    ds.params = {}
+    bare = save_checkpoint(tmp_path / "b.pt", train_final(ds, TrainConfig(epochs=1, threads=1)))
+    result = runner.invoke(app, ["predict", str(bare), str(db), "-o", str(csv)])
+    assert result.exit_code == 1 and "histogram parameters" in result.output
