@@ -207,3 +207,17 @@ def test_generated_cohort_builds_with_balanced_classes(small_cohort, tmp_path):
         names = set(ds.class_names[ds.cages == cage])
         assert len(names) == 2 and len({n[1] for n in names}) == 1
     assert (ds.X.sum(axis=(1, 2, 3)) > 0).all()  # every animal stopped somewhere
+
+
+def test_existing_scheduler_is_used(recordings, tmp_path, monkeypatch):
+    from dask.distributed import LocalCluster
+
+    csv = cohort_csv(recordings, rows_a(), "sched.csv")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        ds = build_dataset(csv, tmp_path / "s.npz", PARAMS, scheduler=cluster.scheduler_address)
+        assert len(ds) == 4 and ds.params["failed"] == []
+    monkeypatch.setattr(batch, "SCHEDULER_TIMEOUT", "1s")
+    with pytest.raises(BatchError, match="cannot reach the dask scheduler"):
+        build_dataset(
+            csv, tmp_path / "t.npz", PARAMS, scheduler="tcp://127.0.0.1:9", use_cache=False
+        )

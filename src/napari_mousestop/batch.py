@@ -37,6 +37,8 @@ from .histograms import HistogramParams, ShortRecordingWarning, recording_stacks
 log = logging.getLogger(__name__)
 
 _MIB = 1 << 20
+SCHEDULER_TIMEOUT = "20s"
+"""How long to try reaching a ``--scheduler`` address before giving up."""
 FINGERPRINT_RULE = "sha256(size as 8-byte little-endian + first MiB + last MiB)"
 
 
@@ -183,7 +185,10 @@ def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> No
 
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, ValueError) as exc:
+            raise BatchError(f"cannot reach the dask scheduler {scheduler!r} ({exc})") from None
     else:
         n = n_workers or min(os.cpu_count() or 1, len(todo))
         cluster = LocalCluster(
