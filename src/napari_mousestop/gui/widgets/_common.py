@@ -149,7 +149,7 @@ class JobWidget(QWidget):
         worker = thread_worker(stream, start_thread=False, ignore_errors=True)(fn, stop)
         self._stop, self.worker = stop, worker
         self._pbar = progress(total=max(int(total), 0), desc=description or "mousestop")
-        worker.yielded.connect(on_item)
+        worker.yielded.connect(lambda item: None if stop.is_set() else on_item(item))
         worker.returned.connect(lambda value: None if stop.is_set() else on_done(value))
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)

@@ -49,31 +49,49 @@ class PlotCanvas(FigureCanvasQTAgg):
         return ax
 
 
-def plot_history(canvas: PlotCanvas, folds: Sequence[dict], chance: float | None = None) -> None:
-    """Training loss (left) and held-out accuracy (right) per epoch; one line per fold.
+class HistoryPlot:
+    """Live learning curves: training loss (left) and held-out accuracy (right) per epoch.
 
-    ``folds`` holds dicts with ``train_loss``, ``test_accuracy`` (lists) and ``cage``; the
-    last fold (the one training now) is drawn in colour, earlier ones in grey.
+    One line per fold; the fold training now is drawn in colour, earlier ones in grey. Lines
+    are updated in place (``set_data``), so a redraw per epoch stays cheap.
     """
-    canvas.clear()
-    ax_loss = canvas.styled_axes(1, 2, 1)
-    ax_acc = canvas.styled_axes(1, 2, 2)
-    for k, fold in enumerate(folds):
-        last = k == len(folds) - 1
-        kw = {"lw": 1.6, "color": "C1"} if last else {"lw": 0.8, "color": "0.55"}
-        loss = fold.get("train_loss", [])
-        acc = fold.get("test_accuracy") or fold.get("train_accuracy", [])
-        ax_loss.plot(np.arange(1, len(loss) + 1), loss, **kw)
-        ax_acc.plot(np.arange(1, len(acc) + 1), acc, **kw)
-    if chance is not None:
-        ax_acc.axhline(chance, color="C3", ls="--", lw=0.8)
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_title("training loss", fontsize=9)
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_title("held-out cage accuracy", fontsize=9)
-    ax_acc.set_ylim(-0.02, 1.02)
-    canvas.figure.tight_layout()
-    canvas.draw_idle()
+
+    def __init__(self, canvas: PlotCanvas, chance: float | None = None) -> None:
+        self.canvas = canvas
+        canvas.clear()
+        self.ax_loss = canvas.styled_axes(1, 2, 1)
+        self.ax_acc = canvas.styled_axes(1, 2, 2)
+        self.ax_loss.set_xlabel("epoch")
+        self.ax_loss.set_title("training loss", fontsize=9)
+        self.ax_acc.set_xlabel("epoch")
+        self.ax_acc.set_title("held-out cage accuracy", fontsize=9)
+        self.ax_acc.set_ylim(-0.02, 1.02)
+        if chance is not None:
+            self.ax_acc.axhline(chance, color="C3", ls="--", lw=0.8)
+        self.lines: list[tuple] = []
+        canvas.figure.tight_layout()
+
+    def update(self, folds: Sequence[dict]) -> None:
+        """Redraw from ``folds``: dicts with ``train_loss`` and ``test_accuracy`` lists."""
+        while len(self.lines) < len(folds):
+            for old in self.lines:
+                for line in old:
+                    line.set_color("0.55")
+                    line.set_linewidth(0.8)
+            self.lines.append(
+                (self.ax_loss.plot([], [], color="C1", lw=1.6)[0],
+                 self.ax_acc.plot([], [], color="C1", lw=1.6)[0])
+            )  # fmt: skip
+        for (loss_line, acc_line), fold in zip(self.lines, folds, strict=False):
+            loss = fold.get("train_loss", [])
+            acc = fold.get("test_accuracy") or fold.get("train_accuracy", [])
+            loss_line.set_data(np.arange(1, len(loss) + 1), loss)
+            acc_line.set_data(np.arange(1, len(acc) + 1), acc)
+        self.ax_loss.relim()
+        self.ax_loss.autoscale_view()
+        self.ax_acc.relim()
+        self.ax_acc.autoscale_view(scaley=False)
+        self.canvas.draw_idle()
 
 
 def plot_confusion(

@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
 
 from ...training import TrainConfig
 from ._common import JobWidget, dataclass_form, dataset_from_layers, form_values, stack_layers
-from ._plots import PlotCanvas, plot_confusion, plot_history
+from ._plots import HistoryPlot, PlotCanvas, plot_confusion
 
 SOURCES = ("dataset file", "stack layers")
 
@@ -142,6 +142,7 @@ class TrainWidget(JobWidget):
         n_folds = len(np.unique(dataset.cages))
         total = config.epochs * (n_folds + (1 if self.final_model.value else 0))
         self._folds, self.dataset = [], dataset
+        self._history = HistoryPlot(self.live, chance=1.0 / len(dataset.classes))
         self.report = self.cv = self.final = None
         run_dir = str(self.run_dir.value) if str(self.run_dir.value) not in ("", ".") else None
         path = str(self.dataset_file.value) if self.source.value == "dataset file" else None
@@ -196,13 +197,13 @@ class TrainWidget(JobWidget):
         now = time.monotonic()
         if now - self._last_draw > 0.2 or item.epoch == item.n_epochs:
             self._last_draw = now
-            plot_history(self.live, self._folds, chance=1.0 / 4)
+            self._history.update(self._folds)
 
     def _on_done(self, result: Any) -> None:
         if result is None:
             return
         self.report, self.cv, self.final = result["report"], result["cv"], result["final"]
-        plot_history(self.live, self._folds, chance=self.report.get("chance"))
+        self._history.update(self._folds)
         self.show_report(self.report)
         self.tabs.setCurrentIndex(1)
         where = f"; saved to {result['run_dir']}" if result["run_dir"] else ""

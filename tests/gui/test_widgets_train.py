@@ -1,0 +1,149 @@
+"""The Training widget in a real napari viewer: LOCO CV off the main thread, results, Cancel."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _widget_data import saved_dataset
+from qtpy.QtCore import QTimer
+
+from napari_mousestop.gui.widgets import TrainWidget
+from napari_mousestop.training import Progress
+
+pytestmark = pytest.mark.gui
+
+
+def _widget(make_napari_viewer, path, epochs):
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="train")
+    widget.dataset_file.value = path
+    widget.params.epochs.value = epochs
+    widget.params.channels.value = 4
+    widget.n_permutations.value = 20
+    return viewer, widget
+
+
+def test_training_runs_off_the_main_thread_and_shows_results(make_napari_viewer, qtbot, tmp_path):
+    ds, path = saved_dataset(tmp_path)
+    viewer, widget = _widget(make_napari_viewer, path, epochs=2)
+    widget.run_dir.value = str(tmp_path / "run")
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(widget.running))
+    timer.start(5)
+    seen = []
+    worker = widget.run()
+    worker.yielded.connect(seen.append)
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    timer.stop()
+    # the Qt event loop kept turning while the model trained
+    assert sum(ticks) >= 5
+    epochs = [p for p in seen if isinstance(p, Progress)]
+    n_folds = len(np.unique(ds.cages))
+    assert len(epochs) == 2 * n_folds + 2  # every epoch of every fold, then the final model
+    assert widget.status.text().startswith("done: accuracy")
+    # live plot: one loss line per fold (and the final model)
+    loss_axes = widget.live.figure.axes[0]
+    assert len(loss_axes.lines) == n_folds + 1
+    # results: CNN and both baselines, interval and permutation p-value
+    rows = [widget.table.verticalHeaderItem(r).text() for r in range(widget.table.rowCount())]
+    assert rows == ["CNN", "pca_1nn", "pca_svm"]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert widget.table.item(0, 0).text() == f"{report['accuracy']:.3f}"
+    assert f"p = {report['permutation_p']:.4g}" in widget.summary.text()
+    assert (tmp_path / "run" / "model.pt").is_file()
+    assert len(list((tmp_path / "run" / "folds").glob("*.pt"))) == n_folds
+    cm = np.asarray(report["confusion_matrix"])
+    assert cm.sum() == len(ds)
+    assert widget.final is not None and widget.cv is not None
+
+
+def _spy_on_training(monkeypatch):
+    """Record, on the training thread, whether Cancel was already pressed at each epoch."""
+    import napari_mousestop.training as training
+
+    real = training.loco_cv
+    log = {"stopped_at_epoch": [], "ended": False}
+
+    def spy(dataset, config, callback=None, should_stop=None):
+        def on_epoch(progress):
+            log["stopped_at_epoch"].append(should_stop())
+            callback(progress)
+
+        try:
+            return real(dataset, config, callback=on_epoch, should_stop=should_stop)
+        finally:
+            log["ended"] = True
+
+    monkeypatch.setattr(training, "loco_cv", spy)
+    return log
+
+
+def test_cancel_stops_within_one_epoch_and_viewer_stays_usable(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    _, path = saved_dataset(tmp_path)
+    viewer, widget = _widget(make_napari_viewer, path, epochs=500)
+    log = _spy_on_training(monkeypatch)
+    seen = []
+    worker = widget.run()
+    worker.yielded.connect(seen.append)
+    qtbot.waitUntil(lambda: len(seen) >= 2, timeout=60_000)
+    widget.cancel_button.click()
+    qtbot.waitUntil(lambda: not widget.running and log["ended"], timeout=30_000)
+    # training stopped: at most the epoch running when Cancel was pressed finished after it
+    assert sum(log["stopped_at_epoch"]) <= 1
+    assert len(log["stopped_at_epoch"]) < 500
+    assert widget.status.text() == "cancelled"
+    assert widget.report is None
+    assert widget.run_button.isEnabled()
+    viewer.add_image(np.zeros((4, 4)), name="still usable")
+    assert "still usable" in viewer.layers
+
+
+def test_closing_the_widget_stops_its_worker(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    _, path = saved_dataset(tmp_path)
+    viewer, widget = _widget(make_napari_viewer, path, epochs=500)
+    log = _spy_on_training(monkeypatch)
+    seen = []
+    worker = widget.run()
+    worker.yielded.connect(seen.append)
+    finished = []
+    worker.finished.connect(lambda: finished.append(True))
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=60_000)
+    viewer.window.remove_dock_widget(widget)
+    qtbot.waitUntil(lambda: bool(finished) and log["ended"], timeout=30_000)
+    assert sum(log["stopped_at_epoch"]) <= 1
+    assert len(log["stopped_at_epoch"]) < 500  # stopped long before the end of the first fold
+
+
+def test_errors_in_the_worker_become_notifications(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    import napari_mousestop.training as training
+
+    _, path = saved_dataset(tmp_path)
+    viewer, widget = _widget(make_napari_viewer, path, epochs=1)
+
+    def broken(*args, **kwargs):
+        raise ValueError("tiny.npz: something went wrong while training")
+
+    monkeypatch.setattr(training, "loco_cv", broken)
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert shown == ["tiny.npz: something went wrong while training"]
+    assert widget.status.text().startswith("failed:")
+    assert widget.run_button.isEnabled()
+
+
+def test_a_missing_dataset_is_reported_without_starting(make_napari_viewer, tmp_path, monkeypatch):
+    viewer, widget = _widget(make_napari_viewer, str(tmp_path / "nope.npz"), epochs=1)
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    assert widget.run() is None
+    assert not widget.running and "nope.npz" in shown[0]
