@@ -86,14 +86,20 @@ def stops(
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
     params = StopParams(speed, min_duration, window, max_gap, time_base, method)
     geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
-    with tqdm(unit="animal", desc="stops") as bar, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # per-animal warnings are printed from the report
+    bars: list = []
 
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(done: int, total: int) -> None:
+        if not bars:  # opened once the file is known to be readable
+            bars.append(tqdm(total=total, unit="animal", desc="stops"))
+        bars[0].update(done - bars[0].n)
 
-        df = extract_stops(db, params, geometry, progress=progress)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # per-animal warnings are printed from the report
+            df = extract_stops(db, params, geometry, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
     for w in df.attrs["report"]["warnings"]:
         typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
     write_stops(df, out)
@@ -120,6 +126,11 @@ def dataset(
     timezone: str = typer.Option("UTC", help="Time zone of --align-to, e.g. Europe/Paris."),
     weight: str = typer.Option("count", help="count: 1 per stop; duration: seconds per stop."),
     off_floor: str = typer.Option("clip", help="Stops off the floor: clip or drop."),
+    speed: float = typer.Option(5.0, help="Stops: speed threshold (cm/s)."),
+    min_duration: float = typer.Option(1.0, help="Stops: shortest stop (s)."),
+    window: float = typer.Option(0.5, help="Stops: speed window (s), against tracking jitter."),
+    max_gap: float = typer.Option(2.0, help="Stops: longest gap in detections inside a stop (s)."),
+    time_base: str = typer.Option("timestamp", help="Stops: time from timestamp or frames."),
     cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
     age_threshold: float = typer.Option(56.0, help="Ages below this many days are juvenile."),
     workers: int = typer.Option(None, help="Local worker processes (default: one per core)."),
@@ -134,6 +145,7 @@ def dataset(
     from .batch import build_dataset
     from .geometry import CageGeometry
     from .histograms import HistogramParams, parse_duration
+    from .stops import StopParams
 
     if cage not in ("mouse", "rat"):
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
@@ -163,6 +175,7 @@ def dataset(
                 cohort_csv,
                 out,
                 params,
+                StopParams(speed, min_duration, window, max_gap, time_base),
                 geometry=geometry,
                 scheduler=scheduler,
                 progress=progress,
@@ -322,3 +335,122 @@ def predict(
         acc = (table.loc[known, "true"] == table.loc[known, "predicted"]).mean()
         msg += f"; accuracy {acc:.3f} on the {int(known.sum())} with known classes"
     typer.echo(msg)
+
+
+# --- explanation maps (explain.py, explain_run.py) ----------------------------------------------
+
+
+@app.command()
+@friendly_errors
+def explain(
+    run_dir: str = typer.Argument(..., help="Run folder written by `mousestop train`."),
+    out: str = typer.Option(..., "-o", "--out", help="Folder for the maps and their PNGs."),
+    dataset_path: str = typer.Option(
+        None, "--dataset", help="Dataset file (default: the one named in report.json)."
+    ),
+    permutations: int = typer.Option(1000, help="Cage-level permutations per comparison."),
+    alpha: float = typer.Option(0.05, help="Family-wise error rate of the significance marks."),
+    patch: int = typer.Option(3, help="Side (bins) of the occluded square."),
+    stride: int = typer.Option(2, help="Step (bins) between occluded squares."),
+    by: str = typer.Option("true", help="Average classes by 'true' or 'predicted' class."),
+    correct_only: bool = typer.Option(False, help="Average correctly classified animals only."),
+    seed: int = typer.Option(0, help="Seed of the permutations."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Out-of-fold evidence maps, final-model activations and class differences, over the cage."""
+    from tqdm import tqdm
+
+    from .explain_run import explain_run
+
+    bar = tqdm(desc="explaining", unit="step", disable=quiet)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.set_description(stage)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        res = explain_run(
+            run_dir,
+            out,
+            dataset=dataset_path,
+            patch=patch,
+            stride=stride,
+            n_permutations=permutations,
+            alpha=alpha,
+            seed=seed,
+            by=by,
+            correct_only=correct_only,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    typer.echo(f"wrote {len(res['maps'])} maps and {len(res['figures'])} figures to {out}")
+
+
+@app.command()
+@friendly_errors
+def launch(
+    paths: list[str] = typer.Argument(  # noqa: B008 (typer's idiom)
+        None, help="Files to open: LMT recordings (.sqlite), datasets (.npz)..."
+    ),
+) -> None:
+    """Open napari with the plugin's widgets docked (extract, train, predict, compare)."""
+    from pathlib import Path
+
+    import napari
+
+    from .gui.widgets._launch import open_viewer
+
+    missing = [p for p in paths or [] if not Path(p).exists()]
+    if missing:
+        raise ValueError(f"{missing[0]}: no such file")
+    open_viewer(paths or [])
+    napari.run()
+
+
+# --- the whole pipeline (pipeline.py) ----------------------------------------------------------
+
+
+@app.command()
+@friendly_errors
+def demo(
+    out_dir: str = typer.Argument("demo_output", help="Folder for all the demo's results."),
+    cages: int = typer.Option(6, help="Cages (4 mice each, recorded juvenile and adult)."),
+    hours: float = typer.Option(8.0, help="Hours per recording (= hourly intervals T)."),
+    epochs: int = typer.Option(60, help="Training epochs per fold."),
+    seed: int = typer.Option(0, help="Seed of generator, training and permutations."),
+    workers: int = typer.Option(2, help="Dask worker processes for the dataset."),
+    view: bool = typer.Option(
+        None, "--view/--no-view", help="Open napari on the results (default: when a display is)."
+    ),
+) -> None:
+    """Run the whole pipeline on a generated cohort; open napari on it when a display is present."""
+    import os
+    import time
+
+    from .pipeline import run_demo
+
+    started = time.perf_counter()
+    result = run_demo(out_dir, cages=cages, hours=hours, epochs=epochs, seed=seed, workers=workers)
+    minutes = (time.perf_counter() - started) / 60
+    typer.echo(
+        f"\nDone in {minutes:.1f} min. Results in {result.out_dir}/:\n"
+        f"  stop table      {result.stops_csv}\n"
+        f"  dataset         {result.dataset}\n"
+        f"  training report {result.run_dir / 'report.md'} (accuracy {result.accuracy:.3f})\n"
+        f"  class maps      {result.maps_dir}/ (PNG figures)"
+    )
+    if view is None:
+        view = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        view = view and not os.environ.get("CI")
+    if not view:
+        typer.echo(f"No display: open the results with `mousestop launch {result.dataset}`.")
+        return
+    import napari
+
+    from .gui.widgets._launch import open_viewer
+
+    open_viewer([str(result.dataset)])
+    napari.run()

@@ -364,22 +364,32 @@ def input_maps(
     )
 
 
-# Re-exported so that ``napari_mousestop.explain`` is the one place to import maps from.
-from .explain_occlusion import occlusion_hours, occlusion_space  # noqa: E402
-from .explain_run import EVIDENCE, explain_model, out_of_fold  # noqa: E402
+_ELSEWHERE = {
+    "occlusion_hours": "explain_occlusion",
+    "occlusion_space": "explain_occlusion",
+    "EVIDENCE": "explain_run",
+    "explain_model": "explain_run",
+    "out_of_fold": "explain_run",
+    "explain_run": "explain_run",
+}
+
+
+def __getattr__(name: str):
+    """``napari_mousestop.explain`` is the one place to import maps from (lazily, no cycles)."""
+    if name in _ELSEWHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_ELSEWHERE[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
-    "EVIDENCE",
     "ExplanationMap",
     "HourProfile",
     "activation_maps",
     "contribution_maps",
-    "explain_model",
     "gradcam_maps",
     "input_maps",
-    "occlusion_hours",
-    "occlusion_space",
-    "out_of_fold",
     "to_input_grid",
     "total_contribution",
 ]
