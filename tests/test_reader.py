@@ -145,10 +145,10 @@ def test_recording_gives_layout_stacks_and_stops_named_by_cohort(sample_db, note
     layers = reader(str(sample_db))
     assert not notes
     kinds = [kind for _, _, kind in layers]
-    assert kinds[0] == "shapes" and kinds.count("image") == 4 and kinds.count("points") == 4
+    assert kinds[-1] == "shapes" and kinds.count("image") == 4 and kinds.count("points") == 4
     names = [kw["name"] for _, kw, kind in layers if kind == "image"]
     assert names == [f"cage01/0000090{i + 1} ({c})" for i, c in enumerate(["AM", "JM", "AF", "JF"])]
-    for data, kw, kind in layers[1:]:
+    for data, kw, kind in layers[:-1]:
         assert tuple(kw["axis_labels"]) == ("hour", "y", "x")
         if kind == "image":
             assert data.shape == (72, 30, 30) and data[0].sum() > 0 and data[1:].sum() == 0

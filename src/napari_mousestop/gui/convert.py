@@ -30,7 +30,7 @@ UNITS = ("h", "cm", "cm")
 SPACE_LABELS = ("y", "x")
 SPACE_UNITS = ("cm", "cm")
 STACK_COLORMAP = "magma"
-STOP_COLORMAP = "viridis"
+STOP_COLORMAP = "cool"  # bright at both ends: visible over the dark end of magma
 
 
 def layer_name(cage: Any, animal: Any, label: Any = None, suffix: str = "") -> str:
@@ -132,7 +132,9 @@ def stops_to_points(
         "face_color": "hour",
         "face_colormap": STOP_COLORMAP,
         "face_contrast_limits": (0.0, top),
-        "border_width": 0,
+        "border_color": "black",
+        "border_width": 0.1,
+        "border_width_is_relative": True,
         "size": size_cm,
         "axis_labels": AXIS_LABELS,
         "units": UNITS,
@@ -348,8 +350,9 @@ def recording_to_layers(
     Returns
     -------
     list
-        Layer data tuples: the layout first (bottom), then per animal ``"cage/animal (class)"``
-        (stack) and ``"cage/animal (class) stops"``. Stacks share contrast limits so animals
+        Layer data tuples: per animal ``"cage/animal (class)"`` (stack) followed by
+        ``"cage/animal (class) stops"`` (so a grid stride of 2 gives one tile per animal), then
+        the layout on top (outlines and faint faces). Stacks share contrast limits so animals
         compare directly.
     """
     cage = cage or Path(rs.path).stem
@@ -361,8 +364,6 @@ def recording_to_layers(
     top = float(rs.stacks.max()) if rs.stacks.size else 0.0
     limits = (0.0, top if top > 0 else 1.0)
     layers: list[LayerDataTuple] = []
-    if layout is not False:
-        layers.append(layout_to_shapes(layout or None))
     common = {
         "recording": str(rs.path),
         "cage": cage,
@@ -397,6 +398,8 @@ def recording_to_layers(
                 metadata=meta,
             )
         )
+    if layout is not False:
+        layers.append(layout_to_shapes(layout or None))
     return layers
 
 
