@@ -3,9 +3,9 @@
 * ``small_recording``: one 1-hour recording of 4 adult males with its planted stops
   (``.path``, ``.truth``, ``.hours``, ``.seed``).
 * ``small_cohort``: a :class:`~napari_mousestop.synthetic.CohortFiles` of 4 cages (2 male,
-  2 female) x 2 ages x 4 mice, 30 minutes each, with ``cohort.csv`` and ``truth.csv``.
-* ``file_fingerprint``: a function returning (sha256, size, sibling files) of an LMT file, to
-  show that an operation left the file and its folder untouched.
+  2 female) x 2 ages x 4 mice, 15 minutes each, with ``cohort.csv`` and ``truth.csv``.
+* ``file_fingerprint``: a function returning (sha256, size, companion files such as
+  ``-journal`` or ``-wal``) of an LMT file, to show that an operation left it untouched.
 
 Treat the generated files as read-only (copy them into ``tmp_path`` to damage them).
 """
@@ -32,17 +32,18 @@ def small_recording(tmp_path_factory) -> SimpleNamespace:
 
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory):
-    """4 cages x (juvenile, adult) x 4 mice, 30 minutes per recording."""
-    return generate_cohort(tmp_path_factory.mktemp("small_cohort"), cages=4, hours=0.5, seed=5)
+    """4 cages x (juvenile, adult) x 4 mice, 15 minutes per recording."""
+    return generate_cohort(tmp_path_factory.mktemp("small_cohort"), cages=4, hours=0.25, seed=5)
 
 
 def _fingerprint(path: Path) -> tuple[str, int, tuple[str, ...]]:
     path = Path(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digest, path.stat().st_size, tuple(sorted(p.name for p in path.parent.iterdir()))
+    companions = sorted(p.name for p in path.parent.glob(f"{path.name}-*"))  # -journal, -wal
+    return digest, path.stat().st_size, tuple(companions)
 
 
 @pytest.fixture
 def file_fingerprint():
-    """``fingerprint(path) -> (sha256, size, names of the files in its folder)``."""
+    """``fingerprint(path) -> (sha256, size, names of companion files like NAME-journal)``."""
     return _fingerprint
