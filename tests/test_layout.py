@@ -151,3 +151,19 @@ def test_default_layout_covers_the_synthetic_places():
     shape_of["water"] = "water"
     for place, (x, y) in PLACES.items():
         assert layout[shape_of[place]].contains(y, x), place
+
+
+def test_layout_photo_section_round_trip_and_relative_path(tmp_path):
+    path = tmp_path / "cfg" / "cage_layout.toml"
+    path.parent.mkdir()
+    photo = '[photo]\npath = "cage.jpg"\ncorners_px = [[1, 2], [30, 2], [30, 40], [1, 40]]\n\n'
+    text = load_layout().to_toml().replace("[[shape]]", photo + "[[shape]]", 1)
+    path.write_text(text)
+    layout = load_layout(path)
+    assert layout.photo.path == str(path.parent / "cage.jpg")  # relative to the layout file
+    assert layout.photo.corners_px[2] == (30.0, 40.0)
+    again = save_layout(layout, tmp_path / "copy.json")
+    assert load_layout(again) == layout
+    path.write_text(text.replace("[30, 40], ", ""))
+    with pytest.raises(LayoutError, match="four"):
+        load_layout(path)

@@ -224,3 +224,40 @@ def test_zip_without_dataset_arrays_is_declined(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("X.npy", b"nonsense")
     assert get_reader(str(path)) is None
+
+
+def test_layout_and_photo_beside_the_recording_are_shown(tmp_path, sample_db, notes):
+    from skimage.io import imsave
+
+    db = tmp_path / "cage07.sqlite"
+    db.write_bytes(sample_db.read_bytes())
+    photo = np.zeros((120, 160, 3), np.uint8)
+    photo[10:110, 20:140] = 90  # the floor, seen from straight above
+    imsave(tmp_path / "cage.png", photo)
+    text = (
+        '[photo]\npath = "cage.png"\ncorners_px = [[20, 10], [140, 10], [140, 110], [20, 110]]\n'
+        '[[shape]]\nname = "running wheel"\nkind = "ellipse"\nx = 30\ny = 30\nwidth = 8\n'
+        "height = 8\n"
+    )
+    (tmp_path / "cage_layout.toml").write_text(text)
+    layers = get_reader(str(db))(str(db))
+    assert not notes
+    data, kwargs, kind = layers[0]  # the photo at the bottom
+    assert kwargs["name"] == "cage photo" and kind == "image" and kwargs["rgb"]
+    assert tuple(kwargs["units"]) == ("cm", "cm")
+    # 0.1 cm pixels with a 2 cm margin: the floor (value 90) fills 0..50 cm, the margin is dark
+    assert data.shape == (540, 540, 3) and kwargs["translate"] == pytest.approx((-1.95, -1.95))
+    assert np.mean(data[25:-25, 25:-25] == 90) > 0.99
+    assert np.all(data[:15] == 0) and np.all(data[:, -15:] == 0)
+    _, shapes_kw, shapes_kind = layers[-1]
+    assert shapes_kind == "shapes"
+    assert list(shapes_kw["features"]["name"]) == ["running wheel"]
+
+
+def test_broken_layout_beside_the_recording_falls_back_to_the_default(tmp_path, sample_db, notes):
+    db = tmp_path / "cage08.sqlite"
+    db.write_bytes(sample_db.read_bytes())
+    (tmp_path / "cage_layout.toml").write_text("[[shape]]\nname = 'x'\nkind = 'hexagon'\n")
+    layers = get_reader(str(db))(str(db))
+    assert len(notes) == 1 and "hexagon" in notes[0] and "default" in notes[0]
+    assert "dome" in list(layers[-1][1]["features"]["name"])

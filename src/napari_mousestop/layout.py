@@ -150,11 +150,39 @@ class CageShape:
 
 
 @dataclass(frozen=True)
+class CagePhoto:
+    """A cage photo (``path``; relative paths are relative to the layout file) and the pixel
+    ``(x, y)`` of the floor's corners in it: top-left, top-right, bottom-right, bottom-left."""
+
+    path: str
+    corners_px: tuple[tuple[float, float], ...]
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "layout") -> CagePhoto:
+        """Build from a ``[photo]`` table, with a clear error for bad entries."""
+        try:
+            path = str(d["path"])
+            corners = np.asarray(d["corners_px"], dtype=float)
+        except (KeyError, TypeError, ValueError):
+            raise LayoutError(
+                f"{where}: [photo] needs path and corners_px = [[x, y] x 4] (numbers)"
+            ) from None
+        if not path or corners.shape != (4, 2) or not np.isfinite(corners).all():
+            raise LayoutError(f"{where}: [photo] needs a path and four [x, y] pixel corners")
+        return cls(path, tuple((float(x), float(y)) for x, y in corners))
+
+
+@dataclass(frozen=True)
 class CageLayout:
-    """Named shapes over a floor of ``floor_cm = (width, height)`` centimetres."""
+    """Named shapes over a floor of ``floor_cm = (width, height)`` centimetres.
+
+    ``photo`` optionally names a cage photo and the pixel ``(x, y)`` of the floor's corners in
+    it (top-left, top-right, bottom-right, bottom-left), so the photo can be shown aligned.
+    """
 
     floor_cm: tuple[float, float] = (50.0, 50.0)
     shapes: tuple[CageShape, ...] = field(default_factory=tuple)
+    photo: CagePhoto | None = None
 
     @property
     def names(self) -> list[str]:
@@ -169,10 +197,14 @@ class CageLayout:
 
     def to_dict(self) -> dict:
         """JSON-friendly form, the same structure as the TOML file."""
-        return {
-            "floor": {"width_cm": self.floor_cm[0], "height_cm": self.floor_cm[1]},
-            "shape": [s.to_dict() for s in self.shapes],
-        }
+        d: dict = {"floor": {"width_cm": self.floor_cm[0], "height_cm": self.floor_cm[1]}}
+        if self.photo is not None:
+            d["photo"] = {
+                "path": self.photo.path,
+                "corners_px": [list(c) for c in self.photo.corners_px],
+            }
+        d["shape"] = [s.to_dict() for s in self.shapes]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "layout") -> CageLayout:
@@ -194,11 +226,16 @@ class CageLayout:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise LayoutError(f"{where}: shape names must be unique; repeated: {dup}")
-        return cls(floor_cm, shapes)
+        return cls(
+            floor_cm, shapes, CagePhoto.from_dict(d["photo"], where) if "photo" in d else None
+        )
 
     def to_toml(self) -> str:
         """The layout as TOML text (the format :func:`load_layout` reads)."""
         lines = ["[floor]", f"width_cm = {self.floor_cm[0]!r}", f"height_cm = {self.floor_cm[1]!r}"]
+        if self.photo is not None:
+            lines += ["", "[photo]", f"path = {json.dumps(self.photo.path)}"]
+            lines.append(f"corners_px = {json.dumps([list(c) for c in self.photo.corners_px])}")
         for shape in self.shapes:
             lines += ["", "[[shape]]"]
             for key, value in shape.to_dict().items():
@@ -225,7 +262,11 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError is a ValueError
         raise LayoutError(f"{path}: cannot read layout ({exc})") from None
-    return CageLayout.from_dict(data, str(path))
+    layout = CageLayout.from_dict(data, str(path))
+    if layout.photo is not None and not Path(layout.photo.path).is_absolute():
+        photo = CagePhoto(str(path.parent / layout.photo.path), layout.photo.corners_px)
+        layout = CageLayout(layout.floor_cm, layout.shapes, photo)
+    return layout
 
 
 def save_layout(layout: CageLayout, path: str | os.PathLike) -> Path:

@@ -15,12 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .convert import LayerDataTuple, animal_key, dataset_to_layers, recording_to_layers
+from ..layout import CageLayout, LayoutError, load_layout
+from .convert import (
+    LayerDataTuple,
+    animal_key,
+    dataset_to_layers,
+    photo_to_image,
+    recording_to_layers,
+)
 
 _LMT_TABLES = {"ANIMAL", "DETECTION", "FRAME"}
 _DATASET_ARRAYS = {"X.npy", "labels.npy", "cages.npy", "recordings.npy", "animals.npy", "meta.npy"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _MAX_SIDECAR_CSV = 20
+LAYOUT_FILES = ("cage_layout.toml", "cage_layout.json")
+"""Layout files looked for beside a recording (see :mod:`napari_mousestop.layout`)."""
 
 
 def is_lmt_database(path: str | Path) -> bool:
@@ -110,7 +119,9 @@ def read_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataT
     """Layers of one LMT recording (raises on unusable files; the reader wraps this).
 
     Per animal: the stack as an Image layer ``"cage/animal (class)"`` and the stops as a Points
-    layer ``"cage/animal (class) stops"``, plus the cage layout as Shapes.
+    layer ``"cage/animal (class) stops"``, plus the cage layout as Shapes (from a
+    ``cage_layout.toml`` beside the recording, else the default) and, when that layout names a
+    photo, the photo aligned on the floor (bottom layer ``"cage photo"``).
 
     Parameters
     ----------
@@ -125,7 +136,35 @@ def read_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataT
     if not rs.animals:
         raise ValueError(f"{path}: no animals in the ANIMAL table")
     cage, labels = recording_names(path, rs.animals)
-    return recording_to_layers(rs, cage=cage, labels=labels)
+    layout = recording_layout(path)
+    layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout)
+    if layout is not None and layout.photo is not None:
+        try:
+            from skimage.io import imread
+
+            photo = imread(layout.photo.path)
+            layers.insert(
+                0, photo_to_image(photo, layout.photo.corners_px, floor_cm=layout.floor_cm)
+            )
+        except Exception as exc:  # a missing or unreadable photo must not lose the recording
+            _notify(f"{layout.photo.path}: cage photo not shown ({exc})")
+    return layers
+
+
+def recording_layout(path: str | Path) -> CageLayout | None:
+    """The layout file (``cage_layout.toml`` or ``.json``) beside a recording, if any.
+
+    A layout file that cannot be used gives a notification and the default layout.
+    """
+    for name in LAYOUT_FILES:
+        candidate = Path(path).parent / name
+        if candidate.is_file():
+            try:
+                return load_layout(candidate)
+            except LayoutError as exc:
+                _notify(f"{exc}; using the default cage layout")
+                return None
+    return None
 
 
 def read_dataset_layers(path: str | Path) -> list[LayerDataTuple]:
