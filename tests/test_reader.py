@@ -65,6 +65,7 @@ def test_missing_files_directories_and_empty_lists_are_declined(tmp_path):
     (tmp_path / "folder.sqlite").mkdir()
     assert get_reader(str(tmp_path / "folder.sqlite")) is None
     assert get_reader([]) is None
+    assert get_reader(None) is None
 
 
 def test_foreign_sqlite_and_npz_are_declined(tmp_path):

@@ -194,7 +194,10 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list | None] | None:
 
     A list of paths is accepted when every path is of the same readable kind.
     """
-    paths = [path] if isinstance(path, str | Path) else list(path)
+    try:
+        paths = [path] if isinstance(path, str | Path) else [str(p) for p in path]
+    except TypeError:
+        return None
     if not paths:
         return None
     suffixes = {Path(p).suffix.lower() for p in paths}
