@@ -195,3 +195,15 @@ def test_dataset_layers_one_per_animal_sorted_by_class_with_shared_contrast():
     data, kwargs, _ = layers[2]
     np.testing.assert_array_equal(data, ds.X[2])
     assert kwargs["metadata"]["index"] == 2
+
+
+def test_dataset_layers_name_the_recording_when_a_cage_was_recorded_twice():
+    ds = Dataset(
+        X=np.ones((2, 2, 4, 4), np.float32),
+        labels=np.array([1, 0]),
+        cages=np.array(["c1", "c1"]),
+        recordings=np.array(["c1_juvenile.sqlite", "c1_adult.sqlite"]),
+        animals=np.array(["m1", "m1"]),
+    )
+    names = [kw["name"] for _, kw, _ in dataset_to_layers(ds)]
+    assert names == ["c1/m1 (AM) [c1_adult]", "c1/m1 (JM) [c1_juvenile]"]
