@@ -15,12 +15,14 @@ The file is opened through a read-only memory map: nothing is ever written. Anyt
 
 from __future__ import annotations
 
+import mmap
 import os
 
 import numpy as np
 from numba import njit
 
 MAGIC = b"SQLite format 3\x00"
+_CHUNK_PAGES = 8192  # pages decoded between two releases of the mapping (32 MB of 4 KB pages)
 
 
 class UnsupportedLayout(Exception):
@@ -44,6 +46,12 @@ class PageFile:
         self.mm = np.memmap(path, dtype=np.uint8, mode="r", shape=(n_pages, self.page_size))
         # largest payload stored entirely on an index page
         self.max_local = (self.usable - 12) * 64 // 255 - 23
+
+    def release(self) -> None:
+        """Let go of the file pages mapped so far (they stay in the OS cache, not in our RSS)."""
+        mapping = getattr(self.mm, "_mmap", None)
+        if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
 
     def walk(self, root: int) -> tuple[list[int], list[int], int]:
         """Pages of the b-tree at ``root`` in key order, one level at a time.
@@ -225,15 +233,18 @@ def decode(
     out = np.empty((ncols, n), dtype=np.float64)
     rowid = np.empty(n if kind == 13 else 0, dtype=np.int64)
     max_local = pf.usable - 35 if kind == 13 else pf.max_local
-    got = (
-        _decode_pages(arr, pages, kind, ncols, max_local, out, rowid, only_first, float(key))
-        if n
-        else 0
-    )
-    if got == -1:
-        raise UnsupportedLayout("record spills to overflow pages")
-    if got < 0:
-        raise UnsupportedLayout("damaged page")
+    got = 0
+    for a in range(0, len(pages), _CHUNK_PAGES):
+        part = pages[a : a + _CHUNK_PAGES]
+        k = _decode_pages(
+            arr, part, kind, ncols, max_local, out[:, got:], rowid[got:], only_first, float(key)
+        )
+        pf.release()
+        if k == -1:
+            raise UnsupportedLayout("record spills to overflow pages")
+        if k < 0:
+            raise UnsupportedLayout("damaged page")
+        got += k
     if got < n // 2:  # free what a filtered read did not use
         return out[:, :got].copy(), rowid[:got].copy()
     return out[:, :got], rowid[:got]

@@ -324,11 +324,14 @@ class DetectionReader:
     def _track_pages(self, a: int) -> Track:
         sel = self._leaves[(self._first <= a) & (self._last >= a)]
         vals, _ = pages.decode(self._pf, sel, 10, 4, key=float(a))
+        frame, x, y = vals[1], vals[2], vals[3]
         inner = self._inner[:, self._inner[0] == a]
-        if inner.shape[1]:
-            at = np.searchsorted(vals[1], inner[1])
-            vals = np.insert(vals, at, inner, axis=1)
-        return _clean(a, vals[1], vals[2], vals[3])
+        if inner.shape[1]:  # entries held on interior pages go between the leaves' entries
+            at = np.searchsorted(frame, inner[1])
+            frame, x, y = (
+                np.insert(v, at, w) for v, w in zip((frame, x, y), inner[1:], strict=True)
+            )
+        return _clean(a, frame, x, y)
 
     def _scan_sql(self, animal_ids: list[int]) -> dict[int, list]:
         """One streamed scan of DETECTION, rows split per animal (NULL animals dropped)."""

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_path
+from ._stop_kernel import stop_kernel
 from .geometry import CageGeometry
 from .lmt import DetectionReader, LMTError, Track, read_animals
 
@@ -124,38 +125,18 @@ def detect_stops(
     starts, ends
         Indices of each stop's first and last detection (inclusive).
     """
-    n = len(t_s)
-    if n < 2:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+    s, e, _, _ = _detect(t_s, x, y, params, fps)
+    return s, e
+
+
+def _detect(t_s, x, y, params: StopParams, fps: float):
+    """(starts, ends, mean x, mean y) of the stops; see the module docstring for the rules."""
     h = max(1, int(round(params.speed_window_s * fps / 2)))
-
-    def shift(v: np.ndarray) -> np.ndarray:
-        # (sum of the h values after i) - (sum of the h values before i), edges padded
-        c = np.concatenate(
-            [[0.0], np.cumsum(np.concatenate([np.full(h, v[0]), v, np.full(h, v[-1])]))]
-        )
-        return (c[2 * h + 1 : 2 * h + 1 + n] - c[h + 1 : h + 1 + n]) - (c[h : h + n] - c[:n])
-
-    dist = np.hypot(shift(x), shift(y))
-    dt = shift(t_s)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slow = dist <= params.speed_threshold_cm_s * dt
-    slow &= dt > 0
-    del dist, dt
-    # gaps: a stop does not survive a gap longer than max_gap_s, nor a jump across a gap
-    # further than a slow mouse goes in max(gap, speed window)
-    step_t = np.diff(t_s)
-    step_d = np.hypot(np.diff(x), np.diff(y))
-    gap = step_t > 1.5 / fps
-    allowed = params.speed_threshold_cm_s * np.maximum(step_t, params.speed_window_s)
-    cut = (step_t > params.max_gap_s) | (gap & (step_d > allowed))
-    del step_t, step_d, gap, allowed
-    before = np.concatenate([[True], ~slow[:-1] | cut])
-    after = np.concatenate([~slow[1:] | cut, [True]])
-    starts = np.flatnonzero(slow & before)
-    ends = np.flatnonzero(slow & after)
-    keep = (t_s[ends] - t_s[starts]) >= params.min_duration_s
-    return starts[keep], ends[keep]
+    t_s, x, y = (np.ascontiguousarray(v, dtype=np.float64) for v in (t_s, x, y))
+    return stop_kernel(
+        t_s, x, y, h, float(params.speed_threshold_cm_s), float(params.speed_window_s),
+        float(params.max_gap_s), float(params.min_duration_s), 1.5 / fps,
+    )  # fmt: skip
 
 
 def _times(frames: np.ndarray, ts_ms: np.ndarray, params: StopParams, fps: float, path):
@@ -317,10 +298,7 @@ def _animal_stops(track: Track, row, to_s, frames, params, geometry, report, pat
     if np.any(np.diff(t) < 0):  # only with time_base="frames" on duplicated rows; keep order
         o = np.argsort(t, kind="stable")
         t, x, y, f = t[o], x[o], y[o], f[o]
-    s, e = detect_stops(t, x, y, params, geometry.fps)
-    cx = np.concatenate([[0.0], np.cumsum(x)])
-    cy = np.concatenate([[0.0], np.cumsum(y)])
-    n = e - s + 1
+    s, e, mx, my = _detect(t, x, y, params, geometry.fps)
     return pd.DataFrame(
         {
             "animal_id": np.full(len(s), track.animal_id, dtype=np.int64),
@@ -330,8 +308,8 @@ def _animal_stops(track: Track, row, to_s, frames, params, geometry, report, pat
             "end_frame": f[e].astype(np.int64),
             "start_s": t[s],
             "duration_s": t[e] - t[s],
-            "x_cm": (cx[e + 1] - cx[s]) / n,
-            "y_cm": (cy[e + 1] - cy[s]) / n,
+            "x_cm": mx,
+            "y_cm": my,
         }
     )
 

@@ -1,0 +1,93 @@
+"""The compiled (numba) pass that turns one track into stops; rules in :mod:`.stops`."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step):  # pragma: no cover
+    """One pass over a track: windowed speed, slow runs, gap rule, minimum duration."""
+    n = len(t)
+    cap = 1024
+    out_s = np.empty(cap, np.int64)
+    out_e = np.empty(cap, np.int64)
+    out_x = np.empty(cap, np.float64)
+    out_y = np.empty(cap, np.float64)
+    k = 0
+    if n < 2:
+        return out_s[:0], out_e[:0], out_x[:0], out_y[:0]
+    # running sums of the h values after i and the h values before i (edges repeated)
+    ax = ay = at = 0.0
+    for j in range(1, h + 1):
+        jj = min(j, n - 1)
+        ax += x[jj]
+        ay += y[jj]
+        at += t[jj]
+    bx, by, bt = h * x[0], h * y[0], h * t[0]
+    start = -1
+    sx = sy = 0.0
+    for i in range(n + 1):
+        if i < n:
+            if i > 0:
+                lo = max(i - 1 - h, 0)
+                bx += x[i - 1] - x[lo]
+                by += y[i - 1] - y[lo]
+                bt += t[i - 1] - t[lo]
+                hi = min(i + h, n - 1)
+                ax += x[hi] - x[i]
+                ay += y[hi] - y[i]
+                at += t[hi] - t[i]
+            dt = at - bt
+            dx = ax - bx
+            dy = ay - by
+            slow = dt > 0 and dx * dx + dy * dy <= (thr * dt) ** 2
+            cut = False
+            if start >= 0:
+                step = t[i] - t[i - 1]
+                if step > max_gap:
+                    cut = True
+                elif step > min_step:
+                    jump = ((x[i] - x[i - 1]) ** 2 + (y[i] - y[i - 1]) ** 2) ** 0.5
+                    cut = jump > thr * max(step, window)
+        else:
+            slow = False
+            cut = True
+        if start >= 0 and (cut or not slow):
+            end = i - 1
+            if t[end] - t[start] >= min_dur:
+                if k == cap:
+                    cap *= 2
+                    out_s = _grow_int(out_s, cap)
+                    out_e = _grow_int(out_e, cap)
+                    out_x = _grow_float(out_x, cap)
+                    out_y = _grow_float(out_y, cap)
+                cnt = end - start + 1
+                out_s[k] = start
+                out_e[k] = end
+                out_x[k] = sx / cnt
+                out_y[k] = sy / cnt
+                k += 1
+            start = -1
+        if slow:
+            if start < 0:
+                start = i
+                sx = sy = 0.0
+            sx += x[i]
+            sy += y[i]
+    return out_s[:k].copy(), out_e[:k].copy(), out_x[:k].copy(), out_y[:k].copy()
+
+
+@njit(cache=True)
+def _grow_int(a, cap):  # pragma: no cover
+    b = np.empty(cap, np.int64)
+    b[: len(a)] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_float(a, cap):  # pragma: no cover
+    b = np.empty(cap, np.float64)
+    b[: len(a)] = a
+    return b
