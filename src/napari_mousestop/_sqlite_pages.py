@@ -110,14 +110,16 @@ def _varint(page, pos):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _decode_pages(
-    mm, pages, kind, ncols, max_local, out, rowid, only_first, key
+    mm, pages, kind, ncols, max_local, out, rowid, only_first, key, clean_min, counts
 ):  # pragma: no cover
     """Decode the first ``ncols`` record columns of every cell of ``pages`` into ``out``.
 
     ``kind`` is the b-tree page type (2 index interior, 10 index leaf, 13 table leaf). Values
     are float64 (NaN for NULL, text and blob); table rowids go to ``rowid``. With
     ``only_first``, only the first and last cell of each page are decoded (2 rows per page).
-    With a ``key`` other than NaN, only rows whose first column equals ``key`` are kept.
+    With a ``key`` other than NaN, only rows whose first column equals ``key`` are kept. With a
+    ``clean_min`` other than NaN, rows with a NaN in columns 1-3 (counted in ``counts[1]``) or
+    column 2 below ``clean_min`` (counted in ``counts[0]``) are left out.
     Returns the number of rows written, -1 if a cell spills to overflow pages, or -2 if a
     page is damaged (pointers or lengths outside the page).
     """
@@ -209,6 +211,17 @@ def _decode_pages(
                 body += size
             if key == key and out[0, row] != key:
                 continue
+            if clean_min == clean_min:
+                if (
+                    out[1, row] != out[1, row]
+                    or out[2, row] != out[2, row]
+                    or (out[3, row] != out[3, row])
+                ):
+                    counts[1] += 1
+                    continue
+                if out[2, row] < clean_min:
+                    counts[0] += 1
+                    continue
             row += 1
     return row
 
@@ -221,7 +234,14 @@ def page_cells(mm: np.ndarray, pages: np.ndarray) -> np.ndarray:
 
 
 def decode(
-    pf: PageFile, pages, kind: int, ncols: int, only_first: bool = False, key: float = np.nan
+    pf: PageFile,
+    pages,
+    kind: int,
+    ncols: int,
+    only_first: bool = False,
+    key: float = np.nan,
+    clean_min: float = np.nan,
+    counts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``ncols`` columns of the cells of ``pages`` (see :func:`_decode_pages`).
 
@@ -233,12 +253,16 @@ def decode(
     out = np.empty((ncols, n), dtype=np.float64)
     rowid = np.empty(n if kind == 13 else 0, dtype=np.int64)
     max_local = pf.usable - 35 if kind == 13 else pf.max_local
+    counts = np.zeros(2, np.int64) if counts is None else counts
+    if clean_min == clean_min and ncols < 4:
+        raise ValueError("cleaning needs 4 columns")
     got = 0
     for a in range(0, len(pages), _CHUNK_PAGES):
         part = pages[a : a + _CHUNK_PAGES]
         k = _decode_pages(
-            arr, part, kind, ncols, max_local, out[:, got:], rowid[got:], only_first, float(key)
-        )
+            arr, part, kind, ncols, max_local, out[:, got:], rowid[got:], only_first,
+            float(key), float(clean_min), counts,
+        )  # fmt: skip
         pf.release()
         if k == -1:
             raise UnsupportedLayout("record spills to overflow pages")

@@ -323,15 +323,20 @@ class DetectionReader:
 
     def _track_pages(self, a: int) -> Track:
         sel = self._leaves[(self._first <= a) & (self._last >= a)]
-        vals, _ = pages.decode(self._pf, sel, 10, 4, key=float(a))
+        counts = np.zeros(2, np.int64)  # glitch, NULL rows: left out while decoding
+        vals, _ = pages.decode(self._pf, sel, 10, 4, key=float(a), clean_min=GLITCH_MASS_X,
+                               counts=counts)  # fmt: skip
         frame, x, y = vals[1], vals[2], vals[3]
         inner = self._inner[:, self._inner[0] == a]
-        if inner.shape[1]:  # entries held on interior pages go between the leaves' entries
-            at = np.searchsorted(frame, inner[1])
+        extra = _clean(a, inner[1], inner[2], inner[3])
+        if len(extra.frame):  # entries held on interior pages go between the leaves' entries
+            at = np.searchsorted(frame, extra.frame)
             frame, x, y = (
-                np.insert(v, at, w) for v, w in zip((frame, x, y), inner[1:], strict=True)
+                np.insert(v, at, w)
+                for v, w in zip((frame, x, y), (extra.frame, extra.x_px, extra.y_px), strict=True)
             )
-        return _clean(a, frame, x, y)
+        return Track(a, frame.astype(np.int64), x, y, int(counts[0]) + extra.n_glitch,
+                     int(counts[1]) + extra.n_null)  # fmt: skip
 
     def _scan_sql(self, animal_ids: list[int]) -> dict[int, list]:
         """One streamed scan of DETECTION, rows split per animal (NULL animals dropped)."""
