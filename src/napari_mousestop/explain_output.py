@@ -218,8 +218,11 @@ def plot_class_grid(
             yy, xx = np.meshgrid(ys, xs, indexing="ij")
             sel = np.asarray(masks[k], bool)
             ax.scatter(xx[sel], yy[sel], s=14, c="white", edgecolors="black", linewidths=0.8)
-        ax.set_xlim(-1, layout.floor_cm[0] + 1)
-        ax.set_ylim(layout.floor_cm[1] + 1, -1)
+        fx, fy = layout.floor_cm
+        ax.set_xlim(-1, fx + 1)
+        ax.set_ylim(fy + 1, -1)
+        ax.set_xticks([0, fx / 2, fx])  # fixed ticks: automatic tick search is slow
+        ax.set_yticks([0, fy / 2, fy])
         ax.set_aspect("equal")
         ax.set_title(titles[k] if k < len(titles) else str(k))
         ax.set_xlabel("x (cm)")
