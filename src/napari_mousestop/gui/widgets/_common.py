@@ -14,6 +14,7 @@ import queue
 import re
 import threading
 import typing
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -105,6 +106,8 @@ class JobWidget(QWidget):
         self.worker: Any = None
         self._stop: threading.Event | None = None
         self._pbar: Any = None
+        self._pending: deque = deque()
+        self._draining = False
         self.setLayout(QVBoxLayout())
         self.layout().setContentsMargins(4, 4, 4, 4)
         self.run_button = QPushButton("Run")
@@ -149,10 +152,13 @@ class JobWidget(QWidget):
         worker = thread_worker(stream, start_thread=False, ignore_errors=True)(fn, stop)
         self._stop, self.worker = stop, worker
         self._pbar = progress(total=max(int(total), 0), desc=description or "mousestop")
-        worker.yielded.connect(lambda item: None if stop.is_set() else on_item(item))
-        worker.returned.connect(lambda value: None if stop.is_set() else on_done(value))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
+        # bound methods of this QObject, so Qt queues the calls to the main thread (a lambda
+        # or a plain function would run on the worker's thread)
+        self._on_item_cb, self._on_done_cb = on_item, on_done
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_worker_finished)
         self.destroyed.connect(partial(_stop_job, stop, worker))
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -161,23 +167,64 @@ class JobWidget(QWidget):
         return worker
 
     def set_progress(self, done: int, total: int | None = None, text: str | None = None) -> None:
-        """Move the napari progress bar (main thread only)."""
-        if self._pbar is None:
+        """Move the napari progress bar (main thread only).
+
+        napari's progress widget processes Qt events while it repaints, so later signals of
+        the job may be handled inside this call: the status is set first and the bar last.
+        """
+        pbar = self._pbar
+        if pbar is None:
             return
-        if total is not None and total != self._pbar.total:
-            self._pbar.total = int(total)
-        step = int(done) - int(self._pbar.n)
-        if step:
-            self._pbar.update(step)
         if text:
-            self._pbar.set_description(text)
             self.status.setText(text)
+        if total is not None and total != pbar.total:
+            pbar.total = int(total)
+        step = int(done) - int(pbar.n)
+        if text:
+            pbar.set_description(text)
+        if step and self._pbar is pbar:
+            pbar.update(step)
 
     def cancel(self) -> None:
         """Ask the running job to stop; the viewer stays usable meanwhile."""
         if self._stop is not None and self.worker is not None:
             self.status.setText("cancelling...")
             _stop_job(self._stop, self.worker)
+
+    # Signals of the job are handled strictly one after the other, in order: napari's
+    # progress widget (and layer insertion) process Qt events, which would otherwise run a
+    # later signal's handler in the middle of an earlier one.
+    def _post(self, handler: Callable, *args: Any) -> None:
+        self._pending.append((handler, args))
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._pending:
+                handler, args = self._pending.popleft()
+                handler(*args)
+        finally:
+            self._draining = False
+
+    def _on_yielded(self, item: Any) -> None:
+        self._post(self._handle_item, item)
+
+    def _on_returned(self, value: Any) -> None:
+        self._post(self._handle_done, value)
+
+    def _on_errored(self, exc: BaseException) -> None:
+        self._post(self._on_error, exc)
+
+    def _on_worker_finished(self) -> None:
+        self._post(self._on_finished)
+
+    def _handle_item(self, item: Any) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            self._on_item_cb(item)
+
+    def _handle_done(self, value: Any) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            self._on_done_cb(value)
 
     def _on_error(self, exc: BaseException) -> None:
         if self._stop is not None and self._stop.is_set():
@@ -188,13 +235,14 @@ class JobWidget(QWidget):
     def _on_finished(self) -> None:
         if self._stop is not None and self._stop.is_set():
             self.status.setText("cancelled")
-        if self._pbar is not None:
-            self._pbar.close()
+        pbar = self._pbar
         self._pbar = None
         self.worker = None
         self._stop = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        if pbar is not None:
+            pbar.close()  # last: napari's progress widget processes events here
 
     # -- closing the widget stops its job -------------------------------------------------------
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API

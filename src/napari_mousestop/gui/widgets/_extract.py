@@ -143,7 +143,10 @@ class ExtractWidget(JobWidget):
             HistogramParams,
             choices={"weight": ("count", "duration"), "off_floor": ("clip", "drop")},
         )
-        self.stop = dataclass_form(StopParams)
+        self.stop = dataclass_form(
+            StopParams,
+            choices={"time_base": ("timestamp", "frames"), "method": ("auto", "pages", "sql")},
+        )
         self.dataset_file = FileEdit(
             label="write dataset",
             mode="w",

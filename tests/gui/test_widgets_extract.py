@@ -1,0 +1,113 @@
+"""The stop extraction widget: LMT files or a cohort CSV -> aligned layers and a dataset file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mousestop.dataset import load_dataset
+from napari_mousestop.gui.widgets import ExtractWidget
+from napari_mousestop.histograms import HistogramParams, recording_stacks
+from napari_mousestop.synthetic import generate_cohort
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """Two cages (male, female), each recorded as juveniles and adults, 2 mice, 0.3 h."""
+    return generate_cohort(
+        tmp_path_factory.mktemp("cohort"), cages=2, hours=0.3, mice_per_cage=2, seed=3
+    )
+
+
+def _widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = ExtractWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="extract")
+    widget.hist.interval_s.value = "600"  # 10-minute intervals
+    widget.hist.n_intervals.value = 3
+    widget.hist.n_bins.value = 10
+    return viewer, widget
+
+
+def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot, cohort, tmp_path):
+    viewer, widget = _widget(make_napari_viewer)
+    widget.input_kind.value = "cohort CSV"
+    widget.cohort.value = str(cohort.cohort_csv)
+    widget.dataset_file.value = str(tmp_path / "cohort.npz")
+    progress = []
+    worker = widget.run()
+    worker.yielded.connect(progress.append)
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    assert widget.status.text().startswith("4 recording(s) extracted"), widget.status.text()
+    assert any(item[0] == "progress" for item in progress)
+
+    names = [layer.name for layer in viewer.layers]
+    assert names.count("cage layout") == 1  # one layout for all recordings
+    stacks = [n for n in names if viewer.layers[n]._type_string == "image"]
+    stops = [n for n in names if n.endswith(" stops")]
+    assert len(stacks) == len(stops) == 8  # 2 cages x 2 recordings x 2 mice
+    assert all(n.endswith((" (AM)", " (JM)", " (AF)", " (JF)")) for n in stacks)
+    assert tuple(viewer.dims.axis_labels) == ("hour", "y", "x")
+
+    # the stack layer holds what the core computes and sits on the floor in cm, hours
+    first = viewer.layers[stacks[0]]
+    params = HistogramParams(interval_s=600, n_intervals=3, n_bins=10)
+    rs = recording_stacks(first.metadata["recording"], params)
+    i = next(k for k, a in enumerate(rs.animals) if a["rfid"] == first.metadata["animal"]["rfid"])
+    np.testing.assert_array_equal(first.data, rs.stacks[i])
+    assert first.data_to_world((0, -0.5, -0.5)) == pytest.approx((0, 0, 0))
+    assert first.data_to_world((2, 9.5, 9.5)) == pytest.approx((2 / 6, 50, 50))
+    # stops drawn on their interval, where they are in cm, inside the bin the stack counted
+    points = viewer.layers[stacks[0] + " stops"]
+    assert len(points.data) == first.data.sum()
+    t, y, x = points.data.T
+    assert set(np.round(t * 6).astype(int)) <= {0, 1, 2}
+    assert ((y >= 0) & (y <= 50) & (x >= 0) & (x <= 50)).all()
+    hist = np.zeros((3, 10, 10))
+    np.add.at(hist, (np.round(t * 6).astype(int), np.minimum(y // 5, 9).astype(int),
+                     np.minimum(x // 5, 9).astype(int)), 1)  # fmt: skip
+    np.testing.assert_array_equal(hist, first.data)
+
+    ds = load_dataset(tmp_path / "cohort.npz")
+    assert len(ds) == 8 and ds.X.shape[1:] == (3, 10, 10)
+    assert set(ds.class_names) == {"AM", "JM", "AF", "JF"}
+    assert sorted(set(ds.cages)) == ["cage01", "cage02"]
+    assert ds.params["histogram"]["interval_s"] == 600
+
+
+def test_running_again_updates_layers_by_name(make_napari_viewer, qtbot, cohort):
+    viewer, widget = _widget(make_napari_viewer)
+    db = sorted(cohort.cohort_csv.parent.glob("*.sqlite"))[0]
+    widget.files.value = [str(db)]
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    n_layers = len(viewer.layers)
+    stack = next(lyr for lyr in viewer.layers if lyr._type_string == "image")
+    before = stack.data.sum()
+    widget.hist.weight.value = "duration"
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert len(viewer.layers) == n_layers  # updated, not duplicated
+    assert viewer.layers[stack.name] is stack
+    assert stack.data.sum() > before  # seconds of stops, not counts
+
+
+def test_cancel_and_bad_input(make_napari_viewer, qtbot, cohort, monkeypatch):
+    viewer, widget = _widget(make_napari_viewer)
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    widget.input_kind.value = "folder"
+    widget.folder.value = str(cohort.cohort_csv.parent / "missing")
+    assert widget.run() is None and "missing" in shown[-1]
+
+    widget.folder.value = str(cohort.cohort_csv.parent)
+    worker = widget.run()
+    seen = []
+    worker.yielded.connect(seen.append)
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=60_000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.status.text() == "cancelled"
+    assert sum(1 for lyr in viewer.layers if lyr.name.endswith(" stops")) < 8
