@@ -256,6 +256,18 @@ class JobWidget(QWidget):
         return super().event(event)
 
 
+# -- file fields ---------------------------------------------------------------------------------
+def path_of(edit: Any) -> str | None:
+    """The path typed or chosen in a magicgui ``FileEdit`` (None when the field is empty)."""
+    text = str(edit.line_edit.value).strip()
+    return text or None
+
+
+def clear_path(edit: Any) -> None:
+    """Empty a ``FileEdit`` (its ``value = ""`` would become the current folder)."""
+    edit.line_edit.value = ""
+
+
 # -- layers ------------------------------------------------------------------------------------
 def upsert_layers(viewer: Any, layer_data: Iterable[tuple]) -> list[Any]:
     """Add layer data tuples to ``viewer``, or update the layers of the same name in place.

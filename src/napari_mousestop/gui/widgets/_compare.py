@@ -18,7 +18,14 @@ from ...cohort import CLASSES
 from ...geometry import CageGeometry, Placement
 from ...layout import load_layout
 from ..convert import layout_to_shapes, map_to_image
-from ._common import JobWidget, dataset_from_layers, notify_error, stack_layers
+from ._common import (
+    JobWidget,
+    clear_path,
+    dataset_from_layers,
+    notify_error,
+    path_of,
+    stack_layers,
+)
 
 MAPS = ("activation", "contribution", "gradcam")
 MAP_LABELS = {
@@ -250,8 +257,8 @@ class CompareWidget(JobWidget):
                 self.grid,
             ]
         )
-        self.model_file.value = ""
-        self.dataset_file.value = ""
+        clear_path(self.model_file)
+        clear_path(self.dataset_file)
         self.channel.changed.connect(self.set_channel)
         self.grid.changed.connect(self._apply_grid)
         lay = self.layout()
@@ -417,7 +424,7 @@ class CompareWidget(JobWidget):
 
 
 def _path(edit: FileEdit, what: str) -> str:
-    path = str(edit.value)
-    if not path or path == ".":
+    path = path_of(edit)
+    if path is None:
         raise ValueError(f"choose {what}")
     return path

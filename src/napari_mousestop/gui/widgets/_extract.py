@@ -12,9 +12,11 @@ from ...histograms import HistogramParams
 from ._common import (
     Cancelled,
     JobWidget,
+    clear_path,
     dataclass_form,
     form_values,
     notify_error,
+    path_of,
     upsert_layers,
 )
 
@@ -154,7 +156,7 @@ class ExtractWidget(JobWidget):
             tooltip="also save the labelled animals as a dataset file (empty: not written)",
         )
         for edit in (self.folder, self.cohort, self.dataset_file):
-            edit.value = ""
+            clear_path(edit)
         self.form = Container(
             widgets=[
                 self.input_kind,
@@ -194,14 +196,16 @@ class ExtractWidget(JobWidget):
             hist = HistogramParams(**form_values(self.hist))
             stop = StopParams(**form_values(self.stop))
             todo = recordings_of(
-                self.input_kind.value, self.files.value, self.folder.value, self.cohort.value
+                self.input_kind.value,
+                self.files.value,
+                path_of(self.folder) or "",
+                path_of(self.cohort) or "",
             )
         except (ValueError, OSError, TypeError) as exc:
             self.status.setText(str(exc))
             notify_error(exc)
             return None
-        out = str(self.dataset_file.value)
-        out = None if out in ("", ".") else out
+        out = path_of(self.dataset_file)
         self.dataset = None
         job = _ExtractJob(todo, hist, stop, out, with_layout=not self._has_layout())
         return self.start_job(

@@ -9,7 +9,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
-from ._common import JobWidget, notify_error, stack_layers, upsert_layers
+from ._common import JobWidget, clear_path, notify_error, path_of, stack_layers, upsert_layers
 from ._plots import PlotCanvas, plot_probabilities
 
 SOURCES = ("selected stack layers", "all stack layers", "LMT files")
@@ -39,7 +39,7 @@ class PredictWidget(JobWidget):
         )
         self.files = FileEdit(label="LMT files", mode="rm", filter="*.sqlite")
         self.form = Container(widgets=[self.model_file, self.source, self.files])
-        self.model_file.value = ""
+        clear_path(self.model_file)
         self.table = QTableWidget(0, 2)
         self.table.setMinimumHeight(120)
         self.plot = PlotCanvas(4.0, 2.4)
@@ -57,8 +57,8 @@ class PredictWidget(JobWidget):
         from ...training import load_checkpoint
 
         try:
-            path = str(self.model_file.value)
-            if not path or path == ".":
+            path = path_of(self.model_file)
+            if path is None:
                 raise ValueError("choose a model file (.pt)")
             ckpt = load_checkpoint(path)
             if self.source.value == "LMT files":

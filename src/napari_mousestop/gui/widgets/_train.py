@@ -18,7 +18,15 @@ from qtpy.QtWidgets import (
 )
 
 from ...training import TrainConfig
-from ._common import JobWidget, dataclass_form, dataset_from_layers, form_values, stack_layers
+from ._common import (
+    JobWidget,
+    clear_path,
+    dataclass_form,
+    dataset_from_layers,
+    form_values,
+    path_of,
+    stack_layers,
+)
 from ._plots import HistoryPlot, PlotCanvas, plot_confusion
 
 SOURCES = ("dataset file", "stack layers")
@@ -82,8 +90,8 @@ class TrainWidget(JobWidget):
                 self.run_dir,
             ]
         )
-        self.run_dir.value = ""
-        self.dataset_file.value = ""
+        clear_path(self.run_dir)
+        clear_path(self.dataset_file)
         self.live = PlotCanvas(4.0, 2.4)
         self.confusion = PlotCanvas(3.0, 2.4)
         self.table = QTableWidget(0, 3)
@@ -118,8 +126,8 @@ class TrainWidget(JobWidget):
         from ...dataset import load_dataset
 
         if self.source.value == "dataset file":
-            path = str(self.dataset_file.value)
-            if not path or path == ".":
+            path = path_of(self.dataset_file)
+            if path is None:
                 raise ValueError("choose a dataset file (.npz), or use the stack layers")
             return load_dataset(path)
         return dataset_from_layers(stack_layers(self.viewer))
@@ -144,8 +152,8 @@ class TrainWidget(JobWidget):
         self._folds, self.dataset = [], dataset
         self._history = HistoryPlot(self.live, chance=1.0 / len(dataset.classes))
         self.report = self.cv = self.final = None
-        run_dir = str(self.run_dir.value) if str(self.run_dir.value) not in ("", ".") else None
-        path = str(self.dataset_file.value) if self.source.value == "dataset file" else None
+        run_dir = path_of(self.run_dir)
+        path = path_of(self.dataset_file) if self.source.value == "dataset file" else None
         job = _TrainJob(
             dataset,
             config,
