@@ -1,9 +1,10 @@
 """Speed-up of `build_dataset` on 2 Dask worker processes against 1.
 
 Generates 8 synthetic 6-hour recordings (4 cages x juvenile/adult, 4 mice each), then builds
-the same dataset with an empty cache on a LocalCluster of 1 worker and of 2 workers (1 thread
-each), ``--repeats`` times each in alternation, and keeps the fastest time of each. Cluster
-start-up is included, as a user sees it.
+the same dataset with an empty cache in this process without Dask (reference), on a LocalCluster
+of 1 worker and of 2 workers (1 thread each), ``--repeats`` times each in alternation, and keeps
+the fastest time of each. Cluster start-up is included, as a user sees it. The load average is
+recorded: on a shared machine other work takes cores away and the speed-up shrinks.
 
     .venv/bin/python benchmarks/bench_dataset.py [--recordings 8] [--hours 6] [--out DIR] [--reuse]
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -56,10 +58,13 @@ def main() -> None:
     gen_s = time.perf_counter() - t0
     params = HistogramParams(n_intervals=max(1, round(args.hours)))
     out = folder / "dataset.npz"
-    t1 = t2 = float("inf")
+    load_before = os.getloadavg()[0]
+    t0 = t1 = t2 = float("inf")
     for _ in range(args.repeats):
+        t0 = min(t0, timed_build(csv, out, 0, params))
         t1 = min(t1, timed_build(csv, out, 1, params))
         t2 = min(t2, timed_build(csv, out, 2, params))
+    load_after = os.getloadavg()[0]
     size_mb = sum(p.stat().st_size for p in folder.glob("*.sqlite")) / 1e6
     result = {
         "recordings": args.recordings,
@@ -67,20 +72,28 @@ def main() -> None:
         "hours": args.hours,
         "total_sqlite_mb": round(size_mb, 1),
         "generate_s": round(gen_s, 1),
+        "in_process_s": round(t0, 2),
         "one_worker_s": round(t1, 2),
         "two_workers_s": round(t2, 2),
         "speedup": round(t1 / t2, 2),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
         "package_version": __version__,
     }
     (folder / "bench_dataset.json").write_text(json.dumps(result, indent=2))
-    print("| recordings | hours each | SQLite MB | 1 worker (s) | 2 workers (s) | speed-up |")
-    print("|---|---|---|---|---|---|")
     print(
-        f"| {args.recordings} | {args.hours:g} | {size_mb:.0f} | {t1:.1f} | {t2:.1f} "
+        "| recordings | hours each | SQLite MB | no Dask (s) | 1 worker (s) | 2 workers (s) "
+        "| speed-up |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| {args.recordings} | {args.hours:g} | {size_mb:.0f} | {t0:.1f} | {t1:.1f} | {t2:.1f} "
         f"| {t1 / t2:.2f}x |"
     )
-    print(f"(generation {gen_s:.0f} s; files in {folder})")
+    print(
+        f"({os.cpu_count()} cores, load average {load_before:.1f} -> {load_after:.1f}; "
+        f"generation {gen_s:.0f} s; files in {folder})"
+    )
 
 
 if __name__ == "__main__":
