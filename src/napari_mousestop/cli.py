@@ -418,7 +418,8 @@ def launch(
 def demo(
     out_dir: str = typer.Argument("demo_output", help="Folder for all the demo's results."),
     cages: int = typer.Option(6, help="Cages (4 mice each, recorded juvenile and adult)."),
-    hours: float = typer.Option(8.0, help="Hours per recording (= hourly intervals T)."),
+    hours: float = typer.Option(3.0, help="Hours per recording."),
+    interval: float = typer.Option(30.0, help="Histogram interval (min); T = hours / interval."),
     epochs: int = typer.Option(60, help="Training epochs per fold."),
     seed: int = typer.Option(0, help="Seed of generator, training and permutations."),
     workers: int = typer.Option(2, help="Dask worker processes for the dataset."),
@@ -433,7 +434,15 @@ def demo(
     from .pipeline import run_demo
 
     started = time.perf_counter()
-    result = run_demo(out_dir, cages=cages, hours=hours, epochs=epochs, seed=seed, workers=workers)
+    result = run_demo(
+        out_dir,
+        cages=cages,
+        hours=hours,
+        interval_min=interval,
+        epochs=epochs,
+        seed=seed,
+        workers=workers,
+    )
     minutes = (time.perf_counter() - started) / 60
     typer.echo(
         f"\nDone in {minutes:.1f} min. Results in {result.out_dir}/:\n"
