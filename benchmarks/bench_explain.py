@@ -82,8 +82,8 @@ def main() -> None:
     ap.add_argument("--hours", type=int, default=12, help="T, hourly histograms per animal")
     ap.add_argument("--bins", type=int, default=30, help="N, grid size")
     ap.add_argument("--per-cage", type=int, default=4, help="mice per cage")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--lr", type=float, default=0.03)
+    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--permutations", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
@@ -108,18 +108,25 @@ def main() -> None:
     maps = out_of_fold(cv.folds, ds.X, classes=ds.classes, stride=args.stride)
     t_maps = time.perf_counter() - t0
     print(f"out-of-fold evidence maps: {t_maps:.0f} s")
-    print(f"\n{'map':<18}{'AF-AM peak to dome':>20}{'FWER p':>9}{'AF panel peak':>15}")
+    head = ("map", "diff peak", "p", "|t| peak", "p", "AF-rest |t|", "p", "AF panel")
+    print("\ndistance (cm) from each peak to the dome, and its family-wise p-value")
+    print(f"{head[0]:<17}" + "".join(f"{h:>12}" for h in head[1:]))
     t0 = time.perf_counter()
     for m in maps:
         if not hasattr(m, "placement"):
             continue
-        comp = compare_classes(m, ds.labels, ds.cages, "AF", "AM", args.permutations)
-        dist, (iy, ix) = peak_distance(comp.difference, dome)
+        row = []
+        for b in ("AM", ("AM", "JM", "JF")):
+            comp = compare_classes(m, ds.labels, ds.cages, "AF", b, args.permutations)
+            peaks = [comp.difference.data, np.abs(comp.statistic)] if b == "AM" else []
+            peaks.append(np.abs(comp.statistic) if b != "AM" else None)
+            for image in [p for p in peaks if p is not None]:
+                dist, (iy, ix) = peak_distance(replace(comp.difference, data=image), dome)
+                row += [f"{dist:.1f}", f"{comp.p_values[iy, ix]:.3f}"]
         avg = class_average(m, ds.labels)
         panel = replace(avg, data=avg.data[CLASSES.index("AF")], axes=("y", "x"))
-        dist_af, _ = peak_distance(panel, dome)
-        p = comp.p_values[iy, ix]
-        print(f"{m.name:<18}{dist:>17.1f} cm{p:>9.3f}{dist_af:>12.1f} cm")
+        row.append(f"{peak_distance(panel, dome)[0]:.1f}")
+        print(f"{m.name:<17}" + "".join(f"{v:>12}" for v in row))
     print(f"\npermutation tests ({args.permutations} each): {time.perf_counter() - t0:.1f} s")
 
 

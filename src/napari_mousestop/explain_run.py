@@ -270,7 +270,10 @@ def explain_run(
         saved += [avg, replace(m, name=f"{m.name}_per_animal", data=m.data.astype(np.float32))]
         if isinstance(m, HourProfile):
             if figures:
-                figures_out.append(plot_hours(avg, out_dir / f"{m.name}.png"))
+                title = (
+                    "occlusion over hours, out of fold: drop of each class's logit (its animals)"
+                )
+                figures_out.append(plot_hours(avg, out_dir / f"{m.name}.png", title=title))
             continue
         vs_rest, pairs = _comparisons(m, labels, cages, classes, PAIRS, n_permutations, alpha, seed)
         saved += vs_rest + pairs
