@@ -199,7 +199,7 @@ def test_cli_builds_and_lists_failures(recordings, tmp_path):
 
 
 def test_generated_cohort_builds_with_balanced_classes(small_cohort, tmp_path):
-    params = HistogramParams(interval_s=600, n_intervals=3, n_bins=10)  # 30-minute recordings
+    params = HistogramParams(interval_s=240, n_intervals=3, n_bins=10)  # within the recordings
     ds = build_dataset(small_cohort.cohort_csv, tmp_path / "c.npz", params, n_workers=0)
     assert ds.params["failed"] == []
     assert len(ds) == 32 and ds.X.shape[1:] == (3, 10, 10)

@@ -158,3 +158,9 @@ def test_params_round_trip_and_duration_parsing():
     assert parse_duration("90s") == 90 and parse_duration("15m") == 900
     with pytest.raises(ValueError, match="cannot read duration"):
         parse_duration("1 fortnight")
+
+
+def test_warning_names_a_single_missing_hour():
+    df = stops((100.0, 1.0, 5.0, 5.0))
+    with pytest.warns(ShortRecordingWarning, match=r"; hour 3 of 4 not recorded"):
+        stack_stops(df, small(), GEOM, recording_duration_s=3 * 3600)

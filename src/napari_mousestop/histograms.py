@@ -257,8 +257,9 @@ def stack_stops(
     missing_iv = np.flatnonzero(coverage <= 0)
     warns, notes = [], []
     if missing_iv.size:
-        unit = "hours" if params.interval_s == 3600 else "intervals"
-        size = "" if unit == "hours" else f" (of {_fmt_seconds(params.interval_s)})"
+        unit = "hour" if params.interval_s == 3600 else "interval"
+        unit += "s" if missing_iv.size > 1 else ""
+        size = "" if unit.startswith("hour") else f" (of {_fmt_seconds(params.interval_s)})"
         warns.append(
             f"recording covers {recording_duration_s / 3600:.2f} h from {offset_s / 3600:.2f} h "
             f"after the origin; {unit} {_ranges(missing_iv)} of {T}{size} not recorded: "
