@@ -133,7 +133,7 @@ def dataset(
     time_base: str = typer.Option("timestamp", help="Stops: time from timestamp or frames."),
     cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
     age_threshold: float = typer.Option(56.0, help="Ages below this many days are juvenile."),
-    workers: int = typer.Option(None, help="Local worker processes (default: one per core)."),
+    workers: int = typer.Option(None, help="Worker processes (default: one per core; 0: no Dask)."),
     scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every recording."),
 ) -> None:
