@@ -337,8 +337,8 @@ def build_dataset(
     if dataset is None:
         lines = [f"{f['database']}: {f['error']}" for f in failed] or ["cohort is empty"]
         raise BatchError("no recording could be used:\n  " + "\n  ".join(lines))
-    for name, res in results.items():
-        for w in res["warnings"]:
+    for name in (n for n in paths if n in results):  # in cohort order
+        for w in results[name]["warnings"]:
             warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
     stop_dict = next((r["stop_params"] for r in results.values() if r["stop_params"]), None)
     dataset.params = _jsonable(
