@@ -47,11 +47,19 @@ class PageFile:
         # largest payload stored entirely on an index page
         self.max_local = (self.usable - 12) * 64 // 255 - 23
 
-    def release(self) -> None:
-        """Let go of the file pages mapped so far (they stay in the OS cache, not in our RSS)."""
+    def release(self, pages: np.ndarray | None = None) -> None:
+        """Let go of mapped file pages (all, or the span of ``pages``): they stay in the OS
+        cache, but no longer count in this process's memory."""
         mapping = getattr(self.mm, "_mmap", None)
-        if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+        if mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        if pages is None or not len(pages):
             mapping.madvise(mmap.MADV_DONTNEED)
+            return
+        start = (int(pages.min()) - 1) * self.page_size // mmap.PAGESIZE * mmap.PAGESIZE
+        stop = min(int(pages.max()) * self.page_size, len(mapping))
+        if stop > start:
+            mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
     def walk(self, root: int) -> tuple[list[int], list[int], int]:
         """Pages of the b-tree at ``root`` in key order, one level at a time.
@@ -69,12 +77,13 @@ class PageFile:
             if level.min() < 1 or level.max() > len(arr):
                 raise UnsupportedLayout("page outside the file")
             hdr = np.where(level == 1, 100, 0)
-            kinds = np.unique(arr[level - 1, hdr])
-            if len(kinds) != 1:
-                raise UnsupportedLayout("b-tree levels of mixed page types")
-            kind = int(kinds[0])
+            # a b-tree is balanced: the first page tells the level's type (the decoder checks
+            # every leaf's type again, without touching the pages twice here)
+            kind = int(arr[level[0] - 1, hdr[0]])
             if kind in (10, 13):
                 return level.tolist(), interiors, kind
+            if (arr[level - 1, hdr] != kind).any():
+                raise UnsupportedLayout("b-tree levels of mixed page types")
             if kind not in (2, 5):
                 raise UnsupportedLayout(f"b-tree page of type {kind}")
             interiors += level.tolist()
@@ -236,6 +245,24 @@ def _decode_pages(
     return row
 
 
+@njit(cache=True, nogil=True)
+def merge_sorted(f, x, y, g, u, v):  # pragma: no cover - compiled
+    """Merge two frame-sorted tracks (f, x, y) and (g, u, v) into one, stably."""
+    n, m = len(f), len(g)
+    of = np.empty(n + m, f.dtype)
+    ox = np.empty(n + m, x.dtype)
+    oy = np.empty(n + m, y.dtype)
+    i = j = 0
+    for k in range(n + m):
+        if j >= m or (i < n and f[i] <= g[j]):
+            of[k], ox[k], oy[k] = f[i], x[i], y[i]
+            i += 1
+        else:
+            of[k], ox[k], oy[k] = g[j], u[j], v[j]
+            j += 1
+    return of, ox, oy
+
+
 def page_cells(mm: np.ndarray, pages: np.ndarray) -> np.ndarray:
     """Number of cells on each page."""
     pages = np.asarray(pages, dtype=np.int64)
@@ -259,7 +286,14 @@ def decode(
     """
     pages = np.asarray(pages, dtype=np.int64)
     arr = pf.mm.view(np.ndarray)
-    n = 2 * len(pages) if only_first else int(page_cells(arr, pages).sum()) if len(pages) else 0
+    chunks = [pages[a : a + _CHUNK_PAGES] for a in range(0, len(pages), _CHUNK_PAGES)]
+    if only_first:
+        n = 2 * len(pages)
+    else:
+        n = 0
+        for part in chunks:  # count the cells, a chunk at a time, to keep memory bounded
+            n += int(page_cells(arr, part).sum())
+            pf.release(part)
     out = np.empty((ncols, n), dtype=np.float64)
     rowid = np.empty(n if kind == 13 else 0, dtype=np.int64)
     max_local = pf.usable - 35 if kind == 13 else pf.max_local
@@ -267,13 +301,12 @@ def decode(
     if clean_min == clean_min and ncols < 4:
         raise ValueError("cleaning needs 4 columns")
     got = 0
-    for a in range(0, len(pages), _CHUNK_PAGES):
-        part = pages[a : a + _CHUNK_PAGES]
+    for part in chunks:
         k = _decode_pages(
             arr, part, kind, ncols, max_local, out, rowid, got, only_first,
             float(key), float(clean_min), counts,
         )  # fmt: skip
-        pf.release()
+        pf.release(part)
         if k == -1:
             raise UnsupportedLayout("record spills to overflow pages")
         if k < 0:

@@ -328,12 +328,11 @@ class DetectionReader:
                                counts=counts)  # fmt: skip
         frame, x, y = vals[1], vals[2], vals[3]
         inner = self._inner[:, self._inner[0] == a]
+        inner = inner[:, np.argsort(inner[1], kind="stable")]  # levels come one after another
         extra = _clean(a, inner[1], inner[2], inner[3])
         if len(extra.frame):  # entries held on interior pages go between the leaves' entries
-            at = np.searchsorted(frame, extra.frame)
-            frame, x, y = (
-                np.insert(v, at, w)
-                for v, w in zip((frame, x, y), (extra.frame, extra.x_px, extra.y_px), strict=True)
+            frame, x, y = pages.merge_sorted(
+                frame, x, y, extra.frame.astype(np.float64), extra.x_px, extra.y_px
             )
         return Track(a, frame.astype(np.int64), x, y, int(counts[0]) + extra.n_glitch,
                      int(counts[1]) + extra.n_null)  # fmt: skip
