@@ -194,6 +194,7 @@ class CompareWidget(JobWidget):
         self._image_layers: list[Any] = []
         self._diff_layers: tuple[Any, Any] | None = None
         self._hidden: list[Any] = []
+        self._ring_pixels: tuple = (np.zeros(0, int), np.zeros(0, int))
         self._layout = load_layout()
         self.model_file = FileEdit(
             label="model",
@@ -331,7 +332,7 @@ class CompareWidget(JobWidget):
             meta = {"class": c, "n_animals": n, "map": maps.meta.get("map"), "kind": maps.kind}
             img = Layer.create(
                 *map_to_image(
-                    maps.averages[k, ch],
+                    maps.averages[k, ch].copy(),  # a copy: set_channel writes into it
                     maps.placement,
                     name=f"{PREFIX} {c} (n={n}): {label} {maps.kernel_size}x{maps.kernel_size}",
                     colormap=cmap,
@@ -349,7 +350,7 @@ class CompareWidget(JobWidget):
             lim = float(np.nanmax(np.abs(maps.difference))) or 1.0
             img = Layer.create(
                 *map_to_image(
-                    d,
+                    d.copy(),
                     maps.placement,
                     name=f"{PREFIX} {a} - {b}",
                     colormap="bwr",
@@ -357,12 +358,13 @@ class CompareWidget(JobWidget):
                     metadata={"comparison": maps.meta.get("comparison", {})},
                 )
             )
+            union = maps.mask.any(axis=0)
+            self._ring_pixels = np.nonzero(union)
             shapes = Layer.create(
-                *marker_shapes(
-                    maps.mask[ch], maps.placement, f"{PREFIX} {a} - {b} significant", self._layout
-                )
-            )
-            shapes.metadata["mask"] = maps.mask[ch]
+                *marker_shapes(union, maps.placement, f"{PREFIX} {a} - {b} significant",
+                               self._layout)
+            )  # fmt: skip
+            self._set_rings(shapes, maps.mask[ch], maps.placement)
             self._diff_layers = (img, shapes)
             new += [img, shapes]
         for i, layer in enumerate(new):
@@ -383,20 +385,28 @@ class CompareWidget(JobWidget):
         if not 0 <= ch < maps.n_channels:
             return
         limits = maps.limits(ch)
+        # writing into the arrays and refreshing skips the viewer-wide dims update that
+        # assigning a new array to ``layer.data`` triggers (4x faster)
         for layer in self._image_layers:
-            layer.data = maps.averages[layer.metadata["class_index"], ch]
+            np.copyto(layer.data, maps.averages[layer.metadata["class_index"], ch])
             layer.contrast_limits = limits
+            layer.refresh()
         if self._diff_layers is not None and maps.difference is not None:
             img, shapes = self._diff_layers
-            img.data = maps.difference[ch]
+            np.copyto(img.data, maps.difference[ch])
+            img.refresh()
             if not np.array_equal(shapes.metadata.get("mask"), maps.mask[ch]):
-                fresh = marker_shapes(maps.mask[ch], maps.placement, shapes.name, self._layout)
-                shapes.data = fresh[0]
-                shapes.shape_type = fresh[1]["shape_type"]
-                shapes.features = fresh[1]["features"]
-                shapes.edge_color = fresh[1]["edge_color"]
-                shapes.face_color = fresh[1]["face_color"]
-                shapes.metadata["mask"] = maps.mask[ch]
+                self._set_rings(shapes, maps.mask[ch], maps.placement)
+
+    def _set_rings(self, shapes: Any, mask: np.ndarray, placement: Placement) -> None:
+        """Show the rings of ``mask`` (one per pixel significant in any channel, drawn once):
+        only their edge colours change, the cheapest update of a Shapes layer."""
+        n_layout = len(self._layout.shapes)
+        colors = np.array(shapes.edge_color, dtype=float)
+        on = mask[self._ring_pixels] if len(self._ring_pixels[0]) else np.zeros(0, bool)
+        colors[n_layout:] = np.where(on[:, None], (1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0))
+        shapes.edge_color = colors
+        shapes.metadata["mask"] = mask
 
     def _own(self, layer: Any) -> bool:
         return layer.name.startswith(PREFIX + " ")
