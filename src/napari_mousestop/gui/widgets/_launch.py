@@ -15,6 +15,7 @@ def open_viewer(
     paths: Sequence[str | os.PathLike] = (),
     widgets: Sequence[str] = WIDGETS,
     show: bool = True,
+    viewer: Any = None,
 ) -> Any:
     """A napari viewer with the plugin's widgets docked (tabbed) and ``paths`` opened.
 
@@ -26,6 +27,8 @@ def open_viewer(
         Display names of the widgets to dock (see :data:`WIDGETS`).
     show
         Show the window (False for tests and scripts).
+    viewer
+        Use this viewer instead of opening a new one.
 
     Returns
     -------
@@ -34,7 +37,8 @@ def open_viewer(
     """
     import napari
 
-    viewer = napari.Viewer(title="napari-mousestop", show=show)
+    if viewer is None:
+        viewer = napari.Viewer(title="napari-mousestop", show=show)
     for i, name in enumerate(widgets):
         viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=i > 0)
     for path in paths:

@@ -1,0 +1,30 @@
+"""`mousestop launch`: napari with the plugin's widgets docked and files opened."""
+
+from __future__ import annotations
+
+import pytest
+from _widget_data import saved_dataset
+from typer.testing import CliRunner
+
+from napari_mousestop.cli import app
+from napari_mousestop.gui.widgets import CompareWidget, ExtractWidget, PredictWidget, TrainWidget
+from napari_mousestop.gui.widgets._launch import WIDGETS, open_viewer
+
+pytestmark = pytest.mark.gui
+
+
+def test_launch_docks_every_widget_and_opens_files(make_napari_viewer, tmp_path):
+    ds, path = saved_dataset(tmp_path)
+    viewer = open_viewer([path], viewer=make_napari_viewer())
+    docked = viewer.window.dock_widgets
+    kinds = {type(w) for w in docked.values()}
+    assert {ExtractWidget, TrainWidget, PredictWidget, CompareWidget} <= kinds
+    assert len(WIDGETS) == 4
+    stacks = [lyr for lyr in viewer.layers if lyr._type_string == "image"]
+    assert len(stacks) == len(ds)  # the dataset was opened by the plugin's reader
+
+
+def test_launch_refuses_missing_files():
+    result = CliRunner().invoke(app, ["launch", "no/such/file.sqlite"])
+    assert result.exit_code == 1
+    assert "no/such/file.sqlite" in result.output
