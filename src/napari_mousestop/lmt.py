@@ -334,6 +334,7 @@ class DetectionReader:
             frame, x, y = pages.merge_sorted(
                 frame, x, y, extra.frame.astype(np.float64), extra.x_px, extra.y_px
             )
+        del vals  # the merged copies (or views of it) are all we keep
         return Track(a, frame.astype(np.int64), x, y, int(counts[0]) + extra.n_glitch,
                      int(counts[1]) + extra.n_null)  # fmt: skip
 

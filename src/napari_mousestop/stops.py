@@ -143,23 +143,40 @@ def _detect(t_s, x, y, params: StopParams, fps: float):
     )  # fmt: skip
 
 
-def _times(frames: np.ndarray, ts_ms: np.ndarray, params: StopParams, fps: float, path):
-    """A function mapping FRAMENUMBERs to seconds since the recording's first frame."""
-    if params.time_base == "frames":
-        f0 = frames[0]
-        return lambda f: (f - f0) / fps
-    back = np.flatnonzero(np.diff(ts_ms) < 0)
-    if back.size:
-        raise LMTError(
-            f"{path}: FRAME.TIMESTAMP goes backwards {back.size} time(s), first after frame "
-            f"{frames[back[0]]}; the clock is unreliable (use time_base='frames' to time stops "
-            "by frame number instead)"
-        )
-    t = (ts_ms - ts_ms[0]) / 1000.0
-    f0 = frames[0]
-    if frames[-1] - f0 + 1 == len(frames):  # consecutive frame numbers: direct lookup
-        return lambda f: t[np.clip(f - f0, 0, len(t) - 1)]
-    return lambda f: t[np.clip(np.searchsorted(frames, f), 0, len(t) - 1)]
+class _Clock:
+    """FRAMENUMBER -> seconds since the recording's first frame, keeping little memory."""
+
+    def __init__(self, frames, ts_ms, params: StopParams, fps: float, path):
+        self.f0, self.f_last, self.n = int(frames[0]), int(frames[-1]), len(frames)
+        self.ts0 = int(ts_ms[0])
+        self.consecutive = self.f_last - self.f0 + 1 == self.n
+        self.frames = None if self.consecutive else frames
+        if params.time_base == "frames":
+            self.t = None
+            self.fps = fps
+            return
+        back = np.flatnonzero(np.diff(ts_ms) < 0)
+        if back.size:
+            raise LMTError(
+                f"{path}: FRAME.TIMESTAMP goes backwards {back.size} time(s), first after frame "
+                f"{frames[back[0]]}; the clock is unreliable (use time_base='frames' to time "
+                "stops by frame number instead)"
+            )
+        self.t = (ts_ms - ts_ms[0]) / 1000.0
+
+    def known(self, f: np.ndarray) -> np.ndarray:
+        """Which frame numbers FRAME knows."""
+        if self.consecutive:
+            return (f >= self.f0) & (f <= self.f_last)
+        return np.isin(f, self.frames)
+
+    def seconds(self, f: np.ndarray) -> np.ndarray:
+        """Seconds since the first frame (sorted frames in, sorted times out)."""
+        if self.t is None:
+            return (f - self.f0) / self.fps
+        idx = f - self.f0 if self.consecutive else np.searchsorted(self.frames, f)
+        np.clip(idx, 0, self.n - 1, out=idx)
+        return self.t[idx]
 
 
 def extract_stops(
@@ -215,19 +232,20 @@ def extract_stops(
         frames, ts_ms = reader.frames()
         if not len(frames):
             raise LMTError(f"{path}: FRAME is empty (no recorded frames)")
-        to_s = _times(frames, ts_ms, params, geometry.fps, path)
+        clock = _Clock(frames, ts_ms, params, geometry.fps, path)
+        del frames, ts_ms  # the clock keeps what it needs
         report["anonymous_rows"] = reader.n_anonymous()
         total = len(animals)
         for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
             row = animals.iloc[k]
-            tables.append(_animal_stops(track, row, to_s, frames, params, geometry, report, path))
+            tables.append(_animal_stops(track, row, clock, params, geometry, report, path))
             if progress is not None:
                 progress(k + 1, total)
     if report["detections_used"] == 0:
         seen = sum(report[k] for k in ("anonymous_rows", "glitch_rows", "null_coordinate_rows"))
         what = "is empty" if seen == 0 else "holds no usable detection of any animal"
         raise LMTError(f"{path}: DETECTION {what}")
-    start = pd.Timestamp(int(ts_ms[0]), unit="ms", tz="UTC")
+    start = pd.Timestamp(clock.ts0, unit="ms", tz="UTC")
     df = pd.concat(tables, ignore_index=True) if tables else _empty()
     df.insert(0, "recording", path.name)
     df["start_time"] = start + pd.to_timedelta(df["start_s"].to_numpy(), unit="s")
@@ -236,8 +254,8 @@ def extract_stops(
         "path": str(path),
         "name": path.name,
         "start_time": start.isoformat(),
-        "duration_s": float(to_s(frames[-1:])[0]),
-        "n_frames": int(len(frames)),
+        "duration_s": float(clock.seconds(np.array([clock.f_last]))[0]),
+        "n_frames": int(clock.n),
         "animals": [
             {k: _plain(r[k]) for k in ("animal_id", "rfid", "name", "sex", "age")}
             for _, r in animals.iterrows()
@@ -272,7 +290,7 @@ def _empty() -> pd.DataFrame:
     )
 
 
-def _animal_stops(track: Track, row, to_s, frames, params, geometry, report, path):
+def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, path):
     label = f"animal {track.animal_id} ({row['rfid'] or row['name'] or 'no RFID'})"
     report["glitch_rows"] += track.n_glitch
     report["null_coordinate_rows"] += track.n_null
@@ -281,11 +299,7 @@ def _animal_stops(track: Track, row, to_s, frames, params, geometry, report, pat
             f"{label}: {track.n_null} detections with NULL coordinates left out"
         )
     f = track.frame
-    known = (
-        np.isin(f, frames)
-        if frames[-1] - frames[0] + 1 != len(frames)
-        else ((f >= frames[0]) & (f <= frames[-1]))
-    )
+    known = clock.known(f)
     if not known.all():
         report["rows_without_frame"] += int((~known).sum())
         f = f[known]
@@ -297,11 +311,14 @@ def _animal_stops(track: Track, row, to_s, frames, params, geometry, report, pat
         report["skipped_animals"].append(int(track.animal_id))
         return _empty()
     report["detections_used"] += int(len(f))
-    x, y = geometry.px_to_cm(track.x_px, track.y_px)
-    t = to_s(f)
-    if np.any(np.diff(t) < 0):  # only with time_base="frames" on duplicated rows; keep order
-        o = np.argsort(t, kind="stable")
-        t, x, y, f = t[o], x[o], y[o], f[o]
+    del known
+    # pixels -> cm in place (the track's arrays are ours): same arithmetic as px_to_cm
+    x, y = track.x_px, track.y_px
+    x -= geometry.origin_px[0]
+    x *= geometry.cm_per_px[0]
+    y -= geometry.origin_px[1]
+    y *= geometry.cm_per_px[1]
+    t = clock.seconds(f)
     s, e, mx, my = _detect(t, x, y, params, geometry.fps)
     return pd.DataFrame(
         {
