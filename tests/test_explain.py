@@ -70,8 +70,8 @@ def test_single_hot_bin_lights_every_map_at_its_cm_position(branch):
     conv_side = N - k + 1
     bins = range(half, half + 2 * (conv_side // 2))
     checked = 0
-    for by in bins[::2]:
-        for bx in bins[::3]:
+    for by in bins[::5]:  # odd and even offsets inside the pooling windows
+        for bx in bins[1::4]:
             true_cm = np.array([(by + 0.5) * w, (bx + 0.5) * w])
             X = _hot(by, bx)
             contrib = contribution_maps(model, X, geometry=geometry)[branch]
@@ -88,7 +88,7 @@ def test_single_hot_bin_lights_every_map_at_its_cm_position(branch):
             occ = occlusion_space(model, X, geometry=geometry, patch=1)
             assert np.allclose(_peak_cm(occ, occ.data[0, 0]), true_cm)
             checked += 1
-    assert checked >= 6
+    assert checked >= 4
 
 
 def test_contributions_sum_exactly_to_logit_minus_bias():
@@ -144,6 +144,21 @@ def test_activation_maps_have_all_channels_at_both_layers():
     full = {m.name: m.data.shape for m in activation_maps(StopCNN(), np.zeros((1, 72, 30, 30)))}
     assert full["activation_k3_pool"] == (1, 16, 14, 14)
     assert full["activation_k9_pool"] == (1, 16, 11, 11)
+
+
+def test_gradcam_of_all_classes_at_once_equals_captum_class_by_class():
+    from captum.attr import LayerGradCam
+
+    torch.manual_seed(2)
+    model = StopCNN(CFG).eval()
+    X = np.random.default_rng(3).poisson(1.0, (5, CFG.n_intervals, N, N)).astype(np.float32)
+    maps = gradcam_maps(model, X, classes=CLASSES, batch_size=8)  # chunks of 2 samples
+    for b, branch in enumerate(model.branches):
+        cam = LayerGradCam(model, branch.relu)
+        for c in range(4):
+            ref = cam.attribute(torch.from_numpy(X), target=c, relu_attributions=True)
+            np.testing.assert_allclose(maps[b].data[:, c], ref.detach().numpy()[:, 0], atol=1e-7)
+    assert maps[0].data.shape == (5, 4, 14, 14) and maps[1].data.shape == (5, 4, 8, 8)
 
 
 def test_wrong_sample_shape_is_refused():

@@ -306,6 +306,7 @@ def gradcam_maps(
     geometry: CageGeometry | None = None,
     classes: Sequence[str] | None = None,
     relu_attributions: bool = True,
+    batch_size: int = 256,
 ) -> list[ExplanationMap]:
     """Grad-CAM of each branch's ReLU layer for every class (captum's ``LayerGradCam``).
 
@@ -322,18 +323,22 @@ def gradcam_maps(
     from captum.attr import LayerGradCam
 
     model.eval()
-    x = _prepare(model, X, scaler).to(_param(model).device)
+    x = _prepare(model, X, scaler)
     cfg = model.config
+    n, C = len(x), cfg.n_classes
     maps = []
     for b, branch in enumerate(model.branches):
         cam = LayerGradCam(model, branch.relu)
-        per_class = [
-            cam.attribute(x, target=c, relu_attributions=relu_attributions)
-            .detach()
-            .cpu()
-            .numpy()[:, 0]
-            for c in range(cfg.n_classes)
-        ]
+        parts = []
+        # every class at once: each sample repeated once per target class
+        for sl in _batches(n, max(1, batch_size // C)):
+            chunk = x[sl]
+            m = len(chunk)
+            rep = chunk.repeat(C, 1, 1, 1).to(_param(model).device)
+            target = torch.arange(C).repeat_interleave(m).tolist()
+            att = cam.attribute(rep, target=target, relu_attributions=relu_attributions)
+            parts.append(att.detach().cpu().numpy()[:, 0].reshape(C, m, *att.shape[2:]))
+        per_class = list(np.concatenate(parts, axis=1))
         maps.append(
             ExplanationMap(
                 name=f"gradcam_k{branch.kernel_size}",
