@@ -36,8 +36,11 @@ from napari_mousestop.training import TrainConfig
 SPOTS = {"AM": (5, 5), "JM": (5, 22), "AF": (22, 5), "JF": (22, 22)}
 
 
-def paper_size(T: int = 72, N: int = 30, cages: int = 12, mice: int = 4, seed: int = 0) -> Dataset:
-    """96 animal-recordings of Poisson stop counts with a hot spot per class."""
+def paper_size(
+    T: int = 72, N: int = 30, cages: int = 12, mice: int = 4, seed: int = 0, strength: float = 2.0
+) -> Dataset:
+    """96 animal-recordings of Poisson stop counts with a hot spot per class (``strength``
+    extra stops per hour in each of its 3 x 3 bins)."""
     rng = np.random.default_rng(seed)
     X, labels, cage_ids, recs, animals = [], [], [], [], []
     for c in range(cages):
@@ -47,7 +50,7 @@ def paper_size(T: int = 72, N: int = 30, cages: int = 12, mice: int = 4, seed: i
             for m in range(mice):
                 rate = np.full((T, N, N), 0.05, dtype=np.float32)
                 y, x = SPOTS[cls]
-                rate[:, y : y + 3, x : x + 3] += 2.0
+                rate[:, y : y + 3, x : x + 3] += strength
                 X.append(rng.poisson(rate).astype(np.float32))
                 labels.append(CLASSES.index(cls))
                 cage_ids.append(f"cage{c:02d}")

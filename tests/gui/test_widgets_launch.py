@@ -15,11 +15,13 @@ pytestmark = pytest.mark.gui
 
 def test_launch_docks_every_widget_and_opens_files(make_napari_viewer, tmp_path):
     ds, path = saved_dataset(tmp_path)
-    viewer = open_viewer([path], viewer=make_napari_viewer())
+    viewer = open_viewer([path], viewer=make_napari_viewer(), dataset=path, model="m.pt")
     docked = viewer.window.dock_widgets
     kinds = {type(w) for w in docked.values()}
     assert {ExtractWidget, TrainWidget, PredictWidget, CompareWidget} <= kinds
     assert len(WIDGETS) == 4
+    compare = next(w for w in docked.values() if isinstance(w, CompareWidget))
+    assert str(compare.dataset_file.value) == path and compare.model_file.value.name == "m.pt"
     stacks = [lyr for lyr in viewer.layers if lyr._type_string == "image"]
     assert len(stacks) == len(ds)  # the dataset was opened by the plugin's reader
 

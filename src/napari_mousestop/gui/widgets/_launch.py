@@ -16,6 +16,8 @@ def open_viewer(
     widgets: Sequence[str] = WIDGETS,
     show: bool = True,
     viewer: Any = None,
+    dataset: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
 ) -> Any:
     """A napari viewer with the plugin's widgets docked (tabbed) and ``paths`` opened.
 
@@ -29,6 +31,9 @@ def open_viewer(
         Show the window (False for tests and scripts).
     viewer
         Use this viewer instead of opening a new one.
+    dataset, model
+        A dataset file and a checkpoint to fill in the widgets' file fields (e.g. a run's
+        ``model.pt``), so Train, Predict and Compare are one click away.
 
     Returns
     -------
@@ -40,7 +45,10 @@ def open_viewer(
     if viewer is None:
         viewer = napari.Viewer(title="napari-mousestop", show=show)
     for i, name in enumerate(widgets):
-        viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=i > 0)
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=i > 0)
+        for attr, value in (("dataset_file", dataset), ("model_file", model)):
+            if value is not None and hasattr(widget, attr):
+                getattr(widget, attr).value = os.fspath(value)
     for path in paths:
         path = os.fspath(path)
         ours = path.endswith((".sqlite", ".npz"))

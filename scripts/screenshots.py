@@ -1,0 +1,154 @@
+"""Screenshots of each dock widget in use, for docs/widgets.md (written to docs/images/).
+
+Everything is generated: a recording with one mouse per class (the plugin's sample), and a
+cohort of hourly stop histograms with a class-specific place (as in ``benchmarks/``) on which a
+small CNN is trained leave-one-cage-out. Needs a display; Xvfb provides one::
+
+    xvfb-run -a .venv/bin/python scripts/screenshots.py            # about 2-4 minutes
+    xvfb-run -a .venv/bin/python scripts/screenshots.py --out /tmp/shots
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _wait(widget, app, timeout: float = 600.0) -> None:
+    t0 = time.monotonic()
+    while widget.running and time.monotonic() - t0 < timeout:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _viewer(widget_cls, width: int = 1500, height: int = 950):
+    import napari
+
+    viewer = napari.Viewer(show=True, title="napari-mousestop")
+    viewer.window.resize(width, height)
+    widget = widget_cls(viewer)
+    viewer.window.add_dock_widget(widget, name=widget_cls.__name__.replace("Widget", ""))
+    return viewer, widget
+
+
+def _shot(viewer, app, path: Path) -> None:
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.02)
+    viewer.screenshot(str(path), canvas_only=False, flash=False)
+    print(f"wrote {path}")
+    viewer.close()
+
+
+def planted(hours: int = 6, cages: int = 8, mice: int = 4, seed: int = 0):
+    """A small cohort of stop histograms (N = 30) with a faint hot spot per class."""
+    from bench_widgets import paper_size
+
+    return paper_size(T=hours, N=30, cages=cages, mice=mice, seed=seed, strength=0.06)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
+    parser.add_argument("--epochs", type=int, default=15)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="mousestop-shots-"))
+
+    from qtpy.QtWidgets import QApplication
+
+    from napari_mousestop.dataset import save_dataset
+    from napari_mousestop.gui._sample_data import make_sample_cohort
+    from napari_mousestop.gui.widgets import (
+        CompareWidget,
+        ExtractWidget,
+        PredictWidget,
+        TrainWidget,
+    )
+
+    # 1. extraction: the sample recording (one mouse per class), 2 hours
+    db = make_sample_cohort(tmp / "sample", hours=2.0)
+    viewer, w = _viewer(ExtractWidget)
+    app = QApplication.instance()
+    w.input_kind.value = "cohort CSV"
+    w.cohort.value = str(db.parent / "cohort.csv")
+    w.hist.n_intervals.value = 2
+    w.run()
+    _wait(w, app)
+    for layer in viewer.layers:
+        layer.visible = layer.name == "cage layout" or "(AF)" in layer.name
+    viewer.dims.set_point(0, 1.0)
+    viewer.reset_view()
+    _shot(viewer, app, out / "widget_extract.png")
+
+    # 2. training: leave-one-cage-out on a planted cohort, then the results tab
+    ds = planted()
+    path = save_dataset(ds, tmp / "cohort.npz")
+    viewer, w = _viewer(TrainWidget)
+    w.dataset_file.value = str(path)
+    w.params.epochs.value = args.epochs
+    w.n_permutations.value = 1000
+    w.run_dir.value = str(tmp / "run")
+    w.run()
+    _wait(w, app)
+    w.tabs.setCurrentIndex(0)
+    report, status = w.report, w.status.text()
+    _shot(viewer, app, out / "widget_train_curves.png")
+    viewer, w = _viewer(TrainWidget)
+    w.dataset_file.value = str(path)
+    w.params.epochs.value = args.epochs
+    w.show_report(report)
+    w.status.setText(status)
+    w.tabs.setCurrentIndex(1)
+    _shot(viewer, app, out / "widget_train_results.png")
+    model = tmp / "run" / "model.pt"
+
+    # 3. inference: four stack layers of the cohort, selected
+    viewer, w = _viewer(PredictWidget)
+    viewer.open(str(path), plugin="napari-mousestop")
+    stacks = [lyr for lyr in viewer.layers if lyr._type_string == "image"]
+    chosen = [stacks[i] for i in np.linspace(0, len(stacks) - 1, 6).astype(int)]
+    for layer in stacks:
+        layer.visible = layer in chosen
+    viewer.layers.selection = set(chosen)
+    w.model_file.value = str(model)
+    w.run()
+    _wait(w, app)
+    viewer.canvas.grid.enabled = True
+    viewer.reset_view()
+    _shot(viewer, app, out / "widget_predict.png")
+
+    # 4. class comparison: activation of one 3x3 channel, and AF - AM
+    viewer, w = _viewer(CompareWidget, 1500, 1100)
+    w.dataset_file.value = str(path)
+    w.model_file.value = str(model)
+    w.difference.value = True
+    w.run()
+    _wait(w, app)
+    best = int(np.argmax(np.nanstd(w.maps.averages, axis=(0, 2, 3))))
+    w.channel.value = best
+    _shot(viewer, app, out / "widget_compare.png")
+
+    viewer, w = _viewer(CompareWidget, 1500, 1100)
+    w.dataset_file.value = str(path)
+    w.model_file.value = str(model)
+    w.kind.value = "contribution"
+    w.run()
+    _wait(w, app)
+    _shot(viewer, app, out / "widget_compare_contribution.png")
+
+
+if __name__ == "__main__":
+    main()
