@@ -27,7 +27,7 @@ def explained(tmp_path_factory):
     config = TrainConfig(epochs=3, threads=1, lr=0.05, seed=1)
     train_and_report(ds, root / "run", config, n_permutations=50, dataset_path=data)
     args = ["explain", str(root / "run"), "-o", str(root / "maps"), "--permutations", "50"]
-    result = runner.invoke(app, [*args, "--stride", "3", "--quiet"])
+    result = runner.invoke(app, [*args, "--stride", "3", "--statistic", "diff", "--quiet"])
     assert result.exit_code == 0, result.output
     return ds, root, result.output
 
@@ -57,6 +57,7 @@ def test_explain_writes_maps_with_geometry_and_figures(explained):
     doc = json.loads((root / "maps" / "maps.json").read_text())
     assert any("out of fold" in note for note in doc["notes"])
     assert doc["parameters"]["stride"] == 3 and doc["parameters"]["n_permutations"] == 50
+    assert pairs.meta["statistic"] == "diff"
     for png in (
         "contribution",
         "contribution_pairs",

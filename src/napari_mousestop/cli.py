@@ -355,6 +355,7 @@ def explain(
     by: str = typer.Option("true", help="Average classes by 'true' or 'predicted' class."),
     correct_only: bool = typer.Option(False, help="Average correctly classified animals only."),
     seed: int = typer.Option(0, help="Seed of the permutations."),
+    statistic: str = typer.Option("t", help="Test statistic: 't' (smoothed) or 'diff'."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Out-of-fold evidence maps, final-model activations and class differences, over the cage."""
@@ -380,6 +381,7 @@ def explain(
             n_permutations=permutations,
             alpha=alpha,
             seed=seed,
+            statistic=statistic,
             by=by,
             correct_only=correct_only,
             progress=progress,

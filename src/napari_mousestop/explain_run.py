@@ -153,14 +153,14 @@ def _stack(m, comps, suffix, axis, titles):
     ]
 
 
-def _comparisons(m, labels, cages, classes, pairs, n_permutations, alpha, seed):
+def _comparisons(m, labels, cages, classes, pairs, n_permutations, alpha, seed, statistic):
     """Each class against the rest, and the class pairs: lists of stacked maps (may be empty)."""
     from .explain_stats import compare_classes
 
     present = [c for c in classes if classes.index(c) in set(np.unique(labels))]
 
     def run(a, b):
-        return compare_classes(m, labels, cages, a, b, n_permutations, alpha, seed=seed)
+        return compare_classes(m, labels, cages, a, b, n_permutations, alpha, statistic, seed)
 
     rest = [(c, [r for r in present if r != c]) for c in present]
     vs_rest = [run(c, r) for c, r in rest if r]
@@ -184,6 +184,7 @@ def explain_run(
     n_permutations: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    statistic: str = "t",
     by: str = "true",
     correct_only: bool = False,
     figures: bool = True,
@@ -202,7 +203,7 @@ def explain_run(
         one recorded in ``report.json``.
     which, patch, stride
         Evidence maps to compute and the occlusion square (see :func:`out_of_fold`).
-    n_permutations, alpha, seed
+    n_permutations, alpha, seed, statistic
         Permutation test settings (:func:`~napari_mousestop.explain_stats.compare_classes`).
     by, correct_only
         Class averages by true or (out-of-fold) predicted class, optionally correct only.
@@ -275,7 +276,9 @@ def explain_run(
                 )
                 figures_out.append(plot_hours(avg, out_dir / f"{m.name}.png", title=title))
             continue
-        vs_rest, pairs = _comparisons(m, labels, cages, classes, PAIRS, n_permutations, alpha, seed)
+        vs_rest, pairs = _comparisons(
+            m, labels, cages, classes, PAIRS, n_permutations, alpha, seed, statistic
+        )
         saved += vs_rest + pairs
         if not figures:
             continue
@@ -318,6 +321,7 @@ def explain_run(
             "n_permutations": n_permutations,
             "alpha": alpha,
             "seed": seed,
+            "statistic": statistic,
             "by": by,
             "correct_only": correct_only,
             "contribution_baseline": "empty",

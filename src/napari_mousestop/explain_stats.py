@@ -138,7 +138,8 @@ def _units(values, labels, cages, ia, ib):
     return np.stack(units), np.array(group), np.array(cage_of)
 
 
-_FLOOR = 1.0
+_SMOOTHING = 1.0
+"""Variance smoothing of the t statistic: this many times the map's mean variance is added."""
 
 
 def _tstat(units: np.ndarray, group: np.ndarray, paired: bool, statistic: str) -> np.ndarray:
@@ -155,7 +156,7 @@ def _tstat(units: np.ndarray, group: np.ndarray, paired: bool, statistic: str) -
     if statistic == "diff":
         return diff
     # Variance floor: pixels where (almost) nobody stops would otherwise divide 0 by 0.
-    floor = _FLOOR * float(var.mean()) + 1e-30
+    floor = _SMOOTHING * float(var.mean()) + 1e-30
     return diff / np.sqrt(var + floor)
 
 
