@@ -78,7 +78,7 @@ def main() -> None:
     from qtpy.QtWidgets import QApplication
 
     from napari_mousestop.gui.widgets import CompareWidget
-    from napari_mousestop.gui.widgets._compare import class_maps
+    from napari_mousestop.gui.widgets._class_maps import class_maps
 
     torch.manual_seed(0)
     ds = paper_size()

@@ -9,18 +9,14 @@ worker; closing the widget does the same. Errors become napari notifications, ne
 
 from __future__ import annotations
 
-import dataclasses
 import queue
-import re
 import threading
-import typing
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import Container, create_widget
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -363,113 +359,19 @@ def _animal_of(meta: dict) -> str:
     return animal_key(animal) if isinstance(animal, dict) else str(animal)
 
 
-# -- parameter forms ---------------------------------------------------------------------------
-def docstring_params(cls: type) -> dict[str, str]:
-    """Parameter descriptions from a numpydoc ``Parameters`` section (for tooltips)."""
-    doc = typing.cast(str, cls.__doc__ or "")
-    match = re.search(r"Parameters\n\s*-+\n(.*?)(\n\s*\n\s*[A-Z][a-z]+\n\s*-+|\Z)", doc, re.S)
-    if not match:
-        return {}
-    out: dict[str, str] = {}
-    current: list[str] = []
-    for line in match.group(1).splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        indent = len(line) - len(line.lstrip())
-        if indent <= 4 and re.match(r"^[A-Za-z_][\w, ]*$", stripped):
-            current = [n.strip() for n in stripped.split(",")]
-            for n in current:
-                out[n] = ""
-        else:
-            for n in current:
-                out[n] = (out[n] + " " + stripped).strip()
-    return out
+from ._forms import dataclass_form, docstring_params, form_values  # noqa: E402 - re-exported
 
-
-def dataclass_form(
-    cls: type,
-    choices: dict[str, Sequence[Any]] | None = None,
-    skip: Sequence[str] = (),
-    labels: dict[str, str] | None = None,
-    defaults: dict[str, Any] | None = None,
-) -> Container:
-    """A magicgui form with one widget per field of dataclass ``cls``, defaults and tooltips.
-
-    Read the values back with :func:`form_values` (``cls(**form_values(form))``).
-    """
-    hints = typing.get_type_hints(cls)
-    tips = docstring_params(cls)
-    choices = choices or {}
-    labels = labels or {}
-    defaults = defaults or {}
-    widgets = []
-    for f in dataclasses.fields(cls):
-        if f.name in skip or not f.init:
-            continue
-        value = defaults.get(f.name, f.default)
-        if value is dataclasses.MISSING:
-            value = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-        hint = hints.get(f.name, type(value))
-        options: dict[str, Any] = {"tooltip": tips.get(f.name, "")}
-        label = labels.get(f.name, f.name.replace("_", " "))
-        if f.name in choices:
-            options["choices"] = list(choices[f.name])
-            w = create_widget(
-                value=value, name=f.name, label=label, options=options, widget_type="ComboBox"
-            )
-        elif hint is bool:
-            w = create_widget(
-                value=value, name=f.name, label=label, annotation=bool, options=options
-            )
-        elif hint is int:
-            options.update(min=0, max=10**9)
-            w = create_widget(
-                value=value, name=f.name, label=label, annotation=int, options=options
-            )
-        elif hint is float:  # text, so 1e-3 and 0.25 both keep their digits
-            w = create_widget(
-                value=f"{value:g}", name=f.name, label=label, annotation=str, options=options
-            )
-            w._mousestop_kind = "float"
-        else:  # str, str | None, tuples: text
-            text = "" if value is None else _to_text(value)
-            w = create_widget(value=text, name=f.name, label=label, annotation=str, options=options)
-            w._mousestop_kind = _text_kind(hint, value)
-        widgets.append(w)
-    return Container(widgets=widgets, labels=True)
-
-
-def _to_text(value: Any) -> str:
-    if isinstance(value, tuple | list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def _text_kind(hint: Any, value: Any) -> str:
-    args = typing.get_args(hint)
-    if isinstance(value, tuple) or typing.get_origin(hint) is tuple:
-        return "tuple"
-    if type(None) in args:
-        return "optional"
-    return "str"
-
-
-def form_values(form: Container) -> dict[str, Any]:
-    """The values of a :func:`dataclass_form` (empty optional text -> None, tuples parsed)."""
-    out: dict[str, Any] = {}
-    for w in form:
-        kind = getattr(w, "_mousestop_kind", None)
-        value = w.value
-        if kind == "float":
-            try:
-                value = float(value)
-            except ValueError:
-                raise ValueError(f"{w.label}: {value!r} is not a number") from None
-        elif kind == "optional":
-            value = value.strip() or None
-        elif kind == "tuple":
-            parts = [p.strip() for p in str(value).split(",") if p.strip()]
-            value = tuple(int(p) if re.fullmatch(r"-?\d+", p) else float(p) for p in parts)
-        out[w.name] = value
-    return out
+__all__ = [
+    "Cancelled",
+    "JobWidget",
+    "clear_path",
+    "dataclass_form",
+    "dataset_from_layers",
+    "docstring_params",
+    "form_values",
+    "notify_error",
+    "path_of",
+    "stack_layers",
+    "stream",
+    "upsert_layers",
+]
