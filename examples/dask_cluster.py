@@ -1,0 +1,46 @@
+"""Build a dataset on a dask.distributed cluster (here a local one started for the example).
+
+On a real cluster, start `dask scheduler` on one machine and `dask worker tcp://HOST:8786` on
+each node (with napari-mousestop installed and the recordings at the same paths), then run
+`mousestop dataset cohort.csv -o dataset.npz --scheduler tcp://HOST:8786`, or call
+`build_dataset(..., scheduler="tcp://HOST:8786")` as below.
+
+Run it:  python examples/dask_cluster.py OUT_DIR [--cages 2] [--hours 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dask.distributed import LocalCluster
+
+from napari_mousestop.batch import build_dataset
+from napari_mousestop.histograms import HistogramParams
+from napari_mousestop.synthetic import generate_cohort
+
+
+def main(out: Path, cages: int, hours: float) -> None:
+    files = generate_cohort(out / "data", cages=cages, hours=hours, seed=1)
+    hist = HistogramParams(interval_s=1800, n_intervals=int(round(2 * hours)), n_bins=30)
+    # Stand-in for a cluster you already run: its scheduler address is all build_dataset needs.
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        stats: dict = {}
+        dataset = build_dataset(
+            files.cohort_csv,
+            out / "dataset.npz",
+            hist,
+            scheduler=cluster.scheduler_address,
+            progress=lambda done, total: print(f"{done}/{total} recordings"),
+            stats=stats,
+        )
+    print(f"{len(dataset)} animal-recordings, computed {len(stats['computed'])} recordings")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--cages", type=int, default=2)
+    parser.add_argument("--hours", type=float, default=1.0)
+    args = parser.parse_args()
+    main(args.out, args.cages, args.hours)
