@@ -159,14 +159,14 @@ def read_recording_info(path: str | os.PathLike) -> RecordingInfo:
 class DetectionReader:
     """Reads FRAME and DETECTION of one LMT file, read-only, with bounded memory.
 
+    Use as a context manager; :meth:`tracks` yields one animal at a time.
+
     Parameters
     ----------
     path
         The LMT ``.sqlite`` file.
     method
         ``"auto"`` (pages when possible, else SQL), ``"pages"`` or ``"sql"``.
-
-    Use as a context manager; :meth:`tracks` yields one animal at a time.
     """
 
     def __init__(self, path: str | os.PathLike, method: str = "auto"):
