@@ -5,7 +5,9 @@ Paper size by default: 96 animal-recordings (12 cages x 2 recordings x 4 mice), 
 
 1. ``loco_cv`` (our code: scaler, callbacks, cancellation checks, held-out evaluation per epoch);
 2. a bare loop doing the same optimizer steps (same folds, same batch sizes, no extras);
-3. optionally, the folds spread over 2 processes of 1 thread each (``--parallel``).
+3. both again fold by fold, alternating which goes first, so both see the same machine load
+   (the fair ratio on a shared machine);
+4. optionally, the folds spread over 2 processes of 1 thread each (``--parallel``).
 
 Usage::
 
@@ -54,10 +56,15 @@ def make_dataset(n_cages: int, per_cage: int, t: int, n: int, seed: int = 0) -> 
     return Dataset(np.stack(X), labels, cages, recs, animals, params={"benchmark": True})
 
 
-def bare_loop(ds: Dataset, config: TrainConfig) -> tuple[float, float]:
-    """The same optimizer steps with nothing else: returns (wall, CPU) seconds."""
+def bare_loop(ds: Dataset, config: TrainConfig, only: int | None = None) -> tuple[float, float]:
+    """The same optimizer steps with nothing else: returns (wall, CPU) seconds.
+
+    ``only``: run just that fold.
+    """
     t0, c0 = time.perf_counter(), time.process_time()
     for k, (_, train, _) in enumerate(loco_folds(ds.cages)):
+        if only is not None and k != only:
+            continue
         torch.manual_seed(k)
         model = StopCNN(config.model_config(ds.X.shape[1], ds.X.shape[2], len(ds.classes)))
         x = torch.from_numpy(np.log1p(ds.X[train]))
@@ -74,6 +81,26 @@ def bare_loop(ds: Dataset, config: TrainConfig) -> tuple[float, float]:
                 loss.backward()
                 opt.step()
     return time.perf_counter() - t0, time.process_time() - c0
+
+
+def interleaved(ds: Dataset, config: TrainConfig) -> dict:
+    """Fold by fold, our fold training (as ``loco_cv`` runs it: scaler, callback, stop checks,
+    held-out evaluation) and the bare loop's, alternating which goes first, so that both see
+    the same machine load. Returns summed (wall, CPU) seconds of each."""
+    sums = {"ours_s": 0.0, "ours_cpu_s": 0.0, "bare_s": 0.0, "bare_cpu_s": 0.0}
+    events = []
+    for k, (_, train, test) in enumerate(loco_folds(ds.cages)):
+
+        def ours(k=k, train=train, test=test):
+            t0, c0 = time.perf_counter(), time.process_time()
+            train_fold(ds, train, test, config, k, lambda e, f: events.append(f), lambda: False)
+            return time.perf_counter() - t0, time.process_time() - c0
+
+        for name in ("ours", "bare") if k % 2 == 0 else ("bare", "ours"):
+            wall, cpu = ours() if name == "ours" else bare_loop(ds, config, only=k)
+            sums[f"{name}_s"] += wall
+            sums[f"{name}_cpu_s"] += cpu
+    return sums
 
 
 _DS: Dataset | None = None
@@ -137,7 +164,13 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"bare loop:      {bare:8.1f} s wall, {bare_cpu:8.1f} s CPU")
     ratio, cpu_ratio = ours / bare, ours_cpu / bare_cpu
     print(f"ratio:          {ratio:8.3f} wall, {cpu_ratio:8.3f} CPU (target <= 1.2)")
+    inter = interleaved(ds, config)
+    i_ratio = inter["ours_s"] / inter["bare_s"]
+    i_cpu = inter["ours_cpu_s"] / inter["bare_cpu_s"]
+    print(f"interleaved:    ours {inter['ours_s']:.1f} s, bare {inter['bare_s']:.1f} s wall")
+    print(f"ratio:          {i_ratio:8.3f} wall, {i_cpu:8.3f} CPU (interleaved, same load)")
     out = {
+        "interleaved": {**inter, "ratio": i_ratio, "cpu_ratio": i_cpu},
         "shape": list(ds.X.shape),
         "epochs": a.epochs,
         "batch_size": a.batch_size,
