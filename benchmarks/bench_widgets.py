@@ -90,8 +90,8 @@ def main() -> None:
     pair = None if args.no_difference else ("AF", "AM")
     maps = class_maps(ckpt, ds, "activation", args.kernel, "relu", pair, args.permutations)
     t_maps = time.perf_counter() - t0
-    print(f"class maps, all {maps.n_channels} channels + AF-AM test "
-          f"({args.permutations} permutations): {t_maps:.1f} s, once")  # fmt: skip
+    test = "" if pair is None else f" + AF-AM test ({args.permutations} permutations)"
+    print(f"class maps, all {maps.n_channels} channels{test}: {t_maps:.1f} s, once")
 
     viewer = napari.Viewer(show=True)
     widget = CompareWidget(viewer)
