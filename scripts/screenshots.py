@@ -55,7 +55,7 @@ def planted(hours: int = 6, cages: int = 8, mice: int = 4, seed: int = 0):
     """A small cohort of stop histograms (N = 30) with a faint hot spot per class."""
     from bench_widgets import paper_size
 
-    return paper_size(T=hours, N=30, cages=cages, mice=mice, seed=seed, strength=0.06)
+    return paper_size(T=hours, N=30, cages=cages, mice=mice, seed=seed, strength=0.15)
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
     # 2. training: leave-one-cage-out on a planted cohort, then the results tab
     ds = planted()
     path = save_dataset(ds, tmp / "cohort.npz")
-    viewer, w = _viewer(TrainWidget)
+    viewer, w = _viewer(TrainWidget, 1500, 1150)
     w.dataset_file.value = str(path)
     w.params.epochs.value = args.epochs
     w.n_permutations.value = 1000
@@ -106,7 +106,7 @@ def main() -> None:
     w.tabs.setCurrentIndex(0)
     report, status = w.report, w.status.text()
     _shot(viewer, app, out / "widget_train_curves.png")
-    viewer, w = _viewer(TrainWidget)
+    viewer, w = _viewer(TrainWidget, 1500, 1150)
     w.dataset_file.value = str(path)
     w.params.epochs.value = args.epochs
     w.show_report(report)
