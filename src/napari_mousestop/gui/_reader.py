@@ -9,6 +9,7 @@ reader returns ``None``.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import zipfile
 from collections.abc import Callable
@@ -128,11 +129,16 @@ def read_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataT
     path
         LMT ``.sqlite`` database (opened read-only).
     hist_params
-        :class:`~napari_mousestop.histograms.HistogramParams` (defaults: 72 x 1 h, 30 x 30 bins).
+        :class:`~napari_mousestop.histograms.HistogramParams` (default: 1 h intervals covering
+        the recording, at most the paper's 72; 30 x 30 bins).
     """
     from ..histograms import HistogramParams, recording_stacks
+    from ..lmt import read_recording_info
 
-    rs = recording_stacks(path, hist_params or HistogramParams())
+    if hist_params is None:
+        hours = read_recording_info(path).duration_s / 3600
+        hist_params = HistogramParams(n_intervals=int(min(72, max(1, math.ceil(hours)))))
+    rs = recording_stacks(path, hist_params)
     if not rs.animals:
         raise ValueError(f"{path}: no animals in the ANIMAL table")
     cage, labels = recording_names(path, rs.animals)
