@@ -1,3 +1,3 @@
-"""napari-mousestop: stops of Live Mouse Tracker mice, their hourly histograms and a CNN that reads them."""
+"""napari-mousestop: stops of Live Mouse Tracker mice, hourly histograms and a CNN reading them."""
 
 __version__ = "0.1.0"

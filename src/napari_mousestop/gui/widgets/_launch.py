@@ -54,3 +54,15 @@ def open_viewer(
         ours = path.endswith((".sqlite", ".npz"))
         viewer.open(path, plugin=PLUGIN if ours else None)
     return viewer
+
+
+def run_viewer(
+    paths: Sequence[str | os.PathLike] = (),
+    dataset: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
+) -> None:
+    """Open :func:`open_viewer` and hand control to the user until the window closes."""
+    import napari
+
+    open_viewer(paths, dataset=dataset, model=model)
+    napari.run()

@@ -1,0 +1,195 @@
+"""``mousestop train``, ``predict`` and ``explain``: the model half of the command line.
+
+Imported by :mod:`napari_mousestop.cli`, which owns the ``app`` these commands register on.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .cli import app, friendly_errors
+
+# --- training and prediction (training.py, report.py, predict.py) ---------------------------
+
+
+class _TrainBars:
+    """tqdm bars for training: one over folds, one over the epochs of the current fold."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.folds = None
+        self.epochs = None
+
+    def __call__(self, p) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if p.stage == "cv" and self.folds is None:
+            self.folds = tqdm(total=p.n_folds, desc="folds", unit="fold", position=0)
+        if p.epoch == 1:
+            if self.epochs is not None:
+                self.epochs.close()
+            desc = f"cage {p.cage}" if p.stage == "cv" else "final model"
+            self.epochs = tqdm(total=p.n_epochs, desc=desc, unit="epoch", position=1, leave=False)
+        self.epochs.set_postfix(loss=f"{p.loss:.3f}", acc=f"{p.accuracy:.2f}")
+        self.epochs.update(1)
+        if p.epoch == p.n_epochs and p.stage == "cv":
+            self.folds.update(1)
+            if p.fold == p.n_folds:
+                self.folds.close()
+
+    def close(self) -> None:
+        for bar in (self.epochs, self.folds):
+            if bar is not None:
+                bar.close()
+
+
+@app.command()
+@friendly_errors
+def train(
+    dataset_path: str = typer.Argument(..., metavar="DATASET", help="Dataset file (.npz)."),
+    out: str = typer.Option(..., "-o", "--out", help="Run folder to write (report, models)."),
+    epochs: int = typer.Option(100, help="Epochs per model."),
+    lr: float = typer.Option(1e-3, help="SGD learning rate."),
+    batch_size: int = typer.Option(8, help="Samples per SGD step."),
+    momentum: float = typer.Option(0.9, help="SGD momentum."),
+    weight_decay: float = typer.Option(0.0, help="SGD weight decay (L2)."),
+    seed: int = typer.Option(0, help="Seed of weights, batch order and permutations."),
+    permutations: int = typer.Option(10000, help="Permutations of the cage-level test."),
+    scaling: str = typer.Option("log1p", help="Input scaling: log1p or none."),
+    device: str = typer.Option("auto", help="auto (CUDA if present), cpu or cuda."),
+    threads: int = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    final: bool = typer.Option(True, "--final/--no-final", help="Train model.pt on all data."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Leave-one-cage-out CV of the CNN and the PCA baselines, statistics, and the final model."""
+    from .dataset import load_dataset
+    from .report import train_and_report
+    from .training import TrainConfig
+
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        seed=seed,
+        device=device,
+        scaling=scaling,
+        threads=threads,
+    )
+    ds = load_dataset(dataset_path)
+    bars = _TrainBars(enabled=not quiet)
+    try:
+        rep = train_and_report(
+            ds, out, config, permutations, dataset_path, final_model=final, callback=bars
+        )
+    finally:
+        bars.close()
+    lo, hi = rep["ci95"]
+    typer.echo(
+        f"CNN accuracy {rep['accuracy']:.3f} (95% CI {lo:.3f}-{hi:.3f}), balanced "
+        f"{rep['balanced_accuracy']:.3f}, permutation p = {rep['permutation_p']:.4g}"
+    )
+    for name, b in rep["baselines"].items():
+        typer.echo(f"{name} accuracy {b['accuracy']:.3f}")
+    if rep["mcnemar"]:
+        typer.echo(
+            f"McNemar CNN vs {rep['mcnemar']['against']}: p = {rep['mcnemar']['p_value']:.4g}"
+        )
+    typer.echo(
+        f"wrote {out}/report.json, report.md, figures, fold models"
+        + (", model.pt" if final else "")
+    )
+
+
+@app.command()
+@friendly_errors
+def predict(
+    model: str = typer.Argument(..., help="Trained model (.pt), e.g. RUN_DIR/model.pt."),
+    inputs: list[str] = typer.Argument(  # noqa: B008 (typer's idiom)
+        ..., help="Datasets (.npz) and/or LMT recordings (.sqlite)."
+    ),
+    out: str = typer.Option(
+        ..., "-o", "--out", help="CSV to write: class probabilities per animal."
+    ),
+) -> None:
+    """Class probabilities per animal from a trained model (recordings binned as in training)."""
+    from tqdm import tqdm
+
+    from ._io import atomic_path
+    from .predict import predict_files
+
+    bar = tqdm(total=len(inputs), desc="inputs", unit="file", disable=len(inputs) < 2)
+
+    def progress(done: int, total: int) -> None:
+        bar.n = done
+        bar.refresh()
+
+    try:
+        table = predict_files(model, inputs, progress=progress)
+    finally:
+        bar.close()
+    with atomic_path(out, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    known = table["true"].astype(str) != ""
+    msg = f"wrote {out}: {len(table)} animals"
+    if known.any():
+        acc = (table.loc[known, "true"] == table.loc[known, "predicted"]).mean()
+        msg += f"; accuracy {acc:.3f} on the {int(known.sum())} with known classes"
+    typer.echo(msg)
+
+
+# --- explanation maps (explain.py, explain_run.py) ----------------------------------------------
+
+
+@app.command()
+@friendly_errors
+def explain(
+    run_dir: str = typer.Argument(..., help="Run folder written by `mousestop train`."),
+    out: str = typer.Option(..., "-o", "--out", help="Folder for the maps and their PNGs."),
+    dataset_path: str = typer.Option(
+        None, "--dataset", help="Dataset file (default: the one named in report.json)."
+    ),
+    permutations: int = typer.Option(1000, help="Cage-level permutations per comparison."),
+    alpha: float = typer.Option(0.05, help="Family-wise error rate of the significance marks."),
+    patch: int = typer.Option(3, help="Side (bins) of the occluded square."),
+    stride: int = typer.Option(2, help="Step (bins) between occluded squares."),
+    by: str = typer.Option("true", help="Average classes by 'true' or 'predicted' class."),
+    correct_only: bool = typer.Option(False, help="Average correctly classified animals only."),
+    seed: int = typer.Option(0, help="Seed of the permutations."),
+    statistic: str = typer.Option("t", help="Test statistic: 't' (smoothed) or 'diff'."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Out-of-fold evidence maps, final-model activations and class differences, over the cage."""
+    from tqdm import tqdm
+
+    from .explain_run import explain_run
+
+    bar = tqdm(desc="explaining", unit="step", disable=quiet)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.set_description(stage)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        res = explain_run(
+            run_dir,
+            out,
+            dataset=dataset_path,
+            patch=patch,
+            stride=stride,
+            n_permutations=permutations,
+            alpha=alpha,
+            seed=seed,
+            statistic=statistic,
+            by=by,
+            correct_only=correct_only,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    typer.echo(f"wrote {len(res['maps'])} maps and {len(res['figures'])} figures to {out}")
