@@ -15,11 +15,10 @@ from napari_mousestop.gui.convert import (
     dataset_to_layers,
     layer_name,
     layout_to_shapes,
-    map_to_image,
-    photo_to_image,
     stack_to_image,
     stops_to_points,
 )
+from napari_mousestop.gui.convert_images import map_to_image, photo_to_image
 from napari_mousestop.histograms import HistogramParams, stack_stops
 from napari_mousestop.layout import load_layout
 

@@ -1,8 +1,9 @@
 """napari side of napari-mousestop: the only subpackage that imports napari.
 
-:mod:`.convert` turns core results (stop tables, histogram stacks, the cage layout, cage photos,
-explanation maps) into napari layer data tuples; the reader, writer, sample data and widgets all
-go through it, so every layer is placed in the same world units (cm, hours).
+:mod:`.convert` (stop tables, histogram stacks, the cage layout) and :mod:`.convert_images`
+(explanation maps, cage photos) turn core results into napari layer data tuples; the reader,
+writer, sample data and widgets all go through them, so every layer is placed in the same world
+units (cm, hours).
 """
 
 from .convert import (
@@ -11,12 +12,11 @@ from .convert import (
     dataset_to_layers,
     layer_name,
     layout_to_shapes,
-    map_to_image,
-    photo_to_image,
     recording_to_layers,
     stack_to_image,
     stops_to_points,
 )
+from .convert_images import map_to_image, photo_to_image
 
 __all__ = [
     "AXIS_LABELS",

@@ -21,9 +21,9 @@ from .convert import (
     LayerDataTuple,
     animal_key,
     dataset_to_layers,
-    photo_to_image,
     recording_to_layers,
 )
+from .convert_images import photo_to_image
 
 _LMT_TABLES = {"ANIMAL", "DETECTION", "FRAME"}
 _DATASET_ARRAYS = {"X.npy", "labels.npy", "cages.npy", "recordings.npy", "animals.npy", "meta.npy"}

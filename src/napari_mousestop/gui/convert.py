@@ -1,7 +1,7 @@
 """Core results -> napari layer data tuples ``(data, kwargs, layer_type)``.
 
-The one place where stops, stacks, the cage layout, cage photos and explanation maps become
-napari layers, so the reader, the sample data and every widget place them identically.
+With :mod:`.convert_images` (explanation maps, cage photos), the one place where core results
+become napari layers, so the reader, the sample data and every widget place them identically.
 
 World units: centimetres for space (origin at the floor's top-left corner, y downwards) and hours
 for time. napari draws pixel ``i`` centred at ``translate + i * scale``; a histogram with bins of
@@ -12,7 +12,6 @@ width ``w`` starting at 0 therefore gets ``scale = w`` and ``translate = w / 2``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba
 
-from ..geometry import CageGeometry, Placement, grid_placement
-from ..layout import CageLayout, load_layout, warp_photo
+from ..geometry import CageGeometry, grid_placement
+from ..layout import CageLayout, load_layout
 
 LayerDataTuple = tuple[Any, dict, str]
 
@@ -232,100 +231,6 @@ def layout_to_shapes(
         "metadata": {"layout": layout.to_dict()},
     }
     return [s.vertices for s in shapes], kwargs, "shapes"
-
-
-def map_to_image(
-    data: Any,
-    placement: Placement | None = None,
-    name: str = "map",
-    axis_labels: Sequence[str] | None = None,
-    units: Sequence[str] | None = None,
-    colormap: str = "inferno",
-    contrast_limits: tuple[float, float] | None = None,
-    metadata: dict | None = None,
-    **kwargs: Any,
-) -> LayerDataTuple:
-    """An explanation map ``(..., h, w)`` as an Image layer placed by a :class:`Placement`.
-
-    Parameters
-    ----------
-    data
-        Array whose last two axes are (y, x); or an object with ``.placement``, ``.data`` and
-        optionally ``.axes`` (:class:`napari_mousestop.explain.ExplanationMap`).
-    placement
-        Where the map's pixel centres lie in cm (default: ``data.placement``).
-    name
-        Layer name.
-    axis_labels, units
-        Labels and units of the leading axes (default ``data.axes`` or ``"axis 0"``...,
-        dimensionless);
-        the last two axes are always ``("y", "x")`` in cm.
-    colormap, contrast_limits, metadata
-        Display settings; any other keyword goes to the layer.
-    """
-    if placement is None:
-        placement = getattr(data, "placement", None)
-        if placement is None:
-            raise ValueError("map_to_image needs a Placement (or data with .placement)")
-    arr = np.asarray(getattr(data, "data", data), dtype=np.float32)
-    if arr.ndim < 2:
-        raise ValueError(f"a map needs at least 2 axes (y, x), got shape {arr.shape}")
-    lead = arr.ndim - 2
-    if axis_labels is None and len(getattr(data, "axes", ())) == arr.ndim:
-        axis_labels = tuple(data.axes[:-2])
-    labels = (
-        tuple(axis_labels) if axis_labels is not None else tuple(f"axis {i}" for i in range(lead))
-    )
-    lead_units = tuple(units) if units is not None else ("",) * lead
-    if len(labels) != lead or len(lead_units) != lead:
-        raise ValueError(
-            f"give {lead} leading axis labels and units for a map of shape {arr.shape}"
-        )
-    if contrast_limits is None:
-        finite = arr[np.isfinite(arr)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        contrast_limits = (lo, hi if hi > lo else lo + 1.0)
-    layer_kwargs = {
-        "name": name,
-        "scale": (1.0,) * lead + tuple(placement.scale),
-        "translate": (0.0,) * lead + tuple(placement.translate),
-        "axis_labels": labels + SPACE_LABELS,
-        "units": lead_units + SPACE_UNITS,
-        "colormap": colormap,
-        "contrast_limits": contrast_limits,
-        "interpolation2d": "nearest",
-        "metadata": dict(metadata or {}),
-    }
-    layer_kwargs.update(kwargs)
-    return arr, layer_kwargs, "image"
-
-
-def photo_to_image(
-    photo: np.ndarray,
-    corners_px: Any,
-    name: str = "cage photo",
-    floor_cm: tuple[float, float] = (50.0, 50.0),
-    resolution_cm: float = 0.1,
-    margin_cm: float = 2.0,
-) -> LayerDataTuple:
-    """A cage photo warped onto the floor by its four floor corners, as an Image layer in cm.
-
-    See :func:`napari_mousestop.layout.photo_transform` for the corner order.
-    """
-    warped, p = warp_photo(photo, corners_px, floor_cm, resolution_cm, margin_cm)
-    rgb = warped.ndim == 3 and warped.shape[-1] in (3, 4)
-    kwargs = {
-        "name": name,
-        "scale": p.scale,
-        "translate": p.translate,
-        "axis_labels": SPACE_LABELS,
-        "units": SPACE_UNITS,
-        "rgb": rgb,
-        "metadata": {"corners_px": np.asarray(corners_px, dtype=float).tolist()},
-    }
-    if warped.ndim == 3 and not rgb:
-        raise ValueError(f"a photo must be grey or RGB(A), got shape {np.shape(photo)}")
-    return warped, kwargs, "image"
 
 
 def recording_to_layers(

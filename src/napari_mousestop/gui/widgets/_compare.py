@@ -16,7 +16,8 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
 from ...cohort import CLASSES
 from ...geometry import Placement
 from ...layout import load_layout
-from ..convert import layout_to_shapes, map_to_image
+from ..convert import layout_to_shapes
+from ..convert_images import map_to_image
 from ._class_maps import MAP_LABELS, MAPS, PANEL_ORDER, PREFIX, ClassMaps, class_maps, marker_shapes
 from ._common import (
     JobWidget,
