@@ -101,6 +101,10 @@ def test_foreign_and_broken_files_give_clear_errors(tmp_path):
     junk.write_bytes(b"not a zip")
     with pytest.raises(DatasetError, match=r"junk.npz: not a napari-mousestop dataset"):
         load_dataset(junk)
+    recording = tmp_path / "recording.sqlite"
+    recording.write_bytes(b"SQLite format 3\x00" + bytes(200))
+    with pytest.raises(DatasetError, match=r"recording.sqlite: .*\(not an .npz file\)$"):
+        load_dataset(recording)
     other = tmp_path / "other.npz"
     np.savez(other, a=np.zeros(3))
     with pytest.raises(DatasetError, match=r"missing \["):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,6 +147,8 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file")
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path}: not a napari-mousestop dataset (not an .npz file)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
