@@ -18,11 +18,12 @@ def planted_dataset(
     n_bins: int = 14,
     strength: float = 6.0,
     seed: int = 0,
+    background: float = 0.5,
 ) -> Dataset:
     """Cages alternate male/female; each cage is recorded as juveniles and as adults.
 
-    Every animal has Poisson background stops; its class adds ``strength`` expected stops
-    per hour in the class's 2x2 spot.
+    Every animal has Poisson background stops (``background`` expected per bin and hour); its
+    class adds ``strength`` expected stops per hour in the class's 2x2 spot.
     """
     rng = np.random.default_rng(seed)
     X, labels, cages, recordings, animals = [], [], [], [], []
@@ -31,7 +32,7 @@ def planted_dataset(
         for age in ("J", "A"):
             label = CLASSES.index(age + sex)
             for a in range(per_cage):
-                rate = np.full((n_intervals, n_bins, n_bins), 0.5)
+                rate = np.full((n_intervals, n_bins, n_bins), background)
                 y, x = SPOTS[label]
                 rate[:, y : y + 2, x : x + 2] += strength
                 X.append(rng.poisson(rate).astype(np.float32))
