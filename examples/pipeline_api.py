@@ -39,7 +39,10 @@ def main(out: Path, cages: int, hours: float, interval_min: float, epochs: int) 
     report = train_and_report(
         dataset, out / "run", TrainConfig(epochs=epochs, seed=0), n_permutations=200
     )
-    print(f"CNN accuracy {report['accuracy']:.3f} (95% CI {report['ci95']})")
+    ci = report.cnn.accuracy.interval
+    print(
+        f"CNN accuracy {report.accuracy:.3f} (95% cage-level interval {ci.low:.2f}-{ci.high:.2f})"
+    )
 
     # 5. Out-of-fold evidence maps and class differences, drawn over the cage.
     explain_run(out / "run", out / "maps", dataset=dataset, n_permutations=200)

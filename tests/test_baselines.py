@@ -39,6 +39,12 @@ def test_pca_is_fitted_inside_each_training_fold(planted):
     assert not np.allclose(res.explained_variance[held_out_fold], everything, rtol=1e-3)
 
 
+def test_baselines_run_in_the_cnns_balanced_folds(planted):
+    res = run_baselines(planted, names=("pca_1nn",), folds="balanced")["pca_1nn"]
+    assert len(res.explained_variance) == 4  # 8 cages, one male and one female per fold
+    assert res.accuracy >= 0.75
+
+
 def test_unknown_baseline_and_single_cage_are_refused(planted):
     with pytest.raises(ValueError, match="unknown baseline"):
         run_baselines(planted, names=("pca_forest",))

@@ -30,40 +30,94 @@ def run(tmp_path_factory):
 
 def test_train_writes_the_run_folder(run):
     ds, data, out, output = run
-    assert "CNN accuracy" in output and "pca_1nn" in output
+    assert "CNN accuracy" in output and "cage-level interval" in output
+    assert "CNN minus pca_1nn" in output and "CNN minus pca_svm" in output
     report = json.loads((out / "report.json").read_text())
-    for key in (
-        "accuracy",
-        "balanced_accuracy",
-        "confusion_matrix",
-        "per_sex_accuracy",
-        "per_age_accuracy",
-        "ci95",
-        "permutation_p",
-        "baselines",
-        "mcnemar",
-        "config",
-    ):
-        assert key in report, key
+    assert report["format"] == "napari-mousestop-run/2"
+    cnn = report["cnn"]
+    assert 0 <= cnn["accuracy"]["interval"]["low"] <= cnn["accuracy"]["value"]
+    assert cnn["accuracy"]["interval"]["method"] == "t over 4 cages (df 3)"
+    assert "independent" in cnn["animal_interval"]["assumes"]
+    assert set(cnn["accuracy"]["per_cage"]) == {"cage0", "cage1", "cage2", "cage3"}
+    assert report["permutation"]["level"] == "design" and report["permutation"]["assumes"]
+    assert set(report["factors"]) == {"sex", "age"}
+    assert report["factors"]["sex"]["permutation"]["level"] == "cage"
+    assert report["factors"]["age"]["permutation"]["level"] == "recording within cage"
+    # every baseline is compared with the CNN, none picked after the fact
+    assert set(report["comparisons"]) == set(report["baselines"]) == {"pca_1nn", "pca_svm"}
+    assert report["comparisons"]["pca_1nn"]["test"]["exact"] is True
+    # a held-out male cage leaves 2 AM among 12 training animal-recordings: below chance
+    assert report["null_reference"]["frequency_guess"] == pytest.approx(2 / 12)
+    assert report["fold_scheme"]["name"] == "cage" and report["config"]["folds"] == "cage"
+    assert "fixed before training" in report["settings_note"]
     assert report["config"]["dataset"] == str(data)
     assert report["config"]["seed"] == 2 and report["config"]["epochs"] == 4
-    assert set(report["baselines"]) == {"pca_1nn", "pca_svm"}
-    assert np.sum(report["confusion_matrix"]) == len(ds)
+    assert np.sum(cnn["confusion_matrix"]) == len(ds)
     assert len(report["predictions"]) == len(ds)
     assert [f["cage"] for f in report["folds"]] == ["cage0", "cage1", "cage2", "cage3"]
     assert all(len(f["learning_curves"]["train_loss"]) == 4 for f in report["folds"])
-    for png in ("confusion_matrix.png", "learning_curves.png"):
+    for png in ("confusion_matrix.png", "learning_curves.png", "accuracy_by_cage.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Leave-one-cage-out" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "Cross-validation results" in md
+    assert md.count("*Assumes:*") >= 8 and "recording order" in md
     oof = pd.read_csv(out / "predictions.csv")
     assert len(oof) == len(ds) and {"p_AM", "p_JM", "p_AF", "p_JF"} <= set(oof.columns)
+
+
+def test_balanced_folds_from_the_command_line(run, tmp_path):
+    ds, data, _, _ = run
+    out = tmp_path / "balanced"
+    args = ["train", str(data), "-o", str(out), "--epochs", "2", "--threads", "1"]
+    result = runner.invoke(app, [*args, "--folds", "balanced", "--permutations", "50", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["fold_scheme"]["name"] == "balanced"
+    assert [f["cages"] for f in report["folds"]] == [["cage0", "cage1"], ["cage2", "cage3"]]
+    assert report["null_reference"]["frequency_guess"] == pytest.approx(0.25)
+    # the fold models, as explanation code finds them: every sample held out exactly once,
+    # by the model of the fold that never saw its cage
+    run_back = load_run(out)
+    assert run_back.fold_scheme == "balanced"
+    assert [f.cages for f in run_back.folds] == [("cage0", "cage1"), ("cage2", "cage3")]
+    for fold in run_back.folds:
+        assert set(ds.cages[fold.test_index]) == set(fold.cages)
+        assert fold.checkpoint.meta["held_out_cages"] == list(fold.cages)
+    tested = np.sort(np.concatenate([f.test_index for f in run_back.folds]))
+    np.testing.assert_array_equal(tested, np.arange(len(ds)))
+    bad = runner.invoke(app, [*args, "--folds", "animal", "-q"])
+    assert bad.exit_code == 1 and "folds must be one of" in bad.output
+
+
+def test_a_run_of_the_previous_format_still_loads(run, tmp_path):
+    import shutil
+
+    _, _, out, _ = run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    report = json.loads((old / "report.json").read_text())
+    previous = {
+        "format": "napari-mousestop-run/1",
+        "accuracy": report["cnn"]["accuracy"]["value"],
+        "ci95": [0.1, 0.9],
+        "config": {k: v for k, v in report["config"].items() if k != "folds"},
+        "folds": [{"cage": f["cage"], "model": f["model"]} for f in report["folds"]],
+        "predictions": report["predictions"],
+    }
+    (old / "report.json").write_text(json.dumps(previous))
+    back = load_run(old)
+    assert back.fold_scheme == "cage" and [f.cages for f in back.folds][0] == ("cage0",)
+    previous["format"] = "napari-mousestop-run/9"
+    (old / "report.json").write_text(json.dumps(previous))
+    with pytest.raises(ValueError, match="report format 'napari-mousestop-run/9'"):
+        load_run(old)
 
 
 def test_fold_models_never_saw_their_cage(run):
     ds, _, out, _ = run
     for cage in ("cage0", "cage1", "cage2", "cage3"):
         ckpt = load_checkpoint(out / "folds" / f"{cage}.pt", ds)
-        assert ckpt.meta["held_out_cage"] == cage
+        assert ckpt.meta["held_out_cage"] == cage and ckpt.meta["held_out_cages"] == [cage]
         assert set(ds.cages[ckpt.meta["test_index"]]) == {cage}
         assert ckpt.scaler.n_fit == int(np.sum(ds.cages != cage))
     assert load_checkpoint(out / "model.pt", ds).scaler.n_fit == len(ds)

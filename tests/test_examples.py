@@ -22,7 +22,7 @@ def run(args, tmp_path):
 
 def check_run_folder(run_dir: Path, maps_dir: Path):
     report = json.loads((run_dir / "report.json").read_text())
-    assert 0.0 <= report["accuracy"] <= 1.0
+    assert 0.0 <= report["cnn"]["accuracy"]["value"] <= 1.0
     assert set(report["baselines"]) >= {"pca_1nn", "pca_svm"}
     assert (run_dir / "model.pt").stat().st_size > 0
     assert (run_dir / "confusion_matrix.png").stat().st_size > 0

@@ -11,6 +11,7 @@ from napari_mousestop.training import (
     CheckpointError,
     TrainConfig,
     TrainingCancelled,
+    balanced_folds,
     load_checkpoint,
     loco_cv,
     predict_proba,
@@ -42,6 +43,53 @@ def test_every_recording_of_a_cage_is_held_out_together(planted, cv):
         # both the juvenile and the adult recording of the cage are out of training
         assert len(set(planted.recordings[fold.test_index])) == 2
         assert not set(planted.cages[fold.train_index]) & {fold.cage}
+
+
+def _sexes(ds, index):
+    return {ds.classes[k][1] for k in ds.labels[index]}
+
+
+def test_balanced_folds_hold_out_one_male_and_one_female_cage(planted):
+    folds = balanced_folds(planted.cages, planted.labels)
+    assert len(folds) == 4
+    tested = np.concatenate([test for _, _, test in folds])
+    assert sorted(tested) == list(range(len(planted)))  # each animal predicted exactly once
+    for name, train, test in folds:
+        held_out = sorted(set(planted.cages[test]))
+        assert name == "+".join(held_out) and len(held_out) == 2
+        assert [_sexes(planted, planted.cages == c) for c in held_out] in (
+            [{"M"}, {"F"}],
+            [{"F"}, {"M"}],
+        )
+        assert not set(planted.cages[train]) & set(held_out)
+        # the training set keeps every class equally often
+        assert len(set(np.bincount(planted.labels[train], minlength=4))) == 1
+
+
+def test_balanced_folds_spread_extra_cages_and_refuse_a_lone_kind(planted):
+    five_to_three = planted.subset(~np.isin(planted.cages, ["cage1"]))  # 4 male, 3 female cages
+    folds = balanced_folds(five_to_three.cages, five_to_three.labels)
+    assert len(folds) == 3
+    for _, _, test in folds:
+        assert _sexes(five_to_three, test) == {"M", "F"}
+    one_female = planted.subset(np.isin(planted.cages, ["cage0", "cage1", "cage2"]))
+    with pytest.raises(DatasetError, match="at least two cages of every kind"):
+        loco_cv(one_female, TrainConfig(folds="balanced", **FAST))
+
+
+def test_cv_with_balanced_folds_records_the_held_out_cages():
+    ds = planted_dataset(n_cages=4, per_cage=2)
+    seen = []
+    cv = loco_cv(ds, TrainConfig(folds="balanced", **FAST), callback=seen.append)
+    assert [f.cages for f in cv.folds] == [("cage0", "cage1"), ("cage2", "cage3")]
+    assert [f.cage for f in cv.folds] == ["cage0+cage1", "cage2+cage3"]
+    for fold in cv.folds:
+        np.testing.assert_array_equal(
+            fold.test_index, np.flatnonzero(np.isin(ds.cages, fold.cages))
+        )
+        assert fold.scaler.n_fit == len(fold.train_index) == len(ds) // 2
+    assert {p.cage for p in seen} == {"cage0+cage1", "cage2+cage3"}
+    assert not np.isnan(cv.oof_proba).any()
 
 
 def test_planted_places_are_learned_well_above_chance(planted, cv):
@@ -171,6 +219,8 @@ def test_bad_settings_are_refused():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="momentum"):
         TrainConfig(momentum=1.5)
+    with pytest.raises(ValueError, match="folds must be one of"):
+        TrainConfig(folds="animal")
 
 
 def test_auto_device_is_cuda_only_when_available():

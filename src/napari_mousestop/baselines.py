@@ -1,4 +1,4 @@
-"""The paper's baselines: PCA(3) of the flattened stacks + 1-NN, and + SVM, in the same LOCO folds.
+"""The paper's baselines: PCA(3) of the flattened stacks + 1-NN, and + SVM, in the CNN's folds.
 
 The PCA is part of a scikit-learn pipeline fitted on each training fold only, so the held-out
 cage never shapes the components.
@@ -15,7 +15,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.svm import SVC
 
 from .dataset import Dataset
-from .training import check_trainable, loco_folds
+from .train_config import TrainConfig
+from .training import check_trainable, cv_folds
 
 BASELINES = ("pca_1nn", "pca_svm")
 """Baseline names, in report order."""
@@ -32,7 +33,7 @@ class BaselineResult:
     description
         Human-readable definition.
     oof_pred
-        Predicted class index per sample (held-out cage's model).
+        Predicted class index per sample (by the model of the fold that held it out).
     accuracy
         Fraction of samples predicted correctly.
     explained_variance
@@ -71,8 +72,9 @@ def run_baselines(
     names: tuple[str, ...] = BASELINES,
     n_components: int = 3,
     seed: int = 0,
+    folds: str = "cage",
 ) -> dict[str, BaselineResult]:
-    """Run each baseline in the leave-one-cage-out folds of the CNN.
+    """Run each baseline in the cross-validation folds of the CNN.
 
     Parameters
     ----------
@@ -84,17 +86,19 @@ def run_baselines(
         PCA components (the paper's 3).
     seed
         Seed of the randomised parts (PCA solver, SVM).
+    folds
+        ``"cage"`` (leave one cage out) or ``"balanced"``: the CNN's ``TrainConfig.folds``.
 
     Returns
     -------
     dict
         ``{name: BaselineResult}`` in the order of ``names``.
     """
-    check_trainable(dataset, cv=True)
+    check_trainable(dataset, TrainConfig(folds=folds), cv=True)
     X = dataset.X.reshape(len(dataset), -1)
     y = dataset.labels
-    folds = loco_folds(dataset.cages)
-    smallest_train = min(len(train) for _, train, _ in folds)
+    splits = cv_folds(dataset.cages, y, folds)
+    smallest_train = min(len(train) for _, train, _ in splits)
     if n_components > min(smallest_train, X.shape[1]):
         raise ValueError(
             f"baselines: PCA({n_components}) needs at least {n_components} training samples "
@@ -104,7 +108,7 @@ def run_baselines(
     for name in names:
         pred = np.full(len(y), -1, dtype=np.int64)
         variance = []
-        for _, train, test in folds:
+        for _, train, test in splits:
             pipe = make_baseline(name, n_components, seed)
             if len(np.unique(y[train])) < 2:
                 pred[test] = y[train][0]  # a one-class training fold predicts that class

@@ -56,14 +56,19 @@ def train(
     momentum: float = typer.Option(0.9, help="SGD momentum."),
     weight_decay: float = typer.Option(0.0, help="SGD weight decay (L2)."),
     seed: int = typer.Option(0, help="Seed of weights, batch order and permutations."),
-    permutations: int = typer.Option(10000, help="Permutations of the cage-level test."),
+    permutations: int = typer.Option(10000, help="Permutations of each cage-level test."),
+    folds: str = typer.Option(
+        "cage",
+        help="cage: leave one cage out; balanced: hold out cages covering the classes evenly "
+        "(e.g. one male and one female cage) together.",
+    ),
     scaling: str = typer.Option("log1p", help="Input scaling: log1p or none."),
     device: str = typer.Option("auto", help="auto (CUDA if present), cpu or cuda."),
     threads: int = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     final: bool = typer.Option(True, "--final/--no-final", help="Train model.pt on all data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Leave-one-cage-out CV of the CNN and the PCA baselines, statistics, and the final model."""
+    """Cross-validation by cages of the CNN and the PCA baselines, statistics, final model."""
     from .dataset import load_dataset
     from .report import train_and_report
     from .training import TrainConfig
@@ -78,6 +83,7 @@ def train(
         device=device,
         scaling=scaling,
         threads=threads,
+        folds=folds,
     )
     ds = load_dataset(dataset_path)
     bars = _TrainBars(enabled=not quiet)
@@ -87,16 +93,24 @@ def train(
         )
     finally:
         bars.close()
-    lo, hi = rep["ci95"]
+    acc = rep.cnn.accuracy
     typer.echo(
-        f"CNN accuracy {rep['accuracy']:.3f} (95% CI {lo:.3f}-{hi:.3f}), balanced "
-        f"{rep['balanced_accuracy']:.3f}, permutation p = {rep['permutation_p']:.4g}"
+        f"CNN accuracy {acc.value:.3f} (95% cage-level interval {acc.interval.low:.3f}-"
+        f"{acc.interval.high:.3f}), balanced {rep.cnn.balanced_accuracy:.3f}, permutation "
+        f"p = {rep.permutation.p_value:.4g}; chance {rep.null_reference.chance:.3f}, "
+        f"training-frequency guess {rep.null_reference.frequency_guess:.3f}"
     )
-    for name, b in rep["baselines"].items():
-        typer.echo(f"{name} accuracy {b['accuracy']:.3f}")
-    if rep["mcnemar"]:
+    for name, f in rep.factors.items():
         typer.echo(
-            f"McNemar CNN vs {rep['mcnemar']['against']}: p = {rep['mcnemar']['p_value']:.4g}"
+            f"{name}: right for {f.accuracy.value:.3f} (95% {f.accuracy.interval.low:.3f}-"
+            f"{f.accuracy.interval.high:.3f}), permutation p = {f.permutation.p_value:.4g}"
+        )
+    for name, b in rep.baselines.items():
+        c = rep.comparisons[name]
+        typer.echo(
+            f"{name} accuracy {b.summary.accuracy.value:.3f}; CNN minus {name} "
+            f"{c.difference:+.3f} (95% {c.interval.low:+.3f} to {c.interval.high:+.3f}), "
+            f"sign-flip p = {c.test.p_value:.4g}"
         )
     typer.echo(
         f"wrote {out}/report.json, report.md, figures, fold models"

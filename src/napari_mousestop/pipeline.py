@@ -122,8 +122,8 @@ def run_demo(
     report = train_and_report(
         dataset, run_dir, config, n_permutations=permutations, dataset_path=dataset_path
     )
-    baselines = {name: b["accuracy"] for name, b in report["baselines"].items()}
-    log(f"  CNN accuracy {report['accuracy']:.3f}; baselines {baselines} -> {run_dir}")
+    baselines = {name: b.summary.accuracy.value for name, b in report.baselines.items()}
+    log(f"  CNN accuracy {report.accuracy:.3f}; baselines {baselines} -> {run_dir}")
     step("train", t0)
 
     t0 = time.perf_counter()
@@ -140,7 +140,7 @@ def run_demo(
         dataset=dataset_path,
         run_dir=run_dir,
         maps_dir=maps_dir,
-        accuracy=float(report["accuracy"]),
+        accuracy=float(report.accuracy),
         baselines=baselines,
         seconds=seconds,
     )

@@ -1,10 +1,10 @@
-"""A training run from start to finish: LOCO CV, baselines, statistics, final model, run folder.
+"""A training run from start to finish: cross-validation, baselines, statistics, final model.
 
 ``RUN_DIR`` holds ``report.json`` (everything, machine-readable), ``report.md`` (the summary a
 person reads), ``predictions.csv`` (out-of-fold class probabilities per animal),
-``confusion_matrix.png``, ``learning_curves.png``, ``model.pt`` (the final all-data model) and
-``folds/<cage>.pt`` (the model that never saw that cage, for out-of-fold explanations).
-Every file is written atomically.
+``confusion_matrix.png``, ``accuracy_by_cage.png``, ``learning_curves.png``, ``model.pt`` (the
+final all-data model) and ``folds/<fold>.pt`` (the model that never saw that fold's cages, for
+out-of-fold explanations). Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,15 +25,146 @@ from ._io import atomic_path, write_text_atomic
 from .baselines import BaselineResult, run_baselines
 from .checkpoint import Checkpoint, load_checkpoint, make_checkpoint, save_checkpoint
 from .dataset import Dataset
-from .stats import mcnemar_exact, permutation_test, summarize
+from .report_text import FOLD_DESCRIPTIONS, SETTINGS_ASSUMES, markdown, settings_note
+from .stats import (
+    CageComparison,
+    FactorFigures,
+    NullReference,
+    PermutationResult,
+    Summary,
+    _jsonable,
+    compare_on_cages,
+    factor_figures,
+    null_reference,
+    permutation_test,
+    summarize,
+)
 from .training import CVResult, Progress, TrainConfig, loco_cv, train_final
 
-REPORT_FORMAT = "napari-mousestop-run/1"
+REPORT_FORMAT = "napari-mousestop-run/2"
+"""Format of ``report.json`` written now."""
+
+READABLE_FORMATS = ("napari-mousestop-run/1", REPORT_FORMAT)
+"""Formats :func:`load_run` reads (``/1``: before cage-level statistics and balanced folds)."""
 
 
 def fold_file_name(cage: str) -> str:
-    """File name of a cage's fold model inside ``RUN_DIR/folds``."""
+    """File name of a fold model inside ``RUN_DIR/folds`` (from the fold's name)."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(cage)) + ".pt"
+
+
+@dataclass
+class BaselineFigures:
+    """One baseline's out-of-fold figures: its definition, :class:`~.stats.Summary` and the
+    variance its PCA explained in each fold."""
+
+    name: str
+    description: str
+    summary: Summary
+    explained_variance: list[list[float]]
+
+
+@dataclass
+class FoldRecord:
+    """One fold of the run: its name, held-out cages, sizes, accuracy, model file and curves."""
+
+    cage: str
+    cages: list[str]
+    n_train: int
+    n_test: int
+    accuracy: float
+    model: str
+    learning_curves: dict[str, list[float]]
+
+
+@dataclass
+class Report:
+    """Every figure of a run; :meth:`to_dict` is ``report.json``.
+
+    Attributes
+    ----------
+    classes
+        Class names, in index order.
+    cnn
+        The CNN's out-of-fold :class:`~.stats.Summary` (accuracy with its cage-level interval).
+    permutation
+        Permutation test of the CNN's accuracy at the level the labels were assigned.
+    factors
+        ``"sex"`` and ``"age"`` figures and tests (empty unless classes are sex x age).
+    baselines
+        Each baseline's figures, in the same folds.
+    comparisons
+        CNN minus each baseline, cage by cage, with a sign-flip test: every baseline is
+        reported, none is picked after the fact.
+    null_reference
+        Chance, the training-frequency guess under these folds, the permutation null mean.
+    fold_scheme
+        ``"cage"`` or ``"balanced"`` (``config["folds"]``); ``folds`` lists every fold.
+    settings_note
+        The statement that settings were fixed in advance.
+    """
+
+    classes: list[str]
+    n_cages: int
+    cnn: Summary
+    permutation: PermutationResult
+    factors: dict[str, FactorFigures]
+    baselines: dict[str, BaselineFigures]
+    comparisons: dict[str, CageComparison]
+    null_reference: NullReference
+    fold_scheme: str
+    settings_note: str
+    config: dict
+    dataset: dict
+    folds: list[FoldRecord]
+    predictions: list[dict]
+    cv_seconds: float
+    created: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+    versions: dict = field(default_factory=lambda: {"napari_mousestop": __version__})
+    format: str = REPORT_FORMAT
+
+    @property
+    def accuracy(self) -> float:
+        """The CNN's out-of-fold accuracy."""
+        return self.cnn.accuracy.value
+
+    @property
+    def fold_description(self) -> str:
+        """One sentence on how the folds were made."""
+        return FOLD_DESCRIPTIONS[self.fold_scheme]
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dictionary (``report.json``)."""
+        return {
+            "format": self.format,
+            "created": self.created,
+            "versions": self.versions,
+            "classes": list(self.classes),
+            "n_cages": self.n_cages,
+            "cnn": self.cnn.to_dict(),
+            "permutation": self.permutation.to_dict(),
+            "factors": {k: v.to_dict() for k, v in self.factors.items()},
+            "baselines": {
+                k: {
+                    "description": b.description,
+                    **b.summary.to_dict(),
+                    "explained_variance": b.explained_variance,
+                }
+                for k, b in self.baselines.items()
+            },
+            "comparisons": {k: c.to_dict() for k, c in self.comparisons.items()},
+            "null_reference": self.null_reference.to_dict(),
+            "fold_scheme": {"name": self.fold_scheme, "description": self.fold_description},
+            "settings_note": self.settings_note,
+            "assumptions": {"settings": SETTINGS_ASSUMES},
+            "config": self.config,
+            "dataset": self.dataset,
+            "cv_seconds": self.cv_seconds,
+            "folds": [_jsonable(vars(f)) for f in self.folds],
+            "predictions": self.predictions,
+        }
 
 
 def build_report(
@@ -42,234 +173,102 @@ def build_report(
     baselines: dict[str, BaselineResult],
     n_permutations: int = 10000,
     dataset_path: str | os.PathLike | None = None,
-) -> dict:
-    """All figures of a run as one JSON-friendly dict (see ``docs/training.md``)."""
+) -> Report:
+    """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions."""
     classes = tuple(dataset.classes)
-    y, pred = dataset.labels, cv.oof_pred
-    summary = summarize(y, pred, classes)
-    perm = permutation_test(
-        y, pred, dataset.cages, dataset.recordings, classes, n_permutations, cv.config.seed
-    )
-    base = {}
-    for name, res in baselines.items():
-        s = summarize(y, res.oof_pred, classes)
-        base[name] = {
-            "description": res.description,
-            "accuracy": s["accuracy"],
-            "balanced_accuracy": s["balanced_accuracy"],
-            "ci95": s["ci95"],
-            "confusion_matrix": s["confusion_matrix"],
-            "per_sex_accuracy": s["per_sex_accuracy"],
-            "per_age_accuracy": s["per_age_accuracy"],
-            "explained_variance": res.explained_variance,
-        }
-    mcnemar = None
-    if baselines:
-        best = max(baselines, key=lambda k: baselines[k].accuracy)
-        test = mcnemar_exact(y, pred, baselines[best].oof_pred)
-        mcnemar = {
-            "against": best,
-            "cnn_only_correct": test["a_only"],
-            "baseline_only_correct": test["b_only"],
-            "p_value": test["p_value"],
-        }
-    folds = []
-    for f in cv.folds:
-        folds.append(
-            {
-                "cage": f.cage,
-                "n_train": int(len(f.train_index)),
-                "n_test": int(len(f.test_index)),
-                "accuracy": float(np.mean(pred[f.test_index] == y[f.test_index])),
-                "model": f"folds/{fold_file_name(f.cage)}",
-                "learning_curves": f.history,
-            }
+    y, pred, cages, recs = dataset.labels, cv.oof_pred, dataset.cages, dataset.recordings
+    seed = cv.config.seed
+    perm = permutation_test(y, pred, cages, recs, classes, n_permutations, seed)
+    base = {
+        name: BaselineFigures(
+            name=name,
+            description=res.description,
+            summary=summarize(y, res.oof_pred, cages, len(classes)),
+            explained_variance=res.explained_variance,
         )
-    predictions = []
-    for i in range(len(dataset)):
-        predictions.append(
-            {
-                "animal": str(dataset.animals[i]),
-                "cage": str(dataset.cages[i]),
-                "recording": str(dataset.recordings[i]),
-                "true": classes[y[i]],
-                "predicted": classes[pred[i]],
-                "proba": {c: float(cv.oof_proba[i, j]) for j, c in enumerate(classes)},
-                **{name: classes[r.oof_pred[i]] for name, r in baselines.items()},
-            }
+        for name, res in baselines.items()
+    }
+    folds = [
+        FoldRecord(
+            cage=f.cage,
+            cages=list(f.cages) or [f.cage],
+            n_train=int(len(f.train_index)),
+            n_test=int(len(f.test_index)),
+            accuracy=float(np.mean(pred[f.test_index] == y[f.test_index])),
+            model=f"folds/{fold_file_name(f.cage)}",
+            learning_curves=f.history,
         )
+        for f in cv.folds
+    ]
+    predictions = [
+        {
+            "animal": str(dataset.animals[i]),
+            "cage": str(cages[i]),
+            "recording": str(recs[i]),
+            "true": classes[y[i]],
+            "predicted": classes[pred[i]],
+            "proba": {c: float(cv.oof_proba[i, j]) for j, c in enumerate(classes)},
+            **{name: classes[r.oof_pred[i]] for name, r in baselines.items()},
+        }
+        for i in range(len(dataset))
+    ]
     x_shape = dataset.X.shape
-    return {
-        "format": REPORT_FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"napari_mousestop": __version__},
-        "classes": list(classes),
-        **summary,
-        "permutation_p": perm.p_value,
-        "permutation": perm.to_dict(),
-        "baselines": base,
-        "mcnemar": mcnemar,
-        "config": {
+    path = str(dataset_path) if dataset_path is not None else None
+    return Report(
+        classes=list(classes),
+        n_cages=int(len(np.unique(cages))),
+        cnn=summarize(y, pred, cages, len(classes)),
+        permutation=perm,
+        factors=factor_figures(y, pred, cages, recs, classes, n_permutations, seed),
+        baselines=base,
+        comparisons={
+            name: compare_on_cages(y, pred, res.oof_pred, cages, seed)
+            for name, res in baselines.items()
+        },
+        null_reference=null_reference(
+            y, [(f.train_index, f.test_index) for f in cv.folds], len(classes), perm
+        ),
+        fold_scheme=cv.config.folds,
+        settings_note=settings_note(cv.config),
+        config={
             **cv.config.to_dict(),
-            "dataset": str(dataset_path) if dataset_path is not None else None,
+            "dataset": path,
             "n_permutations": int(n_permutations),
             "model": cv.model_config.to_dict(),
             "device_used": cv.device,
         },
-        "dataset": {
-            "path": str(dataset_path) if dataset_path is not None else None,
+        dataset={
+            "path": path,
             "n_samples": int(x_shape[0]),
             "n_intervals": int(x_shape[1]),
             "n_bins": int(x_shape[2]),
-            "n_cages": int(len(np.unique(dataset.cages))),
+            "n_cages": int(len(np.unique(cages))),
             "params": dataset.params,
             "sources": dataset.sources,
         },
-        "cv_seconds": cv.seconds,
-        "folds": folds,
-        "predictions": predictions,
-    }
-
-
-def _markdown(report: dict) -> str:
-    classes = report["classes"]
-    lo, hi = report["ci95"]
-    ds = report["dataset"]
-    lines = [
-        "# Leave-one-cage-out results",
-        "",
-        f"Dataset: `{ds['path']}` ({ds['n_samples']} animal-recordings, {ds['n_cages']} cages, "
-        f"T={ds['n_intervals']}, N={ds['n_bins']}). Created {report['created']}.",
-        "",
-        "| model | accuracy | 95% CI (Wilson) | balanced accuracy |",
-        "|---|---|---|---|",
-        f"| CNN | {report['accuracy']:.3f} | {lo:.3f}-{hi:.3f} "
-        f"| {report['balanced_accuracy']:.3f} |",
-    ]
-    for name, b in report["baselines"].items():
-        lines.append(
-            f"| {name} | {b['accuracy']:.3f} | {b['ci95'][0]:.3f}-{b['ci95'][1]:.3f} "
-            f"| {b['balanced_accuracy']:.3f} |"
-        )
-    perm = report["permutation"]
-    lines += [
-        "",
-        f"Chance: {report['chance']:.3f}. Permutation test of the CNN's accuracy "
-        f"({perm['n_permutations']} permutations, {perm['scheme']}): p = {perm['p_value']:.4g} "
-        f"(null mean {perm['null_mean']:.3f}, 95th percentile {perm['null_q95']:.3f}).",
-    ]
-    if report["mcnemar"]:
-        m = report["mcnemar"]
-        lines.append(
-            f"Exact McNemar test CNN vs {m['against']}: CNN alone right {m['cnn_only_correct']}, "
-            f"baseline alone right {m['baseline_only_correct']}, p = {m['p_value']:.4g}."
-        )
-    if report["per_sex_accuracy"]:
-        sex = ", ".join(f"{k}: {v:.3f}" for k, v in report["per_sex_accuracy"].items())
-        age = ", ".join(f"{k}: {v:.3f}" for k, v in report["per_age_accuracy"].items())
-        lines += [
-            "",
-            f"4-class accuracy by true sex ({sex}) and by true age ({age}); the predicted sex "
-            f"is right for {report['sex_accuracy']:.3f}, the predicted age for "
-            f"{report['age_accuracy']:.3f} of the animals.",
-        ]
-    lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
-    lines.append("| | " + " | ".join(classes) + " |")
-    lines.append("|---" * (len(classes) + 1) + "|")
-    for c, row in zip(classes, report["confusion_matrix"], strict=True):
-        lines.append(f"| **{c}** | " + " | ".join(str(v) for v in row) + " |")
-    lines += ["", "## Folds", "", "| held-out cage | test animals | accuracy |", "|---|---|---|"]
-    for f in report["folds"]:
-        lines.append(f"| {f['cage']} | {f['n_test']} | {f['accuracy']:.3f} |")
-    cfg = report["config"]
-    lines += [
-        "",
-        "## Settings",
-        "",
-        f"SGD lr {cfg['lr']}, momentum {cfg['momentum']}, weight decay {cfg['weight_decay']}, "
-        f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}, "
-        f"input scaling {cfg['scaling']}, device {cfg['device_used']}; "
-        f"CV took {report['cv_seconds']:.1f} s.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _save_figure(fig, path: Path) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-
-
-def plot_confusion(report: dict, path: Path) -> None:
-    """Confusion matrices of the CNN and each baseline, side by side, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    panels = [("CNN", report["confusion_matrix"], report["accuracy"])]
-    panels += [(k, b["confusion_matrix"], b["accuracy"]) for k, b in report["baselines"].items()]
-    classes = report["classes"]
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(3.8 * len(panels), 3.4), squeeze=False, layout="constrained"
+        folds=folds,
+        predictions=predictions,
+        cv_seconds=cv.seconds,
     )
-    for ax, (name, cm, acc) in zip(axes[0], panels, strict=True):
-        cm = np.asarray(cm)
-        ax.imshow(cm, cmap="Blues", vmin=0)
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                colour = "white" if cm[i, j] > cm.max() / 2 else "black"
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=colour)
-        ax.set_xticks(range(len(classes)), classes)
-        ax.set_yticks(range(len(classes)), classes)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true" if ax is axes[0][0] else "")
-        ax.set_title(f"{name} (accuracy {acc:.2f})")
-    _save_figure(fig, path)
-    plt.close(fig)
-
-
-def plot_learning_curves(report: dict, path: Path) -> None:
-    """Per-fold training loss and held-out accuracy per epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key, ax, label in (
-        ("train_loss", ax_loss, "training loss"),
-        ("test_accuracy", ax_acc, "held-out cage accuracy"),
-    ):
-        curves = [f["learning_curves"][key] for f in report["folds"] if f["learning_curves"][key]]
-        for curve in curves:
-            ax.plot(np.arange(1, len(curve) + 1), curve, color="0.7", lw=0.8)
-        if curves:
-            mean = np.mean(np.array(curves), axis=0)
-            ax.plot(np.arange(1, len(mean) + 1), mean, color="C0", lw=2, label="mean of folds")
-            ax.legend(loc="best")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-    ax_acc.axhline(report["chance"], color="C3", ls="--", lw=1)
-    ax_acc.set_ylim(-0.02, 1.02)
-    fig.suptitle("Learning curves, one grey line per held-out cage")
-    _save_figure(fig, path)
-    plt.close(fig)
 
 
 def write_run(
     run_dir: str | os.PathLike,
-    report: dict,
+    report: Report,
     dataset: Dataset,
     cv: CVResult,
     final: Checkpoint | None = None,
 ) -> Path:
     """Write the run folder (report files, figures, fold models and the final model)."""
+    from .report_plots import plot_accuracy_by_cage, plot_confusion, plot_learning_curves
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     for fold in cv.folds:
         meta = {
             "held_out_cage": fold.cage,
+            "held_out_cages": list(fold.cages) or [fold.cage],
+            "fold_scheme": cv.config.folds,
             "test_index": fold.test_index.tolist(),
             "test_animals": dataset.animals[fold.test_index].tolist(),
             "history": fold.history,
@@ -279,16 +278,17 @@ def write_run(
     if final is not None:
         save_checkpoint(run_dir / "model.pt", final)
     rows = []
-    for p in report["predictions"]:
+    for p in report.predictions:
         row = {k: v for k, v in p.items() if k != "proba"}
         row.update({f"p_{c}": v for c, v in p["proba"].items()})
         rows.append(row)
     with atomic_path(run_dir / "predictions.csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
     plot_confusion(report, run_dir / "confusion_matrix.png")
+    plot_accuracy_by_cage(report, run_dir / "accuracy_by_cage.png")
     plot_learning_curves(report, run_dir / "learning_curves.png")
-    write_text_atomic(run_dir / "report.md", _markdown(report))
-    write_text_atomic(run_dir / "report.json", json.dumps(report, indent=1))
+    write_text_atomic(run_dir / "report.md", markdown(report))
+    write_text_atomic(run_dir / "report.json", json.dumps(report.to_dict(), indent=1))
     return run_dir
 
 
@@ -301,8 +301,8 @@ def train_and_report(
     final_model: bool = True,
     callback: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> dict:
-    """LOCO CV of the CNN and the baselines, statistics, the final model, and the run folder.
+) -> Report:
+    """Cross-validation of the CNN and the baselines, statistics, the final model, the run folder.
 
     Parameters
     ----------
@@ -311,9 +311,9 @@ def train_and_report(
     run_dir
         Output folder (created; files in it are replaced).
     config
-        Training settings; defaults when None.
+        Training settings (``config.folds`` chooses the folds); defaults when None.
     n_permutations
-        Permutations of the cage-level test of accuracy.
+        Permutations of each label-permutation test (accuracy, sex, age).
     dataset_path
         Recorded in the report.
     final_model
@@ -323,12 +323,12 @@ def train_and_report(
 
     Returns
     -------
-    dict
-        The report (also written to ``run_dir/report.json``).
+    Report
+        The report (also written to ``run_dir/report.json`` and ``report.md``).
     """
     config = config or TrainConfig()
     cv = loco_cv(dataset, config, callback=callback, should_stop=should_stop)
-    baselines = run_baselines(dataset, seed=config.seed)
+    baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
     report = build_report(dataset, cv, baselines, n_permutations, dataset_path)
     final = None
     if final_model:
@@ -339,11 +339,12 @@ def train_and_report(
 
 @dataclass
 class SavedFold:
-    """A fold model read back from ``RUN_DIR/folds``: the model that never saw ``cage``."""
+    """A fold model read back from ``RUN_DIR/folds``: the model that never saw ``cages``."""
 
     cage: str
     test_index: np.ndarray
     checkpoint: Checkpoint
+    cages: tuple[str, ...] = ()
 
     @property
     def model(self):
@@ -358,18 +359,25 @@ class SavedFold:
 
 @dataclass
 class Run:
-    """A run folder read back: the report, the final model (if any) and the fold models."""
+    """A run folder read back: the report as stored (``report.json``), the final model (if
+    any) and the fold models."""
 
     path: Path
     report: dict
     model: Checkpoint | None
     folds: list[SavedFold]
 
+    @property
+    def fold_scheme(self) -> str:
+        """``"cage"`` or ``"balanced"`` (runs written before balanced folds: ``"cage"``)."""
+        return str(self.report.get("config", {}).get("folds", "cage"))
+
 
 def load_run(run_dir: str | os.PathLike) -> Run:
-    """Read a run folder written by :func:`write_run`.
+    """Read a run folder written by :func:`write_run` (this format or the previous one).
 
-    ``folds[i].test_index`` indexes the dataset recorded in ``report["config"]["dataset"]``.
+    ``folds[i].test_index`` indexes the dataset recorded in ``report["config"]["dataset"]``,
+    whichever folds ran (each fold model stores the indices it held out).
     """
     run_dir = Path(run_dir)
     path = run_dir / "report.json"
@@ -379,9 +387,16 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         report = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: damaged report ({exc})") from None
+    fmt = report.get("format") if isinstance(report, dict) else None
+    if fmt not in READABLE_FORMATS:
+        raise ValueError(
+            f"{path}: report format {fmt!r} is not one this version reads {READABLE_FORMATS}; "
+            "it was written by another version of napari-mousestop"
+        )
     folds = []
     for f in report.get("folds", []):
         ckpt = load_checkpoint(run_dir / f["model"])
-        folds.append(SavedFold(f["cage"], np.asarray(ckpt.meta["test_index"]), ckpt))
+        cages = tuple(f.get("cages") or ckpt.meta.get("held_out_cages") or [f["cage"]])
+        folds.append(SavedFold(f["cage"], np.asarray(ckpt.meta["test_index"]), ckpt, cages))
     final = run_dir / "model.pt"
     return Run(run_dir, report, load_checkpoint(final) if final.is_file() else None, folds)

@@ -11,6 +11,9 @@ import torch
 from .model import ModelConfig, StopCNN
 from .scaling import InputScaler
 
+FOLD_SCHEMES = ("cage", "balanced")
+"""Cross-validation fold schemes (:attr:`TrainConfig.folds`)."""
+
 
 class TrainingCancelled(RuntimeError):
     """Raised when ``should_stop()`` returned True; nothing partial is returned."""
@@ -23,8 +26,8 @@ class TrainConfig:
     Parameters
     ----------
     epochs
-        Passes over the training data (fixed: no early stopping, so no held-out data is used
-        for model selection).
+        Passes over the training data (fixed in advance: no early stopping, so no held-out data
+        is used for model selection).
     batch_size
         Samples per SGD step (the last batch of an epoch may be smaller).
     lr
@@ -43,9 +46,13 @@ class TrainConfig:
     channels, kernel_sizes, pool
         Architecture of each convolution branch (:class:`ModelConfig`); T, N and the number
         of classes come from the data.
+    folds
+        Cross-validation folds: ``"cage"`` (leave one cage out) or ``"balanced"`` (cages that
+        cover the classes evenly, e.g. one male and one female cage, held out together, so the
+        training set stays balanced; see :func:`~napari_mousestop.training.balanced_folds`).
     track_test
         Record held-out loss and accuracy after every epoch (learning curves; never used to
-        pick a model).
+        pick a model or a setting).
     threads
         CPU threads for torch during training (None: torch's default). One thread is fastest
         for small inputs and on busy machines.
@@ -62,6 +69,7 @@ class TrainConfig:
     channels: int = 16
     kernel_sizes: tuple[int, ...] = (3, 9)
     pool: int = 2
+    folds: str = "cage"
     track_test: bool = True
     threads: int | None = None
 
@@ -82,6 +90,8 @@ class TrainConfig:
             problems.append(f"threads must be >= 1 (got {self.threads})")
         if self.scaling not in InputScaler.METHODS:
             problems.append(f"scaling must be one of {InputScaler.METHODS} (got {self.scaling!r})")
+        if self.folds not in FOLD_SCHEMES:
+            problems.append(f"folds must be one of {FOLD_SCHEMES} (got {self.folds!r})")
         if problems:
             raise ValueError("training config: " + "; ".join(problems))
 
@@ -131,7 +141,11 @@ class Progress:
 
 @dataclass
 class FoldResult:
-    """One leave-one-cage-out fold: the model that never saw ``cage``."""
+    """One cross-validation fold: the model that never saw the held-out cage(s).
+
+    ``cage`` names the fold: the held-out cage, or with balanced folds the held-out cages
+    joined by ``+`` (``cages`` lists them).
+    """
 
     cage: str
     train_index: np.ndarray
@@ -140,11 +154,12 @@ class FoldResult:
     scaler: InputScaler
     history: dict[str, list[float]]
     proba: np.ndarray
+    cages: tuple[str, ...] = ()
 
 
 @dataclass
 class CVResult:
-    """Leave-one-cage-out results: fold models and out-of-fold class probabilities."""
+    """Cross-validation results: fold models and out-of-fold class probabilities."""
 
     folds: list[FoldResult]
     oof_proba: np.ndarray

@@ -27,6 +27,7 @@ from .dataset import Dataset, DatasetError
 from .model import ModelConfig, StopCNN
 from .scaling import InputScaler
 from .train_config import (
+    FOLD_SCHEMES,
     CVResult,
     FoldResult,
     Progress,
@@ -44,12 +45,15 @@ __all__ = [
     "Progress",
     "TrainConfig",
     "TrainingCancelled",
+    "FOLD_SCHEMES",
+    "balanced_folds",
     "check_fits",
     "check_trainable",
     "fit_model",
     "load_checkpoint",
     "loco_cv",
     "loco_folds",
+    "cv_folds",
     "make_checkpoint",
     "predict_proba",
     "resolve_device",
@@ -66,8 +70,8 @@ def _seed_for(seed: int, key: int) -> int:
 def check_trainable(dataset: Dataset, config: TrainConfig | None = None, cv: bool = True) -> None:
     """Raise :class:`~napari_mousestop.dataset.DatasetError` if ``dataset`` cannot be trained on.
 
-    Checks: finite values, at least two classes, at least two cages (for CV), and an N x N grid
-    large enough for the kernels.
+    Checks: finite values, at least two classes, at least two cages (for CV) and enough cages
+    of each kind for balanced folds, and an N x N grid large enough for the kernels.
     """
     config = config or TrainConfig()
     dataset.validate()
@@ -83,6 +87,8 @@ def check_trainable(dataset: Dataset, config: TrainConfig | None = None, cv: boo
         raise DatasetError(
             f"dataset: leave-one-cage-out needs at least two cages, found only {list(cages)}"
         )
+    if cv and config.folds == "balanced":
+        balanced_fold_groups(dataset.cages, dataset.labels)
     needed = max(config.kernel_sizes) - 1 + config.pool
     if n_bins < needed:
         raise DatasetError(
@@ -91,18 +97,76 @@ def check_trainable(dataset: Dataset, config: TrainConfig | None = None, cv: boo
         )
 
 
+def _split(groups: np.ndarray, cages: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """scikit-learn's ``LeaveOneGroupOut`` over ``groups``; each fold named by its held-out
+    cages joined with ``+``."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    folds = []
+    for train, test in LeaveOneGroupOut().split(cages, groups=groups):
+        name = "+".join(str(c) for c in np.unique(cages[test]))
+        folds.append((name, train, test))
+    return folds
+
+
 def loco_folds(cages: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Leave-one-cage-out folds: ``(cage, train_index, test_index)`` in sorted cage order.
 
     Every recording of a cage (juvenile and adult) is held out together.
     """
     cages = np.asarray(cages, dtype=str)
-    folds = []
-    for cage in np.unique(cages):
-        test = np.flatnonzero(cages == cage)
-        train = np.flatnonzero(cages != cage)
-        folds.append((str(cage), train, test))
-    return folds
+    return _split(cages, cages)
+
+
+def balanced_fold_groups(cages: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Fold number of each sample for balanced folds (see :func:`balanced_folds`)."""
+    cages, labels = np.asarray(cages, dtype=str), np.asarray(labels)
+    ids = np.unique(cages)
+    holds = {c: frozenset(labels[cages == c].tolist()) for c in ids}
+    kinds = sorted(set(holds.values()), key=lambda k: (-len(k), sorted(k)))
+    # a cage holding a subset of a larger kind's classes (a recording missing) joins that kind
+    kind_of = {c: next(k for k in kinds if holds[c] <= k) for c in ids}
+    members: dict[frozenset, list[str]] = {}
+    for c in ids:
+        members.setdefault(kind_of[c], []).append(str(c))
+    n_folds = min(len(v) for v in members.values())
+    if n_folds < 2:
+        described = "; ".join(
+            f"{len(v)} cage(s) holding classes {sorted(k)}" for k, v in members.items()
+        )
+        raise DatasetError(
+            f"dataset: balanced folds hold out one cage of each kind together and need at "
+            f"least two cages of every kind, found {described}; use leave-one-cage-out folds"
+        )
+    fold_of = {c: j % n_folds for group in members.values() for j, c in enumerate(group)}
+    return np.array([fold_of[c] for c in cages])
+
+
+def balanced_folds(
+    cages: np.ndarray, labels: np.ndarray
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Folds that hold out cages covering the classes evenly: ``(name, train, test)``.
+
+    Cages are grouped by the classes they hold (with one sex per cage: the male cages and the
+    female cages; a cage holding a subset of a group's classes joins it). Each fold holds out
+    one cage of every group together (sorted cage order within a group), so the training set
+    keeps the cohort's class balance. The smallest group sets the number of folds; extra cages
+    of larger groups are spread over the folds. Fold names join their cages with ``+``.
+    """
+    cages = np.asarray(cages, dtype=str)
+    return _split(balanced_fold_groups(cages, labels), cages)
+
+
+def cv_folds(
+    cages: np.ndarray, labels: np.ndarray, scheme: str = "cage"
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The cross-validation folds of ``scheme`` (``"cage"``: :func:`loco_folds`,
+    ``"balanced"``: :func:`balanced_folds`), as ``(name, train_index, test_index)``."""
+    if scheme == "cage":
+        return loco_folds(cages)
+    if scheme == "balanced":
+        return balanced_folds(cages, labels)
+    raise ValueError(f"unknown fold scheme {scheme!r}; choose from {FOLD_SCHEMES}")
 
 
 def fit_model(
@@ -246,10 +310,10 @@ def loco_cv(
     callback: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> CVResult:
-    """Leave-one-cage-out cross-validation of the CNN.
+    """Cross-validation of the CNN by cages: leave one cage out, or balanced folds.
 
-    For each cage, the scaler and a fresh model are fitted on all other cages, and every
-    animal-recording of the held-out cage is predicted.
+    For each fold (:func:`cv_folds` of ``config.folds``), the scaler and a fresh model are
+    fitted on all other cages, and every animal-recording of the held-out cage(s) is predicted.
 
     Parameters
     ----------
@@ -271,7 +335,7 @@ def loco_cv(
 
     config = config or TrainConfig()
     check_trainable(dataset, config, cv=True)
-    folds = loco_folds(dataset.cages)
+    folds = cv_folds(dataset.cages, dataset.labels, config.folds)
     n_classes = len(dataset.classes)
     oof = np.full((len(dataset), n_classes), np.nan, dtype=np.float64)
     results: list[FoldResult] = []
@@ -298,7 +362,8 @@ def loco_cv(
             dataset, train, test, config, _seed_for(config.seed, k), on_epoch, should_stop
         )
         oof[test] = proba
-        results.append(FoldResult(cage, train, test, model, scaler, history, proba))
+        held_out = tuple(str(c) for c in np.unique(dataset.cages[test]))
+        results.append(FoldResult(cage, train, test, model, scaler, history, proba, held_out))
     X = dataset.X
     return CVResult(
         folds=results,

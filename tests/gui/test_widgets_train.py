@@ -48,17 +48,43 @@ def test_training_runs_off_the_main_thread_and_shows_results(make_napari_viewer,
     # live plot: one loss line per fold (and the final model)
     loss_axes = widget.live.figure.axes[0]
     assert len(loss_axes.lines) == n_folds + 1
-    # results: CNN and both baselines, interval and permutation p-value
+    # results: CNN and both baselines, cage-level intervals, tests and their assumptions
     rows = [widget.table.verticalHeaderItem(r).text() for r in range(widget.table.rowCount())]
     assert rows == ["CNN", "pca_1nn", "pca_svm"]
     report = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert widget.table.item(0, 0).text() == f"{report['accuracy']:.3f}"
-    assert f"p = {report['permutation_p']:.4g}" in widget.summary.text()
+    cnn = report["cnn"]["accuracy"]
+    assert widget.table.item(0, 0).text() == f"{cnn['value']:.3f}"
+    lo, hi = cnn["interval"]["low"], cnn["interval"]["high"]
+    assert widget.table.item(0, 1).text() == f"{lo:.2f} - {hi:.2f}"
+    assert "cages are independent" in widget.table.item(0, 1).toolTip()
+    p_1nn = report["comparisons"]["pca_1nn"]["test"]["p_value"]
+    assert f"({p_1nn:.3g})" in widget.table.item(1, 4).text()
+    text = widget.summary.toPlainText()
+    assert f"p = {report['permutation']['p_value']:.4g}" in text
+    assert text.count("Assumes:") >= 8 and "recording order" in text
+    assert "Sex alone" in text and "Age alone" in text
     assert (tmp_path / "run" / "model.pt").is_file()
     assert len(list((tmp_path / "run" / "folds").glob("*.pt"))) == n_folds
-    cm = np.asarray(report["confusion_matrix"])
+    cm = np.asarray(report["cnn"]["confusion_matrix"])
     assert cm.sum() == len(ds)
     assert widget.final is not None and widget.cv is not None
+
+
+def test_balanced_folds_from_the_widget(make_napari_viewer, qtbot, tmp_path):
+    ds, path = saved_dataset(tmp_path)
+    viewer, widget = _widget(make_napari_viewer, path, epochs=1)
+    widget.params.folds.value = "balanced"
+    widget.final_model.value = False
+    seen = []
+    worker = widget.run()
+    worker.yielded.connect(seen.append)
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    n_cages = len(np.unique(ds.cages))
+    folds = widget.report.folds
+    assert widget.report.fold_scheme == "balanced" and len(folds) == n_cages // 2
+    assert all(len(f.cages) == 2 for f in folds)
+    assert {p.n_folds for p in seen if isinstance(p, Progress)} == {n_cages // 2}
+    assert "balanced" in widget.summary.toPlainText()
 
 
 def _spy_on_training(monkeypatch):

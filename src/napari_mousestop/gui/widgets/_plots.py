@@ -53,10 +53,18 @@ class HistoryPlot:
     """Live learning curves: training loss (left) and held-out accuracy (right) per epoch.
 
     One line per fold; the fold training now is drawn in colour, earlier ones in grey. Lines
-    are updated in place (``set_data``), so a redraw per epoch stays cheap.
+    are updated in place (``set_data``), so a redraw per epoch stays cheap. The held-out
+    accuracy is shown, never used: epochs and every other setting are fixed in advance.
+    ``chance`` (dashed) and ``frequency_guess`` (dotted: what a model that learned only the
+    training folds' class frequencies would score out of fold) are reference lines.
     """
 
-    def __init__(self, canvas: PlotCanvas, chance: float | None = None) -> None:
+    def __init__(
+        self,
+        canvas: PlotCanvas,
+        chance: float | None = None,
+        frequency_guess: float | None = None,
+    ) -> None:
         self.canvas = canvas
         canvas.clear()
         self.ax_loss = canvas.styled_axes(1, 2, 1)
@@ -64,10 +72,12 @@ class HistoryPlot:
         self.ax_loss.set_xlabel("epoch")
         self.ax_loss.set_title("training loss", fontsize=9)
         self.ax_acc.set_xlabel("epoch")
-        self.ax_acc.set_title("held-out cage accuracy", fontsize=9)
+        self.ax_acc.set_title("held-out accuracy (shown, never used)", fontsize=9)
         self.ax_acc.set_ylim(-0.02, 1.02)
         if chance is not None:
             self.ax_acc.axhline(chance, color="C3", ls="--", lw=0.8)
+        if frequency_guess is not None:
+            self.ax_acc.axhline(frequency_guess, color="C3", ls=":", lw=0.8)
         self.lines: list[tuple] = []
         canvas.figure.tight_layout()
 

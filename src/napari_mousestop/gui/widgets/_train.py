@@ -1,7 +1,8 @@
-"""Training dock widget: leave-one-cage-out CV with a live plot, results and the run folder."""
+"""Training dock widget: cross-validation by cages with a live plot, results and the run folder."""
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 from typing import Any
@@ -9,15 +10,15 @@ from typing import Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
 from qtpy.QtWidgets import (
-    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from ...training import TrainConfig
+from ...training import FOLD_SCHEMES, TrainConfig
 from ._common import (
     JobWidget,
     clear_path,
@@ -30,19 +31,27 @@ from ._common import (
 from ._plots import HistoryPlot, PlotCanvas, plot_confusion
 
 SOURCES = ("dataset file", "stack layers")
+COLUMNS = (
+    "accuracy",
+    "95% interval (cages)",
+    "animal-level (optimistic)",
+    "balanced",
+    "minus CNN (sign-flip p)",
+)
 
 
 class TrainWidget(JobWidget):
-    """Train the CNN with leave-one-cage-out CV, baselines and statistics, off the main thread.
+    """Train the CNN with cross-validation by cages, baselines and statistics, off the main thread.
 
-    Results stay on the widget after a run: :attr:`report` (the run report dict), :attr:`cv`
+    Results stay on the widget after a run: :attr:`report` (the run's
+    :class:`~napari_mousestop.report.Report`), :attr:`cv`
     (fold models and out-of-fold probabilities), :attr:`final` (the all-data checkpoint) and
     :attr:`dataset`, so the comparison widget can use them without a file.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
-        self.report: dict | None = None
+        self.report: Any = None
         self.cv: Any = None
         self.final: Any = None
         self.dataset: Any = None
@@ -57,7 +66,11 @@ class TrainWidget(JobWidget):
         self.dataset_file = FileEdit(label="dataset", filter="*.npz", tooltip="dataset file")
         self.params = dataclass_form(
             TrainConfig,
-            choices={"scaling": ("log1p", "none"), "device": ("auto", "cpu", "cuda")},
+            choices={
+                "scaling": ("log1p", "none"),
+                "device": ("auto", "cpu", "cuda"),
+                "folds": FOLD_SCHEMES,
+            },
             skip=("track_test", "threads"),
             defaults={"epochs": 30},
         )
@@ -66,7 +79,7 @@ class TrainWidget(JobWidget):
             value=1000,
             min=0,
             max=100_000,
-            tooltip="cage-level permutations of the accuracy test (p-value)",
+            tooltip="permutations of each cage-level test of accuracy (CNN, sex, age)",
         )
         self.final_model = CheckBox(
             label="final model on all data",
@@ -94,11 +107,11 @@ class TrainWidget(JobWidget):
         clear_path(self.dataset_file)
         self.live = PlotCanvas(4.0, 2.4)
         self.confusion = PlotCanvas(3.0, 2.4)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["accuracy", "balanced", "95% interval"])
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setMinimumHeight(110)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
+        self.summary = QTextBrowser()
+        self.summary.setMinimumHeight(160)
         results = QWidget()
         inner = QVBoxLayout(results)
         inner.setContentsMargins(0, 0, 0, 0)
@@ -135,7 +148,8 @@ class TrainWidget(JobWidget):
     # -- running --------------------------------------------------------------------------------
     def run(self) -> Any:
         """Start training (returns the worker, or None when the inputs are not usable)."""
-        from ...training import check_trainable
+        from ...stats import frequency_guess_accuracy
+        from ...training import check_trainable, cv_folds
 
         try:
             config = self.config()
@@ -147,10 +161,15 @@ class TrainWidget(JobWidget):
 
             notify_error(exc)
             return None
-        n_folds = len(np.unique(dataset.cages))
-        total = config.epochs * (n_folds + (1 if self.final_model.value else 0))
+        folds = cv_folds(dataset.cages, dataset.labels, config.folds)
+        guess = frequency_guess_accuracy(
+            dataset.labels, [(tr, te) for _, tr, te in folds], len(dataset.classes)
+        )
+        total = config.epochs * (len(folds) + (1 if self.final_model.value else 0))
         self._folds, self.dataset = [], dataset
-        self._history = HistoryPlot(self.live, chance=1.0 / len(dataset.classes))
+        self._history = HistoryPlot(
+            self.live, chance=1.0 / len(dataset.classes), frequency_guess=guess
+        )
         self.report = self.cv = self.final = None
         run_dir = path_of(self.run_dir)
         path = path_of(self.dataset_file) if self.source.value == "dataset file" else None
@@ -195,7 +214,7 @@ class TrainWidget(JobWidget):
             else (n_cv * item.n_epochs + item.epoch)
         )
         what = (
-            f"fold {item.fold}/{item.n_folds} (cage {item.cage})"
+            f"fold {item.fold}/{item.n_folds} (held out: {item.cage})"
             if item.stage == "cv"
             else ("final model")
         )
@@ -215,36 +234,45 @@ class TrainWidget(JobWidget):
         self.show_report(self.report)
         self.tabs.setCurrentIndex(1)
         where = f"; saved to {result['run_dir']}" if result["run_dir"] else ""
-        self.status.setText(f"done: accuracy {self.report['accuracy']:.2f}{where}")
+        self.status.setText(f"done: accuracy {self.report.accuracy:.2f}{where}")
 
-    def show_report(self, report: dict) -> None:
-        """Confusion matrix, CNN vs baselines table, interval and p-value of a run report."""
-        classes = report["classes"]
+    def show_report(self, report: Any) -> None:
+        """Confusion matrix, CNN vs baselines table, and every interval and test of a
+        :class:`~napari_mousestop.report.Report`, each with what it assumes."""
+        from ...report_text import statements
+
+        cnn = report.cnn
         plot_confusion(
             self.confusion,
-            np.asarray(report["confusion_matrix"]),
-            classes,
-            title=f"CNN, out of fold (accuracy {report['accuracy']:.2f})",
+            np.asarray(cnn.confusion_matrix),
+            report.classes,
+            title=f"CNN, out of fold (accuracy {cnn.accuracy.value:.2f})",
         )
-        rows = [("CNN", report)] + list(report.get("baselines", {}).items())
+        rows = [("CNN", cnn)] + [(k, b.summary) for k, b in report.baselines.items()]
         self.table.setRowCount(len(rows))
         self.table.setVerticalHeaderLabels([name for name, _ in rows])
-        for r, (_, fig) in enumerate(rows):
-            lo, hi = fig["ci95"]
-            for c, text in enumerate(
-                (
-                    f"{fig['accuracy']:.3f}",
-                    f"{fig['balanced_accuracy']:.3f}",
-                    f"{lo:.2f} - {hi:.2f}",
-                )
-            ):
-                self.table.setItem(r, c, QTableWidgetItem(text))
-        lo, hi = report["ci95"]
-        perm = report.get("permutation", {})
-        self.summary.setText(
-            f"CNN accuracy {report['accuracy']:.3f} (95% interval {lo:.2f}-{hi:.2f}, chance "
-            f"{report['chance']:.2f}); cage-level permutation p = {report['permutation_p']:.4g}"
-            f" ({perm.get('n_permutations', '?')} permutations)"
+        for r, (name, s) in enumerate(rows):
+            ci, wil = s.accuracy.interval, s.animal_interval
+            comp = report.comparisons.get(name)
+            vs = "" if comp is None else f"{-comp.difference:+.3f} ({comp.test.p_value:.3g})"
+            texts = (
+                f"{s.accuracy.value:.3f}",
+                f"{ci.low:.2f} - {ci.high:.2f}",
+                f"{wil.low:.2f} - {wil.high:.2f}",
+                f"{s.balanced_accuracy:.3f}",
+                vs,
+            )
+            for c, text in enumerate(texts):
+                item = QTableWidgetItem(text)
+                if c in (1, 2):
+                    item.setToolTip((ci if c == 1 else wil).assumes)
+                self.table.setItem(r, c, item)
+        self.summary.setHtml(
+            "".join(
+                f"<p><b>{html.escape(st.topic)}.</b> {html.escape(st.what)}<br>"
+                f"<i>Assumes:</i> {html.escape(st.assumes)}</p>"
+                for st in statements(report)
+            )
         )
 
 
@@ -262,7 +290,7 @@ class _TrainJob:
         dataset, config, n_perm, final_model, run_dir, dataset_path = self.args
         cv = loco_cv(dataset, config, callback=emit, should_stop=should_stop)
         emit("baselines and statistics...")
-        baselines = run_baselines(dataset, seed=config.seed)
+        baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
         report = build_report(dataset, cv, baselines, n_perm, dataset_path)
         final = None
         if final_model:
