@@ -181,6 +181,7 @@ def test_sex_and_age_are_tested_apart():
     assert f["age"].permutation.level == "recording within cage"
     assert f["sex"].permutation.level == "cage" and f["sex"].permutation.p_value > 0.05
     assert f["sex"].four_class_by_level.keys() == {"M", "F"}
+    assert "recording order" in f["age"].caveat and not f["sex"].caveat
     assert factor_figures(y, y, cages, recs, ("w", "x", "y", "z")) == {}
 
 

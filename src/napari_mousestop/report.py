@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +32,6 @@ from .stats import (
     NullReference,
     PermutationResult,
     Summary,
-    _jsonable,
     compare_on_cages,
     factor_figures,
     null_reference,
@@ -162,7 +161,7 @@ class Report:
             "config": self.config,
             "dataset": self.dataset,
             "cv_seconds": self.cv_seconds,
-            "folds": [_jsonable(vars(f)) for f in self.folds],
+            "folds": [asdict(f) for f in self.folds],
             "predictions": self.predictions,
         }
 

@@ -39,12 +39,6 @@ SETTINGS_ASSUMES = (
     "choose settings on other data, or by cross-validation nested inside each training fold"
 )
 
-AGE_CONFOUND = (
-    "in the paper's design juveniles are always recorded first, so age is confounded with "
-    "recording order (and with everything that changed between the two recordings): no test "
-    "here separates them"
-)
-
 
 @dataclass(frozen=True)
 class Statement:
@@ -93,9 +87,9 @@ def statements(report: Report) -> list[Statement]:
     ]
     for name, f in report.factors.items():
         by = ", ".join(f"{k} {v:.3f}" for k, v in f.four_class_by_level.items())
-        assumes = f.accuracy.interval.assumes + "; " + f.permutation.assumes
-        if name == "age":
-            assumes += "; " + AGE_CONFOUND
+        assumes = "; ".join(
+            a for a in (f.accuracy.interval.assumes, f.permutation.assumes, f.caveat) if a
+        )
         out.append(
             Statement(
                 name,

@@ -515,12 +515,22 @@ class FactorFigures(_Record):
         assigned (sex: across cages; age: within each cage).
     four_class_by_level
         The 4-class accuracy among animals of each true level (e.g. ``{"M": .., "F": ..}``).
+    caveat
+        What no test here can separate from this factor (age: recording order).
     """
 
     name: str
     accuracy: CageEstimate
     permutation: PermutationResult
     four_class_by_level: dict[str, float]
+    caveat: str = ""
+
+
+AGE_CONFOUND = (
+    "in the paper's design juveniles are always recorded first, so age is confounded with "
+    "recording order (and with everything that changed between the two recordings): no test "
+    "here separates them"
+)
 
 
 def factor_figures(
@@ -558,6 +568,7 @@ def factor_figures(
                 t, p, cages, recordings, tuple(codes), n_permutations, seed
             ),
             four_class_by_level=by_level,
+            caveat=AGE_CONFOUND if name == "age" else "",
         )
     return out
 

@@ -124,7 +124,8 @@ class Progress:
 
     ``fold`` counts from 1 to ``n_folds`` in CV; the final all-data model reports
     ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
-    training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none).
+    training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none);
+    ``cage`` names the fold's held-out cage (cages joined by ``+`` with balanced folds).
     """
 
     fold: int
