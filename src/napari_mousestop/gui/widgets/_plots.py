@@ -72,7 +72,7 @@ class HistoryPlot:
         self.ax_loss.set_xlabel("epoch")
         self.ax_loss.set_title("training loss", fontsize=9)
         self.ax_acc.set_xlabel("epoch")
-        self.ax_acc.set_title("held-out accuracy (shown, never used)", fontsize=9)
+        self.ax_acc.set_title("held-out acc. (shown only)", fontsize=9)
         self.ax_acc.set_ylim(-0.02, 1.02)
         if chance is not None:
             self.ax_acc.axhline(chance, color="C3", ls="--", lw=0.8)

@@ -31,13 +31,13 @@ from ._common import (
 from ._plots import HistoryPlot, PlotCanvas, plot_confusion
 
 SOURCES = ("dataset file", "stack layers")
-COLUMNS = (
-    "accuracy",
-    "95% interval (cages)",
-    "animal-level (optimistic)",
-    "balanced",
-    "minus CNN (sign-flip p)",
-)
+COLUMNS = {
+    "accuracy": "out-of-fold accuracy over all animal-recordings",
+    "95% (cages)": "95% t-interval over the per-cage accuracies (hover a cell: what it assumes)",
+    "animal-level": "Wilson interval treating animals as independent: optimistic, reference only",
+    "balanced": "balanced accuracy (mean recall over classes)",
+    "- CNN (p)": "this model's accuracy minus the CNN's, and the sign-flip p over cages",
+}
 
 
 class TrainWidget(JobWidget):
@@ -109,7 +109,9 @@ class TrainWidget(JobWidget):
         self.confusion = PlotCanvas(3.0, 2.4)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setMinimumHeight(110)
+        for c, tip in enumerate(COLUMNS.values()):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
+        self.table.setMinimumHeight(130)
         self.summary = QTextBrowser()
         self.summary.setMinimumHeight(160)
         results = QWidget()
@@ -267,6 +269,7 @@ class TrainWidget(JobWidget):
                 if c in (1, 2):
                     item.setToolTip((ci if c == 1 else wil).assumes)
                 self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
         self.summary.setHtml(
             "".join(
                 f"<p><b>{html.escape(st.topic)}.</b> {html.escape(st.what)}<br>"
