@@ -35,7 +35,7 @@ import pandas as pd
 from ._io import atomic_path
 from ._stop_kernel import stop_kernel
 from .geometry import CageGeometry
-from .lmt import DetectionReader, LMTError, Track, read_animals
+from .lmt import DetectionReader, FileChanged, LMTError, Track, read_animals
 
 STOP_COLUMNS = (
     "recording",
@@ -70,7 +70,12 @@ class StopParams:
         ``"timestamp"`` (FRAME.TIMESTAMP, default) or ``"frames"`` (frame number / fps, for
         recordings whose clock is broken, e.g. timestamps going backwards).
     method
-        How DETECTION is read: ``"auto"``, ``"pages"`` or ``"sql"`` (same results).
+        How DETECTION is read: ``"auto"`` (the page decoder when the file's schema and pages
+        allow it, else SQL), ``"pages"`` (the page decoder or an error) or ``"sql"``; the
+        same results.
+    verify
+        Check the file with SQLite's ``PRAGMA quick_check`` before reading it (reads the whole
+        file); a damaged file is refused with an error.
     """
 
     speed_threshold_cm_s: float = 5.0
@@ -79,6 +84,7 @@ class StopParams:
     max_gap_s: float = 2.0
     time_base: str = "timestamp"
     method: str = "auto"
+    verify: bool = False
 
     def __post_init__(self) -> None:
         for name in ("speed_threshold_cm_s", "min_duration_s", "speed_window_s", "max_gap_s"):
@@ -216,31 +222,13 @@ def extract_stops(
     animals = read_animals(path)
     if animals.empty:
         raise LMTError(f"{path}: the ANIMAL table lists no animals")
-    report: dict = {
-        "method": None,
-        "anonymous_rows": 0,
-        "glitch_rows": 0,
-        "null_coordinate_rows": 0,
-        "rows_without_frame": 0,
-        "detections_used": 0,
-        "skipped_animals": [],
-        "warnings": [],
-    }
-    tables = []
-    with DetectionReader(path, method=params.method) as reader:
-        report["method"] = reader.method
-        frames, ts_ms = reader.frames()
-        if not len(frames):
-            raise LMTError(f"{path}: FRAME is empty (no recorded frames)")
-        clock = _Clock(frames, ts_ms, params, geometry.fps, path)
-        del frames, ts_ms  # the clock keeps what it needs
-        report["anonymous_rows"] = reader.n_anonymous()
-        total = len(animals)
-        for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
-            row = animals.iloc[k]
-            tables.append(_animal_stops(track, row, clock, params, geometry, report, path))
-            if progress is not None:
-                progress(k + 1, total)
+    try:
+        tables, clock, report = _read(path, animals, params, geometry, progress, params.method)
+    except FileChanged as exc:  # a writer got in (the lock was lost): read it all again
+        if params.method == "pages":
+            raise
+        tables, clock, report = _read(path, animals, params, geometry, progress, "sql")
+        report["reader"]["reason"] = f"{exc} (read again through SQL)"
     if report["detections_used"] == 0:
         seen = sum(report[k] for k in ("anonymous_rows", "glitch_rows", "null_coordinate_rows"))
         what = "is empty" if seen == 0 else "holds no usable detection of any animal"
@@ -265,6 +253,39 @@ def extract_stops(
     df.attrs["geometry"] = geometry.to_dict()
     df.attrs["report"] = report
     return df
+
+
+def _read(path, animals, params, geometry, progress, method):
+    """Stops of every animal through one :class:`DetectionReader`: (tables, clock, report)."""
+    report: dict = {
+        "method": None,
+        "reader": None,
+        "anonymous_rows": 0,
+        "glitch_rows": 0,
+        "null_coordinate_rows": 0,
+        "rows_without_frame": 0,
+        "detections_used": 0,
+        "skipped_animals": [],
+        "warnings": [],
+    }
+    tables = []
+    with DetectionReader(path, method=method, verify=params.verify) as reader:
+        frames, ts_ms = reader.frames()
+        if not len(frames):
+            raise LMTError(f"{path}: FRAME is empty (no recorded frames)")
+        clock = _Clock(frames, ts_ms, params, geometry.fps, path)
+        del frames, ts_ms  # the clock keeps what it needs
+        total = len(animals)
+        for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
+            row = animals.iloc[k]
+            tables.append(_animal_stops(track, row, clock, params, geometry, report, path))
+            if progress is not None:
+                progress(k + 1, total)
+        report["anonymous_rows"] = reader.n_anonymous()
+        report["method"] = reader.method
+        report["reader"] = reader.provenance()
+        report["warnings"] = reader.warnings + report["warnings"]
+    return tables, clock, report
 
 
 def _plain(v):
