@@ -546,10 +546,11 @@ def walk(pf: PageFile, root: int, leaf_kind: int) -> tuple[np.ndarray, list[np.n
             if len(np.unique(seen)) != len(seen):
                 raise UnsupportedLayout("a b-tree page is reached twice", damaged=True)
             return level, levels
-        if kind != inner:
+        if kind != inner:  # a table's root of index type: a WITHOUT ROWID table, not damage
+            legal = leaf_kind == 13 and kind in (2, 10) and not levels
             raise UnsupportedLayout(
                 f"page {int(level[0])}: b-tree page of type {kind} where {inner} or "
-                f"{leaf_kind} was expected", damaged=kind not in (2, 5, 10, 13) or len(levels) > 0
+                f"{leaf_kind} was expected", damaged=not legal
             )  # fmt: skip
         levels.append(level)
         nxt = []
