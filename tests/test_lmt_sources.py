@@ -418,3 +418,29 @@ def test_source_recorded_in_stop_table_and_parquet(tmp_path):
     assert df.attrs["report"]["method"] == "sql"
     back = pd.read_parquet(write_stops(df, tmp_path / "stops.parquet"))
     assert back.attrs["report"]["reader"] == reader
+
+
+def test_predict_verify_refuses_a_damaged_recording(tmp_path):
+    from _planted import planted_dataset
+    from napari_mousestop.geometry import CageGeometry
+    from napari_mousestop.histograms import HistogramParams
+    from napari_mousestop.training import TrainConfig, save_checkpoint, train_final
+
+    ds = planted_dataset(n_cages=2, per_cage=2, n_intervals=2)
+    ds.params = {
+        "histogram": HistogramParams(interval_s=300, n_intervals=2, n_bins=14).to_dict(),
+        "stops": StopParams(min_duration_s=0.2).to_dict(),
+        "geometry": CageGeometry.mouse().to_dict(),
+    }
+    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1, threads=1)))
+    path = build(tmp_path / "rec.sqlite", Spec(frames=600))
+    data = bytearray(path.read_bytes())
+    leaf = index_pages(path)["leaf"][0]
+    data[(leaf - 1) * 4096 + 3 : (leaf - 1) * 4096 + 5] = (1).to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    csv = tmp_path / "p.csv"
+    res = CliRunner().invoke(app, ["predict", str(model), str(path), "-o", str(csv), "--verify"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{path}: the file is damaged: PRAGMA quick_check" in res.output and not csv.exists()
+    res = CliRunner().invoke(app, ["predict", str(model), str(path), "-o", str(csv)])
+    assert res.exit_code == 0, res.output  # read around the damaged index
