@@ -26,38 +26,48 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def int_key(col: str, text_affinity: bool) -> str:
-    """SQL that is true when ``col`` holds a value SQLite finds equal to an integer."""
+_NUMERIC = ("INTEGER", "NUMERIC", "REAL")
+
+
+def int_key(col: str, affinity: str) -> str:
+    """SQL that is true when ``col`` (of that affinity) holds a value SQLite finds equal to an
+    integer; comparisons of a column with its own CAST are cheaper than ``typeof``."""
     c = _q(col)
-    text = f" OR (typeof({c}) = 'text' AND {c} = CAST(CAST({c} AS INTEGER) AS TEXT))"
-    return (
-        f"(typeof({c}) = 'integer' OR (typeof({c}) = 'real' AND {c} = CAST({c} AS INTEGER))"
-        f"{text if text_affinity else ''})"
+    if affinity in _NUMERIC:  # a text or blob never equals the CAST (no conversion applies)
+        return f"({c} = CAST({c} AS INTEGER))"
+    if affinity == "TEXT":  # numbers were stored as text: '2' is 2, '2.0' and ' 2' are not
+        return f"({c} = CAST(CAST({c} AS INTEGER) AS TEXT))"
+    return (  # no affinity: values as they were inserted; text is never equal to a number
+        f"(typeof({c}) = 'integer' OR (typeof({c}) = 'real' AND {c} = CAST({c} AS INTEGER)))"
     )
 
 
-def _number(col: str) -> str:
-    return f"typeof({_q(col)}) IN ('integer', 'real')"
+def number(col: str, affinity: str) -> str:
+    """SQL that is true when ``col`` holds an integer or a real."""
+    c = _q(col)
+    if affinity in _NUMERIC:
+        return f"({c} = CAST({c} AS REAL))"
+    return f"(typeof({c}) IN ('integer', 'real'))"
 
 
-def detection_sql(table: str, cols: dict[str, str], text: set[str], not_indexed: bool) -> str:
+def detection_sql(table: str, cols: dict[str, str], aff: dict[str, str], not_indexed: bool) -> str:
     """One scan of DETECTION: animal, frame, x, y and the mask of unusable values.
 
     Parameters
     ----------
     cols
         Upper-case name -> real name of ANIMALID, FRAMENUMBER, MASS_X, MASS_Y.
-    text
-        Upper-case names of the columns declared with a TEXT affinity.
+    aff
+        Upper-case name -> SQLite affinity of the declared type.
     not_indexed
         Read the table itself, not an index (when an index looks damaged).
     """
     a, f, x, y = (cols[k] for k in ("ANIMALID", "FRAMENUMBER", "MASS_X", "MASS_Y"))
     mask = (
-        f"({_q(a)} IS NULL) + (CASE WHEN {int_key(a, 'ANIMALID' in text)} THEN 0 ELSE 2 END)"
-        f" + (CASE WHEN {int_key(f, 'FRAMENUMBER' in text)} THEN 0 ELSE 4 END)"
-        f" + (CASE WHEN {_number(x)} THEN 0 ELSE 8 END)"
-        f" + (CASE WHEN {_number(y)} THEN 0 ELSE 16 END)"
+        f"({_q(a)} IS NULL) + (CASE WHEN {int_key(a, aff['ANIMALID'])} THEN 0 ELSE 2 END)"
+        f" + (CASE WHEN {int_key(f, aff['FRAMENUMBER'])} THEN 0 ELSE 4 END)"
+        f" + (CASE WHEN {number(x, aff['MASS_X'])} THEN 0 ELSE 8 END)"
+        f" + (CASE WHEN {number(y, aff['MASS_Y'])} THEN 0 ELSE 16 END)"
     )
     return (
         f"SELECT CAST(coalesce({_q(a)}, 0) AS INTEGER), CAST(coalesce({_q(f)}, 0) AS INTEGER), "
@@ -66,13 +76,13 @@ def detection_sql(table: str, cols: dict[str, str], text: set[str], not_indexed:
     )
 
 
-def frame_sql(table: str, cols: dict[str, str], text: set[str]) -> str:
+def frame_sql(table: str, cols: dict[str, str], aff: dict[str, str]) -> str:
     """FRAME's frame numbers and timestamps, with 1 where either is unusable."""
     f, t = cols["FRAMENUMBER"], cols["TIMESTAMP"]
     return (
         f"SELECT CAST(coalesce({_q(f)}, 0) AS INTEGER), CAST(coalesce({_q(t)}, 0) AS INTEGER), "
-        f"CASE WHEN {int_key(f, 'FRAMENUMBER' in text)} AND {_number(t)} THEN 0 ELSE 1 END "
-        f"FROM {_q(table)}"
+        f"CASE WHEN {int_key(f, aff['FRAMENUMBER'])} AND {number(t, aff['TIMESTAMP'])} "
+        f"THEN 0 ELSE 1 END FROM {_q(table)}"
     )
 
 
@@ -131,5 +141,7 @@ class DetectionSplit:
         f[(bad & BAD_FRAME) != 0] = np.nan
         x[(bad & BAD_X) != 0] = np.nan
         y[(bad & BAD_Y) != 0] = np.nan
-        o = np.lexsort((y, x, f))
-        return f[o], x[o], y[o]
+        if len(f) > 1 and not (f[1:] > f[:-1]).all():  # rows not already in frame order
+            o = np.lexsort((y, x, f))
+            f, x, y = f[o], x[o], y[o]
+        return f, x, y

@@ -29,7 +29,7 @@ from numba import njit
 
 MAGIC = b"SQLite format 3\x00"
 MAX_DEPTH = 20  # SQLite's own limit on b-tree depth (BTCURSOR_MAX_DEPTH)
-_CHUNK_BYTES = 16 << 20  # pages read and decoded at a time
+_CHUNK_BYTES = 2 << 20  # pages read and decoded at a time (small: they stay in the CPU cache)
 _GAP = 3  # pages at most this far apart are read with one call, the pages between included
 
 # column kinds for the decoder

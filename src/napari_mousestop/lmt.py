@@ -243,11 +243,10 @@ class DetectionReader:
             _query(self.con, path, "SELECT count(*) FROM sqlite_master")
             self._det = _columns(self.con, path, "DETECTION", _DETECTION_COLUMNS)
             self._frame = _columns(self.con, path, "FRAME", ("FRAMENUMBER", "TIMESTAMP"))
-            self._text = {
+            self._aff = {
                 t: {
-                    r[1].upper()
+                    r[1].upper(): affinity(r[2])
                     for r in _query(self.con, path, f"PRAGMA table_info('{t}')")
-                    if affinity(r[2]) == "TEXT"
                 }
                 for t in ("DETECTION", "FRAME")
             }
@@ -433,7 +432,7 @@ class DetectionReader:
             except Exception as exc:
                 self._fall_back(exc)
         if got is None:
-            sql = lsql.frame_sql("FRAME", self._frame, self._text["FRAME"])
+            sql = lsql.frame_sql("FRAME", self._frame, self._aff["FRAME"])
             batches = list(self._sql(sql, lsql.FRAME_DTYPES))
             frame, ts, bad = (
                 np.concatenate([b[i] for b in batches]) if batches else np.empty(0, np.int64)
@@ -572,7 +571,7 @@ class DetectionReader:
 
     def _tracks_sql(self, todo: list[int]) -> Iterator[Track]:
         split = lsql.DetectionSplit(todo)
-        sql = lsql.detection_sql("DETECTION", self._det, self._text["DETECTION"],
+        sql = lsql.detection_sql("DETECTION", self._det, self._aff["DETECTION"],
                                  self._not_indexed)  # fmt: skip
         for batch in self._sql(sql, lsql.DETECTION_DTYPES):
             split.add(*batch)
