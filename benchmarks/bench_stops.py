@@ -8,7 +8,8 @@ Measured in one run, on the same warm file:
 * napari-mousestop: read + stop extraction (``extract_stops``) with the page reader (default,
   with all its checks) and the SQL fallback; rows/s and the ratio to the engine's rate (target
   >= 0.5). The engine scan and the page reader alternate, ``--repeat`` times; the ratio is the
-  median of the per-repeat ratios (the machine may be shared: both sides see the same load);
+  median of the per-repeat ratios (the machine may be shared: both sides see the same load),
+  of wall-clock times and, less sensitive to other jobs, of CPU times;
 * peak memory (``ru_maxrss``) of ``extract_stops`` on a long recording, in a fresh subprocess
   (target < 1.5 GB for 72 h, 4 mice, ~31 M rows);
 * recall and precision against the planted stops of generated recordings, over several seeds.
@@ -54,6 +55,13 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def timed2(fn) -> tuple[float, float]:
+    """(wall, CPU) time of one call; CPU time is less sensitive to other jobs on the machine."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
+
+
 def speed(path: Path, repeat: int) -> dict:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     (n_rows,) = con.execute("SELECT count(*) FROM DETECTION").fetchone()
@@ -77,8 +85,10 @@ def speed(path: Path, repeat: int) -> dict:
 
     df = extract_stops(path)  # compile (numba cache) and warm the OS cache
     assert df.attrs["report"]["reader"]["source"] == "pages", df.attrs["report"]["reader"]
-    pairs = [(timed(engine), timed(lambda: extract_stops(path))) for _ in range(repeat)]
+    runs = [(timed2(engine), timed2(lambda: extract_stops(path))) for _ in range(repeat)]
+    pairs = [(e[0], x[0]) for e, x in runs]
     ratios = [e / x for e, x in pairs]
+    cpu_ratios = [e[1] / x[1] for e, x in runs]
     t = {
         "engine_scan": float(np.median([e for e, _ in pairs])),
         "extract_pages": float(np.median([x for _, x in pairs])),
@@ -102,6 +112,7 @@ def speed(path: Path, repeat: int) -> dict:
         "pages_median": float(np.median(ratios)),
         "pages_min": min(ratios),
         "pages_max": max(ratios),
+        "pages_cpu_median": float(np.median(cpu_ratios)),
         "sql": engine_s / t["extract_sql"],
     }
     return res

@@ -141,8 +141,9 @@ class PageFile:
         uniq = pages if (d > 0).all() else np.unique(pages)
         # spans of pages at most _GAP apart, each read with one call
         cut = np.flatnonzero(np.diff(uniq) > _GAP) + 1
-        first, last = uniq[np.r_[0, cut]], uniq[np.r_[cut, len(uniq)] - 1]
-        offset = np.r_[0, np.cumsum(last - first + 1)]
+        first = np.concatenate(([uniq[0]], uniq[cut]))
+        last = np.concatenate((uniq[cut - 1], [uniq[-1]]))
+        offset = np.concatenate(([0], np.cumsum(last - first + 1)))
         need = int(offset[-1])
         if self._buf is None or len(self._buf) < need:
             self._buf = np.empty((need, self.page_size), dtype=np.uint8)
@@ -155,6 +156,8 @@ class PageFile:
                 if got <= 0:
                     raise UnsupportedLayout("the file is shorter than its pages", damaged=True)
                 view, off = view[got:], off + got
+        if len(first) == 1:
+            return buf, pages - first[0]
         span = np.searchsorted(first, pages, side="right") - 1
         return buf, offset[span] + pages - first[span]
 

@@ -318,8 +318,9 @@ class DetectionReader:
         self._not_indexed = damaged
         if damaged:
             self.warnings.append(
-                f"{self.path.name}: the index looks damaged ({reason}); DETECTION was read from "
-                "the table itself. Check the file with --verify (PRAGMA quick_check)."
+                f"{self.path.name}: the file looks damaged ({reason}); SQLite read the rest "
+                "from the tables themselves, not from the index. Check the file with --verify "
+                "(PRAGMA quick_check)."
             )
         if self._returned:
             self.fallback = reason
