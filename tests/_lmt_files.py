@@ -388,3 +388,15 @@ def scan_reference(path: Path, animal_ids, not_indexed: bool = False) -> dict:
         tracks[a] = (arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], n_glitch, n_null)
     f = np.array(frames, dtype=np.int64).reshape(-1, 2)
     return {"frames": (f[:, 0], f[:, 1]), "tracks": tracks, "anonymous": anon}
+
+
+def read_three_ways(path: Path, animal_ids) -> dict:
+    """Read ``path`` with the reader in ``auto`` and in ``sql`` and with plain SQLite; assert
+    that all three agree and that the file did not change; return the ``auto`` read."""
+    before = sha256(path)
+    ref = reference(path, animal_ids)
+    got = read(path, animal_ids)
+    assert_same(got, ref)
+    assert_same(read(path, animal_ids, "sql"), ref)
+    assert sha256(path) == before
+    return got
