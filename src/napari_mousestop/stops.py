@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_path
-from ._stop_kernel import stop_kernel
+from ._stop_kernel import place_track, stop_kernel
 from .geometry import CageGeometry
 from .lmt import DetectionReader, FileChanged, LMTError, Track, read_animals
 
@@ -157,9 +157,9 @@ class _Clock:
         self.ts0 = int(ts_ms[0])
         self.consecutive = self.f_last - self.f0 + 1 == self.n
         self.frames = None if self.consecutive else frames
+        self.fps = fps
         if params.time_base == "frames":
             self.t = None
-            self.fps = fps
             return
         back = np.flatnonzero(np.diff(ts_ms) < 0)
         if back.size:
@@ -170,11 +170,22 @@ class _Clock:
             )
         self.t = (ts_ms - ts_ms[0]) / 1000.0
 
-    def known(self, f: np.ndarray) -> np.ndarray:
-        """Which frame numbers FRAME knows."""
-        if self.consecutive:
-            return (f >= self.f0) & (f <= self.f_last)
-        return np.isin(f, self.frames)
+    def place(self, f, x, y, geometry: CageGeometry) -> tuple[np.ndarray, ...]:
+        """The detections whose frame FRAME knows: (frame, x cm, y cm, seconds); ``x`` and
+        ``y`` (pixels, the caller's own arrays) are converted in place."""
+        if self.consecutive:  # one compiled pass
+            (ox, oy), (sx, sy) = geometry.origin_px, geometry.cm_per_px
+            t = np.empty(0) if self.t is None else self.t
+            k, t = place_track(f, x, y, self.f0, self.f_last, t, float(self.fps), ox, sx, oy, sy)
+            return f[:k], x[:k], y[:k], t[:k]
+        known = np.isin(f, self.frames)
+        f, x, y = f[known], x[known], y[known]
+        # same arithmetic as CageGeometry.px_to_cm
+        x -= geometry.origin_px[0]
+        x *= geometry.cm_per_px[0]
+        y -= geometry.origin_px[1]
+        y *= geometry.cm_per_px[1]
+        return f, x, y, self.seconds(f)
 
     def seconds(self, f: np.ndarray) -> np.ndarray:
         """Seconds since the first frame (sorted frames in, sorted times out)."""
@@ -319,12 +330,8 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
         report["warnings"].append(
             f"{label}: {track.n_null} detections with NULL coordinates left out"
         )
-    f = track.frame
-    known = clock.known(f)
-    if not known.all():
-        report["rows_without_frame"] += int((~known).sum())
-        f = f[known]
-        track.x_px, track.y_px = track.x_px[known], track.y_px[known]
+    f, x, y, t = clock.place(track.frame, track.x_px, track.y_px, geometry)
+    report["rows_without_frame"] += len(track.frame) - len(f)
     if len(f) == 0:
         msg = f"{path}: {label} has no usable detections; skipped"
         warnings.warn(msg, stacklevel=3)
@@ -332,14 +339,6 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
         report["skipped_animals"].append(int(track.animal_id))
         return _empty()
     report["detections_used"] += int(len(f))
-    del known
-    # pixels -> cm in place (the track's arrays are ours): same arithmetic as px_to_cm
-    x, y = track.x_px, track.y_px
-    x -= geometry.origin_px[0]
-    x *= geometry.cm_per_px[0]
-    y -= geometry.origin_px[1]
-    y *= geometry.cm_per_px[1]
-    t = clock.seconds(f)
     s, e, mx, my = _detect(t, x, y, params, geometry.fps)
     return pd.DataFrame(
         {
