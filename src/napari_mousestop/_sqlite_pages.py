@@ -137,12 +137,12 @@ class PageFile:
             return np.empty((0, self.page_size), np.uint8), np.empty(0, np.int64)
         if pages.min() < 2 or pages.max() > self.n_pages:
             raise UnsupportedLayout("a page number outside the file", damaged=True)
+        # spans of pages read with one call each: ascending, at most _GAP apart (the pages
+        # between are read too); pages come in key order, usually ascending
         d = np.diff(pages)
-        uniq = pages if (d > 0).all() else np.unique(pages)
-        # spans of pages at most _GAP apart, each read with one call
-        cut = np.flatnonzero(np.diff(uniq) > _GAP) + 1
-        first = np.concatenate(([uniq[0]], uniq[cut]))
-        last = np.concatenate((uniq[cut - 1], [uniq[-1]]))
+        start = np.concatenate(([0], np.flatnonzero((d <= 0) | (d > _GAP)) + 1))
+        first = pages[start]
+        last = pages[np.concatenate((start[1:], [len(pages)])) - 1]
         offset = np.concatenate(([0], np.cumsum(last - first + 1)))
         need = int(offset[-1])
         if self._buf is None or len(self._buf) < need:
@@ -156,9 +156,7 @@ class PageFile:
                 if got <= 0:
                     raise UnsupportedLayout("the file is shorter than its pages", damaged=True)
                 view, off = view[got:], off + got
-        if len(first) == 1:
-            return buf, pages - first[0]
-        span = np.searchsorted(first, pages, side="right") - 1
+        span = np.repeat(np.arange(len(start)), np.diff(np.concatenate((start, [len(pages)]))))
         return buf, offset[span] + pages - first[span]
 
     def chunks(self, pages: np.ndarray):
