@@ -5,8 +5,11 @@ Measured in one run, on the same warm file:
 * the SQLite engine's own scan rate, ``SELECT sum(MASS_X) FROM DETECTION`` (through the covering
   index ``detectionFastLoadXYIndex``), the reference;
 * Python's sqlite3 ``fetchall`` and ADBC (Arrow) reading the same columns;
-* napari-mousestop: read + stop extraction (``extract_stops``) with the page reader (default)
-  and the SQL fallback; rows/s and the ratio to the engine's rate (target >= 0.5);
+* napari-mousestop: read + stop extraction (``extract_stops``) with the page reader (default,
+  with all its checks) and the SQL fallback; rows/s and the ratio to the engine's rate (target
+  >= 0.5). The engine scan and the page reader alternate, ``--repeat`` times; the ratio is the
+  median of the per-repeat ratios (the machine may be shared: both sides see the same load),
+  of wall-clock times and, less sensitive to other jobs, of CPU times;
 * peak memory (``ru_maxrss``) of ``extract_stops`` on a long recording, in a fresh subprocess
   (target < 1.5 GB for 72 h, 4 mice, ~31 M rows);
 * recall and precision against the planted stops of generated recordings, over several seeds.
@@ -45,14 +48,18 @@ def recording(folder: Path, hours: float, seed: int) -> Path:
     return path
 
 
-def best_of(fn, repeat: int) -> float:
-    """Shortest wall time of ``repeat`` calls (the file stays in the OS cache between calls)."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+def timed(fn) -> float:
+    """Wall time of one call."""
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def timed2(fn) -> tuple[float, float]:
+    """(wall, CPU) time of one call; CPU time is less sensitive to other jobs on the machine."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def speed(path: Path, repeat: int) -> dict:
@@ -76,19 +83,24 @@ def speed(path: Path, repeat: int) -> dict:
             cur.execute("SELECT ANIMALID, FRAMENUMBER, MASS_X, MASS_Y FROM DETECTION")
             cur.fetch_arrow_table()
 
-    extract_stops(path)  # compile (numba cache) and warm the OS cache
+    df = extract_stops(path)  # compile (numba cache) and warm the OS cache
+    assert df.attrs["report"]["reader"]["source"] == "pages", df.attrs["report"]["reader"]
+    runs = [(timed2(engine), timed2(lambda: extract_stops(path))) for _ in range(repeat)]
+    pairs = [(e[0], x[0]) for e, x in runs]
+    ratios = [e / x for e, x in pairs]
+    cpu_ratios = [e[1] / x[1] for e, x in runs]
     t = {
-        "engine_scan": best_of(engine, repeat),
-        "extract_pages": best_of(lambda: extract_stops(path), repeat),
-        "engine_scan_again": best_of(engine, repeat),
-        "extract_sql": best_of(lambda: extract_stops(path, StopParams(method="sql")), 1),
-        "adbc_read_only": best_of(adbc, 1),
+        "engine_scan": float(np.median([e for e, _ in pairs])),
+        "extract_pages": float(np.median([x for _, x in pairs])),
+        "extract_sql": timed(lambda: extract_stops(path, StopParams(method="sql"))),
+        "adbc_read_only": timed(adbc),
     }
     (n1,) = con.execute("SELECT count(*) FROM DETECTION WHERE ANIMALID = 1").fetchone()
-    t_fetch = best_of(fetchall, 1)
+    t_fetch = timed(fetchall)
     con.close()
-    engine_s = min(t["engine_scan"], t["engine_scan_again"])
+    engine_s = t["engine_scan"]
     res["seconds"] = {k: round(v, 3) for k, v in t.items()}
+    res["pairs_seconds"] = [[round(e, 3), round(x, 3)] for e, x in pairs]
     res["rows_per_s"] = {
         "engine_scan": n_rows / engine_s,
         "sqlite3_fetchall (animal 1)": n1 / t_fetch,
@@ -97,7 +109,10 @@ def speed(path: Path, repeat: int) -> dict:
         "extract_stops sql": n_rows / t["extract_sql"],
     }
     res["ratio_to_engine"] = {
-        "pages": engine_s / t["extract_pages"],
+        "pages_median": float(np.median(ratios)),
+        "pages_min": min(ratios),
+        "pages_max": max(ratios),
+        "pages_cpu_median": float(np.median(cpu_ratios)),
         "sql": engine_s / t["extract_sql"],
     }
     return res
@@ -144,7 +159,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=24.0, help="recording for the speed ratio")
     ap.add_argument("--memory-hours", type=float, default=72.0, help="recording for peak memory")
     ap.add_argument("--seeds", type=int, default=5, help="1-hour recordings scored")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="engine / page reader pairs timed")
     ap.add_argument("--data", type=Path, default=Path("/tmp/mousestop-bench"))
     ap.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = ap.parse_args()

@@ -7,18 +7,46 @@
 * ``file_fingerprint``: a function returning (sha256, size, companion files such as
   ``-journal`` or ``-wal``) of an LMT file, to show that an operation left it untouched.
 
+Hypothesis profiles (property-based tests of the LMT reader): ``ci`` (default: a modest,
+reproducible number of examples) and ``thorough`` (many more, random), chosen with the
+environment variable ``HYPOTHESIS_PROFILE``; the number of files the run generated is printed
+at the end.
+
 Treat the generated files as read-only (copy them into ``tmp_path`` to damage them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from napari_mousestop.synthetic import generate_cohort, generate_recording
+
+_SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci", max_examples=30, deadline=None, derandomize=True, database=None,
+    suppress_health_check=_SLOW,
+)  # fmt: skip
+settings.register_profile(
+    "thorough", max_examples=600, deadline=None, database=None, suppress_health_check=_SLOW
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say how many LMT files the reader's tests generated."""
+    from _lmt_files import FILES_BUILT
+
+    if FILES_BUILT[0]:
+        terminalreporter.write_line(
+            f"LMT reader tests: {FILES_BUILT[0]} LMT-schema files generated "
+            f"(hypothesis profile {settings.get_current_profile_name()})"
+        )
 
 
 @pytest.fixture(scope="session")

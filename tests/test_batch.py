@@ -85,6 +85,8 @@ def test_dask_build_keeps_good_recordings_and_round_trips(recordings, tmp_path):
     assert back.params["histogram"] == PARAMS.to_dict()
     assert back.params["stops"] and back.params["geometry"]["floor_cm"] == [50.0, 50.0]
     assert back.params["package_version"]
+    reader = back.params["recordings"]["a.sqlite"]["reader"]  # which source read it, and why
+    assert reader["source"] == "pages" and reader["index"] == "detectionFastLoadXYIndex"
     ident = file_identity(recordings / "b.sqlite")
     assert back.sources[1]["name"] == "b.sqlite"
     assert back.sources[1]["size"] == ident["size"]
@@ -185,12 +187,15 @@ def test_cli_builds_and_lists_failures(recordings, tmp_path):
     csv = cohort_csv(recordings, rows_b() + [("gone.sqlite", "X", "c", "F", "A")], "cli.csv")
     out = tmp_path / "cli.npz"
     args = ["dataset", str(csv), "-o", str(out), "--interval", "2min", "--intervals", "3"]
-    res = CliRunner().invoke(app, [*args, "--bins", "6", "--workers", "0", "--min-duration", "2"])
+    res = CliRunner().invoke(
+        app, [*args, "--bins", "6", "--workers", "0", "--min-duration", "2", "--verify"]
+    )
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output and "gone.sqlite" in res.output
     ds = load_dataset(out)
     assert ds.X.shape == (4, 3, 6, 6)
-    assert ds.params["stops"]["min_duration_s"] == 2.0
+    assert ds.params["stops"]["min_duration_s"] == 2.0 and ds.params["stops"]["verify"]
+    assert ds.params["recordings"]["b.sqlite"]["reader"]["verified"]
     assert ds.params["histogram"]["interval_s"] == 120.0
     bad = cohort_csv(recordings, [("gone.sqlite", "X", "c", "F", "A")], "cli_bad.csv")
     res = CliRunner().invoke(app, ["dataset", str(bad), "-o", str(tmp_path / "b.npz")])

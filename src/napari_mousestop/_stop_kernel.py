@@ -76,3 +76,26 @@ def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step, cap):  # pr
             sx += x[i]
             sy += y[i]
     return out_s[:k].copy(), out_e[:k].copy(), out_x[:k].copy(), out_y[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def place_track(f, x, y, f0, f_last, t, fps, ox, sx, oy, sy):  # pragma: no cover - compiled
+    """One pass over a track whose FRAME table is consecutive (frames ``f0..f_last``).
+
+    Keeps, in place at the front of ``f``, ``x``, ``y``, the detections whose frame FRAME knows,
+    with their position in cm (``(x - ox) * sx``) and their time in s: ``t[frame - f0]``, or
+    ``(frame - f0) / fps`` when ``t`` is empty. Returns (number kept, times).
+    """
+    n = len(f)
+    out_t = np.empty(n)
+    k = 0
+    for i in range(n):
+        fi = f[i]
+        if fi < f0 or fi > f_last:
+            continue
+        f[k] = fi
+        out_t[k] = t[fi - f0] if len(t) else (fi - f0) / fps
+        x[k] = (x[i] - ox) * sx
+        y[k] = (y[i] - oy) * sy
+        k += 1
+    return k, out_t

@@ -350,7 +350,12 @@ def build_dataset(
             "package_version": __version__,
             "fingerprint_rule": FINGERPRINT_RULE,
             "recordings": {
-                n: {"info": r["info"], "warnings": r["warnings"], "notes": r["notes"]}
+                n: {
+                    "info": r["info"],
+                    "warnings": r["warnings"],
+                    "notes": r["notes"],
+                    "reader": r.get("report", {}).get("stops", {}).get("reader"),
+                }
                 for n, r in sorted(results.items())
             },
             "failed": failed,

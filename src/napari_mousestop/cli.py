@@ -74,6 +74,9 @@ def stops(
     time_base: str = typer.Option("timestamp", help="timestamp (FRAME.TIMESTAMP) or frames."),
     cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
     method: str = typer.Option("auto", help="How DETECTION is read: auto, pages or sql."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check the file with PRAGMA quick_check first (reads it all)."
+    ),
 ) -> None:
     """Extract the stops of every animal of one LMT recording."""
     import warnings
@@ -85,7 +88,7 @@ def stops(
 
     if cage not in ("mouse", "rat"):
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
-    params = StopParams(speed, min_duration, window, max_gap, time_base, method)
+    params = StopParams(speed, min_duration, window, max_gap, time_base, method, verify)
     geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
     bars: list = []
 
@@ -137,6 +140,9 @@ def dataset(
     workers: int = typer.Option(None, help="Worker processes (default: one per core; 0: no Dask)."),
     scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every recording."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check each file with PRAGMA quick_check first (reads it all)."
+    ),
 ) -> None:
     """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask)."""
     import warnings
@@ -176,7 +182,7 @@ def dataset(
                 cohort_csv,
                 out,
                 params,
-                StopParams(speed, min_duration, window, max_gap, time_base),
+                StopParams(speed, min_duration, window, max_gap, time_base, verify=verify),
                 geometry=geometry,
                 scheduler=scheduler,
                 progress=progress,

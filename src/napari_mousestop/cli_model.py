@@ -128,6 +128,9 @@ def predict(
     out: str = typer.Option(
         ..., "-o", "--out", help="CSV to write: class probabilities per animal."
     ),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check recordings with PRAGMA quick_check first (reads them all)."
+    ),
 ) -> None:
     """Class probabilities per animal from a trained model (recordings binned as in training)."""
     from tqdm import tqdm
@@ -142,7 +145,7 @@ def predict(
         bar.refresh()
 
     try:
-        table = predict_files(model, inputs, progress=progress)
+        table = predict_files(model, inputs, progress=progress, verify=verify)
     finally:
         bar.close()
     with atomic_path(out, suffix=".csv") as tmp:

@@ -4,15 +4,24 @@ Every connection is opened with the SQLite URI ``file:...?mode=ro``; the file is
 index is created, no journal). Positions come from DETECTION's centre of mass (MASS_X, MASS_Y, in
 pixels), converted to cm through a :class:`~napari_mousestop.geometry.CageGeometry`; times come
 from FRAME.TIMESTAMP (epoch milliseconds). Anonymous detections (ANIMALID NULL), tracking glitches
-(MASS_X < 10) and rows with NULL coordinates are left out, counted and reported.
+(MASS_X < 10) and rows with NULL or non-numeric frames or coordinates are left out, counted and
+reported.
 
-Two ways to read DETECTION, with the same results:
+One reader, two sources, chosen once per file before any row is returned
+(:class:`DetectionReader`):
 
-* ``"pages"`` (default when possible): the covering index ``detectionFastLoadXYIndex`` is decoded
-  straight from the file's pages (see ``_sqlite_pages``) while a read transaction holds SQLite's
-  shared lock, so no writer can change the pages under us.
-* ``"sql"``: one streamed SQL scan through ADBC (Apache Arrow, no Python object per row), for
-  files without that index, in WAL mode or with an unexpected layout.
+* pages: the covering index ``detectionFastLoadXYIndex`` (ANIMALID, FRAMENUMBER, MASS_X,
+  MASS_Y) and the FRAME table are decoded straight from the file's pages (``_sqlite_pages``),
+  when the schema says exactly what they hold (``_lmt_schema``), while a read transaction holds
+  SQLite's shared lock: no writer can change the file from the first page to the last;
+* SQL: SQLite reads the same columns (``_lmt_sql``), through ADBC (Apache Arrow) when nothing
+  has been returned yet, for files the page decoder does not fully understand.
+
+The page decoder checks every page and record as it goes; on any surprise the rest is read
+through SQL in the same transaction (the table itself, not the index, when the index looks
+damaged). The file's change counter is compared before each result is returned: a change means
+the lock was lost and the file must be read again (:class:`FileChanged`). Which source ran, and
+why, is recorded (:meth:`DetectionReader.provenance`).
 """
 
 from __future__ import annotations
@@ -26,19 +35,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _lmt_sql as lsql
 from . import _sqlite_pages as pages
+from ._lmt_schema import PagePlan, affinity, page_plan
 from .geometry import CageGeometry
 
 GLITCH_MASS_X = 10.0
 """Rows with MASS_X below this (pixels) are tracking glitches (lmt-analysis drops them too)."""
 
 _ANIMAL_FIELDS = ("rfid", "name", "sex", "age", "genotype", "strain", "setup")
-_FAST_INDEX = "detectionFastLoadXYIndex"
-_NULL = -1e300  # stands for NULL coordinates in the SQL path
+_BUSY_MS = 5000  # how long a read waits for a writer to finish committing
+_DETECTION_COLUMNS = ("ANIMALID", "FRAMENUMBER", "MASS_X", "MASS_Y")
 
 
 class LMTError(ValueError):
     """A file that is not a usable LMT database; the message starts with the file's path."""
+
+
+class FileChanged(LMTError):
+    """The file changed while its pages were read (another program wrote to it); read it again."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +95,28 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
     if head[:16] != pages.MAGIC:
         raise LMTError(f"{p}: not an SQLite database (is it an LMT .sqlite file?)")
     try:
-        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_MS / 1e3)
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
-        raise LMTError(f"{p}: unreadable SQLite file ({exc})") from None
+        raise _sqlite_error(p, exc) from None
     return con
+
+
+def _sqlite_error(path, exc: Exception) -> LMTError:
+    """An LMTError naming ``path`` for an error of SQLite (sqlite3 or ADBC)."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_READONLY_ROLLBACK":
+        return LMTError(
+            f"{path}: an interrupted write left {Path(path).name}-journal, which SQLite must roll "
+            "back before the file can be read, and a read-only reader cannot: let the program "
+            "that writes it finish, or open a copy of both files once with sqlite3"
+        )
+    if name.startswith("SQLITE_BUSY") or "database is locked" in msg:
+        return LMTError(
+            f"{path}: locked by a program writing to it (database is locked); try again later"
+        )
+    return LMTError(f"{path}: unreadable SQLite file ({msg})")
 
 
 def _columns(con: sqlite3.Connection, path, table: str, required: tuple[str, ...]) -> dict:
@@ -92,7 +124,7 @@ def _columns(con: sqlite3.Connection, path, table: str, required: tuple[str, ...
     try:
         rows = con.execute(f"PRAGMA table_info('{table}')").fetchall()
     except sqlite3.Error as exc:
-        raise LMTError(f"{path}: unreadable SQLite file ({exc})") from None
+        raise _sqlite_error(path, exc) from None
     if not rows:
         raise LMTError(f"{path}: no {table} table (not an LMT database?)")
     cols = {r[1].upper(): r[1] for r in rows}
@@ -106,7 +138,7 @@ def _query(con, path, sql: str, args=()) -> list:
     try:
         return con.execute(sql, args).fetchall()
     except sqlite3.Error as exc:
-        raise LMTError(f"{path}: unreadable SQLite file ({exc})") from None
+        raise _sqlite_error(path, exc) from None
 
 
 def read_animals(path: str | os.PathLike) -> pd.DataFrame:
@@ -159,48 +191,192 @@ def read_recording_info(path: str | os.PathLike) -> RecordingInfo:
 class DetectionReader:
     """Reads FRAME and DETECTION of one LMT file, read-only, with bounded memory.
 
-    Use as a context manager; :meth:`tracks` yields one animal at a time.
+    Use as a context manager; :meth:`frames`, then :meth:`tracks` (one animal at a time),
+    then :meth:`n_anonymous`. The source (pages or SQL) is chosen when the reader is made,
+    inside a read transaction that lasts until :meth:`close`.
 
     Parameters
     ----------
     path
         The LMT ``.sqlite`` file.
     method
-        ``"auto"`` (pages when possible, else SQL), ``"pages"`` or ``"sql"``.
+        ``"auto"`` (pages when the schema and the pages allow it, else SQL), ``"pages"`` (the
+        page decoder or an :class:`LMTError` saying why not) or ``"sql"``.
+    verify
+        Run ``PRAGMA quick_check`` first (reads the whole file) and refuse a damaged file.
+
+    Attributes
+    ----------
+    method
+        The source in use now: ``"pages"`` or ``"sql"``.
+    reason
+        Why that source was chosen.
+    fallback
+        Why the page decoder gave way to SQL part way, or None.
+    warnings
+        Messages for the user (a damaged index read around).
     """
 
-    def __init__(self, path: str | os.PathLike, method: str = "auto"):
+    def __init__(self, path: str | os.PathLike, method: str = "auto", verify: bool = False):
         if method not in ("auto", "pages", "sql"):
             raise ValueError(f"method must be 'auto', 'pages' or 'sql', not {method!r}")
         self.path = Path(path)
+        self.asked = method
+        self.method = "sql"
+        self.reason = ""
+        self.fallback: str | None = None
+        self.verified = False
+        self.warnings: list[str] = []
+        self._plan: PagePlan | None = None
+        self._pf: pages.PageFile | None = None
+        self._fd: int | None = None
+        self._adbc = None
+        self._cur = None
+        self._returned = False  # has any result left the reader?
+        self._not_indexed = False
+        self._n_anon: int | None = None
         self.con = connect(path)
         self.con.isolation_level = None
         try:
-            _columns(self.con, path, "DETECTION", ("ANIMALID", "FRAMENUMBER", "MASS_X", "MASS_Y"))
-            _columns(self.con, path, "FRAME", ("FRAMENUMBER", "TIMESTAMP"))
-            # a read transaction: SQLite's shared lock keeps writers out while we read pages
+            # the read transaction: SQLite's shared lock keeps writers out until close()
             _query(self.con, path, "BEGIN")
             _query(self.con, path, "SELECT count(*) FROM sqlite_master")
-            self.method = method if method != "auto" else self._best_method()
-            if self.method == "pages":
-                self._pf = pages.PageFile(self.path)
+            self._det = _columns(self.con, path, "DETECTION", _DETECTION_COLUMNS)
+            self._frame = _columns(self.con, path, "FRAME", ("FRAMENUMBER", "TIMESTAMP"))
+            self._aff = {
+                t: {
+                    r[1].upper(): affinity(r[2])
+                    for r in _query(self.con, path, f"PRAGMA table_info('{t}')")
+                }
+                for t in ("DETECTION", "FRAME")
+            }
+            if verify:
+                self._verify()
+            if method == "sql":
+                self._use_sql("method 'sql' was asked for")
+            else:
+                try:
+                    plan = page_plan(self.con)
+                except sqlite3.Error as exc:
+                    raise _sqlite_error(self.path, exc) from None
+                if isinstance(plan, str):
+                    self._refuse_or_sql(plan)
+                else:
+                    try:
+                        self._open_pages(plan)
+                    except Exception as exc:  # anything unexpected in the pages: SQL reads it
+                        self._refuse_or_sql(_describe(exc), getattr(exc, "damaged", True))
         except BaseException:
-            self.con.close()
+            self.close()
             raise
 
-    def _best_method(self) -> str:
-        for ext in ("-wal", "-journal"):
-            if Path(f"{self.path}{ext}").exists():
-                return "sql"
-        info = _query(self.con, self.path, f"PRAGMA index_info('{_FAST_INDEX}')")
-        names = [r[2].upper() if r[2] else None for r in info]
-        if names != ["ANIMALID", "FRAMENUMBER", "MASS_X", "MASS_Y"]:
-            return "sql"
-        try:
-            pages.PageFile(self.path)
-        except pages.UnsupportedLayout:
-            return "sql"
-        return "pages"
+    # --- choosing the source ------------------------------------------------------------------
+
+    def _verify(self) -> None:
+        rows = [r[0] for r in _query(self.con, self.path, "PRAGMA quick_check")]
+        if rows != ["ok"]:
+            shown = "; ".join(str(r) for r in rows[:3]) + ("; ..." if len(rows) > 3 else "")
+            raise LMTError(
+                f"{self.path}: the file is damaged: PRAGMA quick_check reports {len(rows)} "
+                f"problem(s): {shown}"
+            )
+        self.verified = True
+
+    def _open_pages(self, plan: PagePlan) -> None:
+        if Path(f"{self.path}-wal").exists():
+            raise pages.UnsupportedLayout("a -wal file lies beside it: pages may live there")
+        # kept open until close(): closing any descriptor of the file drops SQLite's lock
+        self._fd = os.open(self.path, os.O_RDONLY)
+        pf = pages.PageFile(self._fd)  # header read under the lock
+        self._counter = pf.counter
+        self._leaves, levels = pages.walk(pf, plan.index_root, 10)
+        kinds = [pages.INT_KEY, pages.INT_KEY, pages.NUMBER, pages.NUMBER]
+        inner = [pages.decode(pf, lv, 2, kinds, plan.index_root)[0] for lv in levels]
+        self._inner = np.concatenate(inner, axis=1) if inner else np.empty((4, 0))
+        self._frame_leaves, _ = pages.walk(pf, plan.frame_root, 13)
+        self._pf, self._plan = pf, plan
+        self.method = "pages"
+        self.reason = (
+            f"schema checked: index {plan.index} holds (ANIMALID, FRAMENUMBER, MASS_X, MASS_Y) "
+            f"ascending; its b-tree and FRAME's ({len(self._leaves)} + "
+            f"{len(self._frame_leaves)} leaves) checked as they are decoded"
+        )
+
+    def _refuse_or_sql(self, reason: str, damaged: bool = False) -> None:
+        if self.asked == "pages":
+            raise LMTError(
+                f"{self.path}: the page reader cannot read this file ({reason}); "
+                "method 'auto' reads it through SQL"
+            )
+        self._use_sql(reason, damaged)
+
+    def _use_sql(self, reason: str, damaged: bool = False) -> None:
+        """Read what is left through SQL: through ADBC when nothing was returned yet, else in
+        this transaction (the same snapshot as what was returned)."""
+        self.method = "sql"
+        self._pf = None
+        self._not_indexed = damaged
+        if damaged:
+            self.warnings.append(
+                f"{self.path.name}: the file looks damaged ({reason}); SQLite read the rest "
+                "from the tables themselves, not from the index. Check the file with --verify "
+                "(PRAGMA quick_check)."
+            )
+        if self._returned:
+            self.fallback = reason
+            return
+        self.reason = reason
+        self._close_fd()
+        # no lock of ours may outlive this: ADBC links its own SQLite, and POSIX locks are the
+        # process's, so one library's unlock or close would release the other's lock
+        self.con.close()
+        self.con = None
+        import adbc_driver_sqlite.dbapi as adbc
+
+        try:  # autocommit off: one read transaction for FRAME and DETECTION
+            self._adbc = adbc.connect(f"{self.path.resolve().as_uri()}?mode=ro")
+            self._cur = self._adbc.cursor()
+            self._cur.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            self._cur.fetchall()
+        except Exception as exc:
+            raise _sqlite_error(self.path, exc) from None
+
+    def _fall_back(self, exc: Exception) -> None:
+        """The page decoder met a surprise: SQL reads the rest (or, for "pages", an error)."""
+        self._check_unchanged()
+        reason = _describe(exc)
+        if self.asked == "pages":
+            raise LMTError(
+                f"{self.path}: the page reader stopped ({reason}); method 'auto' reads such "
+                "files through SQL"
+            ) from None
+        self._use_sql(reason, getattr(exc, "damaged", True))
+
+    def _check_unchanged(self) -> None:
+        """FileChanged if the header's change counter moved since the pages were first read."""
+        if self._fd is None:
+            return
+        now = int.from_bytes(os.pread(self._fd, 4, 24), "big")
+        if now != self._counter:
+            raise FileChanged(
+                f"{self.path}: the file changed while it was read (change counter "
+                f"{self._counter} -> {now}): another program wrote to it; read it again"
+            )
+
+    def _returning(self) -> None:
+        self._check_unchanged()
+        self._returned = True
+
+    def provenance(self) -> dict:
+        """Which source read the file and why, for the output's parameters."""
+        return {
+            "source": self.method if self.fallback is None else "pages, then sql",
+            "reason": self.reason,
+            "fallback": self.fallback,
+            "index": self._plan.index if self._plan is not None else None,
+            "table_scan": self._not_indexed,
+            "verified": self.verified,
+        }
 
     def __enter__(self) -> DetectionReader:
         return self
@@ -208,174 +384,209 @@ class DetectionReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def close(self) -> None:
         """End the read transaction and close the file."""
         self._pf = None
-        self.con.close()
+        for obj in (self._cur, self._adbc, self.con):
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:  # closing what failed to open: nothing left to release
+                    pass
+        self._cur = self._adbc = self.con = None
+        self._close_fd()
 
-    def _root(self, name: str) -> int:
-        rows = _query(
-            self.con, self.path, "SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)
-        )
-        return int(rows[0][0])
+    # --- SQL ----------------------------------------------------------------------------------
 
-    def _adbc(self):
-        import adbc_driver_sqlite.dbapi as adbc
-
-        return adbc.connect(f"{self.path.resolve().as_uri()}?mode=ro")
-
-    def _sql_error(self, exc: Exception) -> LMTError:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return LMTError(f"{self.path}: unreadable SQLite file ({msg})")
-
-    def frames(self) -> tuple[np.ndarray, np.ndarray]:
-        """FRAMENUMBER and TIMESTAMP (epoch ms) of every frame, sorted by frame (int64)."""
-        if self.method == "pages":
-            try:
-                info = _query(self.con, self.path, "PRAGMA table_info('FRAME')")
-                names = [r[1].upper() for r in info]
-                k = names.index("TIMESTAMP")
-                f = names.index("FRAMENUMBER")
-                is_rowid = info[f][5] == 1 and str(info[f][2]).upper() == "INTEGER"
-                leaves, _, kind = self._pf.walk(self._root("FRAME"))
-                if kind != 13:
-                    raise pages.UnsupportedLayout("FRAME is not a table b-tree")
-                vals, rowid = pages.decode(self._pf, leaves, kind, max(k, f) + 1)
-                frame = rowid.astype(np.float64) if is_rowid else vals[f]
-                ts = vals[k]
-                if not is_rowid:
-                    o = np.argsort(frame, kind="stable")
-                    frame, ts = frame[o], ts[o]
-            except pages.UnsupportedLayout:
-                frame, ts = self._frames_sql()
-        else:
-            frame, ts = self._frames_sql()
-        bad = np.isnan(ts) | (ts == _NULL) | np.isnan(frame)
-        if bad.any():
-            raise LMTError(
-                f"{self.path}: FRAME has {int(bad.sum())} frame(s) with a NULL FRAMENUMBER or "
-                "TIMESTAMP"
-            )
-        return frame.astype(np.int64), ts.astype(np.int64)
-
-    def _frames_sql(self) -> tuple[np.ndarray, np.ndarray]:
+    def _sql(self, sql: str, dtypes: tuple[str, ...]) -> Iterator[list[np.ndarray]]:
+        """Batches of a query, from ADBC or (after a fallback) this transaction's connection."""
         import adbc_driver_manager
+        import pyarrow
 
         try:
-            return self._frames_adbc()
-        except adbc_driver_manager.Error as exc:
-            raise self._sql_error(exc) from None
+            if self._cur is not None:
+                yield from lsql.adbc_batches(self._cur, sql)
+            else:
+                yield from lsql.sqlite_batches(self.con, sql, dtypes)
+        except (sqlite3.Error, adbc_driver_manager.Error, pyarrow.ArrowException, OSError) as exc:
+            raise _sqlite_error(self.path, exc) from None
 
-    def _frames_adbc(self) -> tuple[np.ndarray, np.ndarray]:
-        with self._adbc() as c, c.cursor() as cur:
-            cur.execute(
-                f"SELECT CAST(coalesce(FRAMENUMBER, {_NULL}) AS REAL), "
-                f"CAST(coalesce(TIMESTAMP, {_NULL}) AS REAL) FROM FRAME ORDER BY FRAMENUMBER"
+    # --- FRAME --------------------------------------------------------------------------------
+
+    def frames(self) -> tuple[np.ndarray, np.ndarray]:
+        """FRAMENUMBER and TIMESTAMP (epoch ms) of every frame, sorted by frame (int64).
+
+        Raises
+        ------
+        LMTError
+            A frame whose number is not an integer or whose TIMESTAMP is not a number.
+        """
+        got = None
+        if self.method == "pages":
+            try:
+                got = self._frames_pages()
+            except Exception as exc:
+                self._fall_back(exc)
+        if got is None:
+            sql = lsql.frame_sql("FRAME", self._frame, self._aff["FRAME"])
+            batches = list(self._sql(sql, lsql.FRAME_DTYPES))
+            frame, ts, bad = (
+                np.concatenate([b[i] for b in batches]) if batches else np.empty(0, np.int64)
+                for i in range(3)
             )
-            tb = cur.fetch_arrow_table()
-        frame = tb.column(0).to_numpy().astype(np.float64)
-        frame[frame == _NULL] = np.nan
-        return frame, tb.column(1).to_numpy().astype(np.float64)
+            bad = bad != 0
+        else:
+            frame, ts, bad = got
+        if bad.any():
+            raise LMTError(
+                f"{self.path}: FRAME has {int(bad.sum())} frame(s) with a NULL or non-integer "
+                "FRAMENUMBER or a NULL or non-numeric TIMESTAMP"
+            )
+        if len(frame) > 1 and not (np.diff(frame) > 0).all():
+            o = np.lexsort((ts, frame))
+            frame, ts = frame[o], ts[o]
+        self._returning()
+        return frame, ts
+
+    def _frames_pages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        plan = self._plan
+        cols = [plan.time_col] + ([] if plan.frame_is_rowid else [plan.frame_col])
+        kinds = [pages.ANY] * (max(cols) + 1)
+        kinds[plan.time_col] = pages.NUMBER
+        if not plan.frame_is_rowid:
+            kinds[plan.frame_col] = pages.INT_KEY
+        vals, rowid = pages.decode(self._pf, self._frame_leaves, 13, kinds, plan.frame_root,
+                                   keep=tuple(cols))  # fmt: skip
+        ts = vals[0]
+        bad = np.isnan(ts)
+        if plan.frame_is_rowid:
+            frame = rowid
+        else:
+            bad |= np.isnan(vals[1])
+            frame = np.where(bad, 0, vals[1]).astype(np.int64)
+        return frame, np.where(bad, 0, ts).astype(np.int64), bad
+
+    # --- DETECTION ----------------------------------------------------------------------------
 
     def n_anonymous(self) -> int:
         """Number of DETECTION rows without an animal (ANIMALID NULL)."""
-        if self.method == "pages":
+        if self._n_anon is None and self.method == "pages":
             try:
-                self._page_keys()
-                return self._n_anon
-            except pages.UnsupportedLayout:
-                self.method = "sql"
-        return int(
-            _query(self.con, self.path, "SELECT count(*) FROM DETECTION WHERE ANIMALID IS NULL")[0][
-                0
-            ]
-        )
-
-    def _page_keys(self) -> None:
-        """Find each leaf page's first and last ANIMALID, and the rows on interior pages."""
-        if hasattr(self, "_leaves"):
-            return
-        leaves, interiors, kind = self._pf.walk(self._root(_FAST_INDEX))
-        if kind != 10:
-            raise LMTError(f"{self.path}: index {_FAST_INDEX} is not an index b-tree")
-        self._leaves = np.asarray(leaves, dtype=np.int64)
-        keys, _ = pages.decode(self._pf, self._leaves, 10, 1, only_first=True)
-        self._first = np.nan_to_num(keys[0, 0::2], nan=-np.inf)
-        self._last = np.nan_to_num(keys[0, 1::2], nan=-np.inf)
-        self._inner, _ = pages.decode(self._pf, interiors, 2, 4)
-        anon = self._leaves[self._first == -np.inf]
-        a_vals, _ = pages.decode(self._pf, anon, 10, 1)
-        self._n_anon = int(np.isnan(a_vals[0]).sum() + np.isnan(self._inner[0]).sum())
+                n = int(np.isnan(self._inner[0]).sum())
+                for key, f, _, _, n_null, n_glitch in pages.index_runs(
+                    self._pf, self._leaves, self._plan.index_root, GLITCH_MASS_X
+                ):
+                    if key == key:  # NULL animals come first in the index
+                        break
+                    n += len(f) + n_null + n_glitch
+                self._n_anon = n
+            except Exception as exc:
+                self._fall_back(exc)
+        if self._n_anon is None:
+            sql = (
+                f'SELECT count(*) FROM "DETECTION"{" NOT INDEXED" if self._not_indexed else ""} '
+                f'WHERE "{self._det["ANIMALID"]}" IS NULL'
+            )
+            self._n_anon = int(list(self._sql(sql, ("i8",)))[0][0][0])
+        self._returning()
+        return self._n_anon
 
     def tracks(self, animal_ids) -> Iterator[Track]:
         """Yield each animal's :class:`Track` in the order of ``animal_ids``."""
         todo = [int(a) for a in animal_ids]
         if self.method == "pages":
-            try:
-                self._page_keys()
-                while todo:
-                    yield self._track_pages(todo[0])
-                    todo.pop(0)
-            except pages.UnsupportedLayout:
-                self.method = "sql"  # unexpected pages: let SQLite read (or reject) the rest
+            todo = yield from self._tracks_pages(todo)
         if todo:
             yield from self._tracks_sql(todo)
 
-    def _track_pages(self, a: int) -> Track:
-        sel = self._leaves[(self._first <= a) & (self._last >= a)]
-        counts = np.zeros(2, np.int64)  # glitch, NULL rows: left out while decoding
-        vals, _ = pages.decode(self._pf, sel, 10, 4, key=float(a), clean_min=GLITCH_MASS_X,
-                               counts=counts)  # fmt: skip
-        frame, x, y = vals[1], vals[2], vals[3]
+    def _tracks_pages(self, todo: list[int]):
+        """Yield tracks from the pages; returns the animals left to SQL after a surprise."""
+        animals = self._page_animals(set(todo))
+        ready: dict[int, Track] = {}
+        for i, aid in enumerate(todo):
+            try:
+                while aid not in ready:
+                    tr = next(animals)
+                    ready[tr.animal_id] = tr
+            except Exception as exc:  # a surprise in the pages: SQL reads the rest
+                self._fall_back(exc)
+                return todo[i:]
+            self._returning()
+            yield ready.pop(aid)
+        return []
+
+    def _page_animals(self, wanted: set[int]) -> Iterator[Track]:
+        """One pass over the index's leaves, in key order: each wanted animal's track as soon
+        as its rows end (animals without rows at the end), and the anonymous row count."""
+        plan = self._plan
+        n_anon = int(np.isnan(self._inner[0]).sum())
+        cur, parts, n_null, n_glitch = None, [], 0, 0
+        left = set(wanted)
+        for key, f, x, y, nn, ng in pages.index_runs(
+            self._pf, self._leaves, plan.index_root, GLITCH_MASS_X
+        ):
+            if key != key:
+                n_anon += len(f) + nn + ng
+                continue
+            if key != cur:
+                if cur in left:
+                    left.discard(cur)
+                    yield self._page_track(int(cur), parts, n_null, n_glitch)
+                if not left:
+                    break
+                cur, parts, n_null, n_glitch = key, [], 0, 0
+            if key in left:
+                parts.append((f, x, y))
+                n_null += nn
+                n_glitch += ng
+        else:
+            if cur in left:
+                left.discard(cur)
+                yield self._page_track(int(cur), parts, n_null, n_glitch)
+        self._n_anon = n_anon
+        for aid in sorted(left):
+            yield self._page_track(aid, [], 0, 0)
+
+    def _page_track(self, a: int, parts: list, n_null: int, n_glitch: int) -> Track:
+        """One animal's track from its runs of leaf rows and its entries on interior pages
+        (which go between the leaves' rows), frames strictly increasing."""
         inner = self._inner[:, self._inner[0] == a]
-        inner = inner[:, np.argsort(inner[1], kind="stable")]  # levels come one after another
+        inner = inner[:, np.lexsort((inner[3], inner[2], inner[1]))]
         extra = _clean(a, inner[1], inner[2], inner[3])
-        if len(extra.frame):  # entries held on interior pages go between the leaves' entries
-            frame, x, y = pages.merge_sorted(
-                frame, x, y, extra.frame.astype(np.float64), extra.x_px, extra.y_px
-            )
-        del vals  # the merged copies (or views of it) are all we keep
-        return Track(a, frame.astype(np.int64), x, y, int(counts[0]) + extra.n_glitch,
-                     int(counts[1]) + extra.n_null)  # fmt: skip
+        g = extra.frame.astype(np.float64)
+        n = sum(len(p[0]) for p in parts) + len(g)
+        frame, x, y = np.empty(n, np.int64), np.empty(n), np.empty(n)
+        k = j = 0
+        for f, u, v in [*parts, (np.empty(0), np.empty(0), np.empty(0))]:
+            end = int(np.searchsorted(g, f[-1], side="right")) if len(f) else len(g)
+            k = pages.merge_into(frame, x, y, k, f, u, v, g, extra.x_px, extra.y_px, j, end)
+            if k < 0:
+                raise pages.UnsupportedLayout(f"animal {a} has two rows in one frame")
+            j = end
+        return Track(a, frame, x, y, n_glitch + extra.n_glitch, n_null + extra.n_null)
 
-    def _scan_sql(self, animal_ids: list[int]) -> dict[int, list]:
-        """One streamed scan of DETECTION, rows split per animal (NULL animals dropped)."""
-        parts: dict[int, list] = {int(a): [] for a in animal_ids}
-        with self._adbc() as c, c.cursor() as cur:
-            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "262144"})
-            cur.execute(
-                "SELECT CAST(coalesce(ANIMALID, -1) AS INTEGER), "
-                "CAST(coalesce(FRAMENUMBER, -1) AS INTEGER), "
-                f"CAST(coalesce(MASS_X, {_NULL}) AS REAL), CAST(coalesce(MASS_Y, {_NULL}) AS REAL) "
-                "FROM DETECTION"
-            )
-            for batch in cur.fetch_record_batch():
-                a = batch.column(0).to_numpy()
-                cols = [batch.column(i).to_numpy() for i in (1, 2, 3)]
-                for aid, lst in parts.items():
-                    m = a == aid
-                    if m.any():
-                        lst.append([c[m] for c in cols])
-        return parts
+    def _tracks_sql(self, todo: list[int]) -> Iterator[Track]:
+        split = lsql.DetectionSplit(todo)
+        sql = lsql.detection_sql("DETECTION", self._det, self._aff["DETECTION"],
+                                 self._not_indexed)  # fmt: skip
+        for batch in self._sql(sql, lsql.DETECTION_DTYPES):
+            split.add(*batch)
+        self._n_anon = split.n_anonymous
+        for aid in todo:
+            track = _clean(aid, *split.rows(aid))
+            self._returning()
+            yield track
 
-    def _tracks_sql(self, animal_ids: list[int]) -> Iterator[Track]:
-        import adbc_driver_manager
 
-        try:
-            parts = self._scan_sql(animal_ids)
-        except adbc_driver_manager.Error as exc:
-            raise self._sql_error(exc) from None
-        for aid in animal_ids:
-            lst = parts[int(aid)]
-            f, x, y = (
-                np.concatenate([p[i] for p in lst]) if lst else np.empty(0) for i in range(3)
-            )
-            o = np.argsort(f, kind="stable")
-            f, x, y = f[o].astype(np.float64), x[o], y[o]
-            f[f == -1] = np.nan
-            x[x == _NULL] = np.nan
-            y[y == _NULL] = np.nan
-            yield _clean(int(aid), f, x, y)
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, pages.UnsupportedLayout):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _clean(animal_id: int, frame: np.ndarray, x: np.ndarray, y: np.ndarray) -> Track:

@@ -53,11 +53,14 @@ def _frame(checkpoint: Checkpoint, proba: np.ndarray, columns: dict) -> pd.DataF
     return df
 
 
-def predict_path(checkpoint: Checkpoint, path: str | os.PathLike) -> pd.DataFrame:
+def predict_path(
+    checkpoint: Checkpoint, path: str | os.PathLike, verify: bool = False
+) -> pd.DataFrame:
     """Predictions for one dataset (``.npz``) or LMT recording (``.sqlite``).
 
     Returns one row per animal(-recording): ``source, recording, cage, animal, true``
-    (empty when unknown), ``predicted`` and ``p_<class>`` for each class.
+    (empty when unknown), ``predicted`` and ``p_<class>`` for each class. With ``verify``, a
+    recording is first checked with ``PRAGMA quick_check`` (see ``StopParams.verify``).
     """
     path = Path(path)
     if path.suffix.lower() == ".npz":
@@ -81,6 +84,12 @@ def predict_path(checkpoint: Checkpoint, path: str | os.PathLike) -> pd.DataFram
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
         hist, stop_params, geometry = recording_inputs(checkpoint)
+        if verify:
+            from dataclasses import replace
+
+            from .stops import StopParams
+
+            stop_params = replace(stop_params or StopParams(), verify=True)
         rs = recording_stacks(path, hist, stop_params, geometry)
         check_fits(checkpoint, rs.stacks, where=str(path))
         proba = predict_proba(checkpoint, rs.stacks)
@@ -103,6 +112,7 @@ def predict_files(
     model: str | os.PathLike | Checkpoint,
     inputs: Sequence[str | os.PathLike],
     progress: Callable[[int, int], None] | None = None,
+    verify: bool = False,
 ) -> pd.DataFrame:
     """Class probabilities per animal for every input file, in one table.
 
@@ -115,13 +125,15 @@ def predict_files(
         the checkpoint's own histogram, stop and geometry parameters.
     progress
         Optional callable(done, total), called after each input.
+    verify
+        Check each recording with ``PRAGMA quick_check`` before reading it.
     """
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
     if not inputs:
         raise ValueError("predict: give at least one dataset or recording")
     frames = []
     for k, path in enumerate(inputs):
-        frames.append(predict_path(ckpt, path))
+        frames.append(predict_path(ckpt, path, verify))
         if progress is not None:
             progress(k + 1, len(inputs))
     return pd.concat(frames, ignore_index=True)

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_path
-from ._stop_kernel import stop_kernel
+from ._stop_kernel import place_track, stop_kernel
 from .geometry import CageGeometry
-from .lmt import DetectionReader, LMTError, Track, read_animals
+from .lmt import DetectionReader, FileChanged, LMTError, Track, read_animals
 
 STOP_COLUMNS = (
     "recording",
@@ -70,7 +70,12 @@ class StopParams:
         ``"timestamp"`` (FRAME.TIMESTAMP, default) or ``"frames"`` (frame number / fps, for
         recordings whose clock is broken, e.g. timestamps going backwards).
     method
-        How DETECTION is read: ``"auto"``, ``"pages"`` or ``"sql"`` (same results).
+        How DETECTION is read: ``"auto"`` (the page decoder when the file's schema and pages
+        allow it, else SQL), ``"pages"`` (the page decoder or an error) or ``"sql"``; the
+        same results.
+    verify
+        Check the file with SQLite's ``PRAGMA quick_check`` before reading it (reads the whole
+        file); a damaged file is refused with an error.
     """
 
     speed_threshold_cm_s: float = 5.0
@@ -79,6 +84,7 @@ class StopParams:
     max_gap_s: float = 2.0
     time_base: str = "timestamp"
     method: str = "auto"
+    verify: bool = False
 
     def __post_init__(self) -> None:
         for name in ("speed_threshold_cm_s", "min_duration_s", "speed_window_s", "max_gap_s"):
@@ -151,9 +157,9 @@ class _Clock:
         self.ts0 = int(ts_ms[0])
         self.consecutive = self.f_last - self.f0 + 1 == self.n
         self.frames = None if self.consecutive else frames
+        self.fps = fps
         if params.time_base == "frames":
             self.t = None
-            self.fps = fps
             return
         back = np.flatnonzero(np.diff(ts_ms) < 0)
         if back.size:
@@ -164,11 +170,22 @@ class _Clock:
             )
         self.t = (ts_ms - ts_ms[0]) / 1000.0
 
-    def known(self, f: np.ndarray) -> np.ndarray:
-        """Which frame numbers FRAME knows."""
-        if self.consecutive:
-            return (f >= self.f0) & (f <= self.f_last)
-        return np.isin(f, self.frames)
+    def place(self, f, x, y, geometry: CageGeometry) -> tuple[np.ndarray, ...]:
+        """The detections whose frame FRAME knows: (frame, x cm, y cm, seconds); ``x`` and
+        ``y`` (pixels, the caller's own arrays) are converted in place."""
+        if self.consecutive:  # one compiled pass
+            (ox, oy), (sx, sy) = geometry.origin_px, geometry.cm_per_px
+            t = np.empty(0) if self.t is None else self.t
+            k, t = place_track(f, x, y, self.f0, self.f_last, t, float(self.fps), ox, sx, oy, sy)
+            return f[:k], x[:k], y[:k], t[:k]
+        known = np.isin(f, self.frames)
+        f, x, y = f[known], x[known], y[known]
+        # same arithmetic as CageGeometry.px_to_cm
+        x -= geometry.origin_px[0]
+        x *= geometry.cm_per_px[0]
+        y -= geometry.origin_px[1]
+        y *= geometry.cm_per_px[1]
+        return f, x, y, self.seconds(f)
 
     def seconds(self, f: np.ndarray) -> np.ndarray:
         """Seconds since the first frame (sorted frames in, sorted times out)."""
@@ -216,31 +233,13 @@ def extract_stops(
     animals = read_animals(path)
     if animals.empty:
         raise LMTError(f"{path}: the ANIMAL table lists no animals")
-    report: dict = {
-        "method": None,
-        "anonymous_rows": 0,
-        "glitch_rows": 0,
-        "null_coordinate_rows": 0,
-        "rows_without_frame": 0,
-        "detections_used": 0,
-        "skipped_animals": [],
-        "warnings": [],
-    }
-    tables = []
-    with DetectionReader(path, method=params.method) as reader:
-        report["method"] = reader.method
-        frames, ts_ms = reader.frames()
-        if not len(frames):
-            raise LMTError(f"{path}: FRAME is empty (no recorded frames)")
-        clock = _Clock(frames, ts_ms, params, geometry.fps, path)
-        del frames, ts_ms  # the clock keeps what it needs
-        report["anonymous_rows"] = reader.n_anonymous()
-        total = len(animals)
-        for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
-            row = animals.iloc[k]
-            tables.append(_animal_stops(track, row, clock, params, geometry, report, path))
-            if progress is not None:
-                progress(k + 1, total)
+    try:
+        tables, clock, report = _read(path, animals, params, geometry, progress, params.method)
+    except FileChanged as exc:  # a writer got in (the lock was lost): read it all again
+        if params.method == "pages":
+            raise
+        tables, clock, report = _read(path, animals, params, geometry, progress, "sql")
+        report["reader"]["reason"] = f"{exc} (read again through SQL)"
     if report["detections_used"] == 0:
         seen = sum(report[k] for k in ("anonymous_rows", "glitch_rows", "null_coordinate_rows"))
         what = "is empty" if seen == 0 else "holds no usable detection of any animal"
@@ -265,6 +264,39 @@ def extract_stops(
     df.attrs["geometry"] = geometry.to_dict()
     df.attrs["report"] = report
     return df
+
+
+def _read(path, animals, params, geometry, progress, method):
+    """Stops of every animal through one :class:`DetectionReader`: (tables, clock, report)."""
+    report: dict = {
+        "method": None,
+        "reader": None,
+        "anonymous_rows": 0,
+        "glitch_rows": 0,
+        "null_coordinate_rows": 0,
+        "rows_without_frame": 0,
+        "detections_used": 0,
+        "skipped_animals": [],
+        "warnings": [],
+    }
+    tables = []
+    with DetectionReader(path, method=method, verify=params.verify) as reader:
+        frames, ts_ms = reader.frames()
+        if not len(frames):
+            raise LMTError(f"{path}: FRAME is empty (no recorded frames)")
+        clock = _Clock(frames, ts_ms, params, geometry.fps, path)
+        del frames, ts_ms  # the clock keeps what it needs
+        total = len(animals)
+        for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
+            row = animals.iloc[k]
+            tables.append(_animal_stops(track, row, clock, params, geometry, report, path))
+            if progress is not None:
+                progress(k + 1, total)
+        report["anonymous_rows"] = reader.n_anonymous()
+        report["method"] = reader.method
+        report["reader"] = reader.provenance()
+        report["warnings"] = reader.warnings + report["warnings"]
+    return tables, clock, report
 
 
 def _plain(v):
@@ -298,12 +330,8 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
         report["warnings"].append(
             f"{label}: {track.n_null} detections with NULL coordinates left out"
         )
-    f = track.frame
-    known = clock.known(f)
-    if not known.all():
-        report["rows_without_frame"] += int((~known).sum())
-        f = f[known]
-        track.x_px, track.y_px = track.x_px[known], track.y_px[known]
+    f, x, y, t = clock.place(track.frame, track.x_px, track.y_px, geometry)
+    report["rows_without_frame"] += len(track.frame) - len(f)
     if len(f) == 0:
         msg = f"{path}: {label} has no usable detections; skipped"
         warnings.warn(msg, stacklevel=3)
@@ -311,14 +339,6 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
         report["skipped_animals"].append(int(track.animal_id))
         return _empty()
     report["detections_used"] += int(len(f))
-    del known
-    # pixels -> cm in place (the track's arrays are ours): same arithmetic as px_to_cm
-    x, y = track.x_px, track.y_px
-    x -= geometry.origin_px[0]
-    x *= geometry.cm_per_px[0]
-    y -= geometry.origin_px[1]
-    y *= geometry.cm_per_px[1]
-    t = clock.seconds(f)
     s, e, mx, my = _detect(t, x, y, params, geometry.fps)
     return pd.DataFrame(
         {

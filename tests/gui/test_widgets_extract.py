@@ -111,3 +111,25 @@ def test_cancel_and_bad_input(make_napari_viewer, qtbot, cohort, monkeypatch):
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     assert widget.status.text() == "cancelled"
     assert sum(1 for lyr in viewer.layers if lyr.name.endswith(" stops")) < 8
+
+
+def test_verify_checkbox_refuses_a_damaged_file(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """The 'verify file first' box runs PRAGMA quick_check; a damaged file fails with the
+    file's name and SQLite's finding, and no layer is added."""
+    from _lmt_files import Spec, build, index_pages
+
+    path = build(tmp_path / "damaged.sqlite", Spec(frames=600))
+    data = bytearray(path.read_bytes())
+    leaf = index_pages(path)["leaf"][0]
+    data[(leaf - 1) * 4096 + 3 : (leaf - 1) * 4096 + 5] = (1).to_bytes(2, "big")  # cells lost
+    path.write_bytes(bytes(data))
+    viewer, widget = _widget(make_napari_viewer)
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    assert widget.stop.verify.value is False and widget.stop.verify.label == "verify file first"
+    widget.stop.verify.value = True
+    widget.files.value = [str(path)]
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.status.text().startswith(f"failed: {path}: the file is damaged: PRAGMA")
+    assert len(viewer.layers) == 0 and "quick_check" in shown[-1]

@@ -108,6 +108,10 @@ def assemble_dataset(recordings: list[tuple[Any, str, dict]]) -> Any:
         "labels": {"classes": list(CLASSES)},
         "package_version": __version__,
         "skipped_unlabelled": missing,
+        "recordings": {
+            Path(rs.path).name: {"reader": rs.report.get("stops", {}).get("reader")}
+            for rs, _, _ in recordings
+        },
         "made_by": "napari widget",
     }
     return Dataset(
@@ -148,6 +152,7 @@ class ExtractWidget(JobWidget):
         self.stop = dataclass_form(
             StopParams,
             choices={"time_base": ("timestamp", "frames"), "method": ("auto", "pages", "sql")},
+            labels={"verify": "verify file first"},
         )
         self.dataset_file = FileEdit(
             label="write dataset",
