@@ -160,9 +160,17 @@ def explain(
     correct_only: bool = typer.Option(False, help="Average correctly classified animals only."),
     seed: int = typer.Option(0, help="Seed of the permutations."),
     statistic: str = typer.Option("t", help="Test statistic: 't' (smoothed) or 'diff'."),
+    primary: str = typer.Option(
+        "occlusion_space",
+        help="Primary map, named in advance: its comparisons are one Holm family, all other "
+        "maps' comparisons a second one.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Out-of-fold evidence maps, final-model activations and class differences, over the cage."""
+    """Out-of-fold evidence maps, final-model activations and class differences, over the cage.
+
+    Writes one maps file (maps.nc), the figures and index.md (each figure and how to read it).
+    """
     from tqdm import tqdm
 
     from .explain_run import explain_run
@@ -188,8 +196,14 @@ def explain(
             statistic=statistic,
             by=by,
             correct_only=correct_only,
+            primary=primary,
             progress=progress,
         )
     finally:
         bar.close()
-    typer.echo(f"wrote {len(res['maps'])} maps and {len(res['figures'])} figures to {out}")
+    typer.echo(
+        f"wrote {res['file']} ({len(res['maps'])} arrays), {len(res['figures'])} figures "
+        f"and {res['index']}"
+    )
+    for name, why in res["skipped"].items():
+        typer.echo(f"skipped {name}: {why}")
