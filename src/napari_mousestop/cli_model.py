@@ -171,6 +171,8 @@ def explain(
 
     Writes one maps file (maps.nc), the figures and index.md (each figure and how to read it).
     """
+    import warnings
+
     from tqdm import tqdm
 
     from .explain_run import explain_run
@@ -184,21 +186,24 @@ def explain(
         bar.refresh()
 
     try:
-        res = explain_run(
-            run_dir,
-            out,
-            dataset=dataset_path,
-            patch=patch,
-            stride=stride,
-            n_permutations=permutations,
-            alpha=alpha,
-            seed=seed,
-            statistic=statistic,
-            by=by,
-            correct_only=correct_only,
-            primary=primary,
-            progress=progress,
-        )
+        with warnings.catch_warnings():
+            # captum's DeepLift announces its temporary hooks on every call: noise to a user
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            res = explain_run(
+                run_dir,
+                out,
+                dataset=dataset_path,
+                patch=patch,
+                stride=stride,
+                n_permutations=permutations,
+                alpha=alpha,
+                seed=seed,
+                statistic=statistic,
+                by=by,
+                correct_only=correct_only,
+                primary=primary,
+                progress=progress,
+            )
     finally:
         bar.close()
     typer.echo(

@@ -86,6 +86,7 @@ def out_of_fold(
     stride: int = 1,
     baseline: str = "empty",
     progress: Callable[[int, int], None] | None = None,
+    explain: Callable[[StopCNN, np.ndarray, Any], list] | None = None,
 ) -> list[ExplanationMap | HourProfile]:
     """Evidence maps of every sample, each computed by the fold model that never saw its cage.
 
@@ -99,6 +100,9 @@ def out_of_fold(
         All samples (n, T, N, N), raw (each fold's scaler is applied).
     progress
         Optional ``callable(done, total)`` called after each fold.
+    explain
+        ``explain(model, X, scaler)`` giving per-sample maps of some samples; default:
+        :func:`explain_model` with ``geometry, classes, which, patch, stride, baseline``.
 
     Returns
     -------
@@ -111,9 +115,12 @@ def out_of_fold(
     for f, fold in enumerate(folds):
         idx = _as_index(fold.test_index)
         seen[idx] += 1
-        maps = explain_model(
-            fold.model, X[idx], fold.scaler, geometry, classes, which, patch, stride, baseline
-        )
+        if explain is None:
+            maps = explain_model(
+                fold.model, X[idx], fold.scaler, geometry, classes, which, patch, stride, baseline
+            )
+        else:
+            maps = explain(fold.model, X[idx], fold.scaler)
         if merged is None:
             merged = [
                 replace(m, data=np.zeros((len(X), *m.data.shape[1:])), meta=dict(m.meta))
@@ -213,6 +220,7 @@ def _comparison_maps(m: ExplanationMap, comps) -> tuple[list[ExplanationMap], di
         _stack(f"{m.name}_significant", comps, [c.mask for c in comps], "mask"),
     ]
     maps[0].meta["units"] = m.meta.get("units", "")
+    maps[0].meta["legends"] = {c.name: c.contrast.legend for c in comps}
     per = {
         f"{m.name}_min_p": (
             ("contrast",),
