@@ -101,3 +101,23 @@ def test_explain_refuses_what_it_cannot_use(explained, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and "not the same dataset" in result.output
     assert not (tmp_path / "m" / "maps.nc").exists()
+
+
+def test_chosen_comparisons_and_primary_map(explained, tmp_path):
+    import xarray as xr
+
+    from napari_mousestop.explain_run import explain_run
+
+    ds, root, _ = explained
+    res = explain_run(root / "run", tmp_path / "m", which=("contribution",), primary="input",
+                      contrasts=["AF - AM"], n_permutations=50, figures=False)  # fmt: skip
+    assert res["index"] is None and res["figures"] == []
+    with xr.open_dataset(res["file"], engine="h5netcdf") as nc:
+        assert list(nc["contrast"].values) == ["AF - AM"]
+        assert nc.attrs["primary_map"] == "input"
+        assert "occlusion_space" not in nc and "contribution_k3_difference" in nc
+    args = ["explain", str(root / "run"), "-o", str(tmp_path / "x"), "--contrast", "AF - XX"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "unknown comparisons" in result.output
+    result = runner.invoke(app, [*args[:4], "--primary", "gradcam_k7"])
+    assert result.exit_code == 1 and "primary map" in result.output

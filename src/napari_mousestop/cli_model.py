@@ -152,7 +152,9 @@ def explain(
     dataset_path: str = typer.Option(
         None, "--dataset", help="Dataset file (default: the one named in report.json)."
     ),
-    permutations: int = typer.Option(1000, help="Cage-level permutations per comparison."),
+    permutations: int = typer.Option(
+        5000, help="Cage-level labellings per comparison (all are listed when fewer exist)."
+    ),
     alpha: float = typer.Option(0.05, help="Family-wise error rate of the significance marks."),
     patch: int = typer.Option(3, help="Side (bins) of the occluded square."),
     stride: int = typer.Option(2, help="Step (bins) between occluded squares."),
@@ -164,6 +166,12 @@ def explain(
         "occlusion_space",
         help="Primary map, named in advance: its comparisons are one Holm family, all other "
         "maps' comparisons a second one.",
+    ),
+    contrast: list[str] = typer.Option(  # noqa: B008 (typer's idiom)
+        None,
+        "--contrast",
+        help="Run only this comparison (repeat for several), e.g. 'AF - JF' or 'sex (F - M)'; "
+        "default: the 4 class pairs and the sex, age and sex x age contrasts.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -202,6 +210,7 @@ def explain(
                 by=by,
                 correct_only=correct_only,
                 primary=primary,
+                contrasts=contrast or None,
                 progress=progress,
             )
     finally:

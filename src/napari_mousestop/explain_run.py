@@ -248,13 +248,14 @@ def explain_run(
     which: Sequence[str] = EVIDENCE,
     patch: int = 3,
     stride: int = 2,
-    n_permutations: int = 1000,
+    n_permutations: int = 5000,
     alpha: float = 0.05,
     seed: int = 0,
     statistic: str = "t",
     by: str = "true",
     correct_only: bool = False,
     primary: str = PRIMARY,
+    contrasts: Sequence[str] | None = None,
     figures: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -279,6 +280,11 @@ def explain_run(
     primary
         The map whose comparisons form the primary family (:data:`PRIMARY` by default); the
         comparisons of all other maps are adjusted together as a second family.
+    contrasts
+        Names of the comparisons to run (e.g. ``["AF - JF"]``), default all of
+        :func:`~napari_mousestop.explain_stats.default_contrasts`; fewer comparisons, a
+        smaller Holm family. With ``n_permutations`` of 5000 every labelling of the paper's
+        design is listed (the largest, age over 12 cages, has 4096).
     figures
         Also draw the PNGs and the index page.
     progress
@@ -296,7 +302,7 @@ def explain_run(
     from .dataset import Dataset, load_dataset
     from .explain import activation_maps, input_maps
     from .explain_output import save_maps
-    from .explain_stats import channel_separation, class_average, compare_all
+    from .explain_stats import channel_separation, class_average, compare_all, default_contrasts
     from .report import load_run
 
     run = load_run(run_dir)
@@ -341,8 +347,15 @@ def explain_run(
     for m in spatial:
         m.meta["long_name"], m.meta["units"] = DESCRIBE[m.name][:2]
     step("statistics", 0, 1)
+    chosen = default_contrasts(classes)
+    if contrasts is not None:
+        unknown = sorted(set(contrasts) - {c.name for c in chosen})
+        if unknown or not contrasts:
+            names = [c.name for c in chosen]
+            raise ValueError(f"unknown comparisons {unknown or contrasts}; choose from {names}")
+        chosen = [c for c in chosen if c.name in contrasts]
     results, skipped = compare_all(
-        spatial, labels, cages, None, primary, n_permutations, alpha, statistic, seed
+        spatial, labels, cages, chosen, primary, n_permutations, alpha, statistic, seed
     )
     saved: list = []
     variables: dict[str, tuple] = {}
@@ -442,6 +455,7 @@ def explain_run(
         "correct_only": correct_only,
         "contribution_baseline": "empty",
         "primary_map": primary,
+        "contrasts": [c.name for c in chosen],
         "holm_families": families,
         "skipped_contrasts": skipped,
         "n_folds": len(run.folds),

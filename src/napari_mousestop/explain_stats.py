@@ -379,6 +379,20 @@ class Comparison:
         """The contrast's title."""
         return self.contrast.name
 
+    def extreme(self, sign: int = 1, mask: np.ndarray | None = None) -> tuple[float, ...] | None:
+        """Position (y, x) in cm of the most positive (``sign`` 1) or most negative (-1)
+        significant pixel of the difference, or None when no pixel of that sign is.
+
+        ``mask`` replaces :attr:`mask` (e.g. ``p_values <= 0.05`` for the map alone).
+        """
+        diff = np.asarray(self.difference.data, dtype=float)
+        sel = (self.mask if mask is None else np.asarray(mask, bool)) & (sign * diff > 0)
+        if diff.ndim != 2 or not sel.any():
+            return None
+        iy, ix = np.unravel_index(np.argmax(np.where(sel, sign * diff, -np.inf)), diff.shape)
+        ys, xs = self.difference.placement.centres(diff.shape)
+        return float(ys[iy]), float(xs[ix])
+
 
 def panel_difference(panels: ExplanationMap, contrast: Contrast) -> np.ndarray:
     """The contrast's weighted sum of class panels (``panels`` has a leading class axis)."""

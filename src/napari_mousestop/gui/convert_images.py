@@ -164,8 +164,12 @@ def _labels(m: Any) -> dict:
     if m.axes[0] in ("class", "contrast", "pair") and len(m.classes) == m.data.shape[0]:
         out["labels"] = {m.axes[0]: list(m.classes)}
     if m.kind == "difference":
-        out["legend"] = m.meta.get("legends") or m.meta.get("legend") or {
-            "red": "the first classes of the contrast higher",
-            "blue": "the second classes higher",
-        }
+        out["legend"] = (
+            m.meta.get("legends")
+            or m.meta.get("legend")
+            or {
+                "red": "the first classes of the contrast higher",
+                "blue": "the second classes higher",
+            }
+        )
     return out
