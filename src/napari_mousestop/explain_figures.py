@@ -132,12 +132,9 @@ def plot_class_grid(
 def reach_warning(min_p: float, alpha: float, m: int) -> str:
     """Why a comparison cannot (or can hardly) reach ``alpha`` after Holm over ``m``, or ''."""
     if min_p > alpha:
-        return f"smallest attainable p = {min_p:.3g} > alpha: cannot be significant"
+        return f"cannot be significant:\nsmallest attainable p {min_p:.2g} > alpha"
     if min_p * m > alpha:
-        return (
-            f"smallest attainable p = {min_p:.3g}: significant only once Holm has "
-            f"rejected other comparisons (first step needs p <= {alpha / m:.2g})"
-        )
+        return f"significant only late in Holm's order\n(first step needs p <= {alpha / m:.2g})"
     return ""
 
 
@@ -184,8 +181,8 @@ def plot_comparisons(
         p = holm.get("p", float(np.min(c.p_adjusted)))
         subtitle = f"min attainable p {meta['min_p']:.2g}; adjusted p {p:.2g}"
         warning = reach_warning(meta["min_p"], meta["alpha"], m)
-        if warning:  # a third title line, and the whole title in red
-            subtitle += "\n" + warning.replace(": ", ":\n", 1)
+        if warning:  # more title lines, and the whole title in red
+            subtitle += "\n" + warning
         ax.set_title(f"{c.name}\n{subtitle}", fontsize=8, color="crimson" if warning else "black")
         bar = fig.colorbar(image, ax=ax, orientation="horizontal", shrink=0.85, pad=0.09)
         legend = c.contrast.legend
@@ -246,12 +243,14 @@ def plot_hours(
     labels: np.ndarray,
     path: str | os.PathLike,
     title: str | None = None,
+    ylabel: str = "own-class evidence",
 ) -> Path:
-    """PNG of occlusion over hours: class means (+- standard error) and every animal.
+    """PNG of an hour profile: class means (+- standard error) and every animal.
 
-    Top: for each class, the drop of its own logit when one hour is emptied, averaged over its
-    animals, with a band of one standard error. Bottom: the same for every animal (rows grouped
-    by class), so hours that carry evidence for only some animals are visible.
+    Top: for each class, its own-class value per hour (e.g. the drop of its own logit when the
+    hour is emptied) averaged over its animals, with a band of one standard error. Bottom: the
+    same for every animal (rows grouped by class), so hours that carry evidence for only some
+    animals are visible.
     """
     from matplotlib.figure import Figure
 
@@ -262,7 +261,7 @@ def plot_hours(
     if own.ndim == 3:  # (sample, class, hour): each animal's own class
         own = own[np.arange(len(labels)), labels]
     fig = Figure(figsize=(10, 7), layout="constrained")
-    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.3))
+    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.3), sharex=True)
     for k, name in enumerate(profile.classes):
         sel = labels == k
         if not sel.any():
@@ -271,7 +270,7 @@ def plot_hours(
         (line,) = top.plot(hours, data[k], label=f"{name} (n = {int(sel.sum())})", lw=1.3)
         top.fill_between(hours, data[k] - se, data[k] + se, color=line.get_color(), alpha=0.2)
     top.axhline(0, color="grey", lw=0.6)
-    top.set_ylabel(f"drop of own-class {profile.meta.get('measure', 'logit')}")
+    top.set_ylabel(ylabel)
     top.legend(ncols=max(1, len(profile.classes)), fontsize=8)
     order = np.argsort(labels, kind="stable")
     half = profile.interval_h / 2
@@ -292,7 +291,7 @@ def plot_hours(
     ends = np.r_[edges, len(order)]
     bottom.set_yticks((starts + ends) / 2, [profile.classes[labels[order][s]] for s in starts])
     bottom.set_xlabel("hour of recording")
-    fig.colorbar(image, ax=bottom, label="red: the hour's stops pushed towards the own class")
+    fig.colorbar(image, ax=bottom, label="red: towards the own class")
     fig.suptitle(title or profile.name)
     return _save(fig, path)
 

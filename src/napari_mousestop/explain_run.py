@@ -187,8 +187,9 @@ DESCRIBE: dict[str, tuple[str, str, str]] = {
 
 
 HOURS = {
-    "contribution_hours": "each hour's share of the own-class logit (DeepLIFT)",
-    "occlusion_hours": "drop of the own-class logit when the hour is emptied",
+    # profile: (what it shows, y axis label)
+    "contribution_hours": ("each hour's share of the own-class logit (DeepLIFT)", "logit share"),
+    "occlusion_hours": ("drop of the own-class logit when the hour is emptied", "logit drop"),
 }
 
 
@@ -230,7 +231,7 @@ def _comparison_maps(m: ExplanationMap, comps) -> tuple[list[ExplanationMap], di
         f"{m.name}_holm_p": (
             ("contrast",),
             [c.meta["holm"]["p"] for c in comps],
-            {"long_name": "Holm-adjusted smallest p: does the contrast differ anywhere"},
+            {"long_name": "adjusted smallest p (min-P over maps, Holm over comparisons)"},
         ),
         f"{m.name}_n_labellings": (
             ("contrast",),
@@ -384,11 +385,11 @@ def explain_run(
             figs.append((
                 plot_comparisons(
                     comps, out_dir / f"{m.name}_differences.png", units=units,
-                    title=f"{m.name}: differences of the class panels ({family} family, Holm; "
-                    f"dots: adjusted p <= {alpha})",
+                    title=f"{m.name}: differences of the class panels; dots: p <= {alpha} "
+                    f"adjusted over the {family} family's maps and comparisons",
                 ),
                 f"class panel differences of `{m.name}`: red where the first classes are higher, "
-                f"blue where the second are; dots significant ({family} family, Holm).",
+                f"blue where the second are; dots significant (adjusted, {family} family).",
             ))  # fmt: skip
     hours = [m for m in per_sample if isinstance(m, HourProfile)]
     for m in hours:
@@ -396,11 +397,10 @@ def explain_run(
         avg = class_average(m, labels, predicted, by, correct_only)
         saved += [avg, replace(m, name=f"{m.name}_per_animal", data=m.data.astype(np.float32))]
         if figures:
-            what = HOURS[m.name]
+            what, ylabel = HOURS[m.name]
             figs.append((
                 plot_hours(avg, m, labels, out_dir / f"{m.name}.png",
-                           title=f"{what}, out of fold: which hours carry the evidence for "
-                           "each animal's own class"),
+                           title=f"{m.name}, out of fold: {what}", ylabel=ylabel),
                 f"hour by hour: {what} (class means with a standard-error band, then every "
                 "animal); the hours with large values carry the evidence.",
             ))  # fmt: skip
@@ -491,8 +491,9 @@ NOTES = [
     "Activation maps come from the final all-data model only: channel k of one model has "
     "nothing to do with channel k of another, and the final model has seen every animal.",
     "Permutation tests permute cage units the way the design assigned labels (sex across cages, "
-    "age within a cage); p-values are family-wise over each map (max-statistic) and Holm-"
-    "adjusted across comparisons and maps (primary family: the primary map's comparisons).",
+    "age within a cage); p-values are family-wise over each map (max-statistic), then adjusted "
+    "across maps (min-P) and comparisons (Holm), separately for the primary map and for all "
+    "other maps.",
     "Out-of-fold evidence maps are not exactly exchangeable under the null (each fold model "
     "learnt from the other cages' labels): treat their tests as exploratory; confirmatory claims "
     "need a permutation test that retrains the models on permuted labels. The stop maps "

@@ -142,7 +142,9 @@ def class_maps(
     data = np.asarray(avg.data, dtype=np.float32)
     if kind != "activation":
         data = data[:, None]  # one "channel"
-    source = "out of fold" if out_of_fold_maps else "final model (in sample)"
+    source = "out of fold" if out_of_fold_maps else "final model"
+    if kind != "activation" and not out_of_fold_maps:
+        source += ", in sample"
     out = ClassMaps(
         kind=kind,
         kernel_size=kernel_size,
