@@ -15,12 +15,15 @@ one to the nearest place of the second classes (n.s.: no significant pixel of th
 ``null``: cohorts without any class difference (every class stops at the same places, with cage
 effects) trained and explained the same way; the share of cohorts with any significant pixel,
 per comparison (each comparison alone, family-wise over its map) and per family after the
-adjustment, for the out-of-fold evidence maps and for the stop maps.
+adjustment, for the out-of-fold evidence maps and for the stop maps. ``--folds balanced`` holds
+out one female and one male cage together, so that every fold model learns from as many cages
+of each sex.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_explain.py planted --seeds 0 1 2    # ~4 min per seed
-    .venv/bin/python benchmarks/bench_explain.py null --cohorts 100       # ~10 s per cohort
+    .venv/bin/python benchmarks/bench_explain.py planted --seeds 0 1 2    # ~30 s per seed
+    .venv/bin/python benchmarks/bench_explain.py null --cohorts 60        # ~30 s per cohort
+    .venv/bin/python benchmarks/bench_explain.py null --cohorts 60 --folds balanced
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -37,7 +41,7 @@ import torch
 from napari_mousestop.explain import input_maps, out_of_fold
 from napari_mousestop.explain_stats import class_average, compare_all
 from napari_mousestop.synthetic import PLACES, PLANTED_PLACES, planted_histograms
-from napari_mousestop.training import TrainConfig, loco_cv
+from napari_mousestop.training import TrainConfig, train_fold
 
 MAPS = ("contribution", "contribution_k3", "contribution_k9", "occlusion_space", "input")
 PRIMARY = "occlusion_space"
@@ -47,14 +51,34 @@ def _distance(y: float, x: float, classes) -> float:
     return min(float(np.hypot(y - py, x - px)) for c in classes for px, py in PLANTED_PLACES[c])
 
 
+def cross_validate(ds, config, scheme: str):
+    """Fold models of one cage held out at a time (``cage``), or of one female and one male
+    cage held out together (``balanced``: every training set keeps both sexes equally)."""
+    cages = np.asarray(ds.cages)
+    names = np.unique(cages)
+    if scheme == "cage":
+        groups = [[c] for c in names]
+    else:
+        sex = {c: ds.classes[ds.labels[cages == c][0]][1] for c in names}
+        groups = [list(g) for g in zip(*(sorted(c for c in names if sex[c] == s) for s in "FM"),
+                                       strict=True)]  # fmt: skip
+    folds, pred = [], np.zeros(len(cages), int)
+    for k, group in enumerate(groups):
+        test = np.flatnonzero(np.isin(cages, group))
+        train = np.flatnonzero(~np.isin(cages, group))
+        model, scaler, _, proba = train_fold(ds, train, test, config, 1000 * config.seed + k)
+        pred[test] = proba.argmax(1)
+        folds.append(SimpleNamespace(cages=group, test_index=test, model=model, scaler=scaler))
+    return folds, float(np.mean(pred == ds.labels))
+
+
 def explained(ds, args, seed):
     """Out-of-fold maps of the cohort's spatial maps plus its stop maps, and the CV accuracy."""
     config = TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, threads=args.threads,
                          channels=args.channels)  # fmt: skip
-    cv = loco_cv(ds, config)
-    acc = float(np.mean(cv.oof_proba.argmax(1) == ds.labels))
+    folds, acc = cross_validate(ds, config, args.folds)
     per_sample = out_of_fold(
-        cv.folds, ds.X, classes=ds.classes, which=("contribution", "occlusion_space"),
+        folds, ds.X, classes=ds.classes, which=("contribution", "occlusion_space"),
         stride=args.stride,
     )  # fmt: skip
     maps = [m for m in per_sample if m.name in MAPS] + [input_maps(ds.X, classes=ds.classes)]
@@ -176,6 +200,8 @@ def main() -> None:
     ap.add_argument("--permutations", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stride", type=int, default=2, help="step of the occluded squares")
+    ap.add_argument("--folds", choices=("cage", "balanced"), default="cage",
+                    help="hold out one cage, or one female and one male cage together")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

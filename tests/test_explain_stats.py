@@ -99,9 +99,10 @@ def test_family_wise_error_is_controlled_under_strong_cage_effects():
 
 def test_evidence_differences_are_class_panel_a_minus_class_panel_b():
     """The failure the difference must not repeat: every animal's evidence for AF minus its
-    evidence for AM is large wherever *either* class is recognised, so the old per-animal
-    contrast was positive at AM's place. Panel AF minus panel AM is positive at AF's place
-    and negative at AM's, and tested that way."""
+    evidence for AM differs between AF and AM animals wherever *either* class is recognised, so
+    the old difference was positive at AM's place. Panel AF minus panel AM is positive at AF's
+    place and negative at AM's; the test (of that per-animal evidence contrast, the same
+    quantity for every animal) marks both places."""
     labels, cages = _design(6, per_cage=2, paired=False)
     rng = np.random.default_rng(3)
     ev = rng.normal(0, 0.1, size=(len(labels), 4, 6, 6))
@@ -121,6 +122,21 @@ def test_evidence_differences_are_class_panel_a_minus_class_panel_b():
     per_animal = ev[:, AF] - ev[:, AM]
     old = per_animal[labels == AF].mean(0) - per_animal[labels == AM].mean(0)
     assert old[4, 4] > 5
+
+
+def test_panels_that_differ_only_through_the_model_are_not_called_significant():
+    """Every animal alike, but the model reads AF's output as +1 and AM's as -1 at one place
+    (as fold models that share most of their training cages do): the AF and AM panels differ
+    there by 2, and the test must not call it a class difference."""
+    labels, cages = _design(6, per_cage=2, paired=False)
+    rng = np.random.default_rng(9)
+    ev = rng.normal(0, 0.3, size=(len(labels), 4, 6, 6))
+    ev[:, :, 2, 2] += rng.normal(0, 0.3, size=(len(labels), 1))  # the place, visited by all
+    ev[:, AF, 2, 2] += 1.0
+    ev[:, AM, 2, 2] -= 1.0
+    comp = compare_classes(_maps(ev), labels, cages, "AF", "AM")
+    assert comp.difference.data[2, 2] == pytest.approx(2.0, abs=0.3)
+    assert not comp.mask.any()
 
 
 def _factorial_cohort(rng, sex_effect=0.0, age_effect=0.0, n_cages=6, per_cage=2):

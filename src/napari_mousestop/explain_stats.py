@@ -18,10 +18,14 @@ higher, negative (blue) where the second are.
 The test
 --------
 Animals of one cage share their cage, their recording sessions and each other: they are not
-independent. Tests therefore work on **cage units** of the quantity the panels show (each
-animal's own-class evidence, or its stops) and permute them only the way the design assigned
-labels: sex belongs to a whole cage (exchanged across cages), age to a recording within a cage
-(swapped within the cage).
+independent. Tests therefore work on **cage units** and permute them only the way the design
+assigned labels: sex belongs to a whole cage (exchanged across cages), age to a recording within
+a cage (swapped within the cage). For stop maps and activations a unit is the mean map of some
+animals, and the test is on the difference shown. For evidence maps it is the mean of what
+:func:`test_values` gives: the contrast of each animal's evidence (e.g. its evidence for AF
+minus its evidence for AM), the same quantity for every animal; the dots of a difference map
+thus mark where that evidence differs between the groups, and the colour which class panel is
+higher there.
 
 * Pairs of one age and two sexes (``AF - AM``): the cages' units exchange their sex labels
   (6 against 6 cages: 924 labellings).
@@ -215,13 +219,20 @@ def _index(classes: Sequence[str], name: str) -> int:
     return list(classes).index(name)
 
 
-def own_class_values(maps: ExplanationMap, labels: np.ndarray) -> np.ndarray:
-    """Each animal's map under its own class: its evidence for its own class (evidence maps),
-    or the map itself (stop maps, activations). Class panels are class means of these."""
+def test_values(maps: ExplanationMap, contrast: Contrast) -> np.ndarray:
+    """What the test compares between cage units, one map per animal.
+
+    Evidence maps: the contrast applied to each animal's evidence, e.g. its evidence for AF
+    minus its evidence for AM: the same quantity for every animal, whatever its class, so the
+    animals are exchangeable without a class difference. (The class panels themselves read a
+    different model output for each class, and differ even without any behavioural difference:
+    testing them was not calibrated, see ``docs/explainability.md``.) Stop maps and
+    activations: the map itself.
+    """
     values = np.asarray(maps.data, dtype=np.float64)
-    if _has_class_axis(maps):
-        return values[np.arange(len(values)), np.asarray(labels)]
-    return values
+    if not _has_class_axis(maps):
+        return values
+    return sum(w * values[:, _index(maps.classes, c)] for c, w in contrast.weights)
 
 
 def _units(values: np.ndarray, labels, cages, classes, contrast: Contrast):
@@ -433,7 +444,10 @@ def compare(
     -------
     Comparison
         ``difference`` is the contrast of the class panels (:func:`class_average`), e.g.
-        panel AF minus panel AM; ``meta["min_p"]`` the smallest p-value the design allows.
+        panel AF minus panel AM; ``statistic`` and ``p_values`` test :func:`test_values`
+        between cage units (for stop maps and activations: the difference shown; for evidence
+        maps: the contrast of each animal's evidence); ``meta["min_p"]`` the smallest p-value
+        the design allows.
     """
     if statistic not in ("t", "diff"):
         raise ValueError(f"statistic must be 't' or 'diff', got {statistic!r}")
@@ -442,7 +456,7 @@ def compare(
         raise ValueError(f"map {maps.name!r} needs one label and one cage per sample")
     for c, _ in contrast.weights:
         _index(maps.classes, c)
-    values = own_class_values(maps, labels)
+    values = test_values(maps, contrast)
     units, cage_of, group = _units(values, labels, cages, maps.classes, contrast)
     group = np.asarray(group)
     if not len(group) or (group == 0).sum() == 0 or (group == 1).sum() == 0:
