@@ -494,6 +494,10 @@ NOTES = [
     "age within a cage); p-values are family-wise over each map (max-statistic), then adjusted "
     "across maps (min-P) and comparisons (Holm), separately for the primary map and for all "
     "other maps.",
+    "Colours of a difference are the class panels' difference (red: the first classes "
+    "higher). For evidence maps the dots test each animal's evidence contrast (e.g. its "
+    "evidence for AF minus its evidence for AM, the same quantity for every animal) between "
+    "cage units: where the evidence separates the classes.",
     "Out-of-fold evidence maps are not exactly exchangeable under the null (each fold model "
     "learnt from the other cages' labels): treat their tests as exploratory; confirmatory claims "
     "need a permutation test that retrains the models on permuted labels. The stop maps "
