@@ -1,133 +1,215 @@
-"""Validate the explanation maps on a cohort with a planted place preference.
+"""Explanation maps where the truth is known: planted places, and null cohorts.
 
-A cohort shaped like the paper's (12 cages: 6 female, 6 male, each recorded as juveniles and as
-adults, 4 mice per cage) is generated as hourly stop histograms: every mouse stops at the feeders
-and the water and at random elsewhere; adult females (AF) also stop often around the dome, at a
-known place (``synthetic.PLACES["dome"]``). The CNN is trained leave-one-cage-out with the
-package's own training code, each animal is explained by the fold model that never saw its
-cage, and the AF-against-AM difference of each evidence map is tested with the cage-level
-permutation test. The script prints, per map, the distance in cm from the difference's peak to
-the planted place, whether the peak is significant (family-wise), and the timings.
+``planted`` (default): cohorts of planted hourly stop histograms (``synthetic.planted_histograms``;
+arrays, no LMT file) laid out as the paper's (12 cages: 6 female, 6 male, each recorded as
+juveniles and as adults, 4 mice per cage) in which every class has two places of its own
+(``synthetic.PLANTED_PLACES``). The CNN is trained leave-one-cage-out with the package's own
+training code, every animal is explained by the fold model that held its cage out, and every
+comparison (the four class pairs and the sex, age and sex x age contrasts) is tested with the
+cage-level permutation test, adjusted as ``mousestop explain`` does (primary map:
+``occlusion_space``; all other maps a second family). For every class panel the script gives
+the distance from its peak to the nearest place of its class; for every comparison, from its most
+positive significant pixel to the nearest place of the first classes and from its most negative
+one to the nearest place of the second classes (n.s.: no significant pixel of that sign).
+
+``null``: cohorts without any class difference (every class stops at the same places, with cage
+effects) trained and explained the same way; the share of cohorts with any significant pixel,
+per comparison (each comparison alone, family-wise over its map) and per family after the
+adjustment, for the out-of-fold evidence maps and for the stop maps. ``--folds balanced`` holds
+out one female and one male cage together, so that every fold model learns from as many cages
+of each sex.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_explain.py            # about 2-5 minutes on 2 cores
-    .venv/bin/python benchmarks/bench_explain.py --hours 24 --epochs 40 --seed 1
+    .venv/bin/python benchmarks/bench_explain.py planted --seeds 0 1 2    # ~30 s per seed
+    .venv/bin/python benchmarks/bench_explain.py null --cohorts 60        # ~30 s per cohort
+    .venv/bin/python benchmarks/bench_explain.py null --cohorts 60 --folds balanced
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import time
-from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from napari_mousestop.cohort import CLASSES
-from napari_mousestop.dataset import Dataset
-from napari_mousestop.explain import out_of_fold
-from napari_mousestop.explain_stats import class_average, compare_classes
-from napari_mousestop.synthetic import PLACES
-from napari_mousestop.training import TrainConfig, loco_cv
+from napari_mousestop.explain import input_maps, out_of_fold
+from napari_mousestop.explain_stats import class_average, compare_all
+from napari_mousestop.synthetic import PLACES, PLANTED_PLACES, planted_histograms
+from napari_mousestop.training import TrainConfig, train_fold
+
+MAPS = ("contribution", "contribution_k3", "contribution_k9", "occlusion_space", "input")
+PRIMARY = "occlusion_space"
 
 
-def planted_cohort(hours: int, n_bins: int, per_cage: int, seed: int) -> Dataset:
-    """Stop histograms; only AF mice add stops around the dome (Gaussian, sd 2 cm)."""
-    rng = np.random.default_rng(seed)
-    w = 50.0 / n_bins
-    shared = [PLACES["feeder_left"], PLACES["feeder_right"], PLACES["water"]]
-    X, labels, cages, recs, animals = [], [], [], [], []
-
-    def scatter(stack, centre_xy, n, sd):
-        xy = rng.normal(centre_xy, sd, size=(n, 2))
-        ix, iy = np.clip((xy // w).astype(int), 0, n_bins - 1).T
-        np.add.at(stack, (iy, ix), 1.0)
-
-    for c in range(12):
-        sex = "F" if c < 6 else "M"
-        for age in ("J", "A"):
-            label = CLASSES.index(age + sex)
-            for a in range(per_cage):
-                x = rng.poisson(0.05, size=(hours, n_bins, n_bins)).astype(np.float32)
-                for t in range(hours):
-                    for place in shared:
-                        scatter(x[t], place, rng.poisson(6), 1.5)
-                    if CLASSES[label] == "AF":
-                        scatter(x[t], PLACES["dome"], rng.poisson(8), 2.0)
-                X.append(x)
-                labels.append(label)
-                cages.append(f"cage{c:02d}")
-                recs.append(f"cage{c:02d}_{age}.sqlite")
-                animals.append(f"m{c:02d}{a}")
-    return Dataset(
-        X=np.stack(X),
-        labels=np.array(labels),
-        cages=np.array(cages),
-        recordings=np.array(recs),
-        animals=np.array(animals),
-        params={"histogram": {"interval_s": 3600, "n_intervals": hours, "n_bins": n_bins}},
-    )
+def _distance(y: float, x: float, classes) -> float:
+    return min(float(np.hypot(y - py, x - px)) for c in classes for px, py in PLANTED_PLACES[c])
 
 
-def peak_distance(m, target_xy) -> float:
-    """Distance (cm) from the maximum of a (h, w) map to a place given as (x, y) cm."""
-    iy, ix = np.unravel_index(np.nanargmax(m.data), m.data.shape)
-    ys, xs = m.placement.centres(m.data.shape)
-    return float(np.hypot(ys[iy] - target_xy[1], xs[ix] - target_xy[0])), (iy, ix)
+def cross_validate(ds, config, scheme: str):
+    """Fold models of one cage held out at a time (``cage``), or of one female and one male
+    cage held out together (``balanced``: every training set keeps both sexes equally)."""
+    cages = np.asarray(ds.cages)
+    names = np.unique(cages)
+    if scheme == "cage":
+        groups = [[c] for c in names]
+    else:
+        sex = {c: ds.classes[ds.labels[cages == c][0]][1] for c in names}
+        groups = [list(g) for g in zip(*(sorted(c for c in names if sex[c] == s) for s in "FM"),
+                                       strict=True)]  # fmt: skip
+    folds, pred = [], np.zeros(len(cages), int)
+    for k, group in enumerate(groups):
+        test = np.flatnonzero(np.isin(cages, group))
+        train = np.flatnonzero(~np.isin(cages, group))
+        model, scaler, _, proba = train_fold(ds, train, test, config, 1000 * config.seed + k)
+        pred[test] = proba.argmax(1)
+        folds.append(SimpleNamespace(cages=group, test_index=test, model=model, scaler=scaler))
+    return folds, float(np.mean(pred == ds.labels))
+
+
+def explained(ds, args, seed):
+    """Out-of-fold maps of the cohort's spatial maps plus its stop maps, and the CV accuracy."""
+    config = TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, threads=args.threads,
+                         channels=args.channels)  # fmt: skip
+    folds, acc = cross_validate(ds, config, args.folds)
+    per_sample = out_of_fold(
+        folds, ds.X, classes=ds.classes, which=("contribution", "occlusion_space"),
+        stride=args.stride,
+    )  # fmt: skip
+    maps = [m for m in per_sample if m.name in MAPS] + [input_maps(ds.X, classes=ds.classes)]
+    return maps, acc
+
+
+def planted(args) -> dict:
+    rows: dict[tuple[str, str], list[str]] = {}
+    failures, checks, timings = [], 0, []
+    for seed in args.seeds:
+        t0 = time.perf_counter()
+        ds = planted_histograms(args.cages, args.per_cage, args.hours, args.bins, seed=seed)
+        maps, acc = explained(ds, args, seed)
+        t1 = time.perf_counter()
+        results, skipped = compare_all(
+            maps, ds.labels, ds.cages, primary=PRIMARY, n_permutations=args.permutations
+        )
+        t2 = time.perf_counter()
+        timings.append({"seed": seed, "train_and_maps_s": round(t1 - t0, 1),
+                        "tests_s": round(t2 - t1, 1), "accuracy": acc})  # fmt: skip
+        print(f"seed {seed}: LOCO accuracy {acc:.3f}; {timings[-1]}", flush=True)
+        for m in maps:
+            panels = class_average(m, ds.labels)
+            ys, xs = m.placement.centres(m.data.shape[-2:])
+            for k, cls in enumerate(ds.classes):
+                iy, ix = np.unravel_index(np.nanargmax(panels.data[k]), panels.data.shape[1:])
+                d = _distance(ys[iy], xs[ix], [cls])
+                checks += 1
+                if d >= 5:
+                    failures.append((seed, m.name, f"panel {cls}", round(d, 1)))
+                rows.setdefault((m.name, f"panel {cls}"), []).append(f"{d:.1f}")
+            for comp in results[m.name]:
+                cells = []
+                for sign, side in ((1, comp.contrast.positive), (-1, comp.contrast.negative)):
+                    for which, mask in (("alone", comp.p_values <= 0.05), ("adj", None)):
+                        at = comp.extreme(sign, mask)
+                        if at is None:
+                            cells.append("n.s.")
+                            continue
+                        d = _distance(*at, side)
+                        checks += 1
+                        if d >= 5:
+                            failures.append((seed, m.name, comp.name, which, sign, round(d, 1)))
+                        cells.append(f"{d:.1f}")
+                rows.setdefault((m.name, comp.name), []).append(" / ".join(cells))
+    print("\nDistance (cm) to the nearest planted place, seeds " + ", ".join(map(str, args.seeds)))
+    print("class panels: peak; comparisons: most positive significant pixel (alone / adjusted) "
+          "/ most negative (alone / adjusted)\n")  # fmt: skip
+    print("| map | panel or comparison | " + " | ".join(f"seed {s}" for s in args.seeds) + " |")
+    print("|---|---|" + "---|" * len(args.seeds))
+    for (name, what), cells in rows.items():
+        print(f"| `{name}` | {what} | " + " | ".join(cells) + " |")
+    print(f"\n{checks - len(failures)} of {checks} significant extremes and peaks within 5 cm")
+    for f in failures:
+        print("  beyond 5 cm:", f)
+    return {"rows": {f"{k[0]} | {k[1]}": v for k, v in rows.items()}, "checks": checks,
+            "failures": failures, "timings": timings}  # fmt: skip
+
+
+def null(args) -> dict:
+    shared = (PLACES["dome"], PLACES["feeder_left"], PLACES["water"])
+    places = {c: shared for c in ("AM", "JM", "AF", "JF")}  # no class differs from another
+    alone: dict[tuple[str, str], int] = {}
+    family = {"primary": 0, "secondary_evidence": 0, "secondary_stops": 0, "any_alone": 0}
+    accs, t0 = [], time.perf_counter()
+    for i in range(args.cohorts):
+        seed = 1000 + i
+        ds = planted_histograms(args.cages, args.per_cage, args.hours, args.bins, places=places,
+                                cage_effect=0.5, seed=seed)  # fmt: skip
+        maps, acc = explained(ds, args, seed)
+        accs.append(acc)
+        results, _ = compare_all(
+            maps, ds.labels, ds.cages, primary=PRIMARY, n_permutations=args.permutations
+        )
+        hit_alone = False
+        for name, comps in results.items():
+            for c in comps:
+                hit = bool((c.p_values <= 0.05).any())
+                alone[name, c.name] = alone.get((name, c.name), 0) + hit
+                hit_alone |= hit
+        family["any_alone"] += hit_alone
+        family["primary"] += any(c.mask.any() for c in results[PRIMARY])
+        family["secondary_evidence"] += any(
+            c.mask.any() for n in results if n not in (PRIMARY, "input") for c in results[n]
+        )
+        family["secondary_stops"] += any(c.mask.any() for c in results["input"])
+        if (i + 1) % 10 == 0:
+            print(f"{i + 1} cohorts, {time.perf_counter() - t0:.0f} s", flush=True)
+    n = args.cohorts
+    print(f"\n{n} null cohorts (mean LOCO accuracy {np.mean(accs):.3f}, chance 0.25): share "
+          "with any pixel p <= 0.05, each comparison alone (FWER over its map)\n")  # fmt: skip
+    comps = list(dict.fromkeys(c for _, c in alone))
+    names = list(dict.fromkeys(m for m, _ in alone))
+    print("| comparison | " + " | ".join(f"`{m}`" for m in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for c in comps:
+        print(f"| {c} | " + " | ".join(f"{alone[m, c] / n:.1%}" for m in names) + " |")
+    print(f"\nany comparison of any map, unadjusted: {family['any_alone'] / n:.1%}")
+    print(f"after the adjustment: primary family ({PRIMARY}) {family['primary'] / n:.1%}; "
+          f"secondary family, evidence maps {family['secondary_evidence'] / n:.1%}, "
+          f"stop maps {family['secondary_stops'] / n:.1%}")  # fmt: skip
+    return {"per_comparison": {f"{m} | {c}": v / n for (m, c), v in alone.items()},
+            "family": {k: v / n for k, v in family.items()}, "cohorts": n,
+            "mean_accuracy": float(np.mean(accs)), "seconds": time.perf_counter() - t0}  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hours", type=int, default=12, help="T, hourly histograms per animal")
-    ap.add_argument("--bins", type=int, default=30, help="N, grid size")
-    ap.add_argument("--per-cage", type=int, default=4, help="mice per cage")
+    ap.add_argument("mode", nargs="?", choices=("planted", "null"), default="planted")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--cohorts", type=int, default=100, help="null cohorts")
+    ap.add_argument("--cages", type=int, default=12)
+    ap.add_argument("--per-cage", type=int, default=4)
+    ap.add_argument("--hours", type=int, default=6, help="T")
+    ap.add_argument("--bins", type=int, default=30, help="N")
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--permutations", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stride", type=int, default=2, help="step of the occluded squares")
+    ap.add_argument("--folds", choices=("cage", "balanced"), default="cage",
+                    help="hold out one cage, or one female and one male cage together")  # fmt: skip
+    ap.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-
-    ds = planted_cohort(args.hours, args.bins, args.per_cage, args.seed)
-    dome = PLACES["dome"]
-    print(
-        f"cohort: {len(ds)} animals, 12 cages, T={args.hours}, N={args.bins}; "
-        f"AF prefer the dome at x={dome[0]} cm, y={dome[1]} cm"
-    )
-    t0 = time.perf_counter()
-    config = TrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed, threads=args.threads)
-    cv = loco_cv(ds, config)
-    t_train = time.perf_counter() - t0
-    acc = float(np.mean(cv.oof_pred == ds.labels))
-    print(f"LOCO CV: accuracy {acc:.3f} (chance 0.25), {t_train:.0f} s")
-
-    t0 = time.perf_counter()
-    maps = out_of_fold(cv.folds, ds.X, classes=ds.classes, stride=args.stride)
-    t_maps = time.perf_counter() - t0
-    print(f"out-of-fold evidence maps: {t_maps:.0f} s")
-    head = ("map", "diff peak", "p", "|t| peak", "p", "AF-rest |t|", "p", "AF panel")
-    print("\ndistance (cm) from each peak to the dome, and its family-wise p-value")
-    print(f"{head[0]:<17}" + "".join(f"{h:>12}" for h in head[1:]))
-    t0 = time.perf_counter()
-    for m in maps:
-        if not hasattr(m, "placement"):
-            continue
-        row = []
-        for b in ("AM", ("AM", "JM", "JF")):
-            comp = compare_classes(m, ds.labels, ds.cages, "AF", b, args.permutations)
-            peaks = [comp.difference.data, np.abs(comp.statistic)] if b == "AM" else []
-            peaks.append(np.abs(comp.statistic) if b != "AM" else None)
-            for image in [p for p in peaks if p is not None]:
-                dist, (iy, ix) = peak_distance(replace(comp.difference, data=image), dome)
-                row += [f"{dist:.1f}", f"{comp.p_values[iy, ix]:.3f}"]
-        avg = class_average(m, ds.labels)
-        panel = replace(avg, data=avg.data[CLASSES.index("AF")], axes=("y", "x"))
-        row.append(f"{peak_distance(panel, dome)[0]:.1f}")
-        print(f"{m.name:<17}" + "".join(f"{v:>12}" for v in row))
-    print(f"\npermutation tests ({args.permutations} each): {time.perf_counter() - t0:.1f} s")
+    out = planted(args) if args.mode == "planted" else null(args)
+    if args.json:
+        record = {"machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s)",
+                  "arguments": vars(args) | {"json": str(args.json)}, **out}  # fmt: skip
+        args.json.write_text(json.dumps(record, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

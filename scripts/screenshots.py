@@ -1,8 +1,11 @@
-"""Screenshots of each dock widget in use, for docs/widgets.md (written to docs/images/).
+"""Screenshots of each dock widget in use (docs/widgets.md) and the figures of
+``mousestop explain`` on a planted cohort (docs/explainability.md), written to docs/images/.
 
-Everything is generated: a recording with one mouse per class (the plugin's sample), and a
-cohort of hourly stop histograms with a class-specific place (as in ``benchmarks/``) on which a
-small CNN is trained leave-one-cage-out. Needs a display; Xvfb provides one::
+Everything is generated: a recording with one mouse per class (the plugin's sample), a cohort
+of hourly stop histograms with a class-specific place (as in ``benchmarks/``) on which a small
+CNN is trained leave-one-cage-out, and a cohort where every class has two places of its own
+(``synthetic.planted_histograms``) for the explanation figures. Needs a display; Xvfb provides
+one::
 
     xvfb-run -a .venv/bin/python scripts/screenshots.py            # about 2-4 minutes
     xvfb-run -a .venv/bin/python scripts/screenshots.py --out /tmp/shots
@@ -143,11 +146,46 @@ def main() -> None:
 
     viewer, w = _viewer(CompareWidget, 1500, 1100)
     w.dataset_file.value = str(path)
-    w.model_file.value = str(model)
+    w.run_dir.value = str(tmp / "run")  # evidence out of fold, from the run's fold models
     w.kind.value = "contribution"
+    w.difference.value = True
     w.run()
     _wait(w, app)
     _shot(viewer, app, out / "widget_compare_contribution.png")
+
+    # 5. `mousestop explain` on a cohort where every class has two places of its own
+    explain_figures(tmp, out, args.epochs)
+
+
+EXPLAIN_FIGURES = (
+    "occlusion_space",
+    "occlusion_space_differences",
+    "input_differences",
+    "contribution",
+    "contribution_hours",
+    "activation_k3_pool",
+)
+"""Figures of ``mousestop explain`` shown in docs/explainability.md (as ``explain_<name>.png``)."""
+
+
+def explain_figures(tmp: Path, out: Path, epochs: int) -> None:
+    """Train on a planted cohort (12 cages, T = 4), explain it, copy the docs' figures."""
+    import shutil
+
+    from napari_mousestop.dataset import save_dataset
+    from napari_mousestop.explain_run import explain_run
+    from napari_mousestop.report import train_and_report
+    from napari_mousestop.synthetic import planted_histograms
+    from napari_mousestop.training import TrainConfig
+
+    ds = planted_histograms(seed=0)
+    path = save_dataset(ds, tmp / "planted.npz")
+    config = TrainConfig(epochs=epochs, lr=0.01, seed=0)
+    train_and_report(ds, tmp / "planted_run", config, n_permutations=200, dataset_path=path)
+    explain_run(tmp / "planted_run", tmp / "planted_maps", n_permutations=1000)
+    for name in EXPLAIN_FIGURES:
+        shutil.copyfile(tmp / "planted_maps" / f"{name}.png", out / f"explain_{name}.png")
+        print(f"wrote {out / f'explain_{name}.png'}")
 
 
 if __name__ == "__main__":

@@ -12,14 +12,14 @@ import torch
 from napari_mousestop.explain import (
     activation_maps,
     contribution_maps,
+    deeplift_maps,
     gradcam_maps,
     occlusion_hours,
     occlusion_space,
     out_of_fold,
-    to_input_grid,
-    total_contribution,
 )
-from napari_mousestop.explain_output import load_maps, plot_class_grid, save_maps
+from napari_mousestop.explain_figures import plot_class_grid
+from napari_mousestop.explain_output import load_maps, save_maps
 from napari_mousestop.explain_stats import class_average
 from napari_mousestop.geometry import CageGeometry, grid_placement
 from napari_mousestop.model import ModelConfig, StopCNN
@@ -87,6 +87,8 @@ def test_single_hot_bin_lights_every_map_at_its_cm_position(branch):
             assert np.allclose(_peak_cm(cam, cam.data[0, 0]), true_cm)
             occ = occlusion_space(model, X, geometry=geometry, patch=1)
             assert np.allclose(_peak_cm(occ, occ.data[0, 0]), true_cm)
+            grid, _ = deeplift_maps(model, X, geometry=geometry)
+            assert np.allclose(_peak_cm(grid, grid.data[0, 0]), true_cm)
             checked += 1
     assert checked >= 4
 
@@ -105,24 +107,29 @@ def test_contributions_sum_exactly_to_logit_minus_bias():
     assert maps[0].axes == ("sample", "class", "y", "x") and maps[0].classes == CLASSES
 
 
-def test_total_on_grid_and_empty_baseline_keep_the_sums():
+def test_grid_contributions_split_each_logit_exactly_over_bins_and_hours():
     torch.manual_seed(4)
     model = StopCNN(CFG).eval()
     X = np.random.default_rng(2).poisson(1.0, (3, CFG.n_intervals, N, N)).astype(np.float32)
     with torch.no_grad():
         logits = model(torch.from_numpy(X)).double().numpy()
         empty = model(torch.zeros(1, CFG.n_intervals, N, N)).double().numpy()
-    rel = contribution_maps(model, X, baseline="empty")
-    total = total_contribution(rel, N)
-    assert total.data.shape == (3, 4, N, N) and total.placement == grid_placement(N)
-    np.testing.assert_allclose(total.data.sum(axis=(2, 3)), logits - empty, atol=1e-6)
-    # an empty cage has no evidence anywhere, and empty places of a real sample next to none
-    zero = total_contribution(contribution_maps(model, X[:1] * 0, baseline="empty"), N)
+    space, hours = deeplift_maps(model, X, classes=CLASSES, batch_size=2)
+    assert space.data.shape == (3, 4, N, N) and space.placement == grid_placement(N)
+    assert hours.data.shape == (3, 4, CFG.n_intervals) and hours.axes == ("sample", "class", "hour")
+    np.testing.assert_allclose(space.data.sum(axis=(2, 3)), logits - empty, atol=1e-5)
+    np.testing.assert_allclose(hours.data.sum(axis=2), logits - empty, atol=1e-5)
+    # an empty cage has no evidence anywhere; a bin without stops gets none either
+    zero, _ = deeplift_maps(model, X[:1] * 0)
     assert np.abs(zero.data).max() < 1e-9
-    # a pooled pixel is spread over the 2x2 bins it is centred on: k3 pixel (0, 0) -> bins 1..2
-    grid = to_input_grid(rel[0], N)
-    np.testing.assert_allclose(grid.data[:, :, 1:3, 1:3].sum(axis=(2, 3)), rel[0].data[:, :, 0, 0])
-    assert (grid.data[:, :, 0, :] == 0).all()
+    X[:, :, 0, :] = 0.0
+    space, _ = deeplift_maps(model, X)
+    assert (space.data[:, :, 0, :] == 0).all()
+    # the pooled maps keep their exact sums relative to the empty cage too
+    rel = contribution_maps(model, X, baseline="empty")
+    with torch.no_grad():
+        logits = model(torch.from_numpy(X)).double().numpy()
+    np.testing.assert_allclose(sum(m.data.sum(axis=(2, 3)) for m in rel), logits - empty, atol=1e-6)
     with pytest.raises(ValueError, match="baseline"):
         contribution_maps(model, X, baseline="mean")
 
@@ -202,8 +209,9 @@ def test_out_of_fold_uses_the_model_that_never_saw_the_cage():
             SimpleNamespace(cage=cage, test_index=cages == cage, model=model, scaler=_Log1p())
         )
     maps = out_of_fold(folds, X, classes=CLASSES, which=("contribution",), baseline="none")
-    assert [m.name for m in maps] == ["contribution", "contribution_k3", "contribution_k9"]
-    contrib = maps[1]
+    names = ["contribution", "contribution_hours", "contribution_k3", "contribution_k9"]
+    assert [m.name for m in maps] == names
+    contrib = maps[2]
     for i, cage in enumerate(["c1", "c2", "c3"]):
         own = contrib.data[cages == cage]
         assert (own[:, i] > 0).any()
@@ -241,23 +249,58 @@ def test_class_average_by_true_or_predicted_class():
 
 
 def test_saved_maps_round_trip_with_their_geometry_and_draw(tmp_path):
+    import xarray as xr
+
     model = StopCNN(CFG).eval()
     X = np.random.default_rng(5).poisson(1.0, (4, CFG.n_intervals, N, N)).astype(np.float32)
     contrib = class_average(contribution_maps(model, X, classes=CLASSES)[1], np.arange(4))
+    acts = [class_average(m, np.arange(4)) for m in activation_maps(model, X, classes=CLASSES)]
     hours = class_average(occlusion_hours(model, X, classes=CLASSES), np.arange(4))
-    index = save_maps([contrib, hours], tmp_path / "maps", extra={"run": "r1"})
-    doc = json.loads(index.read_text())
-    entry = doc["maps"][0]
-    assert entry["placement"]["scale"] == [2 * 50 / N, 2 * 50 / N]
-    assert entry["placement"]["translate"] == pytest.approx([(0.5 + 4 + 0.5) * 50 / N] * 2)
+    path = save_maps([contrib, *acts, hours], tmp_path / "maps", attrs={"run": "r1", "seed": 3})
+    assert path == tmp_path / "maps" / "maps.nc"
+    # a self-describing file: named dimensions, cm coordinates, parameters as attributes
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        var = ds["contribution_k9"]
+        assert var.dims == ("class", "y_k9_pool", "x_k9_pool")
+        assert list(ds["class"].values) == list(CLASSES)
+        ys = ds["y_k9_pool"].values
+        assert ds["y_k9_pool"].attrs["units"] == "cm"
+        np.testing.assert_allclose(ys[0], (0.5 + 4 + 0.5) * 50 / N)  # translate
+        np.testing.assert_allclose(np.diff(ys), 2 * 50 / N)  # scale
+        assert ds["activation_k9_pool"].dims[-2:] == ("y_k9_pool", "x_k9_pool")  # same grid
+        assert ds["activation_k3_relu"].dims == ("class", "channel", "y_k3", "x_k3")
+        assert ds.attrs["run"] == "r1" and ds.attrs["seed"] == 3
+        assert ds["occlusion_hours"].dims == ("class", "hour")
     back = load_maps(tmp_path / "maps")
     np.testing.assert_array_equal(back["contribution_k9"].data, contrib.data)
     assert back["contribution_k9"].placement == contrib.placement
+    assert back["contribution_k9"].meta == contrib.meta
+    assert back["activation_k3_relu"].axes == ("class", "channel", "y", "x")
     assert back["occlusion_hours"].axes == ("class", "hour")
     assert not list((tmp_path / "maps").glob(".*"))  # no temporary files left behind
-    png = plot_class_grid(contrib, tmp_path / "maps" / "c.png", masks=np.ones((4, 4, 4), bool))
+    png = plot_class_grid(contrib, tmp_path / "maps" / "c.png")
     assert png.stat().st_size > 10_000
     with pytest.raises(ValueError, match="unique"):
         save_maps([contrib, contrib], tmp_path / "dup")
-    with pytest.raises(ValueError, match="no maps.json"):
+    with pytest.raises(ValueError, match="no maps.nc"):
+        load_maps(tmp_path)
+
+
+def test_maps_folders_of_the_previous_format_still_load(tmp_path):
+    """One .npz per map and maps.json (napari-mousestop-maps/1)."""
+    np.savez_compressed(tmp_path / "input.npz", data=np.ones((4, 3, 3)))
+    doc = {
+        "format": "napari-mousestop-maps/1",
+        "maps": [{
+            "name": "input", "file": "input.npz", "kind": "input", "axes": ["class", "y", "x"],
+            "shape": [4, 3, 3], "classes": list(CLASSES), "meta": {},
+            "placement": {"scale": [2.0, 2.0], "translate": [1.0, 1.0]},
+        }],
+    }  # fmt: skip
+    (tmp_path / "maps.json").write_text(json.dumps(doc))
+    back = load_maps(tmp_path)
+    assert back["input"].placement.scale == (2.0, 2.0)
+    assert back["input"].meta["legacy_format"] == "napari-mousestop-maps/1"
+    (tmp_path / "input.npz").unlink()
+    with pytest.raises(ValueError, match="missing"):
         load_maps(tmp_path)

@@ -263,3 +263,84 @@ def test_broken_layout_beside_the_recording_falls_back_to_the_default(tmp_path, 
     layers = get_reader(str(db))(str(db))
     assert len(notes) == 1 and "hexagon" in notes[0] and "default" in notes[0]
     assert "dome" in list(layers[-1][1]["features"]["name"])
+
+
+def _maps_file(folder):
+    """A small maps file: class panels, a difference with its mask, per-animal maps."""
+    from napari_mousestop.explain import ExplanationMap
+    from napari_mousestop.explain_output import save_maps
+    from napari_mousestop.geometry import feature_map_placement
+
+    classes = ("AM", "JM", "AF", "JF")
+    pooled = feature_map_placement(30, 9, 2)
+    panels = ExplanationMap("occlusion_space", np.ones((4, 11, 11)), pooled, classes, "occlusion",
+                            meta={"kernel_size": 9})  # fmt: skip
+    diff = ExplanationMap(
+        "occlusion_space_difference", np.linspace(-1, 2, 2 * 121).reshape(2, 11, 11), pooled,
+        ("AF - AM", "sex (F - M)"), "difference", ("contrast", "y", "x"),
+        {"kernel_size": 9, "legends": {"AF - AM": {"red": "AF higher than AM"}}},
+    )  # fmt: skip
+    mask = ExplanationMap("occlusion_space_significant", np.zeros((2, 11, 11), bool), pooled,
+                          diff.classes, "mask", diff.axes, {"kernel_size": 9})  # fmt: skip
+    per_animal = ExplanationMap("occlusion_space_per_animal", np.ones((3, 4, 11, 11)), pooled,
+                                classes, "occlusion", ("sample", "class", "y", "x"),
+                                {"kernel_size": 9})  # fmt: skip
+    other = ExplanationMap("input", np.ones((4, 30, 30)), feature_map_placement(30, 1, 1),
+                           classes, "input")  # fmt: skip
+    return save_maps([panels, diff, mask, per_animal, other], folder / "maps.nc",
+                     attrs={"primary_map": "occlusion_space"})  # fmt: skip
+
+
+def test_maps_file_opens_as_layers_placed_in_cm(tmp_path, notes):
+    from napari_mousestop.geometry import feature_map_placement
+
+    path = _maps_file(tmp_path)
+    for target in (path, tmp_path):  # the file, or the folder holding it
+        reader = get_reader(str(target))
+        assert reader is not None
+        layers = {kw["name"]: (data, kw, kind) for data, kw, kind in reader(str(target))}
+        assert set(layers) == {"occlusion_space", "occlusion_space_difference",
+                               "occlusion_space_significant", "input"}  # fmt: skip
+        data, kw, kind = layers["occlusion_space"]
+        placement = feature_map_placement(30, 9, 2)
+        assert kind == "image" and data.shape == (4, 11, 11)
+        assert tuple(kw["scale"][1:]) == pytest.approx(placement.scale)
+        assert tuple(kw["translate"][1:]) == pytest.approx(placement.translate)
+        assert tuple(kw["axis_labels"]) == ("class", "y", "x")
+        assert kw["metadata"]["labels"] == {"class": ["AM", "JM", "AF", "JF"]}
+        _, kw, kind = layers["occlusion_space_difference"]
+        assert kind == "image" and kw["colormap"] == "bwr"
+        assert kw["contrast_limits"] == (-2.0, 2.0)  # symmetric: white means no difference
+        assert kw["metadata"]["legend"]["AF - AM"]["red"] == "AF higher than AM"
+        assert layers["occlusion_space_significant"][2] == "labels"
+        assert kw["visible"] and not layers["input"][1]["visible"]  # the primary map first
+    assert notes == []
+
+
+def test_older_maps_folders_open_without_their_differences(tmp_path, notes):
+    import json
+
+    np.savez_compressed(tmp_path / "input.npz", data=np.ones((4, 5, 5)))
+    np.savez_compressed(tmp_path / "input_pairs.npz", data=np.ones((4, 5, 5)))
+    entry = {"kind": "input", "axes": ["class", "y", "x"], "shape": [4, 5, 5], "meta": {},
+             "classes": ["AM", "JM", "AF", "JF"],
+             "placement": {"scale": [10.0, 10.0], "translate": [5.0, 5.0]}}  # fmt: skip
+    doc = {"format": "napari-mousestop-maps/1", "maps": [
+        {**entry, "name": "input", "file": "input.npz"},
+        {**entry, "name": "input_pairs", "file": "input_pairs.npz", "kind": "difference"},
+    ]}  # fmt: skip
+    (tmp_path / "maps.json").write_text(json.dumps(doc))
+    layers = get_reader(str(tmp_path))(str(tmp_path))
+    assert [kw["name"] for _, kw, _ in layers] == ["input"]
+    assert layers[0][1]["scale"][1:] == (10.0, 10.0)
+    assert len(notes) == 1 and "earlier version" in notes[0] and str(tmp_path) in notes[0]
+
+
+def test_foreign_netcdf_and_plain_folders_are_declined(tmp_path):
+    import xarray as xr
+
+    xr.Dataset({"t": ("x", np.arange(3.0))}).to_netcdf(tmp_path / "climate.nc", engine="h5netcdf")
+    assert get_reader(str(tmp_path / "climate.nc")) is None
+    (tmp_path / "garbage.nc").write_bytes(b"CDF\x01" + b"\x00" * 40)
+    assert get_reader(str(tmp_path / "garbage.nc")) is None
+    assert get_reader(str(tmp_path)) is None  # a folder without maps

@@ -169,7 +169,9 @@ def explain(
     dataset_path: str = typer.Option(
         None, "--dataset", help="Dataset file (default: the one named in report.json)."
     ),
-    permutations: int = typer.Option(1000, help="Cage-level permutations per comparison."),
+    permutations: int = typer.Option(
+        5000, help="Cage-level labellings per comparison (all are listed when fewer exist)."
+    ),
     alpha: float = typer.Option(0.05, help="Family-wise error rate of the significance marks."),
     patch: int = typer.Option(3, help="Side (bins) of the occluded square."),
     stride: int = typer.Option(2, help="Step (bins) between occluded squares."),
@@ -177,9 +179,25 @@ def explain(
     correct_only: bool = typer.Option(False, help="Average correctly classified animals only."),
     seed: int = typer.Option(0, help="Seed of the permutations."),
     statistic: str = typer.Option("t", help="Test statistic: 't' (smoothed) or 'diff'."),
+    primary: str = typer.Option(
+        "occlusion_space",
+        help="Primary map, named in advance: its comparisons are one Holm family, all other "
+        "maps' comparisons a second one.",
+    ),
+    contrast: list[str] = typer.Option(  # noqa: B008 (typer's idiom)
+        None,
+        "--contrast",
+        help="Run only this comparison (repeat for several), e.g. 'AF - JF' or 'sex (F - M)'; "
+        "default: the 4 class pairs and the sex, age and sex x age contrasts.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Out-of-fold evidence maps, final-model activations and class differences, over the cage."""
+    """Out-of-fold evidence maps, final-model activations and class differences, over the cage.
+
+    Writes one maps file (maps.nc), the figures and index.md (each figure and how to read it).
+    """
+    import warnings
+
     from tqdm import tqdm
 
     from .explain_run import explain_run
@@ -193,20 +211,30 @@ def explain(
         bar.refresh()
 
     try:
-        res = explain_run(
-            run_dir,
-            out,
-            dataset=dataset_path,
-            patch=patch,
-            stride=stride,
-            n_permutations=permutations,
-            alpha=alpha,
-            seed=seed,
-            statistic=statistic,
-            by=by,
-            correct_only=correct_only,
-            progress=progress,
-        )
+        with warnings.catch_warnings():
+            # captum's DeepLift announces its temporary hooks on every call: noise to a user
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            res = explain_run(
+                run_dir,
+                out,
+                dataset=dataset_path,
+                patch=patch,
+                stride=stride,
+                n_permutations=permutations,
+                alpha=alpha,
+                seed=seed,
+                statistic=statistic,
+                by=by,
+                correct_only=correct_only,
+                primary=primary,
+                contrasts=contrast or None,
+                progress=progress,
+            )
     finally:
         bar.close()
-    typer.echo(f"wrote {len(res['maps'])} maps and {len(res['figures'])} figures to {out}")
+    typer.echo(
+        f"wrote {res['file']} ({len(res['maps'])} arrays), {len(res['figures'])} figures "
+        f"and {res['index']}"
+    )
+    for name, why in res["skipped"].items():
+        typer.echo(f"skipped {name}: {why}")

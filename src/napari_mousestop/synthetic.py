@@ -17,6 +17,7 @@ mouse), so stop extraction can be scored with :func:`score_stops`.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -317,3 +318,92 @@ def score_stops(detected: pd.DataFrame, truth: pd.DataFrame, min_iou: float = 0.
         "n_matched": n_match,
         "position_error_cm": float(np.median(errors)) if errors else float("nan"),
     }
+
+
+PLANTED_PLACES: dict[str, tuple[tuple[float, float], ...]] = {
+    "AF": ((9.0, 9.0), (9.0, 28.0)),  # the dome, the middle of the left wall
+    "AM": ((27.0, 45.0), (42.0, 45.0)),  # the right feeder, the water
+    "JF": ((42.0, 8.0), (25.0, 25.0)),  # the top-right corner, the centre
+    "JM": ((12.0, 45.0), (42.0, 28.0)),  # the left feeder, the middle of the right wall
+}
+"""Places (x, y) in cm that each class alone favours in :func:`planted_histograms` (at least
+16 cm from any other class's place)."""
+
+
+def planted_histograms(
+    cages: int = 12,
+    per_cage: int = 4,
+    hours: int = 4,
+    n_bins: int = 30,
+    places: dict[str, Sequence[tuple[float, float]]] | None = None,
+    stops_per_hour: float = 4.0,
+    sd_cm: float = 2.0,
+    background: float = 0.05,
+    cage_effect: float = 0.3,
+    seed: int = 0,
+):
+    """Hourly stop histograms (a :class:`~napari_mousestop.dataset.Dataset`) with planted places.
+
+    A cohort laid out as the paper's: cages alternate female and male (female first), each
+    cage's ``per_cage`` mice recorded as juveniles and as adults. Every animal stops at random
+    (Poisson, ``background`` per bin and hour); in each hour it also stops about
+    ``stops_per_hour`` times around each of its class's places (Gaussian, ``sd_cm``), times a
+    log-normal factor per cage (sigma ``cage_effect``, shared by both recordings) and per mouse.
+    No LMT file is involved: this tests the maps where the truth is known exactly.
+
+    Parameters
+    ----------
+    cages, per_cage, hours, n_bins
+        Cohort size, T and N.
+    places
+        Class name to its places (x, y) in cm; :data:`PLANTED_PLACES` by default. A class
+        missing from the dict (or with no places) has none: the null for that class.
+    stops_per_hour, sd_cm, background, cage_effect
+        Strength and spread of the planted preference, random stops, cage-to-cage variation.
+    seed
+        Random seed.
+    """
+    from .cohort import CLASSES
+    from .dataset import Dataset
+
+    places = PLANTED_PLACES if places is None else places
+    rng = np.random.default_rng(seed)
+    w = 50.0 / n_bins
+    X, labels, cage_ids, recs, animals = [], [], [], [], []
+    for c in range(cages):
+        sex = "F" if c % 2 == 0 else "M"
+        cage_f = rng.lognormal(0.0, cage_effect, 2)  # one factor per place slot
+        mouse_f = rng.lognormal(0.0, cage_effect / 2, (per_cage, 2))
+        for age in ("J", "A"):
+            label = age + sex
+            for a in range(per_cage):
+                x = rng.poisson(background, size=(hours, n_bins, n_bins)).astype(np.float32)
+                for p, centre in enumerate(places.get(label, ())):
+                    rate = stops_per_hour * cage_f[p % 2] * mouse_f[a, p % 2]
+                    for t in range(hours):
+                        xy = rng.normal(centre, sd_cm, size=(rng.poisson(rate), 2))
+                        ix, iy = np.clip((xy // w).astype(int), 0, n_bins - 1).T
+                        np.add.at(x[t], (iy, ix), 1.0)
+                X.append(x)
+                labels.append(CLASSES.index(label))
+                cage_ids.append(f"cage{c + 1:02d}")
+                recs.append(f"cage{c + 1:02d}_{'adult' if age == 'A' else 'juvenile'}.sqlite")
+                animals.append(f"c{c + 1:02d}m{a}")
+    return Dataset(
+        X=np.stack(X),
+        labels=np.array(labels),
+        cages=np.array(cage_ids),
+        recordings=np.array(recs),
+        animals=np.array(animals),
+        params={
+            "histogram": {"interval_s": 3600, "n_intervals": hours, "n_bins": n_bins},
+            "planted": {
+                "places": {k: [list(p) for p in v] for k, v in places.items()},
+                "stops_per_hour": stops_per_hour,
+                "sd_cm": sd_cm,
+                "background": background,
+                "cage_effect": cage_effect,
+                "seed": seed,
+            },
+        },
+    )

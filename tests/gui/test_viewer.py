@@ -97,3 +97,27 @@ def test_sample_data_opens_through_the_reader(make_napari_viewer, monkeypatch, t
     assert "cage01/00000904 (JF) stops" in names
     assert (tmp_path / "sample" / "cage01.sqlite").is_file()
     assert (tmp_path / "sample" / "cohort.csv").is_file()
+
+
+def test_maps_file_opens_aligned_with_the_cage(make_napari_viewer, tmp_path):
+    """A hot pooled pixel of a 9x9 branch map sits over the centre of the bins it looks at."""
+    from napari_mousestop.explain import ExplanationMap
+    from napari_mousestop.explain_output import save_maps
+    from napari_mousestop.geometry import feature_map_placement
+
+    data = np.zeros((4, 11, 11))
+    data[2, 2, 5] = 1.0
+    classes = ("AM", "JM", "AF", "JF")
+    placement = feature_map_placement(30, 9, 2)
+    m = ExplanationMap("contribution_k9", data, placement, classes, "contribution",
+                       meta={"kernel_size": 9})  # fmt: skip
+    path = save_maps([m], tmp_path / "maps.nc", attrs={"primary_map": "contribution_k9"})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-mousestop")
+    layer = viewer.layers["contribution_k9"]
+    _, y, x = layer.data_to_world((2, 2, 5))
+    w = 50 / 30
+    assert y == pytest.approx((2 * 2 + 4 + 0.5 + 0.5) * w)  # pooled row 2: bins 4..13
+    assert x == pytest.approx((2 * 5 + 4 + 0.5 + 0.5) * w)
+    assert tuple(layer.axis_labels) == ("class", "y", "x")
+    assert [str(u) for u in layer.units][1:] == ["centimeter", "centimeter"]

@@ -21,6 +21,18 @@ def trained(tmp_path_factory):
     return ds, path, saved_model(tmp, ds, epochs=3)
 
 
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory, trained):
+    """A run folder with its fold models (4 cages: 4 folds) and final model."""
+    from napari_mousestop.report import train_and_report
+    from napari_mousestop.training import TrainConfig
+
+    ds, path, _ = trained
+    run = tmp_path_factory.mktemp("compare_run") / "run"
+    train_and_report(ds, run, TrainConfig(epochs=3, seed=0), n_permutations=20, dataset_path=path)
+    return run
+
+
 def _run(make_napari_viewer, qtbot, trained, **values):
     ds, path, model = trained
     viewer = make_napari_viewer()
@@ -88,17 +100,64 @@ def test_contribution_difference_with_significance(make_napari_viewer, qtbot, tr
     assert not widget.channel.enabled  # evidence maps have no channel axis
     # contribution of the 9x9 branch for class AM, averaged over AM animals, pooled placement
     ckpt = load_checkpoint(model)
-    contrib = {m.name: m for m in contribution_maps(ckpt.model, ds.X, ckpt.scaler)}
+    contrib = {m.name: m for m in contribution_maps(ckpt.model, ds.X, ckpt.scaler,
+                                                     baseline="empty")}  # fmt: skip
     k9 = contrib["contribution_k9"]
-    am = ds.class_names == "AM"
+    am, af = ds.class_names == "AM", ds.class_names == "AF"
     np.testing.assert_allclose(viewer.layers[names[0]].data, k9.data[am, 0].mean(0), rtol=1e-5)
     assert tuple(viewer.layers[names[0]].translate) == pytest.approx(k9.placement.translate)
     diff = viewer.layers["compare AF - AM"]
-    assert diff.data.shape == k9.data.shape[2:]
+    # the difference is the AF panel minus the AM panel: red where AF is higher
+    np.testing.assert_allclose(
+        diff.data, k9.data[af, 2].mean(0) - k9.data[am, 0].mean(0), rtol=1e-4, atol=1e-6
+    )
+    assert diff.metadata["legend"]["red"] == "AF higher than AM"
+    assert not widget.legend.isHidden()
+    assert (
+        widget.legend.red.text() == "red: AF higher"
+        and widget.legend.blue.text() == "blue: AM higher"
+    )
     assert widget.maps.mask is not None and widget.maps.mask.shape == (1, *diff.data.shape)
     shapes = viewer.layers["compare AF - AM significant"]
     n_layout = len(viewer.layers["compare AM layout"].data)
     assert len(shapes.data) == n_layout + int(widget.maps.mask.sum())
+    assert "in sample" in widget.status.text()
+
+
+def test_run_folder_gives_out_of_fold_evidence(make_napari_viewer, qtbot, trained, run_folder):
+    from napari_mousestop.explain import out_of_fold
+    from napari_mousestop.report import load_run
+
+    ds, path, _ = trained
+    viewer = make_napari_viewer()
+    widget = CompareWidget(viewer)
+    widget.dataset_file.value = path
+    widget.run_dir.value = str(run_folder)
+    widget.kind.value, widget.branch.value = "contribution", 3
+    widget.difference.value, widget.class_a.value, widget.class_b.value = True, "JF", "JM"
+    widget.n_permutations.value = 20
+    assert widget.legend.isHidden()  # nothing to explain yet
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    run = load_run(run_folder)
+    oof = {m.name: m for m in out_of_fold(run.folds, ds.X, which=("contribution",))}
+    k3 = oof["contribution_k3"]
+    jf, jm = ds.class_names == "JF", ds.class_names == "JM"
+    jf_layer = next(lyr for lyr in viewer.layers if lyr.name.startswith("compare JF ("))
+    np.testing.assert_allclose(jf_layer.data, k3.data[jf, 3].mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        viewer.layers["compare JF - JM"].data,
+        k3.data[jf, 3].mean(0) - k3.data[jm, 1].mean(0),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    assert "out of fold" in widget.status.text()
+    assert widget.legend.red.text() == "red: JF higher"
+    # activations still come from the run's final model
+    widget.kind.value, widget.difference.value = "activation", False
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert "final model" in widget.status.text() and widget.legend.isHidden()
 
 
 def test_missing_model_is_reported(make_napari_viewer, trained, monkeypatch):
@@ -108,4 +167,4 @@ def test_missing_model_is_reported(make_napari_viewer, trained, monkeypatch):
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     assert widget.run() is None
-    assert shown == ["choose a model file (.pt)"]
+    assert shown == ["choose a run folder or a model file (.pt)"]

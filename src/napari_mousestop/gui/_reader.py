@@ -1,10 +1,14 @@
-"""npe2 reader: LMT ``.sqlite`` recordings and napari-mousestop dataset ``.npz`` files.
+"""npe2 reader: LMT ``.sqlite`` recordings, dataset ``.npz`` files and explanation maps.
 
-``get_reader`` answers cheaply from the file's header (SQLite magic and LMT tables, or the
-dataset's arrays inside the zip) and returns ``None`` for anything else, so napari offers the
-file to other plugins. Reading never raises: a file that turns out to be unusable (truncated,
-corrupt, no animals...) gives a napari notification naming the file and the problem, and the
-reader returns ``None``.
+Explanation maps are the ``maps.nc`` file of ``mousestop explain`` (or the folder holding it);
+folders of the earlier format (``maps.json`` and one ``.npz`` per map) still open, without
+their class differences, which used an older definition.
+
+``get_reader`` answers cheaply from the file's header (SQLite magic and LMT tables, the
+dataset's arrays inside the zip, or the maps file's format attribute) and returns ``None`` for
+anything else, so napari offers the file to other plugins. Reading never raises: a file that
+turns out to be unusable (truncated, corrupt, no animals...) gives a napari notification naming
+the file and the problem, and the reader returns ``None``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from .convert import (
     dataset_to_layers,
     recording_to_layers,
 )
-from .convert_images import photo_to_image
+from .convert_images import maps_to_layers, photo_to_image
 
 _LMT_TABLES = {"ANIMAL", "DETECTION", "FRAME"}
 _DATASET_ARRAYS = {"X.npy", "labels.npy", "cages.npy", "recordings.npy", "animals.npy", "meta.npy"}
@@ -180,6 +184,43 @@ def read_dataset_layers(path: str | Path) -> list[LayerDataTuple]:
     return dataset_to_layers(load_dataset(path))
 
 
+def is_maps_path(path: str | Path) -> bool:
+    """Whether ``path`` is a maps file of ``mousestop explain`` or a folder holding maps."""
+    from ..explain_output import MAPS_FILE, is_maps_file
+
+    try:
+        path = Path(path)
+        if path.is_dir():
+            return is_maps_file(path / MAPS_FILE) or (path / "maps.json").is_file()
+        return path.suffix.lower() == ".nc" and is_maps_file(path)
+    except OSError:
+        return False
+
+
+def read_maps(path: str | Path) -> list[LayerDataTuple]:
+    """Layers of a maps file or folder, aligned in cm (:func:`.convert_images.maps_to_layers`).
+
+    The primary map's class panels and differences are shown, the others hidden. An older maps
+    folder opens without its class differences (a notification says why).
+    """
+    from ..explain_output import MAPS_FILE, load_maps, open_maps
+
+    path = Path(path)
+    maps = load_maps(path)
+    if any(m.meta.get("legacy_format") for m in maps.values()):
+        old = [n for n, m in maps.items() if m.kind in ("difference", "pvalue", "mask")]
+        maps = {n: m for n, m in maps.items() if n not in old}
+        if old:
+            _notify(
+                f"{path}: maps of an earlier version; its {len(old)} class-difference maps "
+                "used an older definition and are not shown: run `mousestop explain` again"
+            )
+        return maps_to_layers(maps, visible=None)
+    nc = path / MAPS_FILE if path.is_dir() else path
+    primary = open_maps(nc).attrs.get("primary_map")
+    return maps_to_layers(maps, visible=primary if primary in maps else None)
+
+
 def _safe(read: Callable[[Path], list[LayerDataTuple]]) -> Callable[[Any], list | None]:
     def reader(path: Any) -> list[LayerDataTuple] | None:
         paths = [path] if isinstance(path, str | Path) else list(path)
@@ -196,7 +237,8 @@ def _safe(read: Callable[[Path], list[LayerDataTuple]]) -> Callable[[Any], list 
 
 
 def get_reader(path: str | list[str]) -> Callable[[Any], list | None] | None:
-    """npe2 reader hook: a reader function for LMT databases or dataset files, else ``None``.
+    """npe2 reader hook: a reader function for LMT databases, dataset files or maps (file or
+    folder), else ``None``.
 
     A list of paths is accepted when every path is of the same readable kind.
     """
@@ -211,4 +253,6 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list | None] | None:
         return _safe(read_recording)
     if suffixes == {".npz"} and all(is_dataset_file(p) for p in paths):
         return _safe(read_dataset_layers)
+    if all(is_maps_path(p) for p in paths):
+        return _safe(read_maps)
     return None

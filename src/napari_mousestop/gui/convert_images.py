@@ -109,3 +109,67 @@ def photo_to_image(
     if warped.ndim == 3 and not rgb:
         raise ValueError(f"a photo must be grey or RGB(A), got shape {np.shape(photo)}")
     return warped, kwargs, "image"
+
+
+_SKIPPED_KINDS = ("pvalue", "statistic")
+
+
+def maps_to_layers(maps: dict[str, Any], visible: str | None = None) -> list[LayerDataTuple]:
+    """Layers of a maps file (:func:`napari_mousestop.explain_output.load_maps`), in cm.
+
+    One layer per map, its leading axes (class, contrast, channel) as sliders named in
+    ``axis_labels``; the labels of each position are in ``metadata["labels"]``. Class panels and
+    activations are Image layers, differences Image layers with a symmetric blue-white-red
+    scale (red: the first classes of the contrast higher, ``metadata["legend"]``), significance
+    masks Labels layers. Per-animal maps, p-values, statistics and hour profiles stay in the
+    file. Only the maps named ``visible`` (and their differences) are shown at first.
+    """
+    layers: list[LayerDataTuple] = []
+    for name, m in maps.items():
+        if not hasattr(m, "placement") or m.axes[0] == "sample" or m.kind in _SKIPPED_KINDS:
+            continue
+        family = m.meta.get("long_name", name)
+        meta = {"kind": m.kind, "map": name, "description": family, **_labels(m)}
+        shown = visible is None or name == visible or name.startswith(f"{visible}_")
+        if m.kind == "mask":
+            data, kwargs, _ = map_to_image(m, name=name, metadata=meta)
+            for key in ("colormap", "contrast_limits", "interpolation2d"):
+                kwargs.pop(key)
+            kwargs.update(opacity=0.5, visible=shown)
+            layers.append((np.asarray(m.data, dtype=np.uint8), kwargs, "labels"))
+            continue
+        data = np.asarray(m.data, dtype=float)
+        finite = data[np.isfinite(data)]
+        signed = m.kind == "difference" or (finite.size and finite.min() < 0 < finite.max())
+        limits = None
+        if signed:
+            lim = float(np.abs(finite).max()) if finite.size else 1.0
+            limits = (-(lim or 1.0), lim or 1.0)
+        layers.append(
+            map_to_image(
+                m,
+                name=name,
+                colormap="bwr" if signed else "inferno",
+                contrast_limits=limits,
+                metadata=meta,
+                visible=shown,
+            )
+        )
+    return layers
+
+
+def _labels(m: Any) -> dict:
+    """What each slider position of a map's leading axis is (class or contrast names)."""
+    out: dict[str, Any] = {}
+    if m.axes[0] in ("class", "contrast", "pair") and len(m.classes) == m.data.shape[0]:
+        out["labels"] = {m.axes[0]: list(m.classes)}
+    if m.kind == "difference":
+        out["legend"] = (
+            m.meta.get("legends")
+            or m.meta.get("legend")
+            or {
+                "red": "the first classes of the contrast higher",
+                "blue": "the second classes higher",
+            }
+        )
+    return out

@@ -76,14 +76,16 @@ def class_maps(
     pair: tuple[str, str] | None = None,
     n_permutations: int = 1000,
     seed: int = 0,
+    folds: Any = None,
 ) -> ClassMaps:
-    """Per-sample maps of one model over a dataset, averaged per class (all channels at once).
+    """Per-sample maps over a dataset, averaged per class (all channels at once).
 
     Parameters
     ----------
     checkpoint
-        :class:`~napari_mousestop.checkpoint.Checkpoint` (the final all-data model: channel
-        ``k`` only means something inside one model).
+        :class:`~napari_mousestop.checkpoint.Checkpoint` of the final all-data model: the only
+        source of activation maps (channel ``k`` only means something inside one model), and of
+        evidence maps when no ``folds`` are given (then in-sample: the model saw every animal).
     dataset
         The stacks and labels.
     kind
@@ -93,35 +95,56 @@ def class_maps(
     stage
         Activations after ``"relu"`` (conv resolution) or after ``"pool"``.
     pair
-        Two classes to compare (difference and cage-level permutation test), or None.
+        Two classes to compare: panel A minus panel B (red where A is higher) and the
+        cage-level permutation test, or None.
     n_permutations, seed
         Of the permutation test.
+    folds
+        The fold models of a run (``report.load_run(run_dir).folds``): evidence maps are then
+        out of fold, each animal explained by the model that held its cage out.
     """
     from ...explain import activation_maps, contribution_maps, gradcam_maps
+    from ...explain_run import out_of_fold
     from ...explain_stats import class_average, compare_classes
 
     if kind not in MAPS:
         raise ValueError(f"map must be one of {MAPS}, got {kind!r}")
-    model, scaler, classes = checkpoint.model, checkpoint.scaler, tuple(dataset.classes)
+    classes = tuple(dataset.classes)
     geometry = geometry_of(dataset)
     if kind == "activation":
-        maps = activation_maps(model, dataset.X, scaler, geometry, classes)
         wanted = f"activation_k{kernel_size}_{stage}"
-    elif kind == "contribution":
-        maps = contribution_maps(model, dataset.X, scaler, geometry, classes)
-        wanted = f"contribution_k{kernel_size}"
     else:
-        maps = gradcam_maps(model, dataset.X, scaler, geometry, classes)
-        wanted = f"gradcam_k{kernel_size}"
-    found = [m for m in maps if m.name == wanted]
-    if not found:
-        have = sorted({int(m.meta.get("kernel_size", 0)) for m in maps})
-        raise ValueError(f"the model has no {kernel_size}x{kernel_size} branch (kernels {have})")
-    per_sample = found[0]
+        wanted = f"{kind}_k{kernel_size}"
+
+    def explain(model: Any, X: Any, scaler: Any) -> list:
+        if kind == "activation":
+            maps = activation_maps(model, X, scaler, geometry, classes)
+        elif kind == "contribution":
+            maps = contribution_maps(model, X, scaler, geometry, classes, baseline="empty")
+        else:
+            maps = gradcam_maps(model, X, scaler, geometry, classes)
+        found = [m for m in maps if m.name == wanted]
+        if not found:
+            have = sorted({int(m.meta.get("kernel_size", 0)) for m in maps})
+            raise ValueError(
+                f"the model has no {kernel_size}x{kernel_size} branch (kernels {have})"
+            )
+        return found
+
+    out_of_fold_maps = folds is not None and kind != "activation"
+    if out_of_fold_maps:
+        (per_sample,) = out_of_fold(folds, dataset.X, explain=explain)
+    else:
+        if checkpoint is None:
+            raise ValueError("activation maps need the final model (model.pt of the run)")
+        (per_sample,) = explain(checkpoint.model, dataset.X, checkpoint.scaler)
     avg = class_average(per_sample, dataset.labels)
     data = np.asarray(avg.data, dtype=np.float32)
     if kind != "activation":
         data = data[:, None]  # one "channel"
+    source = "out of fold" if out_of_fold_maps else "final model"
+    if kind != "activation" and not out_of_fold_maps:
+        source += ", in sample"
     out = ClassMaps(
         kind=kind,
         kernel_size=kernel_size,
@@ -129,7 +152,7 @@ def class_maps(
         averages=data,
         placement=per_sample.placement,
         n_per_class=list(avg.meta.get("n_per_class", [])),
-        meta={"map": wanted, **per_sample.meta},
+        meta={"map": wanted, "source": source, **per_sample.meta},
     )
     if pair is not None:
         a, b = pair

@@ -1,9 +1,12 @@
 """Class comparison dock widget: four class-averaged maps side by side in napari's grid.
 
 The panels follow the paper's Fig. 3 (AM JM / AF JF): each class's average map with the cage
-layout drawn over it, in cm, and optionally the difference of two classes with the pixels a
-cage-level permutation test finds significant ringed. All channels are averaged once
-(:func:`class_maps`); the channel selector then only swaps each layer's data in place.
+layout drawn over it, in cm, and optionally the difference of two classes (panel A minus panel
+B: red where A is higher, blue where B is, as the legend under the form says) with the pixels a
+cage-level permutation test finds significant ringed. With a run folder, evidence maps are out
+of fold (each animal explained by the fold model that held its cage out); activations always
+come from the final model. All channels are averaged once (:func:`class_maps`); the channel
+selector then only swaps each layer's data in place.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from ...cohort import CLASSES
 from ...geometry import Placement
@@ -40,10 +44,17 @@ class CompareWidget(JobWidget):
         self._hidden: list[Any] = []
         self._ring_pixels: tuple = (np.zeros(0, int), np.zeros(0, int))
         self._layout = load_layout()
+        self.run_dir = FileEdit(
+            label="run folder",
+            mode="d",
+            tooltip="a training run folder (mousestop train / the Train widget): evidence maps "
+            "out of fold from its fold models, activations from its model.pt",
+        )
         self.model_file = FileEdit(
-            label="model",
+            label="or model",
             filter="*.pt",
-            tooltip="a checkpoint (model.pt of a run folder): the final all-data model",
+            tooltip="a checkpoint alone (the final all-data model): activations, and evidence "
+            "maps in sample (the model saw every animal)",
         )
         self.source = ComboBox(
             label="data",
@@ -88,6 +99,7 @@ class CompareWidget(JobWidget):
         self.grid = CheckBox(label="grid view (2 x 2)", value=True)
         self.form = Container(
             widgets=[
+                self.run_dir,
                 self.model_file,
                 self.source,
                 self.dataset_file,
@@ -102,12 +114,15 @@ class CompareWidget(JobWidget):
                 self.grid,
             ]
         )
+        clear_path(self.run_dir)
         clear_path(self.model_file)
         clear_path(self.dataset_file)
+        self.legend = _Legend()
         self.channel.changed.connect(self.set_channel)
         self.grid.changed.connect(self._apply_grid)
         lay = self.layout()
         lay.addWidget(self.form.native)
+        lay.addWidget(self.legend)
         lay.addWidget(self._buttons)
         lay.addWidget(self.status)
         lay.addStretch(1)
@@ -119,6 +134,7 @@ class CompareWidget(JobWidget):
         """Compute the class maps in the background (``checkpoint``/``dataset`` override the
         file fields, e.g. with the Training widget's results)."""
         from ...dataset import load_dataset
+        from ...report import load_run
         from ...training import load_checkpoint
 
         try:
@@ -127,10 +143,16 @@ class CompareWidget(JobWidget):
                     dataset = load_dataset(_path(self.dataset_file, "a dataset file (.npz)"))
                 else:
                     dataset = dataset_from_layers(stack_layers(self.viewer))
-            if checkpoint is None:
-                checkpoint = load_checkpoint(
-                    _path(self.model_file, "a model file (.pt)"), data=dataset
-                )
+            folds = None
+            run_dir = path_of(self.run_dir)
+            if checkpoint is None and run_dir is not None:
+                run = load_run(run_dir)
+                folds, checkpoint = run.folds or None, run.model
+                if folds is None and checkpoint is None:
+                    raise ValueError(f"{run_dir}: no fold models and no model.pt")
+            if checkpoint is None and folds is None:
+                model = _path(self.model_file, "a run folder or a model file (.pt)")
+                checkpoint = load_checkpoint(model, data=dataset)
             pair = (self.class_a.value, self.class_b.value) if self.difference.value else None
             if pair and pair[0] == pair[1]:
                 raise ValueError("choose two different classes to compare")
@@ -146,6 +168,8 @@ class CompareWidget(JobWidget):
             self.stage.value,
             pair,
             int(self.n_permutations.value),
+            0,
+            folds,
         )
 
         def job(emit: Any, should_stop: Any) -> ClassMaps:
@@ -192,6 +216,7 @@ class CompareWidget(JobWidget):
             a, b = maps.pair
             d = maps.difference[ch]
             lim = float(np.nanmax(np.abs(maps.difference))) or 1.0
+            legend = {"red": f"{a} higher than {b}", "blue": f"{b} higher than {a}"}
             img = Layer.create(
                 *map_to_image(
                     d.copy(),
@@ -199,7 +224,7 @@ class CompareWidget(JobWidget):
                     name=f"{PREFIX} {a} - {b}",
                     colormap="bwr",
                     contrast_limits=(-lim, lim),
-                    metadata={"comparison": maps.meta.get("comparison", {})},
+                    metadata={"comparison": maps.meta.get("comparison", {}), "legend": legend},
                 )
             )
             union = maps.mask.any(axis=0)
@@ -218,7 +243,14 @@ class CompareWidget(JobWidget):
         sig = ""
         if maps.mask is not None:
             sig = f"; {int(maps.mask.sum())} significant pixels (all channels)"
-        self.status.setText(f"{len(order)} class maps, {maps.n_channels} channel(s){sig}")
+            cmp = maps.meta.get("comparison", {})
+            if cmp.get("min_p", 0) > cmp.get("alpha", 0.05):
+                sig += f" (smallest attainable p {cmp['min_p']:.2g}: too few cages for alpha)"
+        self.legend.show_pair(maps.pair)
+        source = maps.meta.get("source", "")
+        self.status.setText(
+            f"{len(order)} class maps ({source}), {maps.n_channels} channel(s){sig}"
+        )
 
     def set_channel(self, channel: int | None = None) -> None:
         """Show ``channel`` in every panel: swaps the layers' data in place (no recomputation)."""
@@ -282,3 +314,33 @@ def _path(edit: FileEdit, what: str) -> str:
     if path is None:
         raise ValueError(f"choose {what}")
     return path
+
+
+class _Legend(QWidget):
+    """What the colours of the difference panel mean: blue, B higher ... red, A higher."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.blue = QLabel("")
+        self.red = QLabel("")
+        self.bar = QLabel("")
+        self.bar.setFixedHeight(12)
+        self.bar.setMinimumWidth(60)
+        self.bar.setStyleSheet(
+            "background: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #0000ff, "
+            "stop:0.5 #ffffff, stop:1 #ff0000); border: 1px solid grey;"
+        )
+        for w in (self.blue, self.bar, self.red):
+            lay.addWidget(w)
+        self.setToolTip("colours of the difference panel: panel A minus panel B")
+        self.show_pair(None)
+
+    def show_pair(self, pair: tuple[str, str] | None) -> None:
+        """Name the classes of each end of the colour scale (hidden without a difference)."""
+        self.setVisible(pair is not None)
+        if pair is not None:
+            a, b = pair
+            self.blue.setText(f"blue: {b} higher")
+            self.red.setText(f"red: {a} higher")
