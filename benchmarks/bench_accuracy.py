@@ -1,6 +1,7 @@
 """Benchmark: out-of-fold accuracy of the CNN and the baselines on a generated cohort.
 
-Generates a cohort with :func:`napari_mousestop.synthetic.generate_cohort` (each cage one sex,
+Generates a cohort with
+:func:`napari_mousestop.synthetic.generate.generate_cohort` (each cage one sex,
 recorded as juveniles and as adults; classes prefer the dome, feeders or water differently,
 with a per-cage random factor), builds the dataset, and runs ``train_and_report`` once per
 fold scheme (``--folds cage balanced``), printing the cage-level figures of each.
@@ -20,11 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from napari_mousestop.batch import build_dataset
+from napari_mousestop.datasets.build import build_dataset
 from napari_mousestop.histograms import HistogramParams, parse_duration
-from napari_mousestop.report import train_and_report
-from napari_mousestop.synthetic import generate_cohort
-from napari_mousestop.training import TrainConfig
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.report import train_and_report
+from napari_mousestop.synthetic.generate import generate_cohort
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from napari_mousestop import __version__
-from napari_mousestop.batch import build_dataset
+from napari_mousestop.datasets.build import build_dataset
 from napari_mousestop.histograms import HistogramParams
-from napari_mousestop.synthetic import generate_cohort
+from napari_mousestop.synthetic.generate import generate_cohort
 
 
 def make_cohort(folder: Path, n_recordings: int, hours: float, reuse: bool) -> Path:

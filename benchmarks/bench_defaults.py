@@ -17,8 +17,9 @@ import time
 
 import numpy as np
 
-from napari_mousestop.dataset import load_dataset
-from napari_mousestop.training import TrainConfig, loco_cv
+from napari_mousestop.datasets.dataset import load_dataset
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.training import loco_cv
 
 SETTINGS = {
     "defaults (momentum 0.9, batch 8, log1p)": {},

@@ -38,10 +38,13 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from napari_mousestop.explain import input_maps, out_of_fold
-from napari_mousestop.explain_stats import class_average, compare_all
-from napari_mousestop.synthetic import PLACES, PLANTED_PLACES, planted_histograms
-from napari_mousestop.training import TrainConfig, train_fold
+from napari_mousestop.explain.maps import input_maps
+from napari_mousestop.explain.run import out_of_fold
+from napari_mousestop.explain.stats import class_average, compare_all
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.training import train_fold
+from napari_mousestop.synthetic.generate import PLANTED_PLACES, planted_histograms
+from napari_mousestop.synthetic.motion import PLACES
 
 MAPS = ("contribution", "contribution_k3", "contribution_k9", "occlusion_space", "input")
 PRIMARY = "occlusion_space"

@@ -1,7 +1,8 @@
 """Benchmark: do the report's tests hold their size and its intervals their coverage, and what
 accuracy do classifiers reach out of fold on stacks without information?
 
-Part 1 (``--reps``): :func:`napari_mousestop.stats_simulation.check_statistics` on simulated
+Part 1 (``--reps``):
+:func:`napari_mousestop.learning.stats_simulation.check_statistics` on simulated
 cohorts of the paper's design (12 cages, 4 mice, juvenile and adult recordings) with cage
 effects of SD 0, 1 and 2 (logit scale): coverage of the cage-level t-interval and of the
 animal-level Wilson interval, size of the sign-flip test (and of the animal-level McNemar test
@@ -27,11 +28,12 @@ import time
 
 import numpy as np
 
-from napari_mousestop.baselines import run_baselines
-from napari_mousestop.dataset import Dataset
-from napari_mousestop.stats import frequency_guess_accuracy
-from napari_mousestop.stats_simulation import check_statistics, design
-from napari_mousestop.training import TrainConfig, cv_folds, loco_cv
+from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.learning.baselines import run_baselines
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.stats import frequency_guess_accuracy
+from napari_mousestop.learning.stats_simulation import check_statistics, design
+from napari_mousestop.learning.training import cv_folds, loco_cv
 
 SCHEMES = ("cage", "balanced")
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_mousestop.stops import StopParams, extract_stops
-from napari_mousestop.synthetic import generate_recording, score_stops
+from napari_mousestop.synthetic.generate import generate_recording, score_stops
 
 
 def recording(folder: Path, hours: float, seed: int) -> Path:

@@ -29,10 +29,11 @@ import time
 import numpy as np
 import torch
 
-from napari_mousestop.cohort import CLASSES
-from napari_mousestop.dataset import Dataset
-from napari_mousestop.model import StopCNN
-from napari_mousestop.training import TrainConfig, loco_cv, loco_folds, train_fold
+from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.io.cohort import CLASSES
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.model import StopCNN
+from napari_mousestop.learning.training import loco_cv, loco_folds, train_fold
 
 
 def make_dataset(n_cages: int, per_cage: int, t: int, n: int, seed: int = 0) -> Dataset:

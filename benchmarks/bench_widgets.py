@@ -26,12 +26,12 @@ import time
 import numpy as np
 import torch
 
-from napari_mousestop.checkpoint import make_checkpoint
-from napari_mousestop.cohort import CLASSES
-from napari_mousestop.dataset import Dataset
-from napari_mousestop.model import StopCNN
-from napari_mousestop.scaling import InputScaler
-from napari_mousestop.training import TrainConfig
+from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.io.cohort import CLASSES
+from napari_mousestop.learning.checkpoint import make_checkpoint
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.model import StopCNN
+from napari_mousestop.learning.scaling import InputScaler
 
 SPOTS = {"AM": (5, 5), "JM": (5, 22), "AF": (22, 5), "JF": (22, 22)}
 
@@ -77,8 +77,8 @@ def main() -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_mousestop.gui.widgets import CompareWidget
-    from napari_mousestop.gui.widgets._class_maps import class_maps
+    from napari_mousestop.gui.widgets.class_maps import class_maps
+    from napari_mousestop.gui.widgets.compare import CompareWidget
 
     torch.manual_seed(0)
     ds = paper_size()

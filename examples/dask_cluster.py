@@ -15,9 +15,9 @@ from pathlib import Path
 
 from dask.distributed import LocalCluster
 
-from napari_mousestop.batch import build_dataset
+from napari_mousestop.datasets.build import build_dataset
 from napari_mousestop.histograms import HistogramParams
-from napari_mousestop.synthetic import generate_cohort
+from napari_mousestop.synthetic.generate import generate_cohort
 
 
 def main(out: Path, cages: int, hours: float) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from napari_mousestop.batch import build_dataset
-from napari_mousestop.explain_run import explain_run
+from napari_mousestop.datasets.build import build_dataset
+from napari_mousestop.explain.run import explain_run
 from napari_mousestop.histograms import HistogramParams
-from napari_mousestop.report import train_and_report
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.report import train_and_report
 from napari_mousestop.stops import StopParams, extract_stops, write_stops
-from napari_mousestop.synthetic import generate_cohort
-from napari_mousestop.train_config import TrainConfig
+from napari_mousestop.synthetic.generate import generate_cohort
 
 
 def main(out: Path, cages: int, hours: float, interval_min: float, epochs: int) -> dict:

@@ -72,14 +72,12 @@ def main() -> None:
 
     from qtpy.QtWidgets import QApplication
 
-    from napari_mousestop.dataset import save_dataset
-    from napari_mousestop.gui._sample_data import make_sample_cohort
-    from napari_mousestop.gui.widgets import (
-        CompareWidget,
-        ExtractWidget,
-        PredictWidget,
-        TrainWidget,
-    )
+    from napari_mousestop.datasets.dataset import save_dataset
+    from napari_mousestop.gui.sample_data import make_sample_cohort
+    from napari_mousestop.gui.widgets.compare import CompareWidget
+    from napari_mousestop.gui.widgets.extract import ExtractWidget
+    from napari_mousestop.gui.widgets.predict import PredictWidget
+    from napari_mousestop.gui.widgets.train import TrainWidget
 
     # 1. extraction: the sample recording (one mouse per class), 2 hours
     db = make_sample_cohort(tmp / "sample", hours=2.0)
@@ -172,11 +170,11 @@ def explain_figures(tmp: Path, out: Path, epochs: int) -> None:
     """Train on a planted cohort (12 cages, T = 4), explain it, copy the docs' figures."""
     import shutil
 
-    from napari_mousestop.dataset import save_dataset
-    from napari_mousestop.explain_run import explain_run
-    from napari_mousestop.report import train_and_report
-    from napari_mousestop.synthetic import planted_histograms
-    from napari_mousestop.training import TrainConfig
+    from napari_mousestop.datasets.dataset import save_dataset
+    from napari_mousestop.explain.run import explain_run
+    from napari_mousestop.learning.config import TrainConfig
+    from napari_mousestop.learning.report import train_and_report
+    from napari_mousestop.synthetic.generate import planted_histograms
 
     ds = planted_histograms(seed=0)
     path = save_dataset(ds, tmp / "planted.npz")

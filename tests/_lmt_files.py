@@ -318,9 +318,9 @@ def reference(path: Path, animal_ids, not_indexed: bool = False) -> dict:
 
 
 def read(path: Path, animal_ids, method: str = "auto", verify: bool = False) -> dict:
-    """What :class:`~napari_mousestop.lmt.DetectionReader` returns, in :func:`reference`'s
+    """What :class:`~napari_mousestop.io.lmt.DetectionReader` returns, in :func:`reference`'s
     shape, plus its ``provenance`` and ``warnings``."""
-    from napari_mousestop.lmt import DetectionReader
+    from napari_mousestop.io.lmt import DetectionReader
 
     with DetectionReader(path, method=method, verify=verify) as reader:
         frames = reader.frames()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_mousestop.cohort import CLASSES
-from napari_mousestop.dataset import Dataset
+from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.io.cohort import CLASSES
 
 # Where each class (AM, JM, AF, JF) stops more often: a 2x2 block of bins.
 SPOTS = ((2, 2), (2, 10), (10, 2), (10, 10))

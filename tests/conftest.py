@@ -2,7 +2,7 @@
 
 * ``small_recording``: one 1-hour recording of 4 adult males with its planted stops
   (``.path``, ``.truth``, ``.hours``, ``.seed``).
-* ``small_cohort``: a :class:`~napari_mousestop.synthetic.CohortFiles` of 4 cages (2 male,
+* ``small_cohort``: a :class:`~napari_mousestop.synthetic.generate.CohortFiles` of 4 cages (2 male,
   2 female) x 2 ages x 4 mice, 15 minutes each, with ``cohort.csv`` and ``truth.csv``.
 * ``file_fingerprint``: a function returning (sha256, size, companion files such as
   ``-journal`` or ``-wal``) of an LMT file, to show that an operation left it untouched.
@@ -25,7 +25,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, settings
 
-from napari_mousestop.synthetic import generate_cohort, generate_recording
+from napari_mousestop.synthetic.generate import generate_cohort, generate_recording
 
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(

@@ -6,14 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_mousestop.geometry import CageGeometry
-from napari_mousestop.histograms import (
-    HistogramParams,
-    ShortRecordingWarning,
-    parse_duration,
-    stack_origin,
-    stack_stops,
-)
+from napari_mousestop.errors import ShortRecordingWarning
+from napari_mousestop.histograms import HistogramParams, parse_duration, stack_origin, stack_stops
+from napari_mousestop.io.geometry import CageGeometry
 
 GEOM = CageGeometry.mouse()  # 50 x 50 cm floor
 

@@ -63,7 +63,7 @@ def test_wheel_ships_manifest_layout_and_entry_point(tmp_path):
         (ep_file,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         entry_points = zf.read(ep_file).decode()
     assert manifest == (ROOT / "napari.yaml").read_text()  # the real file, not a symlink
-    assert "napari_mousestop/cage_layout.toml" in names
-    assert "napari_mousestop/gui/_reader.py" in names
+    assert "napari_mousestop/io/cage_layout.toml" in names
+    assert "napari_mousestop/gui/reader.py" in names
     assert "[napari.manifest]" in entry_points
     assert "napari-mousestop = napari_mousestop:napari.yaml" in entry_points

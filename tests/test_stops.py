@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from napari_mousestop.cli import app
+from napari_mousestop.cli.app import app
 from napari_mousestop.stops import (
     STOP_COLUMNS,
     StopParams,
@@ -15,7 +15,7 @@ from napari_mousestop.stops import (
     extract_stops,
     write_stops,
 )
-from napari_mousestop.synthetic import generate_recording, score_stops
+from napari_mousestop.synthetic.generate import generate_recording, score_stops
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .geometry import CageGeometry
+from napari_mousestop.errors import ShortRecordingWarning
+from napari_mousestop.io.geometry import CageGeometry
 
 _WEIGHTS = ("count", "duration")
 _OFF_FLOOR = ("clip", "drop")
@@ -36,9 +37,6 @@ _UNITS = {
     "d": 86400.0, "day": 86400.0, "days": 86400.0,
 }  # fmt: skip
 
-
-class ShortRecordingWarning(UserWarning):
-    """Some intervals of a stack were not recorded and hold zeros."""
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -366,7 +364,7 @@ def recording_stacks(
     progress
         Optional callable(done, total) forwarded to stop extraction.
     """
-    from .stops import extract_stops
+    from napari_mousestop.stops import extract_stops
 
     hist_params = hist_params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._io import write_text_atomic
+from napari_mousestop.io.atomic import write_text_atomic
 
 
 @dataclass
@@ -75,13 +75,13 @@ def run_demo(
     -------
     DemoResult
     """
-    from .batch import build_dataset
-    from .explain_run import explain_run
-    from .histograms import HistogramParams
-    from .report import train_and_report
-    from .stops import extract_stops, write_stops
-    from .synthetic import generate_cohort
-    from .train_config import TrainConfig
+    from napari_mousestop.datasets.build import build_dataset
+    from napari_mousestop.explain.run import explain_run
+    from napari_mousestop.histograms import HistogramParams
+    from napari_mousestop.learning.config import TrainConfig
+    from napari_mousestop.learning.report import train_and_report
+    from napari_mousestop.stops import extract_stops, write_stops
+    from napari_mousestop.synthetic.generate import generate_cohort
 
     if cages < 2:
         raise ValueError("the demo needs at least 2 cages (leave-one-cage-out)")

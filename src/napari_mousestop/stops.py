@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_path
-from ._stop_kernel import place_track, stop_kernel
-from .geometry import CageGeometry
-from .lmt import DetectionReader, FileChanged, LMTError, Track, read_animals
+from napari_mousestop._stop_kernel import place_track, stop_kernel
+from napari_mousestop.errors import FileChanged, LMTError
+from napari_mousestop.io.atomic import atomic_path
+from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.io.lmt import DetectionReader, Track, read_animals
 
 STOP_COLUMNS = (
     "recording",
@@ -374,7 +375,7 @@ def write_stops(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         else:
             df.to_parquet(tmp, index=False)
     if suffix == ".csv":
-        from ._io import write_text_atomic
+        from napari_mousestop.io.atomic import write_text_atomic
 
         write_text_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str))
     return path

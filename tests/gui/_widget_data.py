@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from _planted import planted_dataset
-from napari_mousestop.dataset import Dataset, save_dataset
+from napari_mousestop.datasets.dataset import Dataset, save_dataset
 
 
 def tiny_dataset(n_cages: int = 4, per_cage: int = 2, n_intervals: int = 3, n_bins: int = 14,
@@ -21,7 +21,9 @@ def saved_dataset(tmp_path, **kwargs) -> tuple[Dataset, str]:
 
 def saved_model(tmp_path, dataset: Dataset, epochs: int = 3) -> str:
     """A briefly trained all-data model of ``dataset``, saved as model.pt."""
-    from napari_mousestop.training import TrainConfig, save_checkpoint, train_final
+    from napari_mousestop.learning.checkpoint import save_checkpoint
+    from napari_mousestop.learning.config import TrainConfig
+    from napari_mousestop.learning.training import train_final
 
     ckpt = train_final(dataset, TrainConfig(epochs=epochs, batch_size=8, seed=0))
     return str(save_checkpoint(tmp_path / "model.pt", ckpt))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mousestop.dataset import Dataset, save_dataset
-from napari_mousestop.gui import _sample_data
-from napari_mousestop.gui._sample_data import make_sample_cohort
+from napari_mousestop.datasets.dataset import Dataset, save_dataset
+from napari_mousestop.gui import sample_data as _sample_data
+from napari_mousestop.gui.sample_data import make_sample_cohort
 
 pytestmark = pytest.mark.gui
 
@@ -101,9 +101,9 @@ def test_sample_data_opens_through_the_reader(make_napari_viewer, monkeypatch, t
 
 def test_maps_file_opens_aligned_with_the_cage(make_napari_viewer, tmp_path):
     """A hot pooled pixel of a 9x9 branch map sits over the centre of the bins it looks at."""
-    from napari_mousestop.explain import ExplanationMap
-    from napari_mousestop.explain_output import save_maps
-    from napari_mousestop.geometry import feature_map_placement
+    from napari_mousestop.explain.files import save_maps
+    from napari_mousestop.explain.maps import ExplanationMap
+    from napari_mousestop.io.geometry import feature_map_placement
 
     data = np.zeros((4, 11, 11))
     data[2, 2, 5] = 1.0

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from _widget_data import saved_dataset, saved_model
 
-from napari_mousestop.explain import activation_maps, contribution_maps
-from napari_mousestop.geometry import feature_map_placement
-from napari_mousestop.gui.widgets import CompareWidget
-from napari_mousestop.training import load_checkpoint
+from napari_mousestop.explain.maps import activation_maps, contribution_maps
+from napari_mousestop.gui.widgets.compare import CompareWidget
+from napari_mousestop.io.geometry import feature_map_placement
+from napari_mousestop.learning.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.gui
 
@@ -24,8 +24,8 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory, trained):
     """A run folder with its fold models (4 cages: 4 folds) and final model."""
-    from napari_mousestop.report import train_and_report
-    from napari_mousestop.training import TrainConfig
+    from napari_mousestop.learning.config import TrainConfig
+    from napari_mousestop.learning.report import train_and_report
 
     ds, path, _ = trained
     run = tmp_path_factory.mktemp("compare_run") / "run"
@@ -125,8 +125,8 @@ def test_contribution_difference_with_significance(make_napari_viewer, qtbot, tr
 
 
 def test_run_folder_gives_out_of_fold_evidence(make_napari_viewer, qtbot, trained, run_folder):
-    from napari_mousestop.explain import out_of_fold
-    from napari_mousestop.report import load_run
+    from napari_mousestop.explain.run import out_of_fold
+    from napari_mousestop.learning.report import load_run
 
     ds, path, _ = trained
     viewer = make_napari_viewer()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mousestop.dataset import load_dataset
-from napari_mousestop.gui.widgets import ExtractWidget
+from napari_mousestop.datasets.dataset import load_dataset
+from napari_mousestop.gui.widgets.extract import ExtractWidget
 from napari_mousestop.histograms import HistogramParams, recording_stacks
-from napari_mousestop.synthetic import generate_cohort
+from napari_mousestop.synthetic.generate import generate_cohort
 
 pytestmark = pytest.mark.gui
 

@@ -6,9 +6,12 @@ import pytest
 from _widget_data import saved_dataset
 from typer.testing import CliRunner
 
-from napari_mousestop.cli import app
-from napari_mousestop.gui.widgets import CompareWidget, ExtractWidget, PredictWidget, TrainWidget
-from napari_mousestop.gui.widgets._launch import WIDGETS, open_viewer
+from napari_mousestop.cli.app import app
+from napari_mousestop.gui.widgets.compare import CompareWidget
+from napari_mousestop.gui.widgets.extract import ExtractWidget
+from napari_mousestop.gui.widgets.launch import WIDGETS, open_viewer
+from napari_mousestop.gui.widgets.predict import PredictWidget
+from napari_mousestop.gui.widgets.train import TrainWidget
 
 pytestmark = pytest.mark.gui
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from _widget_data import saved_dataset, saved_model
 
-from napari_mousestop.gui.widgets import PredictWidget
+from napari_mousestop.gui.widgets.predict import PredictWidget
 from napari_mousestop.histograms import HistogramParams
-from napari_mousestop.training import load_checkpoint, predict_proba
+from napari_mousestop.learning.checkpoint import load_checkpoint, predict_proba
 
 pytestmark = pytest.mark.gui
 
@@ -44,10 +44,12 @@ def test_selected_stack_layers_get_probabilities(make_napari_viewer, qtbot, tmp_
 
 
 def test_lmt_files_are_binned_like_the_training_data(make_napari_viewer, qtbot, tmp_path):
-    from napari_mousestop.dataset import Dataset
-    from napari_mousestop.gui._sample_data import make_sample_cohort
+    from napari_mousestop.datasets.dataset import Dataset
+    from napari_mousestop.gui.sample_data import make_sample_cohort
     from napari_mousestop.histograms import recording_stacks
-    from napari_mousestop.training import TrainConfig, save_checkpoint, train_final
+    from napari_mousestop.learning.checkpoint import save_checkpoint
+    from napari_mousestop.learning.config import TrainConfig
+    from napari_mousestop.learning.training import train_final
 
     db = make_sample_cohort(tmp_path / "rec", hours=0.3)
     hist = HistogramParams(interval_s=600, n_intervals=2, n_bins=12)

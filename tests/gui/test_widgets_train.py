@@ -9,8 +9,8 @@ import pytest
 from _widget_data import saved_dataset
 from qtpy.QtCore import QTimer
 
-from napari_mousestop.gui.widgets import TrainWidget
-from napari_mousestop.training import Progress
+from napari_mousestop.gui.widgets.train import TrainWidget
+from napari_mousestop.learning.config import Progress
 
 pytestmark = pytest.mark.gui
 
@@ -89,7 +89,7 @@ def test_balanced_folds_from_the_widget(make_napari_viewer, qtbot, tmp_path):
 
 def _spy_on_training(monkeypatch):
     """Record, on the training thread, whether Cancel was already pressed at each epoch."""
-    import napari_mousestop.training as training
+    import napari_mousestop.learning.training as training
 
     real = training.loco_cv
     log = {"stopped_at_epoch": [], "ended": False}
@@ -149,7 +149,7 @@ def test_closing_the_widget_stops_its_worker(make_napari_viewer, qtbot, tmp_path
 def test_errors_in_the_worker_become_notifications(
     make_napari_viewer, qtbot, tmp_path, monkeypatch
 ):
-    import napari_mousestop.training as training
+    import napari_mousestop.learning.training as training
 
     _, path = saved_dataset(tmp_path)
     viewer, widget = _widget(make_napari_viewer, path, epochs=1)

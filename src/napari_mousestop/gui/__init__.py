@@ -1,12 +1,14 @@
 """napari side of napari-mousestop: the only subpackage that imports napari.
 
-:mod:`.convert` (stop tables, histogram stacks, the cage layout) and :mod:`.convert_images`
+:mod:`.layers.recordings` (stop tables, histogram stacks, the cage layout) and
+:mod:`.layers.images`
 (explanation maps, cage photos) turn core results into napari layer data tuples; the reader,
 writer, sample data and widgets all go through them, so every layer is placed in the same world
 units (cm, hours).
 """
 
-from .convert import (
+from napari_mousestop.gui.layers.images import map_to_image, photo_to_image
+from napari_mousestop.gui.layers.recordings import (
     AXIS_LABELS,
     UNITS,
     dataset_to_layers,
@@ -16,7 +18,6 @@ from .convert import (
     stack_to_image,
     stops_to_points,
 )
-from .convert_images import map_to_image, photo_to_image
 
 __all__ = [
     "AXIS_LABELS",

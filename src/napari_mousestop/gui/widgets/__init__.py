@@ -2,12 +2,13 @@
 
 Each widget is a ``QWidget`` taking the napari viewer (``napari_viewer``), listed in the plugin
 manifest (``napari.yaml``) so it appears under Plugins > Mouse Stops. Long work runs off the main
-thread (:mod:`._common`); results become layers through :mod:`napari_mousestop.gui.convert`.
+thread (:mod:`napari_mousestop.gui.jobs`); results become layers through
+:mod:`napari_mousestop.gui.layers`.
 """
 
-from ._compare import CompareWidget
-from ._extract import ExtractWidget
-from ._predict import PredictWidget
-from ._train import TrainWidget
+from napari_mousestop.gui.widgets.compare import CompareWidget
+from napari_mousestop.gui.widgets.extract import ExtractWidget
+from napari_mousestop.gui.widgets.predict import PredictWidget
+from napari_mousestop.gui.widgets.train import TrainWidget
 
 __all__ = ["CompareWidget", "ExtractWidget", "PredictWidget", "TrainWidget"]

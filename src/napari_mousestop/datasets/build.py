@@ -1,0 +1,414 @@
+"""Build a dataset from many LMT recordings in parallel on Dask, resumably.
+
+One Dask task per recording: extract its stops and bin every animal into a stack
+(:func:`napari_mousestop.histograms.recording_stacks`). By default the tasks run on a local
+``dask.distributed.LocalCluster`` of worker processes (one thread each: stop extraction is
+CPU-bound Python/numpy); give ``scheduler="tcp://host:8786"`` to use an existing cluster (its
+workers must have napari-mousestop installed and see the database paths).
+
+Each finished recording is cached in a folder beside the output (``DATASET.npz.cache/``) under a
+key made of the file's identity (name, size, fingerprint, modification time) and every
+parameter, so a re-run skips recordings already done and recomputes those whose file or
+parameters changed. The fingerprint is the SHA-256 of the file size and its first and last MiB:
+cheap on multi-GB files, portable across copies (it does not depend on the path or mtime), and
+an SQLite file's first page holds a change counter that moves with every committed write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_mousestop import __version__
+from napari_mousestop.datasets.dataset import Dataset, save_dataset
+from napari_mousestop.errors import BatchError, ShortRecordingWarning
+from napari_mousestop.histograms import HistogramParams, recording_stacks
+from napari_mousestop.io.atomic import atomic_path
+from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, CLASSES, assign_labels, read_cohort
+from napari_mousestop.io.geometry import CageGeometry
+
+log = logging.getLogger(__name__)
+
+_MIB = 1 << 20
+SCHEDULER_TIMEOUT = "20s"
+"""How long to try reaching a ``--scheduler`` address before giving up."""
+FINGERPRINT_RULE = "sha256(size as 8-byte little-endian + first MiB + last MiB)"
+
+
+
+def file_identity(path: str | os.PathLike) -> dict:
+    """Identity of a source file: ``name``, ``size`` (bytes), ``fingerprint``, ``mtime_ns``.
+
+    The fingerprint is ``"sha256:<hex>"`` of the size and the first and last MiB of the file
+    (see :data:`FINGERPRINT_RULE`); reading 2 MiB keeps it cheap on multi-GB recordings.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read (the message names it).
+    """
+    path = Path(path)
+    st = path.stat()
+    h = hashlib.sha256(int(st.st_size).to_bytes(8, "little"))
+    with open(path, "rb") as fh:
+        h.update(fh.read(_MIB))
+        if st.st_size > _MIB:
+            fh.seek(max(_MIB, st.st_size - _MIB))
+            h.update(fh.read(_MIB))
+    return {
+        "name": path.name,
+        "size": int(st.st_size),
+        "fingerprint": "sha256:" + h.hexdigest(),
+        "mtime_ns": int(st.st_mtime_ns),
+    }
+
+
+def _jsonable(obj):
+    """Recursively turn numpy / pandas values into plain JSON types."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    return str(obj)
+
+
+def cache_key(identity: dict, params: dict) -> str:
+    """Key of a recording's cache entry: its identity and every parameter (and the version)."""
+    doc = {"identity": identity, "params": params, "version": __version__}
+    return hashlib.sha256(json.dumps(_jsonable(doc), sort_keys=True).encode()).hexdigest()[:32]
+
+
+def process_recording(path: str, hist_params, stop_params, geometry) -> dict:
+    """Stacks of every animal of one recording (the Dask task).
+
+    Returns a picklable dict: ``stacks`` (n_animals, T, N, N), ``animals``, ``info``,
+    ``stop_params``, ``warnings``, ``notes`` and ``report``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rs = recording_stacks(path, hist_params, stop_params, geometry)
+    extra = [str(w.message) for w in caught if not issubclass(w.category, ShortRecordingWarning)]
+    return {
+        "stacks": rs.stacks,
+        "animals": _jsonable(rs.animals),
+        "info": _jsonable({**rs.info, "origin": rs.origin}),
+        "stop_params": _jsonable(rs.stop_params),
+        "warnings": list(rs.report["warnings"]) + extra,
+        "notes": list(rs.report["notes"]),
+        "report": _jsonable({k: v for k, v in rs.report.items() if k not in ("warnings", "notes")}),
+    }
+
+
+def _cache_load(file: Path) -> dict | None:
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            res = json.loads(str(npz["meta"]))
+            res["stacks"] = npz["stacks"]
+        return res
+    except Exception:  # missing, half-written by another tool, or foreign: recompute
+        return None
+
+
+def _cache_save(file: Path, result: dict) -> None:
+    meta = {k: v for k, v in result.items() if k != "stacks"}
+    with atomic_path(file, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, stacks=result["stacks"], meta=np.array(json.dumps(meta)))
+
+
+def _find_animal(animals: list[dict], animal: str) -> int | None:
+    for key in ("rfid", "name"):
+        for i, a in enumerate(animals):
+            if a.get(key) is not None and str(a[key]).strip() == animal:
+                return i
+    return None
+
+
+def _fill_labels_from_animal_table(cohort: pd.DataFrame, failed: list[dict]) -> pd.DataFrame:
+    """Fill empty sex/age cells from the ANIMAL table of each database (read-only)."""
+    from napari_mousestop.io.lmt import read_animals
+
+    cohort = cohort.copy()
+    need = cohort[(cohort["sex"] == "") | (cohort["age"] == "")]
+    for db, rows in need.groupby("database", sort=False):
+        if any(f["database"] == rows["database_name"].iloc[0] for f in failed):
+            continue
+        try:
+            table = read_animals(db)
+        except (ValueError, OSError) as exc:
+            failed.append({"database": rows["database_name"].iloc[0], "error": str(exc)})
+            continue
+        animals = table.to_dict("records")
+        for idx, r in rows.iterrows():
+            i = _find_animal(animals, r["animal"])
+            if i is None:
+                continue  # reported as a missing label, then as a missing animal
+            for col in ("sex", "age"):
+                if cohort.at[idx, col] == "" and animals[i].get(col) not in (None, ""):
+                    cohort.at[idx, col] = str(animals[i][col]).strip()
+    return cohort
+
+
+def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> None:
+    """Run process_recording for each ``todo`` item (name -> path); call on_done(name, res, err)."""
+    if n_workers == 0:  # in this process, without Dask (debugging)
+        for name, path in todo.items():
+            try:
+                on_done(name, process_recording(path, *args), None)
+            except Exception as exc:
+                on_done(name, None, exc)
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, ValueError) as exc:
+            raise BatchError(f"cannot reach the dask scheduler {scheduler!r} ({exc})") from None
+    else:
+        n = n_workers or min(os.cpu_count() or 1, len(todo))
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # failures are reported by build_dataset
+        )
+        client = Client(cluster)
+    try:
+        futures = {
+            client.submit(process_recording, p, *args, pure=False): k for k, p in todo.items()
+        }
+        for fut in as_completed(futures):
+            try:
+                res, err = fut.result(), None
+            except Exception as exc:
+                res, err = None, exc
+            on_done(futures[fut], res, err)
+            fut.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def build_dataset(
+    cohort_csv: str | os.PathLike,
+    out_path: str | os.PathLike,
+    hist_params: HistogramParams | None = None,
+    stop_params=None,
+    geometry: CageGeometry | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    n_workers: int | None = None,
+    age_threshold_days: float = AGE_THRESHOLD_DAYS,
+    use_cache: bool = True,
+    stats: dict | None = None,
+) -> Dataset:
+    """Stacks of every animal-recording of a cohort, as one dataset file.
+
+    Parameters
+    ----------
+    cohort_csv
+        Cohort CSV (``database, animal, cage, sex, age``; see :mod:`napari_mousestop.io.cohort`).
+    out_path
+        Dataset file (``.npz``), written atomically; the cache folder goes beside it.
+    hist_params, stop_params, geometry
+        Binning, stop-detection and cage parameters (defaults if None).
+    scheduler
+        Address of a running ``dask scheduler``; None starts a local cluster.
+    progress
+        Optional callable(done, total) called as recordings finish (cache hits included).
+    n_workers
+        Local worker processes (default: CPU count, at most one per recording); 0 runs the
+        recordings one after the other in this process, without Dask.
+    age_threshold_days
+        Ages below it are juvenile.
+    use_cache
+        Reuse and write the cache folder.
+    stats
+        Optional dict filled with ``cached``, ``computed`` (recording names) and ``failed``.
+
+    Returns
+    -------
+    Dataset
+        Samples in cohort order. ``params`` holds every parameter, the package version, the
+        fingerprint rule, per-recording info, warnings and notes, and ``failed`` (database,
+        optional animal, error) for everything skipped. ``sources`` holds each used file's
+        identity.
+
+    Raises
+    ------
+    CohortError
+        For a bad cohort file or unknown/missing labels (all offending rows listed).
+    BatchError
+        If no animal-recording could be built (nothing is written).
+    """
+    from napari_mousestop.stops import StopParams
+
+    hist_params = hist_params or HistogramParams()
+    stop_params = stop_params or StopParams()
+    geometry = geometry or CageGeometry.mouse()
+    out_path = Path(out_path)
+    if out_path.suffix != ".npz":
+        out_path = out_path.with_name(out_path.name + ".npz")
+    cohort = read_cohort(cohort_csv)
+    db_order = {n: i for i, n in enumerate(dict.fromkeys(cohort["database_name"]))}
+    failed: list[dict] = []
+    identities: dict[str, dict] = {}
+    for name, db in dict(zip(cohort["database_name"], cohort["database"], strict=True)).items():
+        try:
+            identities[name] = file_identity(db)
+        except OSError as exc:
+            failed.append({"database": name, "error": f"{db}: cannot read ({exc.strerror or exc})"})
+    cohort = _fill_labels_from_animal_table(cohort, failed)
+    bad_dbs = {f["database"] for f in failed}
+    cohort = assign_labels(
+        cohort[~cohort["database_name"].isin(bad_dbs)], age_threshold_days, where=str(cohort_csv)
+    )
+    all_params = {
+        "histogram": hist_params.to_dict(),
+        "stops": _jsonable(stop_params.to_dict()),
+        "geometry": geometry.to_dict(),
+    }
+    paths = dict(zip(cohort["database_name"], cohort["database"], strict=True))
+    cache_dir = out_path.with_name(out_path.name + ".cache")
+    keys = {n: cache_key(identities[n], all_params) for n in paths}
+    results: dict[str, dict] = {}
+    st = {"cached": [], "computed": [], "failed": failed}
+    total, done = len(paths), 0
+    if use_cache:
+        for name in paths:
+            hit = _cache_load(cache_dir / f"{keys[name]}.npz")
+            if hit is not None:
+                results[name] = hit
+                st["cached"].append(name)
+                done += 1
+                log.info("%s: from cache", name)
+    if progress:
+        progress(done, total)
+
+    def on_done(name: str, res: dict | None, err: Exception | None) -> None:
+        nonlocal done
+        done += 1
+        if err is not None:
+            failed.append({"database": name, "error": f"{type(err).__name__}: {err}"})
+            log.warning("%s failed: %s", name, err)
+        else:
+            results[name] = res
+            st["computed"].append(name)
+            if use_cache:
+                try:
+                    _cache_save(cache_dir / f"{keys[name]}.npz", res)
+                except OSError as exc:
+                    log.warning("cannot write cache for %s: %s", name, exc)
+        if progress:
+            progress(done, total)
+
+    todo = {n: p for n, p in paths.items() if n not in results}
+    if todo:
+        _run(todo, (hist_params, stop_params, geometry), scheduler, n_workers, on_done)
+    dataset = _assemble(cohort, results, failed, identities)
+    failed.sort(key=lambda f: (db_order.get(f["database"], len(db_order)), f.get("animal", "")))
+    if dataset is None:
+        lines = [f"{f['database']}: {f['error']}" for f in failed] or ["cohort is empty"]
+        raise BatchError("no recording could be used:\n  " + "\n  ".join(lines))
+    for name in (n for n in paths if n in results):  # in cohort order
+        for w in results[name]["warnings"]:
+            warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
+    stop_dict = next((r["stop_params"] for r in results.values() if r["stop_params"]), None)
+    dataset.params = _jsonable(
+        {
+            **all_params,
+            "stops": stop_dict or all_params["stops"],
+            "labels": {"classes": list(CLASSES), "age_threshold_days": age_threshold_days},
+            "cohort": Path(cohort_csv).name,
+            "package_version": __version__,
+            "fingerprint_rule": FINGERPRINT_RULE,
+            "recordings": {
+                n: {
+                    "info": r["info"],
+                    "warnings": r["warnings"],
+                    "notes": r["notes"],
+                    "reader": r.get("report", {}).get("stops", {}).get("reader"),
+                }
+                for n, r in sorted(results.items())
+            },
+            "failed": failed,
+        }
+    )
+    save_dataset(dataset, out_path)
+    if stats is not None:
+        stats.update(st)
+    return dataset
+
+
+def _assemble(cohort, results, failed, identities) -> Dataset | None:
+    """Pick each cohort row's stack out of its recording's results, in cohort order.
+
+    Returns None when no row could be used.
+    """
+    X, labels, cages, recs, animals, used = [], [], [], [], [], []
+    for r in cohort.itertuples():
+        res = results.get(r.database_name)
+        if res is None:
+            continue
+        i = _find_animal(res["animals"], r.animal)
+        if i is None:
+            known = [a.get("rfid") or a.get("name") for a in res["animals"]]
+            failed.append(
+                {
+                    "database": r.database_name,
+                    "animal": r.animal,
+                    "error": f"line {r.row}: animal {r.animal!r} not in this database "
+                    f"(RFID or NAME; animals: {known})",
+                }
+            )
+            continue
+        X.append(res["stacks"][i])
+        labels.append(r.label_index)
+        cages.append(r.cage)
+        recs.append(r.database_name)
+        animals.append(r.animal)
+        if r.database_name not in used:
+            used.append(r.database_name)
+    if not X:
+        return None
+    return Dataset(
+        X=np.stack(X),
+        labels=np.asarray(labels),
+        cages=np.asarray(cages),
+        recordings=np.asarray(recs),
+        animals=np.asarray(animals),
+        sources=[{**identities[n], "database": n} for n in used],
+    )
+
+
+__all__ = [
+    "build_dataset",
+    "cache_key",
+    "file_identity",
+    "process_recording",
+]

@@ -1,0 +1,303 @@
+"""Training dock widget: cross-validation by cages with a live plot, results and the run folder."""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
+from qtpy.QtWidgets import (
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_mousestop.gui.jobs import JobWidget
+from napari_mousestop.gui.widgets.common import (
+    clear_path,
+    dataset_from_layers,
+    path_of,
+    stack_layers,
+)
+from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
+from napari_mousestop.gui.widgets.plots import HistoryPlot, PlotCanvas, plot_confusion
+from napari_mousestop.learning.config import FOLD_SCHEMES, TrainConfig
+
+SOURCES = ("dataset file", "stack layers")
+COLUMNS = {
+    "accuracy": "out-of-fold accuracy over all animal-recordings",
+    "95% (cages)": "95% t-interval over the per-cage accuracies (hover a cell: what it assumes)",
+    "animal-level": "Wilson interval treating animals as independent: optimistic, reference only",
+    "balanced": "balanced accuracy (mean recall over classes)",
+    "- CNN (p)": "this model's accuracy minus the CNN's, and the sign-flip p over cages",
+}
+
+
+class TrainWidget(JobWidget):
+    """Train the CNN with cross-validation by cages, baselines and statistics, off the main thread.
+
+    Results stay on the widget after a run: :attr:`report` (the run's
+    :class:`~napari_mousestop.learning.report.Report`), :attr:`cv`
+    (fold models and out-of-fold probabilities), :attr:`final` (the all-data checkpoint) and
+    :attr:`dataset`, so the comparison widget can use them without a file.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer)
+        self.report: Any = None
+        self.cv: Any = None
+        self.final: Any = None
+        self.dataset: Any = None
+        self._folds: list[dict] = []
+        self._last_draw = 0.0
+        self.source = ComboBox(
+            label="data",
+            choices=SOURCES,
+            value=SOURCES[0],
+            tooltip="a dataset file (.npz) or the labelled stack layers open in the viewer",
+        )
+        self.dataset_file = FileEdit(label="dataset", filter="*.npz", tooltip="dataset file")
+        self.params = dataclass_form(
+            TrainConfig,
+            choices={
+                "scaling": ("log1p", "none"),
+                "device": ("auto", "cpu", "cuda"),
+                "folds": FOLD_SCHEMES,
+            },
+            skip=("track_test", "threads"),
+            defaults={"epochs": 30},
+        )
+        self.n_permutations = SpinBox(
+            label="permutations",
+            value=1000,
+            min=0,
+            max=100_000,
+            tooltip="permutations of each cage-level test of accuracy (CNN, sex, age)",
+        )
+        self.final_model = CheckBox(
+            label="final model on all data",
+            value=True,
+            tooltip="also train the model saved as model.pt (used by "
+            "the inference and comparison widgets)",
+        )
+        self.run_dir = FileEdit(
+            label="run folder",
+            mode="d",
+            tooltip="where report.json, report.md, figures, model.pt and "
+            "the fold models are written (empty: not saved)",
+        )
+        self.form = Container(
+            widgets=[
+                self.source,
+                self.dataset_file,
+                self.params,
+                self.n_permutations,
+                self.final_model,
+                self.run_dir,
+            ]
+        )
+        clear_path(self.run_dir)
+        clear_path(self.dataset_file)
+        self.live = PlotCanvas(4.0, 2.4)
+        self.confusion = PlotCanvas(3.0, 2.4)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for c, tip in enumerate(COLUMNS.values()):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
+        self.table.setMinimumHeight(130)
+        self.summary = QTextBrowser()
+        self.summary.setMinimumHeight(160)
+        results = QWidget()
+        inner = QVBoxLayout(results)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.confusion)
+        inner.addWidget(self.table)
+        inner.addWidget(self.summary)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.live, "learning curves")
+        self.tabs.addTab(results, "results")
+        lay = self.layout()
+        lay.addWidget(self.form.native)
+        lay.addWidget(self._buttons)
+        lay.addWidget(self.status)
+        lay.addWidget(self.tabs)
+        self.run_button.setText("Train (LOCO CV)")
+        self.run_button.clicked.connect(self.run)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def config(self) -> TrainConfig:
+        """The training settings of the form."""
+        return TrainConfig(**form_values(self.params), track_test=True)
+
+    def load_data(self) -> Any:
+        """The dataset: from the file or from the labelled stack layers."""
+        from napari_mousestop.datasets.dataset import load_dataset
+
+        if self.source.value == "dataset file":
+            path = path_of(self.dataset_file)
+            if path is None:
+                raise ValueError("choose a dataset file (.npz), or use the stack layers")
+            return load_dataset(path)
+        return dataset_from_layers(stack_layers(self.viewer))
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self) -> Any:
+        """Start training (returns the worker, or None when the inputs are not usable)."""
+        from napari_mousestop.learning.stats import frequency_guess_accuracy
+        from napari_mousestop.learning.training import check_trainable, cv_folds
+
+        try:
+            config = self.config()
+            dataset = self.load_data()
+            check_trainable(dataset, config)
+        except (ValueError, OSError) as exc:
+            self.status.setText(str(exc))
+            from napari_mousestop.gui.jobs import notify_error
+
+            notify_error(exc)
+            return None
+        folds = cv_folds(dataset.cages, dataset.labels, config.folds)
+        guess = frequency_guess_accuracy(
+            dataset.labels, [(tr, te) for _, tr, te in folds], len(dataset.classes)
+        )
+        total = config.epochs * (len(folds) + (1 if self.final_model.value else 0))
+        self._folds, self.dataset = [], dataset
+        self._history = HistoryPlot(
+            self.live, chance=1.0 / len(dataset.classes), frequency_guess=guess
+        )
+        self.report = self.cv = self.final = None
+        run_dir = path_of(self.run_dir)
+        path = path_of(self.dataset_file) if self.source.value == "dataset file" else None
+        job = _TrainJob(
+            dataset,
+            config,
+            int(self.n_permutations.value),
+            bool(self.final_model.value),
+            run_dir,
+            path,
+        )
+        return self.start_job(job, self._on_item, self._on_done, total, "training")
+
+    def _on_item(self, item: Any) -> None:
+        from napari_mousestop.learning.config import Progress
+
+        if isinstance(item, str):
+            self.status.setText(item)
+            return
+        if not isinstance(item, Progress):
+            return
+        key = (item.stage, item.fold)
+        if not self._folds or self._folds[-1]["key"] != key:
+            self._folds.append(
+                {
+                    "key": key,
+                    "cage": item.cage,
+                    "train_loss": [],
+                    "test_accuracy": [],
+                    "train_accuracy": [],
+                }
+            )
+        fold = self._folds[-1]
+        fold["train_loss"].append(item.loss)
+        fold["train_accuracy"].append(item.accuracy)
+        if item.test_accuracy is not None:
+            fold["test_accuracy"].append(item.test_accuracy)
+        n_cv = item.n_folds if item.stage == "cv" else len([f for f in self._folds[:-1]])
+        done = (
+            (item.fold - 1) * item.n_epochs + item.epoch
+            if item.stage == "cv"
+            else (n_cv * item.n_epochs + item.epoch)
+        )
+        what = (
+            f"fold {item.fold}/{item.n_folds} (held out: {item.cage})"
+            if item.stage == "cv"
+            else ("final model")
+        )
+        self.set_progress(
+            done, text=f"{what}, epoch {item.epoch}/{item.n_epochs}, loss {item.loss:.3f}"
+        )
+        now = time.monotonic()
+        if now - self._last_draw > 0.2 or item.epoch == item.n_epochs:
+            self._last_draw = now
+            self._history.update(self._folds)
+
+    def _on_done(self, result: Any) -> None:
+        if result is None:
+            return
+        self.report, self.cv, self.final = result["report"], result["cv"], result["final"]
+        self._history.update(self._folds)
+        self.show_report(self.report)
+        self.tabs.setCurrentIndex(1)
+        where = f"; saved to {result['run_dir']}" if result["run_dir"] else ""
+        self.status.setText(f"done: accuracy {self.report.accuracy:.2f}{where}")
+
+    def show_report(self, report: Any) -> None:
+        """Confusion matrix, CNN vs baselines table, and every interval and test of a
+        :class:`~napari_mousestop.learning.report.Report`, each with what it assumes."""
+        from napari_mousestop.learning.report_text import statements
+
+        cnn = report.cnn
+        plot_confusion(
+            self.confusion,
+            np.asarray(cnn.confusion_matrix),
+            report.classes,
+            title=f"CNN, out of fold (accuracy {cnn.accuracy.value:.2f})",
+        )
+        rows = [("CNN", cnn)] + [(k, b.summary) for k, b in report.baselines.items()]
+        self.table.setRowCount(len(rows))
+        self.table.setVerticalHeaderLabels([name for name, _ in rows])
+        for r, (name, s) in enumerate(rows):
+            ci, wil = s.accuracy.interval, s.animal_interval
+            comp = report.comparisons.get(name)
+            vs = "" if comp is None else f"{-comp.difference:+.3f} ({comp.test.p_value:.3g})"
+            texts = (
+                f"{s.accuracy.value:.3f}",
+                f"{ci.low:.2f} - {ci.high:.2f}",
+                f"{wil.low:.2f} - {wil.high:.2f}",
+                f"{s.balanced_accuracy:.3f}",
+                vs,
+            )
+            for c, text in enumerate(texts):
+                item = QTableWidgetItem(text)
+                if c in (1, 2):
+                    item.setToolTip((ci if c == 1 else wil).assumes)
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        self.summary.setHtml(
+            "".join(
+                f"<p><b>{html.escape(st.topic)}.</b> {html.escape(st.what)}<br>"
+                f"<i>Assumes:</i> {html.escape(st.assumes)}</p>"
+                for st in statements(report)
+            )
+        )
+
+
+class _TrainJob:
+    """The work of one run, on the helper thread (never touches Qt or napari)."""
+
+    def __init__(self, dataset, config, n_permutations, final_model, run_dir, dataset_path):
+        self.args = (dataset, config, n_permutations, final_model, run_dir, dataset_path)
+
+    def __call__(self, emit, should_stop) -> dict:
+        from napari_mousestop.learning.baselines import run_baselines
+        from napari_mousestop.learning.report import build_report, write_run
+        from napari_mousestop.learning.training import loco_cv, train_final
+
+        dataset, config, n_perm, final_model, run_dir, dataset_path = self.args
+        cv = loco_cv(dataset, config, callback=emit, should_stop=should_stop)
+        emit("baselines and statistics...")
+        baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
+        report = build_report(dataset, cv, baselines, n_perm, dataset_path)
+        final = None
+        if final_model:
+            final = train_final(dataset, config, callback=emit, should_stop=should_stop)
+        if run_dir:
+            emit(f"writing {run_dir}...")
+            write_run(Path(run_dir), report, dataset, cv, final)
+        return {"report": report, "cv": cv, "final": final, "run_dir": run_dir}

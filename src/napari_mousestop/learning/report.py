@@ -1,0 +1,416 @@
+"""A training run from start to finish: cross-validation, baselines, statistics, final model.
+
+``RUN_DIR`` holds ``report.json`` (everything, machine-readable), ``report.md`` (the summary a
+person reads), ``predictions.csv`` (out-of-fold class probabilities per animal),
+``confusion_matrix.png``, ``accuracy_by_cage.png``, ``learning_curves.png``, ``model.pt`` (the
+final all-data model) and ``folds/<fold>.pt`` (the model that never saw that fold's cages, for
+out-of-fold explanations). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_mousestop import __version__
+from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.io.atomic import atomic_path, write_text_atomic
+from napari_mousestop.learning.baselines import BaselineResult, run_baselines
+from napari_mousestop.learning.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    save_checkpoint,
+)
+from napari_mousestop.learning.config import CVResult, Progress, TrainConfig
+from napari_mousestop.learning.report_text import (
+    FOLD_DESCRIPTIONS,
+    SETTINGS_ASSUMES,
+    markdown,
+    settings_note,
+)
+from napari_mousestop.learning.stats import (
+    CageComparison,
+    FactorFigures,
+    NullReference,
+    PermutationResult,
+    Summary,
+    compare_on_cages,
+    factor_figures,
+    null_reference,
+    permutation_test,
+    summarize,
+)
+from napari_mousestop.learning.training import loco_cv, train_final
+
+REPORT_FORMAT = "napari-mousestop-run/2"
+"""Format of ``report.json`` written now."""
+
+READABLE_FORMATS = ("napari-mousestop-run/1", REPORT_FORMAT)
+"""Formats :func:`load_run` reads (``/1``: before cage-level statistics and balanced folds)."""
+
+
+def fold_file_name(cage: str) -> str:
+    """File name of a fold model inside ``RUN_DIR/folds`` (from the fold's name)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(cage)) + ".pt"
+
+
+@dataclass
+class BaselineFigures:
+    """One baseline's out-of-fold figures: its definition, :class:`~.stats.Summary` and the
+    variance its PCA explained in each fold."""
+
+    name: str
+    description: str
+    summary: Summary
+    explained_variance: list[list[float]]
+
+
+@dataclass
+class FoldRecord:
+    """One fold of the run: its name, held-out cages, sizes, accuracy, model file and curves."""
+
+    cage: str
+    cages: list[str]
+    n_train: int
+    n_test: int
+    accuracy: float
+    model: str
+    learning_curves: dict[str, list[float]]
+
+
+@dataclass
+class Report:
+    """Every figure of a run; :meth:`to_dict` is ``report.json``.
+
+    Attributes
+    ----------
+    classes
+        Class names, in index order.
+    cnn
+        The CNN's out-of-fold :class:`~.stats.Summary` (accuracy with its cage-level interval).
+    permutation
+        Permutation test of the CNN's accuracy at the level the labels were assigned.
+    factors
+        ``"sex"`` and ``"age"`` figures and tests (empty unless classes are sex x age).
+    baselines
+        Each baseline's figures, in the same folds.
+    comparisons
+        CNN minus each baseline, cage by cage, with a sign-flip test: every baseline is
+        reported, none is picked after the fact.
+    null_reference
+        Chance, the training-frequency guess under these folds, the permutation null mean.
+    fold_scheme
+        ``"cage"`` or ``"balanced"`` (``config["folds"]``); ``folds`` lists every fold.
+    settings_note
+        The statement that settings were fixed in advance.
+    """
+
+    classes: list[str]
+    n_cages: int
+    cnn: Summary
+    permutation: PermutationResult
+    factors: dict[str, FactorFigures]
+    baselines: dict[str, BaselineFigures]
+    comparisons: dict[str, CageComparison]
+    null_reference: NullReference
+    fold_scheme: str
+    settings_note: str
+    config: dict
+    dataset: dict
+    folds: list[FoldRecord]
+    predictions: list[dict]
+    cv_seconds: float
+    created: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+    versions: dict = field(default_factory=lambda: {"napari_mousestop": __version__})
+    format: str = REPORT_FORMAT
+
+    @property
+    def accuracy(self) -> float:
+        """The CNN's out-of-fold accuracy."""
+        return self.cnn.accuracy.value
+
+    @property
+    def fold_description(self) -> str:
+        """One sentence on how the folds were made."""
+        return FOLD_DESCRIPTIONS[self.fold_scheme]
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dictionary (``report.json``)."""
+        return {
+            "format": self.format,
+            "created": self.created,
+            "versions": self.versions,
+            "classes": list(self.classes),
+            "n_cages": self.n_cages,
+            "cnn": self.cnn.to_dict(),
+            "permutation": self.permutation.to_dict(),
+            "factors": {k: v.to_dict() for k, v in self.factors.items()},
+            "baselines": {
+                k: {
+                    "description": b.description,
+                    **b.summary.to_dict(),
+                    "explained_variance": b.explained_variance,
+                }
+                for k, b in self.baselines.items()
+            },
+            "comparisons": {k: c.to_dict() for k, c in self.comparisons.items()},
+            "null_reference": self.null_reference.to_dict(),
+            "fold_scheme": {"name": self.fold_scheme, "description": self.fold_description},
+            "settings_note": self.settings_note,
+            "assumptions": {"settings": SETTINGS_ASSUMES},
+            "config": self.config,
+            "dataset": self.dataset,
+            "cv_seconds": self.cv_seconds,
+            "folds": [asdict(f) for f in self.folds],
+            "predictions": self.predictions,
+        }
+
+
+def build_report(
+    dataset: Dataset,
+    cv: CVResult,
+    baselines: dict[str, BaselineResult],
+    n_permutations: int = 10000,
+    dataset_path: str | os.PathLike | None = None,
+) -> Report:
+    """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions."""
+    classes = tuple(dataset.classes)
+    y, pred, cages, recs = dataset.labels, cv.oof_pred, dataset.cages, dataset.recordings
+    seed = cv.config.seed
+    perm = permutation_test(y, pred, cages, recs, classes, n_permutations, seed)
+    base = {
+        name: BaselineFigures(
+            name=name,
+            description=res.description,
+            summary=summarize(y, res.oof_pred, cages, len(classes)),
+            explained_variance=res.explained_variance,
+        )
+        for name, res in baselines.items()
+    }
+    folds = [
+        FoldRecord(
+            cage=f.cage,
+            cages=list(f.cages) or [f.cage],
+            n_train=int(len(f.train_index)),
+            n_test=int(len(f.test_index)),
+            accuracy=float(np.mean(pred[f.test_index] == y[f.test_index])),
+            model=f"folds/{fold_file_name(f.cage)}",
+            learning_curves=f.history,
+        )
+        for f in cv.folds
+    ]
+    predictions = [
+        {
+            "animal": str(dataset.animals[i]),
+            "cage": str(cages[i]),
+            "recording": str(recs[i]),
+            "true": classes[y[i]],
+            "predicted": classes[pred[i]],
+            "proba": {c: float(cv.oof_proba[i, j]) for j, c in enumerate(classes)},
+            **{name: classes[r.oof_pred[i]] for name, r in baselines.items()},
+        }
+        for i in range(len(dataset))
+    ]
+    x_shape = dataset.X.shape
+    path = str(dataset_path) if dataset_path is not None else None
+    return Report(
+        classes=list(classes),
+        n_cages=int(len(np.unique(cages))),
+        cnn=summarize(y, pred, cages, len(classes)),
+        permutation=perm,
+        factors=factor_figures(y, pred, cages, recs, classes, n_permutations, seed),
+        baselines=base,
+        comparisons={
+            name: compare_on_cages(y, pred, res.oof_pred, cages, seed)
+            for name, res in baselines.items()
+        },
+        null_reference=null_reference(
+            y, [(f.train_index, f.test_index) for f in cv.folds], len(classes), perm
+        ),
+        fold_scheme=cv.config.folds,
+        settings_note=settings_note(cv.config),
+        config={
+            **cv.config.to_dict(),
+            "dataset": path,
+            "n_permutations": int(n_permutations),
+            "model": cv.model_config.to_dict(),
+            "device_used": cv.device,
+        },
+        dataset={
+            "path": path,
+            "n_samples": int(x_shape[0]),
+            "n_intervals": int(x_shape[1]),
+            "n_bins": int(x_shape[2]),
+            "n_cages": int(len(np.unique(cages))),
+            "params": dataset.params,
+            "sources": dataset.sources,
+        },
+        folds=folds,
+        predictions=predictions,
+        cv_seconds=cv.seconds,
+    )
+
+
+def write_run(
+    run_dir: str | os.PathLike,
+    report: Report,
+    dataset: Dataset,
+    cv: CVResult,
+    final: Checkpoint | None = None,
+) -> Path:
+    """Write the run folder (report files, figures, fold models and the final model)."""
+    from napari_mousestop.plots.report import (
+        plot_accuracy_by_cage,
+        plot_confusion,
+        plot_learning_curves,
+    )
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for fold in cv.folds:
+        meta = {
+            "held_out_cage": fold.cage,
+            "held_out_cages": list(fold.cages) or [fold.cage],
+            "fold_scheme": cv.config.folds,
+            "test_index": fold.test_index.tolist(),
+            "test_animals": dataset.animals[fold.test_index].tolist(),
+            "history": fold.history,
+        }
+        ckpt = make_checkpoint(fold.model, fold.scaler, dataset, cv.config, meta=meta)
+        save_checkpoint(run_dir / "folds" / fold_file_name(fold.cage), ckpt)
+    if final is not None:
+        save_checkpoint(run_dir / "model.pt", final)
+    rows = []
+    for p in report.predictions:
+        row = {k: v for k, v in p.items() if k != "proba"}
+        row.update({f"p_{c}": v for c, v in p["proba"].items()})
+        rows.append(row)
+    with atomic_path(run_dir / "predictions.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    plot_confusion(report, run_dir / "confusion_matrix.png")
+    plot_accuracy_by_cage(report, run_dir / "accuracy_by_cage.png")
+    plot_learning_curves(report, run_dir / "learning_curves.png")
+    write_text_atomic(run_dir / "report.md", markdown(report))
+    write_text_atomic(run_dir / "report.json", json.dumps(report.to_dict(), indent=1))
+    return run_dir
+
+
+def train_and_report(
+    dataset: Dataset,
+    run_dir: str | os.PathLike,
+    config: TrainConfig | None = None,
+    n_permutations: int = 10000,
+    dataset_path: str | os.PathLike | None = None,
+    final_model: bool = True,
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Report:
+    """Cross-validation of the CNN and the baselines, statistics, the final model, the run folder.
+
+    Parameters
+    ----------
+    dataset
+        The stacks and labels.
+    run_dir
+        Output folder (created; files in it are replaced).
+    config
+        Training settings (``config.folds`` chooses the folds); defaults when None.
+    n_permutations
+        Permutations of each label-permutation test (accuracy, sex, age).
+    dataset_path
+        Recorded in the report.
+    final_model
+        Also train ``model.pt`` on all data.
+    callback, should_stop
+        Progress and cancellation, as in :func:`~napari_mousestop.learning.training.loco_cv`.
+
+    Returns
+    -------
+    Report
+        The report (also written to ``run_dir/report.json`` and ``report.md``).
+    """
+    config = config or TrainConfig()
+    cv = loco_cv(dataset, config, callback=callback, should_stop=should_stop)
+    baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
+    report = build_report(dataset, cv, baselines, n_permutations, dataset_path)
+    final = None
+    if final_model:
+        final = train_final(dataset, config, callback=callback, should_stop=should_stop)
+    write_run(run_dir, report, dataset, cv, final)
+    return report
+
+
+@dataclass
+class SavedFold:
+    """A fold model read back from ``RUN_DIR/folds``: the model that never saw ``cages``."""
+
+    cage: str
+    test_index: np.ndarray
+    checkpoint: Checkpoint
+    cages: tuple[str, ...] = ()
+
+    @property
+    def model(self):
+        """The fold's :class:`~napari_mousestop.learning.model.StopCNN`."""
+        return self.checkpoint.model
+
+    @property
+    def scaler(self):
+        """The fold's input scaler (fitted on the other cages)."""
+        return self.checkpoint.scaler
+
+
+@dataclass
+class Run:
+    """A run folder read back: the report as stored (``report.json``), the final model (if
+    any) and the fold models."""
+
+    path: Path
+    report: dict
+    model: Checkpoint | None
+    folds: list[SavedFold]
+
+    @property
+    def fold_scheme(self) -> str:
+        """``"cage"`` or ``"balanced"`` (runs written before balanced folds: ``"cage"``)."""
+        return str(self.report.get("config", {}).get("folds", "cage"))
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Read a run folder written by :func:`write_run` (this format or the previous one).
+
+    ``folds[i].test_index`` indexes the dataset recorded in ``report["config"]["dataset"]``,
+    whichever folds ran (each fold model stores the indices it held out).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "report.json"
+    if not path.is_file():
+        raise ValueError(f"{run_dir}: not a training run folder (no report.json)")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: damaged report ({exc})") from None
+    fmt = report.get("format") if isinstance(report, dict) else None
+    if fmt not in READABLE_FORMATS:
+        raise ValueError(
+            f"{path}: report format {fmt!r} is not one this version reads {READABLE_FORMATS}; "
+            "it was written by another version of napari-mousestop"
+        )
+    folds = []
+    for f in report.get("folds", []):
+        ckpt = load_checkpoint(run_dir / f["model"])
+        cages = tuple(f.get("cages") or ckpt.meta.get("held_out_cages") or [f["cage"]])
+        folds.append(SavedFold(f["cage"], np.asarray(ckpt.meta["test_index"]), ckpt, cages))
+    final = run_dir / "model.pt"
+    return Run(run_dir, report, load_checkpoint(final) if final.is_file() else None, folds)

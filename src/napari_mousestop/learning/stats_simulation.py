@@ -1,0 +1,199 @@
+"""Simulated cohorts of out-of-fold predictions, to measure how the tests and intervals of
+:mod:`napari_mousestop.learning.stats` behave for a design: the size of each test (how often it
+rejects a true null) and the coverage of each interval (how often it holds the true value).
+
+The cohort follows the paper's design: cages alternate male and female, each cage is
+recorded once juvenile and once adult, ``mice`` animals per recording. Predictions are drawn
+with **cage effects**: each cage gets a random shift (normal, SD ``cage_sd`` on the logit
+scale) shared by its animals and both recordings, the way cage-mates resemble each other.
+No model is trained; the predictions stand in for any classifier's out-of-fold output.
+
+Used by ``tests/test_stats.py`` (small, seeded) and ``benchmarks/bench_stats.py`` (the figures
+in ``docs/training.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _st
+from scipy.special import expit, logit
+
+from napari_mousestop.io.cohort import CLASSES
+from napari_mousestop.learning.stats import (
+    cage_estimate,
+    compare_on_cages,
+    factor_figures,
+    permutation_test,
+    wilson_interval,
+)
+
+
+def design(n_cages: int = 12, mice: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels (indices of AM, JM, AF, JF), cages and recordings of the paper's design."""
+    labels, cages, recordings = [], [], []
+    for c in range(n_cages):
+        sex = "M" if c % 2 == 0 else "F"
+        for age in "JA":
+            labels += [CLASSES.index(age + sex)] * mice
+            cages += [f"cage{c:02d}"] * mice
+            recordings += [f"cage{c:02d}_{age}"] * mice
+    return np.array(labels), np.array(cages), np.array(recordings)
+
+
+def _cage_shift(cages: np.ndarray, sd: float, rng: np.random.Generator) -> np.ndarray:
+    ids, g = np.unique(cages, return_inverse=True)
+    return rng.normal(0.0, sd, len(ids))[g]
+
+
+def correct_with_cage_effect(
+    cages: np.ndarray, accuracy: float, cage_sd: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Booleans: each animal-recording right with probability ``expit(logit(accuracy) + u)``,
+    ``u`` shared by the cage (SD ``cage_sd``)."""
+    p = expit(logit(accuracy) + _cage_shift(cages, cage_sd, rng))
+    return rng.random(len(cages)) < p
+
+
+def predictions_from_correct(
+    labels: np.ndarray, correct: np.ndarray, n_classes: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The true class where ``correct``, else another class drawn uniformly."""
+    other = (labels + rng.integers(1, n_classes, len(labels))) % n_classes
+    return np.where(correct, labels, other)
+
+
+def null_predictions(
+    cages: np.ndarray, cage_sd: float, n_classes: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Predictions that ignore the labels but cluster by cage: each cage has its own class
+    preferences (normal logits, SD ``cage_sd``), shared by its animals and recordings."""
+    ids, g = np.unique(cages, return_inverse=True)
+    logits = rng.normal(0.0, cage_sd, (len(ids), n_classes))[g]
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    return (rng.random((len(cages), 1)) > np.cumsum(p, axis=1)).sum(axis=1)
+
+
+def age_only_predictions(
+    labels: np.ndarray, cages: np.ndarray, cage_sd: float, rng: np.random.Generator
+) -> np.ndarray:
+    """4-class predictions that get age right 90% of the time but carry no sex information
+    (each cage leans to one predicted sex, SD ``cage_sd``)."""
+    ages = np.array([c[0] for c in CLASSES])[labels]
+    right_age = rng.random(len(labels)) < 0.9
+    age = np.where(right_age, ages, np.where(ages == "A", "J", "A"))
+    male = rng.random(len(labels)) < expit(_cage_shift(cages, cage_sd, rng))
+    names = np.char.add(age, np.where(male, "M", "F"))
+    return np.array([CLASSES.index(n) for n in names])
+
+
+def population_accuracy(accuracy: float, cage_sd: float) -> float:
+    """Expected accuracy over cages, ``E[expit(logit(accuracy) + u)]`` (Gauss-Hermite)."""
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    return float(np.sum(w * expit(logit(accuracy) + cage_sd * x)) / np.sum(w))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One simulated property: a test's rejection rate at ``alpha`` under its null
+    (``kind="size"``, should not exceed ``nominal``) or when the data hold something it
+    responds to (``kind="power"``), or an interval's coverage (``kind="coverage"``, should
+    reach ``nominal``)."""
+
+    name: str
+    kind: str
+    cage_sd: float
+    nominal: float
+    observed: float
+    n_reps: int
+
+    @property
+    def mc_se(self) -> float:
+        """Monte Carlo standard error of ``observed``."""
+        return float(np.sqrt(self.observed * (1 - self.observed) / self.n_reps))
+
+
+def _mcnemar_p(right_a: np.ndarray, right_b: np.ndarray) -> float:
+    """Exact animal-level McNemar p (for comparison only: it ignores cages)."""
+    b, c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    return 1.0 if b + c == 0 else float(_st.binomtest(b, b + c).pvalue)
+
+
+def check_statistics(
+    n_reps: int = 1000,
+    cage_sds: tuple[float, ...] = (0.0, 1.0, 2.0),
+    n_cages: int = 12,
+    mice: int = 4,
+    accuracy: float = 0.5,
+    n_permutations: int = 199,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> list[Check]:
+    """Size of every test and coverage of every interval on simulated cohorts.
+
+    For each cage-effect SD:
+
+    * coverage of the cage-level t-interval and of the animal-level Wilson interval of
+      accuracy (true value: :func:`population_accuracy`);
+    * two classifiers of equal expected accuracy with independent cage effects: size of the
+      sign-flip test and of the animal-level McNemar test, coverage of the t-interval of the
+      difference (true value 0);
+    * predictions that ignore the labels: size of the 4-class permutation test;
+    * predictions that get age but not sex: size of the sex test, and how often the 4-class
+      test rejects (it is not under its null: age alone makes it significant);
+    * a sex-only problem (classes ``M``, ``F``) with label-blind predictions: size of the
+      permutation test at the level found from the data.
+    """
+    rng = np.random.default_rng(seed)
+    y, cages, recs = design(n_cages, mice)
+    sexes = np.array([c[1] for c in CLASSES])
+    sex_codes, sex_y = np.unique(sexes[y], return_inverse=True)
+    out = []
+    for sd in cage_sds:
+        keys = ("t", "wilson", "diff", "signflip", "mcnemar", "perm", "age4", "sex", "sexonly")
+        hits = dict.fromkeys(keys, 0)
+        truth = population_accuracy(accuracy, sd)
+        for _ in range(n_reps):
+            s = int(rng.integers(2**31))
+            right = correct_with_cage_effect(cages, accuracy, sd, rng)
+            est = cage_estimate(right, cages)
+            w = wilson_interval(int(right.sum()), len(right))
+            hits["t"] += est.interval.low <= truth <= est.interval.high
+            hits["wilson"] += w.low <= truth <= w.high
+            pred_a = predictions_from_correct(y, right, 4, rng)
+            other = correct_with_cage_effect(cages, accuracy, sd, rng)
+            pred_b = predictions_from_correct(y, other, 4, rng)
+            comp = compare_on_cages(y, pred_a, pred_b, cages, s)
+            hits["diff"] += comp.interval.low <= 0 <= comp.interval.high
+            hits["signflip"] += comp.test.p_value <= alpha
+            hits["mcnemar"] += _mcnemar_p(right, other) <= alpha
+            null = null_predictions(cages, sd, 4, rng)
+            perm = permutation_test(y, null, cages, recs, CLASSES, n_permutations, s)
+            hits["perm"] += perm.p_value <= alpha
+            age_only = age_only_predictions(y, cages, sd, rng)
+            four = permutation_test(y, age_only, cages, recs, CLASSES, n_permutations, s)
+            hits["age4"] += four.p_value <= alpha
+            sex = factor_figures(y, age_only, cages, recs, CLASSES, n_permutations, s)["sex"]
+            hits["sex"] += sex.permutation.p_value <= alpha
+            guess = null_predictions(cages, sd, 2, rng)
+            sexonly = permutation_test(
+                sex_y, guess, cages, recs, tuple(sex_codes), n_permutations, s
+            )
+            hits["sexonly"] += sexonly.p_value <= alpha
+        rows = (
+            ("accuracy: cage-level t-interval", "coverage", "t"),
+            ("accuracy: animal-level Wilson interval", "coverage", "wilson"),
+            ("CNN - baseline: cage-level t-interval", "coverage", "diff"),
+            ("CNN vs baseline: sign-flip test over cages", "size", "signflip"),
+            ("CNN vs baseline: animal-level McNemar (not reported)", "size", "mcnemar"),
+            ("accuracy: 4-class permutation test (design)", "size", "perm"),
+            ("4-class permutation test, predictions that know age only", "power", "age4"),
+            ("sex test, predictions that know age only", "size", "sex"),
+            ("sex-only classes: permutation test at the level found", "size", "sexonly"),
+        )
+        for name, kind, key in rows:
+            nominal = alpha if kind == "size" else 0.95
+            out.append(Check(name, kind, float(sd), nominal, hits[key] / n_reps, n_reps))
+    return out

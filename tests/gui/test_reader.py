@@ -1,0 +1,346 @@
+"""The npe2 reader contract (None for foreign files, never raises), the writer and sample data."""
+
+from __future__ import annotations
+
+import sqlite3
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_mousestop.datasets.dataset import Dataset, save_dataset
+from napari_mousestop.gui import reader as _reader
+from napari_mousestop.gui.layers.recordings import stops_to_points
+from napari_mousestop.gui.reader import get_reader
+from napari_mousestop.gui.sample_data import make_sample_cohort
+from napari_mousestop.gui.writer import write_points
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """Collect the notifications the reader shows instead of raising."""
+    seen: list[str] = []
+    monkeypatch.setattr(_reader, "_notify", seen.append)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    """A short generated recording (one mouse per class) with its cohort CSV beside it."""
+    return make_sample_cohort(tmp_path_factory.mktemp("sample"), hours=0.05)
+
+
+def _dataset(n=3):
+    rng = np.random.default_rng(1)
+    return Dataset(
+        X=rng.poisson(0.5, (n, 4, 6, 6)).astype(np.float32),
+        labels=np.arange(n) % 4,
+        cages=np.array([f"cage{i // 2}" for i in range(n)]),
+        recordings=np.array([f"cage{i // 2}.sqlite" for i in range(n)]),
+        animals=np.array([f"m{i}" for i in range(n)]),
+        params={"histogram": {"interval_s": 3600.0}},
+    )
+
+
+GARBAGE = {
+    "empty": b"",
+    "text": b"hello, this is not a database\n" * 10,
+    "random": np.random.default_rng(0).bytes(5000),
+    "sqlite magic only": b"SQLite format 3\x00" + b"\x00" * 50,
+    "zip magic only": b"PK\x03\x04" + b"\x00" * 50,
+}
+
+
+@pytest.mark.parametrize("suffix", [".sqlite", ".npz", ".tif", ".csv"])
+@pytest.mark.parametrize("content", list(GARBAGE))
+def test_garbage_files_are_declined_without_raising(tmp_path, suffix, content):
+    path = tmp_path / f"file{suffix}"
+    path.write_bytes(GARBAGE[content])
+    assert get_reader(str(path)) is None
+
+
+def test_missing_files_directories_and_empty_lists_are_declined(tmp_path):
+    assert get_reader(str(tmp_path / "nope.sqlite")) is None
+    (tmp_path / "folder.sqlite").mkdir()
+    assert get_reader(str(tmp_path / "folder.sqlite")) is None
+    assert get_reader([]) is None
+    assert get_reader(None) is None
+
+
+def test_foreign_sqlite_and_npz_are_declined(tmp_path):
+    db = tmp_path / "other.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE SOMETHING (ID INTEGER)")
+    con.commit()
+    con.close()
+    assert get_reader(str(db)) is None
+    npz = tmp_path / "arrays.npz"
+    np.savez(npz, X=np.zeros(3), labels=np.zeros(3))
+    assert get_reader(str(npz)) is None
+
+
+def test_lmt_lookalike_that_cannot_be_read_notifies_and_returns_none(tmp_path, notes):
+    # has the LMT table names but none of the columns
+    db = tmp_path / "broken.sqlite"
+    con = sqlite3.connect(db)
+    for table in ("ANIMAL", "DETECTION", "FRAME"):
+        con.execute(f"CREATE TABLE {table} (X INTEGER)")
+    con.commit()
+    con.close()
+    reader = get_reader(str(db))
+    assert reader is not None
+    assert reader(str(db)) is None
+    assert len(notes) == 1 and str(db) in notes[0]
+
+
+def test_truncated_recording_is_declined(tmp_path, sample_db):
+    data = sample_db.read_bytes()
+    db = tmp_path / "truncated.sqlite"
+    db.write_bytes(data[: len(data) // 3])
+    assert get_reader(str(db)) is None
+
+
+def test_corrupt_recording_notifies_and_returns_none(tmp_path, sample_db, notes):
+    # header and schema intact, table pages overwritten: found readable, fails while reading
+    data = bytearray(sample_db.read_bytes())
+    n = len(data)
+    data[n // 4 : 3 * n // 4] = np.random.default_rng(0).bytes(3 * n // 4 - n // 4)
+    db = tmp_path / "corrupt.sqlite"
+    db.write_bytes(bytes(data))
+    reader = get_reader(str(db))
+    assert reader is not None
+    assert reader(str(db)) is None
+    assert len(notes) == 1 and str(db) in notes[0]
+    assert db.read_bytes() == bytes(data)  # never written to
+
+
+def test_bad_dataset_notifies_and_returns_none(tmp_path, notes):
+    path = tmp_path / "bad.npz"
+    ds = _dataset()
+    meta = np.array('{"format": "napari-mousestop-dataset/1"}')
+    arrays = {k: getattr(ds, k) for k in ("X", "cages", "recordings", "animals")}
+    np.savez(path, labels=ds.labels + 7, meta=meta, **arrays)
+    reader = get_reader(str(path))
+    assert reader is not None and reader(str(path)) is None
+    assert len(notes) == 1 and str(path) in notes[0]
+
+
+def test_dataset_file_gives_one_image_per_animal(tmp_path, notes):
+    ds = _dataset(3)
+    path = save_dataset(ds, tmp_path / "data.npz")
+    layers = get_reader(str(path))(str(path))
+    assert [kind for _, _, kind in layers] == ["image"] * 3
+    assert [kw["name"] for _, kw, _ in layers] == [
+        "cage0/m0 (AM)",
+        "cage0/m1 (JM)",
+        "cage1/m2 (AF)",
+    ]
+    np.testing.assert_array_equal(layers[1][0], ds.X[1])
+    assert not notes
+
+
+def test_recording_gives_layout_stacks_and_stops_named_by_cohort(sample_db, notes):
+    reader = get_reader(str(sample_db))
+    assert reader is not None
+    layers = reader(str(sample_db))
+    assert not notes
+    kinds = [kind for _, _, kind in layers]
+    assert kinds[-1] == "shapes" and kinds.count("image") == 4 and kinds.count("points") == 4
+    names = [kw["name"] for _, kw, kind in layers if kind == "image"]
+    assert names == [f"cage01/0000090{i + 1} ({c})" for i, c in enumerate(["AM", "JM", "AF", "JF"])]
+    for data, kw, kind in layers[:-1]:
+        assert tuple(kw["axis_labels"]) == ("hour", "y", "x")
+        if kind == "image":
+            # one 1 h interval per started hour of the (short) recording, not 72 empty hours
+            assert data.shape == (1, 30, 30) and data[0].sum() > 0
+        else:
+            assert len(data) > 0 and (data[:, 0] == 0).all()
+            assert {"start", "duration", "animal"} <= set(kw["features"].columns)
+
+
+def test_recording_without_cohort_csv_is_named_by_file_and_animal_table(tmp_path, sample_db, notes):
+    db = tmp_path / "alone.sqlite"
+    db.write_bytes(sample_db.read_bytes())
+    layers = get_reader(str(db))(str(db))
+    names = [kw["name"] for _, kw, kind in layers if kind == "image"]
+    assert names[0] == "alone/00000901 (AM)"
+    assert not notes
+
+
+def test_sample_cohort_is_generated_once(tmp_path):
+    db = make_sample_cohort(tmp_path, hours=0.01)
+    mtime = db.stat().st_mtime_ns
+    assert make_sample_cohort(tmp_path, hours=0.01) == db
+    assert db.stat().st_mtime_ns == mtime
+    cohort = pd.read_csv(tmp_path / "cohort.csv", dtype=str)
+    assert list(cohort.columns) == ["database", "animal", "cage", "sex", "age"]
+    assert len(cohort) == 4
+
+
+def test_writer_round_trips_a_stop_table(tmp_path):
+    t0 = pd.Timestamp("2024-01-15 18:00", tz="UTC")
+    stops = pd.DataFrame(
+        {
+            "recording": "r.sqlite",
+            "animal_id": [1, 1, 2],
+            "rfid": ["a", "a", "b"],
+            "name": ["A", "A", "B"],
+            "start_frame": [30, 120_000, 400],
+            "end_frame": [90, 120_100, 500],
+            "start_time": t0 + pd.to_timedelta([1.0, 4000.0, 13.3], unit="s"),
+            "start_s": [1.0, 4000.0, 13.3],
+            "duration_s": [2.0, 3.3, 3.4],
+            "x_cm": [1.5, 20.25, 49.0],
+            "y_cm": [3.0, 44.5, 0.5],
+        }
+    )
+    data, kwargs, _ = stops_to_points(stops)
+    data[2, 1:] = (10.0, 11.0)  # the user moved a point
+    (out,) = write_points(str(tmp_path / "stops"), data, {"features": kwargs["features"]})
+    assert out.endswith("stops.csv")
+    back = pd.read_csv(out)
+    assert list(back.columns[:4]) == ["recording", "animal_id", "rfid", "name"]
+    np.testing.assert_allclose(back["start_s"], stops["start_s"])
+    np.testing.assert_allclose(back["duration_s"], stops["duration_s"])
+    np.testing.assert_allclose(back["x_cm"], [1.5, 20.25, 11.0])
+    np.testing.assert_allclose(back["y_cm"], [3.0, 44.5, 10.0])
+    np.testing.assert_allclose(back["hour"], [0, 1, 0])
+    assert list(tmp_path.iterdir()) == [tmp_path / "stops.csv"]  # no temporary file left
+
+
+def test_writer_accepts_plain_points(tmp_path):
+    (out,) = write_points(str(tmp_path / "p.csv"), np.array([[1.0, 2.0]]), {})
+    assert pd.read_csv(out).to_dict("list") == {"y_cm": [1.0], "x_cm": [2.0]}
+
+
+def test_reader_never_opens_the_database_for_writing(sample_db):
+    before = sample_db.read_bytes()
+    get_reader(str(sample_db))(str(sample_db))
+    assert sample_db.read_bytes() == before
+    assert not any(p.name.endswith(("-journal", "-wal")) for p in sample_db.parent.iterdir())
+
+
+def test_zip_without_dataset_arrays_is_declined(tmp_path):
+    path = tmp_path / "x.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("X.npy", b"nonsense")
+    assert get_reader(str(path)) is None
+
+
+def test_layout_and_photo_beside_the_recording_are_shown(tmp_path, sample_db, notes):
+    from skimage.io import imsave
+
+    db = tmp_path / "cage07.sqlite"
+    db.write_bytes(sample_db.read_bytes())
+    photo = np.zeros((120, 160, 3), np.uint8)
+    photo[10:110, 20:140] = 90  # the floor, seen from straight above
+    imsave(tmp_path / "cage.png", photo)
+    text = (
+        '[photo]\npath = "cage.png"\ncorners_px = [[20, 10], [140, 10], [140, 110], [20, 110]]\n'
+        '[[shape]]\nname = "running wheel"\nkind = "ellipse"\nx = 30\ny = 30\nwidth = 8\n'
+        "height = 8\n"
+    )
+    (tmp_path / "cage_layout.toml").write_text(text)
+    layers = get_reader(str(db))(str(db))
+    assert not notes
+    data, kwargs, kind = layers[0]  # the photo at the bottom
+    assert kwargs["name"] == "cage photo" and kind == "image" and kwargs["rgb"]
+    assert tuple(kwargs["units"]) == ("cm", "cm")
+    # 0.1 cm pixels with a 2 cm margin: the floor (value 90) fills 0..50 cm, the margin is dark
+    assert data.shape == (540, 540, 3) and kwargs["translate"] == pytest.approx((-1.95, -1.95))
+    assert np.mean(data[25:-25, 25:-25] == 90) > 0.99
+    assert np.all(data[:15] == 0) and np.all(data[:, -15:] == 0)
+    _, shapes_kw, shapes_kind = layers[-1]
+    assert shapes_kind == "shapes"
+    assert list(shapes_kw["features"]["name"]) == ["running wheel"]
+
+
+def test_broken_layout_beside_the_recording_falls_back_to_the_default(tmp_path, sample_db, notes):
+    db = tmp_path / "cage08.sqlite"
+    db.write_bytes(sample_db.read_bytes())
+    (tmp_path / "cage_layout.toml").write_text("[[shape]]\nname = 'x'\nkind = 'hexagon'\n")
+    layers = get_reader(str(db))(str(db))
+    assert len(notes) == 1 and "hexagon" in notes[0] and "default" in notes[0]
+    assert "dome" in list(layers[-1][1]["features"]["name"])
+
+
+def _maps_file(folder):
+    """A small maps file: class panels, a difference with its mask, per-animal maps."""
+    from napari_mousestop.explain.files import save_maps
+    from napari_mousestop.explain.maps import ExplanationMap
+    from napari_mousestop.io.geometry import feature_map_placement
+
+    classes = ("AM", "JM", "AF", "JF")
+    pooled = feature_map_placement(30, 9, 2)
+    panels = ExplanationMap("occlusion_space", np.ones((4, 11, 11)), pooled, classes, "occlusion",
+                            meta={"kernel_size": 9})  # fmt: skip
+    diff = ExplanationMap(
+        "occlusion_space_difference", np.linspace(-1, 2, 2 * 121).reshape(2, 11, 11), pooled,
+        ("AF - AM", "sex (F - M)"), "difference", ("contrast", "y", "x"),
+        {"kernel_size": 9, "legends": {"AF - AM": {"red": "AF higher than AM"}}},
+    )  # fmt: skip
+    mask = ExplanationMap("occlusion_space_significant", np.zeros((2, 11, 11), bool), pooled,
+                          diff.classes, "mask", diff.axes, {"kernel_size": 9})  # fmt: skip
+    per_animal = ExplanationMap("occlusion_space_per_animal", np.ones((3, 4, 11, 11)), pooled,
+                                classes, "occlusion", ("sample", "class", "y", "x"),
+                                {"kernel_size": 9})  # fmt: skip
+    other = ExplanationMap("input", np.ones((4, 30, 30)), feature_map_placement(30, 1, 1),
+                           classes, "input")  # fmt: skip
+    return save_maps([panels, diff, mask, per_animal, other], folder / "maps.nc",
+                     attrs={"primary_map": "occlusion_space"})  # fmt: skip
+
+
+def test_maps_file_opens_as_layers_placed_in_cm(tmp_path, notes):
+    from napari_mousestop.io.geometry import feature_map_placement
+
+    path = _maps_file(tmp_path)
+    for target in (path, tmp_path):  # the file, or the folder holding it
+        reader = get_reader(str(target))
+        assert reader is not None
+        layers = {kw["name"]: (data, kw, kind) for data, kw, kind in reader(str(target))}
+        assert set(layers) == {"occlusion_space", "occlusion_space_difference",
+                               "occlusion_space_significant", "input"}  # fmt: skip
+        data, kw, kind = layers["occlusion_space"]
+        placement = feature_map_placement(30, 9, 2)
+        assert kind == "image" and data.shape == (4, 11, 11)
+        assert tuple(kw["scale"][1:]) == pytest.approx(placement.scale)
+        assert tuple(kw["translate"][1:]) == pytest.approx(placement.translate)
+        assert tuple(kw["axis_labels"]) == ("class", "y", "x")
+        assert kw["metadata"]["labels"] == {"class": ["AM", "JM", "AF", "JF"]}
+        _, kw, kind = layers["occlusion_space_difference"]
+        assert kind == "image" and kw["colormap"] == "bwr"
+        assert kw["contrast_limits"] == (-2.0, 2.0)  # symmetric: white means no difference
+        assert kw["metadata"]["legend"]["AF - AM"]["red"] == "AF higher than AM"
+        assert layers["occlusion_space_significant"][2] == "labels"
+        assert kw["visible"] and not layers["input"][1]["visible"]  # the primary map first
+    assert notes == []
+
+
+def test_older_maps_folders_open_without_their_differences(tmp_path, notes):
+    import json
+
+    np.savez_compressed(tmp_path / "input.npz", data=np.ones((4, 5, 5)))
+    np.savez_compressed(tmp_path / "input_pairs.npz", data=np.ones((4, 5, 5)))
+    entry = {"kind": "input", "axes": ["class", "y", "x"], "shape": [4, 5, 5], "meta": {},
+             "classes": ["AM", "JM", "AF", "JF"],
+             "placement": {"scale": [10.0, 10.0], "translate": [5.0, 5.0]}}  # fmt: skip
+    doc = {"format": "napari-mousestop-maps/1", "maps": [
+        {**entry, "name": "input", "file": "input.npz"},
+        {**entry, "name": "input_pairs", "file": "input_pairs.npz", "kind": "difference"},
+    ]}  # fmt: skip
+    (tmp_path / "maps.json").write_text(json.dumps(doc))
+    layers = get_reader(str(tmp_path))(str(tmp_path))
+    assert [kw["name"] for _, kw, _ in layers] == ["input"]
+    assert layers[0][1]["scale"][1:] == (10.0, 10.0)
+    assert len(notes) == 1 and "earlier version" in notes[0] and str(tmp_path) in notes[0]
+
+
+def test_foreign_netcdf_and_plain_folders_are_declined(tmp_path):
+    import xarray as xr
+
+    xr.Dataset({"t": ("x", np.arange(3.0))}).to_netcdf(tmp_path / "climate.nc", engine="h5netcdf")
+    assert get_reader(str(tmp_path / "climate.nc")) is None
+    (tmp_path / "garbage.nc").write_bytes(b"CDF\x01" + b"\x00" * 40)
+    assert get_reader(str(tmp_path / "garbage.nc")) is None
+    assert get_reader(str(tmp_path)) is None  # a folder without maps

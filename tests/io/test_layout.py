@@ -1,0 +1,169 @@
+"""Cage layout config and cage photo alignment (core, no napari)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mousestop.errors import LayoutError
+from napari_mousestop.io.layout import (
+    CageLayout,
+    load_layout,
+    photo_transform,
+    save_layout,
+    warp_photo,
+)
+
+CORNERS = [[102.0, 40.0], [430.0, 58.0], [455.0, 390.0], [80.0, 372.0]]  # a tilted camera
+
+
+def _centre(shape):
+    v = shape.outline()
+    return v[:, 0].mean(), v[:, 1].mean()
+
+
+def test_default_layout_follows_the_paper():
+    layout = load_layout()
+    assert layout.floor_cm == (50.0, 50.0)
+    for name in ("dome", "feeder 1", "feeder 2", "water"):
+        assert name in layout.names
+    assert sum(n.startswith("wall") for n in layout.names) == 4
+    y, x = _centre(layout["dome"])
+    assert y < 15 and x < 15  # upper-left corner
+    for name in ("feeder 1", "feeder 2", "water"):
+        assert _centre(layout[name])[0] > 40  # along the lower part
+    for shape in layout.shapes:  # everything on the floor
+        v = shape.vertices
+        assert v.min() >= 0 and v[:, 0].max() <= 50 and v[:, 1].max() <= 50
+
+
+def test_vertices_are_y_x_and_contains():
+    dome = load_layout()["dome"]
+    (x0, y0), (x1, y1) = dome.points_xy
+    assert dome.vertices[0].tolist() == [y0, x0] and dome.vertices[2].tolist() == [y1, x1]
+    inside = dome.contains([(y0 + y1) / 2, 49.0], [(x0 + x1) / 2, 49.0])
+    assert inside.tolist() == [True, False]
+    # a point inside the bounding box corner but outside the ellipse
+    assert not dome.contains(y0 + 0.2, x0 + 0.2)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_layout_round_trip_and_user_edit(tmp_path, suffix):
+    layout = load_layout()
+    path = save_layout(layout, tmp_path / f"cage{suffix}")
+    assert load_layout(path) == layout
+    if suffix == ".toml":
+        text = path.read_text().replace('name = "water"', 'name = "water bottle"')
+        path.write_text(text)
+        assert "water bottle" in load_layout(path).names
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[[shape]]\nname = 'a'\nkind = 'star'\n", "kind"),
+        ("[[shape]]\nname = 'a'\nkind = 'rectangle'\nx = 1\ny = 1\nwidth = 2\n", "incomplete"),
+        ("[[shape]]\nname = 'a'\nkind = 'line'\npoints = [[0, 0]]\n", "at least 2"),
+        (
+            "[[shape]]\nname='a'\nkind='line'\npoints=[[0,0],[1,1]]\n"
+            "[[shape]]\nname='a'\nkind='line'\npoints=[[0,0],[1,1]]\n",
+            "unique",
+        ),
+        ("[floor]\nwidth_cm = -3\n", "positive"),
+        ("this is not toml = = =", "cannot read"),
+    ],
+)
+def test_bad_layout_files_name_the_file_and_problem(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(LayoutError, match=message) as err:
+        load_layout(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_layout_file(tmp_path):
+    with pytest.raises(LayoutError, match="no such layout file"):
+        load_layout(tmp_path / "nope.toml")
+
+
+def test_empty_layout_file_gives_an_empty_default_floor(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    assert load_layout(path) == CageLayout()
+
+
+def test_photo_transform_maps_corners_and_inverts():
+    tform = photo_transform(CORNERS)
+    floor = tform(np.asarray(CORNERS))
+    np.testing.assert_allclose(floor, [[0, 0], [50, 0], [50, 50], [0, 50]], atol=1e-9)
+    pts_cm = np.array([[10.0, 40.0], [25.0, 25.0], [49.0, 1.0]])
+    np.testing.assert_allclose(tform(tform.inverse(pts_cm)), pts_cm, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "corners",
+    [
+        [[0, 0], [10, 0], [0, 10], [10, 10]],  # crossed order (a bow tie)
+        [[0, 0], [10, 0], [20, 0], [30, 0]],  # collinear
+        [[0, 0], [10, 0], [10, 10]],  # three corners
+        [[0, 0], [10, 0], [10, np.nan], [0, 10]],
+    ],
+)
+def test_bad_photo_corners_are_refused(corners):
+    with pytest.raises(LayoutError, match="corners"):
+        photo_transform(corners)
+
+
+def test_warped_photo_pixels_sit_at_their_floor_position():
+    # A synthetic photo whose two channels hold each pixel's true floor position (x_cm, y_cm).
+    tform = photo_transform(CORNERS)
+    rows, cols = np.mgrid[0:430, 0:500]
+    xy = tform(np.column_stack([cols.ravel(), rows.ravel()]).astype(float))
+    photo = np.stack(
+        [xy[:, 0].reshape(rows.shape), xy[:, 1].reshape(rows.shape), np.ones(rows.shape)], axis=-1
+    )
+    warped, placement = warp_photo(photo, CORNERS, resolution_cm=0.5, margin_cm=2.0)
+    assert warped.shape == (108, 108, 3)
+    cy, cx = placement.centres(warped.shape[:2])
+    assert cy[0] == pytest.approx(-1.75) and cx[-1] == pytest.approx(51.75)
+    inside = warped[..., 2] > 0.999  # fully inside the photo
+    assert inside.mean() > 0.9
+    xx, yy = np.meshgrid(cx, cy)
+    np.testing.assert_allclose(warped[..., 0][inside], xx[inside], atol=0.05)
+    np.testing.assert_allclose(warped[..., 1][inside], yy[inside], atol=0.05)
+
+
+def test_warp_photo_keeps_dtype_and_refuses_non_images():
+    photo = np.full((300, 300), 200, dtype=np.uint8)
+    warped, _ = warp_photo(photo, [[0, 0], [299, 0], [299, 299], [0, 299]], resolution_cm=1.0)
+    assert warped.dtype == np.uint8 and warped.shape == (50, 50)
+    assert (warped == 200).mean() > 0.95
+    with pytest.raises(LayoutError, match="2D"):
+        warp_photo(np.zeros(10), [[0, 0], [1, 0], [1, 1], [0, 1]])
+
+
+def test_default_layout_covers_the_synthetic_places():
+    # sample data and demos show planted places inside the shapes that name them
+    from napari_mousestop.synthetic.motion import PLACES
+
+    layout = load_layout()
+    shape_of = {"dome": "dome", "feeder_left": "feeder 1", "feeder_right": "feeder 2"}
+    shape_of["water"] = "water"
+    for place, (x, y) in PLACES.items():
+        assert layout[shape_of[place]].contains(y, x), place
+
+
+def test_layout_photo_section_round_trip_and_relative_path(tmp_path):
+    path = tmp_path / "cfg" / "cage_layout.toml"
+    path.parent.mkdir()
+    photo = '[photo]\npath = "cage.jpg"\ncorners_px = [[1, 2], [30, 2], [30, 40], [1, 40]]\n\n'
+    text = load_layout().to_toml().replace("[[shape]]", photo + "[[shape]]", 1)
+    path.write_text(text)
+    layout = load_layout(path)
+    assert layout.photo.path == str(path.parent / "cage.jpg")  # relative to the layout file
+    assert layout.photo.corners_px[2] == (30.0, 40.0)
+    again = save_layout(layout, tmp_path / "copy.json")
+    assert load_layout(again) == layout
+    path.write_text(text.replace("[30, 40], ", ""))
+    with pytest.raises(LayoutError, match="four"):
+        load_layout(path)

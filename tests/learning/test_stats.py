@@ -1,0 +1,210 @@
+"""Statistics of out-of-fold predictions: figures, cage-level intervals and tests."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats as st
+from sklearn.metrics import balanced_accuracy_score
+
+from napari_mousestop.io.cohort import CLASSES
+from napari_mousestop.learning.stats import (
+    balanced_accuracy,
+    cage_estimate,
+    compare_on_cages,
+    confusion_matrix,
+    factor_figures,
+    frequency_guess_accuracy,
+    label_shuffler,
+    permutation_test,
+    sign_flip_test,
+    summarize,
+    t_interval,
+    wilson_interval,
+)
+from napari_mousestop.learning.stats_simulation import check_statistics, design
+from napari_mousestop.learning.training import balanced_folds, loco_folds
+
+AM, JM, AF, JF = range(4)
+
+
+def test_confusion_matrix_rows_are_true_classes_in_am_jm_af_jf_order():
+    cm = confusion_matrix([JM, JM, AF, JF], [AF, JM, AF, AM], 4)
+    assert cm[JM, AF] == 1 and cm[JM, JM] == 1 and cm[AF, AF] == 1 and cm[JF, AM] == 1
+    assert cm.sum() == 4 and cm.shape == (4, 4)
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 3, 200), rng.integers(0, 3, 200)  # class 3 never occurs
+    counts = np.zeros((4, 4), int)
+    np.add.at(counts, (y, p), 1)
+    np.testing.assert_array_equal(confusion_matrix(y, p, 4), counts)
+
+
+def test_balanced_accuracy_weights_each_class_equally_as_scikit_learn():
+    y = np.array([AM] * 8 + [JF] * 2)
+    pred = np.array([AM] * 8 + [AM] * 2)  # all AM: 80 % accurate, but JF never found
+    assert balanced_accuracy(y, pred) == pytest.approx(0.5)
+    rng = np.random.default_rng(1)
+    y, p = rng.integers(0, 4, 300), rng.integers(0, 4, 300)
+    assert balanced_accuracy(y, p) == pytest.approx(balanced_accuracy_score(y, p))
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (48, 96), (90, 96), (7, 13)])
+def test_wilson_interval_matches_the_closed_form(k, n):
+    z = st.norm.ppf(0.975)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    w = wilson_interval(k, n)
+    assert (w.low, w.high) == pytest.approx((max(0, centre - half), min(1, centre + half)))
+    assert "animal level" in w.method and "independent" in w.assumes
+
+
+def test_t_interval_is_mean_plus_minus_t_times_standard_error():
+    v = np.array([0.5, 0.75, 0.25, 0.625, 0.5, 0.875])
+    half = st.t.ppf(0.975, 5) * v.std(ddof=1) / np.sqrt(6)
+    i = t_interval(v)
+    assert (i.low, i.high) == pytest.approx((v.mean() - half, v.mean() + half))
+    assert i.method == "t over 6 cages (df 5)"
+    assert t_interval([1.0, 0.95, 1.0]).high == 1.0  # clipped to the range of accuracies
+    assert np.isnan(t_interval([0.5]).low)
+
+
+def test_cage_interval_uses_one_value_per_cage():
+    y, cages, _ = design(n_cages=6, mice=4)
+    right = np.zeros(len(y), bool)
+    right[cages == "cage00"] = True  # one cage entirely right, the others entirely wrong
+    est = cage_estimate(right, cages)
+    assert est.value == pytest.approx(1 / 6) and est.cage_mean == pytest.approx(1 / 6)
+    assert est.per_cage["cage00"] == 1 and est.per_cage["cage03"] == 0 and est.equal_sizes
+    # 48 animal-recordings but 6 cages: far wider than the animal-level interval
+    w = wilson_interval(int(right.sum()), len(right))
+    assert est.interval.high - est.interval.low > 2 * (w.high - w.low)
+    uneven = cage_estimate(right[1:], cages[1:])
+    assert not uneven.equal_sizes and "mean per-cage" in uneven.interval.assumes
+
+
+def test_summary_holds_the_reported_figures():
+    y, cages, _ = design(n_cages=8)
+    s = summarize(y, y, cages, 4)
+    assert s.accuracy.value == 1 and s.balanced_accuracy == 1 and s.n == len(y)
+    assert np.trace(np.array(s.confusion_matrix)) == len(y)
+    assert s.animal_interval.high == 1.0 and s.animal_interval.low > 0.9
+    assert s.to_dict()["accuracy"]["interval"]["method"] == "t over 8 cages (df 7)"
+
+
+def test_the_level_of_the_permutation_is_found_from_the_data():
+    y, cages, recs = design(n_cages=8)
+    assert label_shuffler(y, cages, recs, CLASSES).level == "design"
+    sex = np.array([c[1] for c in CLASSES])[y]
+    age = np.array([c[0] for c in CLASSES])[y]
+    # a sex-only problem: labels constant within cages, whatever the class names
+    assert label_shuffler(sex, cages, recs, ("female", "male")).level == "cage"
+    # age: constant within cage-recordings, one of each per cage
+    assert label_shuffler(age, cages, recs, ("A", "J")).level == "recording within cage"
+    # the 4 classes under names that do not read as sex x age
+    assert label_shuffler(y, cages, recs, ("w", "x", "y", "z")).level == "cage-recording"
+    # mixed-sex cages: sex varies inside every recording in the same way
+    mixed = np.tile([AM, AF], len(y) // 2)
+    assert label_shuffler(mixed, cages, recs, CLASSES).level == "animal within recording"
+    ragged = mixed.copy()
+    ragged[:3] = AM
+    assert label_shuffler(ragged, cages, recs, CLASSES).level == "animal"
+
+
+def test_permuted_labels_keep_the_cage_and_recording_structure():
+    y, cages, recordings = design(n_cages=8)
+    draws = label_shuffler(y, cages, recordings, CLASSES).draw(50, np.random.default_rng(0))
+    sexes = np.array([c[1] for c in CLASSES])
+    for perm in draws:
+        for cage in np.unique(cages):
+            assert len(set(sexes[perm[cages == cage]])) == 1  # one sex per cage
+            assert len(set(perm[cages == cage])) == 2  # a juvenile and an adult recording
+        for rec in np.unique(recordings):
+            assert len(set(perm[recordings == rec])) == 1  # one class per recording
+        assert sorted(np.bincount(perm, minlength=4)) == sorted(np.bincount(y, minlength=4))
+    assert any(not np.array_equal(perm, y) for perm in draws)
+    sex = sexes[y]
+    for perm in label_shuffler(sex, cages, recordings).draw(20, np.random.default_rng(1)):
+        assert all(len(set(perm[cages == c])) == 1 for c in np.unique(cages))
+
+
+def test_permutation_test_separates_real_from_chance_predictions():
+    y, cages, recordings = design(n_cages=8)
+    perfect = permutation_test(y, y, cages, recordings, CLASSES, 2000, seed=1)
+    assert perfect.p_value < 0.01 and perfect.observed == 1 and perfect.level == "design"
+    constant = permutation_test(y, np.zeros_like(y), cages, recordings, CLASSES, 2000, seed=1)
+    assert constant.p_value > 0.5  # always "AM" is right for a quarter whatever the labels
+    assert constant.null_mean == pytest.approx(0.25)
+
+
+def test_sign_flip_test_enumerates_every_flip_like_a_hand_count():
+    d = np.array([0.25, -0.125, 0.375, 0.5, 0.0, 0.125, -0.25, 0.625, 0.25, 0.125])
+    flips = np.array(list(itertools.product([1, -1], repeat=len(d))))
+    expected = np.mean(np.abs((flips * d).mean(axis=1)) >= abs(d.mean()) - 1e-12)
+    res = sign_flip_test(d)
+    assert res.exact and res.n_resamples == 1024
+    assert res.p_value == pytest.approx(expected)
+    # beyond max_exact, random flips estimate the same p
+    d14 = np.random.default_rng(3).normal(0.2, 0.5, 14)
+    flips = np.array(list(itertools.product([1, -1], repeat=14)))
+    exact = np.mean(np.abs((flips * d14).mean(axis=1)) >= abs(d14.mean()) - 1e-12)
+    mc = sign_flip_test(d14, seed=0, max_exact=10, n_resamples=20000)
+    assert not mc.exact and mc.p_value == pytest.approx(exact, abs=0.01)
+
+
+def test_comparison_is_made_cage_by_cage():
+    y, cages, _ = design(n_cages=6)
+    a = y.copy()
+    b = y.copy()
+    b[cages == "cage02"] = (y[cages == "cage02"] + 1) % 4  # b wrong on one whole cage
+    comp = compare_on_cages(y, a, b, cages)
+    assert comp.per_cage["cage02"] == 1 and comp.per_cage["cage00"] == 0
+    assert comp.difference == pytest.approx(1 / 6)
+    assert (comp.a_only, comp.b_only) == (8, 0)
+    # 8 discordant animals in favour of a, but only one cage: nothing to claim
+    assert comp.test.n_units == 6 and comp.test.p_value == pytest.approx(1.0)
+    assert st.binomtest(8, 8).pvalue < 0.01  # what an animal-level McNemar would say
+
+
+def test_sex_and_age_are_tested_apart():
+    y, cages, recs = design(n_cages=8)
+    rng = np.random.default_rng(0)
+    age_right = y.copy()
+    # sex guessed per cage at random, age always right
+    flip_sex = {c: rng.random() < 0.5 for c in np.unique(cages)}
+    for i, c in enumerate(cages):
+        if flip_sex[c]:
+            age_right[i] = {AM: AF, AF: AM, JM: JF, JF: JM}[y[i]]
+    f = factor_figures(y, age_right, cages, recs, CLASSES, 2000, seed=0)
+    assert set(f) == {"sex", "age"}
+    assert f["age"].accuracy.value == 1 and f["age"].permutation.p_value < 0.01
+    assert f["age"].permutation.level == "recording within cage"
+    assert f["sex"].permutation.level == "cage" and f["sex"].permutation.p_value > 0.05
+    assert f["sex"].four_class_by_level.keys() == {"M", "F"}
+    assert "recording order" in f["age"].caveat and not f["sex"].caveat
+    assert factor_figures(y, y, cages, recs, ("w", "x", "y", "z")) == {}
+
+
+def test_frequency_guess_falls_below_chance_with_one_cage_out_only():
+    y, cages, _ = design(n_cages=12)
+    loco = [(tr, te) for _, tr, te in loco_folds(cages)]
+    # holding out a male cage leaves 20 AM of 88 training animal-recordings
+    assert frequency_guess_accuracy(y, loco, 4) == pytest.approx(20 / 88)
+    balanced = [(tr, te) for _, tr, te in balanced_folds(cages, y)]
+    assert frequency_guess_accuracy(y, balanced, 4) == pytest.approx(0.25)
+
+
+@pytest.mark.slow
+def test_simulated_sizes_and_coverages_with_strong_cage_effects():
+    checks = {c.name: c for c in check_statistics(n_reps=150, cage_sds=(2.0,), seed=0)}
+
+    def rate(word):
+        return next(c.observed for name, c in checks.items() if word in name)
+
+    assert rate("cage-level t-interval") >= 0.88  # nominal 0.95
+    assert rate("Wilson") < 0.85  # the animal-level interval under-covers with cage effects
+    assert rate("CNN - baseline") >= 0.88
+    assert rate("sign-flip") <= 0.10 and rate("McNemar") > 0.15
+    assert rate("(design)") <= 0.10
+    assert rate("sex test") <= 0.10 and rate("4-class permutation test, predictions") > 0.3
+    assert rate("sex-only") <= 0.10
