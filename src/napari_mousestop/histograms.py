@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_mousestop.errors import ShortRecordingWarning
+from napari_mousestop.errors import ShortRecordingWarning, TrackerError
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.io.trackers import recording_path
 
 _WEIGHTS = ("count", "duration")
 _OFF_FLOOR = ("clip", "drop")
@@ -36,7 +37,6 @@ _UNITS = {
     "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
     "d": 86400.0, "day": 86400.0, "days": 86400.0,
 }  # fmt: skip
-
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -302,9 +302,9 @@ class RecordingStacks:
     Attributes
     ----------
     path
-        The LMT database.
+        The LMT database (or the other tracker's file).
     stacks
-        float32 (n_animals, T, N, N), animals in ANIMAL table order.
+        float32 (n_animals, T, N, N), animals in ANIMAL table order (a tracker's: file order).
     animals
         One dict per stack: ``animal_id, rfid, name, sex, age`` (None where absent).
     stops
@@ -313,7 +313,8 @@ class RecordingStacks:
     info
         Recording info (``path, name, start_time, duration_s, n_frames``).
     origin
-        Time (UTC) at which interval 0 begins.
+        Time (UTC) at which interval 0 begins; None for a tracker's recording without a clock
+        time (interval 0 then begins at its time 0).
     params, stop_params, geometry
         Everything that made the stacks.
     report
@@ -326,7 +327,7 @@ class RecordingStacks:
     animals: list[dict]
     stops: pd.DataFrame
     info: dict
-    origin: pd.Timestamp
+    origin: pd.Timestamp | None
     params: HistogramParams
     stop_params: dict
     geometry: CageGeometry
@@ -348,31 +349,52 @@ def recording_stacks(
     stop_params=None,
     geometry: CageGeometry | None = None,
     progress=None,
+    tracker=None,
 ) -> RecordingStacks:
     """Extract the stops of an LMT database and bin them into one stack per animal.
 
     Parameters
     ----------
     db_path
-        LMT ``.sqlite`` file (opened read-only).
+        LMT ``.sqlite`` file (opened read-only); with ``tracker``, another tracker's file (or a
+        movement dataset).
     hist_params
         Binning parameters.
     stop_params
         :class:`napari_mousestop.stops.StopParams` (defaults if None).
     geometry
-        Cage geometry; the mouse cage by default.
+        Cage geometry; the mouse cage by default. With ``tracker`` the floor comes from its
+        calibration and the frame rate from the file or the tracker parameters.
     progress
         Optional callable(done, total) forwarded to stop extraction.
+    tracker
+        :class:`napari_mousestop.io.trackers.TrackerParams`: read ``db_path`` through movement.
+
+    Raises
+    ------
+    TrackerError
+        ``hist_params.align_to`` set for a tracker's recording without a clock time of time 0.
     """
     from napari_mousestop.stops import extract_stops
 
     hist_params = hist_params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()
-    stops = extract_stops(db_path, params=stop_params, geometry=geometry, progress=progress)
+    if tracker is not None and tracker.start_time is None and hist_params.align_to is not None:
+        raise TrackerError(
+            f"{recording_path(db_path)}: no clock time for the recording's time 0, so its "
+            f"intervals cannot start at {hist_params.align_to}: give its start time "
+            "(--start-time, a start_time column in a cohort)"
+        )
+    stops = extract_stops(
+        db_path, params=stop_params, geometry=geometry, progress=progress, tracker=tracker
+    )
     info = dict(stops.attrs.get("recording", {}))
-    start = pd.Timestamp(info["start_time"])
+    name = Path(info.get("path") or recording_path(db_path)).name
+    if tracker is not None:
+        geometry = CageGeometry.from_dict(stops.attrs["geometry"])
+    start = pd.Timestamp(info["start_time"]) if info.get("start_time") else None
     duration = float(info["duration_s"])
-    origin = stack_origin(start, hist_params)
+    origin = stack_origin(start, hist_params) if start is not None else None
     animals = [dict(a) for a in info.get("animals", [])]
     per_animal, warns, notes = {}, [], []
     stacks = np.zeros(
@@ -389,10 +411,9 @@ def recording_stacks(
     n_off = sum(r["n_off_floor"] for r in per_animal.values())
     if n_off:
         notes.append(f"{n_off} stops off the floor ({hist_params.off_floor})")
-    name = Path(db_path).name
     for w in warns:
         warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
-    offset_s = (start - origin).total_seconds()
+    offset_s = (start - origin).total_seconds() if start is not None else 0.0
     hours = (stops["start_s"].to_numpy(dtype=np.float64) + offset_s) / 3600.0
     interval = np.floor(hours * 3600.0 / hist_params.interval_s).astype(np.int64)
     interval[(interval < 0) | (interval >= hist_params.n_intervals)] = -1
@@ -409,7 +430,7 @@ def recording_stacks(
     if params_attr is None and stop_params is not None:
         params_attr = stop_params.to_dict()
     return RecordingStacks(
-        path=Path(db_path),
+        path=Path(info.get("path") or recording_path(db_path)),
         stacks=stacks,
         animals=animals,
         stops=table,
