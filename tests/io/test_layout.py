@@ -167,3 +167,58 @@ def test_layout_photo_section_round_trip_and_relative_path(tmp_path):
     path.write_text(text.replace("[30, 40], ", ""))
     with pytest.raises(LayoutError, match="four"):
         load_layout(path)
+
+
+# --- the [video] section: a tracker's calibration ----------------------------------------------
+
+
+def test_a_file_with_only_a_video_section_is_a_calibration(tmp_path):
+    from napari_mousestop.io.layout import load_calibration
+
+    path = tmp_path / "cal.toml"
+    path.write_text(f"[video]\ncorners_px = {CORNERS}\nfps = 25\nframe = 'frame0.png'\n")
+    cal = load_calibration(path)
+    assert cal.video.corners_px == tuple(tuple(c) for c in CORNERS)
+    assert cal.video.fps == 25.0 and cal.video.frame == str(tmp_path / "frame0.png")
+    default = load_layout()
+    assert cal.floor_cm == default.floor_cm and cal.shapes == default.shapes  # filled in
+    again = load_layout(save_layout(cal, tmp_path / "copy.toml"))
+    assert again == cal
+
+
+def test_a_calibration_keeps_its_own_floor_and_shapes(tmp_path):
+    from napari_mousestop.io.layout import load_calibration
+
+    path = tmp_path / "cal.toml"
+    path.write_text(
+        "[floor]\nwidth_cm = 40\nheight_cm = 30\n\n"
+        f"[video]\ncorners_px = {CORNERS}\n\n"
+        '[[shape]]\nname = "nest"\nkind = "rectangle"\nx = 1\ny = 1\nwidth = 5\nheight = 5\n'
+    )
+    cal = load_calibration(path)
+    assert cal.floor_cm == (40.0, 30.0) and cal.names == ["nest"] and cal.video.fps is None
+
+
+@pytest.mark.parametrize(
+    "video, problem",
+    [
+        ("corners_px = [[0, 0], [10, 0]]", "four [x, y] pixel corners"),
+        ("fps = 30", "needs corners_px"),
+        ("corners_px = [[0, 0], [10, 10], [10, 0], [0, 10]]", "convex quadrilateral"),
+        (f"corners_px = {CORNERS}\nfps = -2", "fps must be a positive number"),
+    ],
+)
+def test_a_bad_video_section_names_the_file(tmp_path, video, problem):
+    path = tmp_path / "cal.toml"
+    path.write_text(f"[video]\n{video}\n")
+    with pytest.raises(LayoutError) as info:
+        load_layout(path)
+    assert str(info.value).startswith(str(path)) and problem in str(info.value)
+
+
+def test_a_layout_without_video_is_not_a_calibration(tmp_path):
+    from napari_mousestop.io.layout import load_calibration
+
+    path = save_layout(load_layout(), tmp_path / "layout.toml")
+    with pytest.raises(LayoutError, match=r"no \[video\] section"):
+        load_calibration(path)
