@@ -111,9 +111,7 @@ def test_without_time_zero_times_count_from_the_recording(pose_recording):
     assert rs.stops["start_time"].isna().all()
     assert rs.stacks.sum() == (rs.stops["interval"] == 0).sum() > 0
     with pytest.raises(TrackerError, match="no clock time.*07:00"):
-        recording_stacks(
-            pose_recording.path, HistogramParams(align_to="07:00"), tracker=tracker
-        )
+        recording_stacks(pose_recording.path, HistogramParams(align_to="07:00"), tracker=tracker)
 
 
 def test_time_zero_in_a_time_zone_aligns_the_intervals(pose_recording):
