@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.cli.common import (
+    BRIDGE_GAP,
+    CALIBRATION,
+    CONFIDENCE,
+    FPS,
+    KEYPOINTS,
+    SOURCE_SOFTWARE,
+    START_TIME,
+    friendly_errors,
+    refuse_tracker_file,
+    tracker_params,
+)
 
 # --- synthetic recordings and stops (synthetic, stops) -----------------------------------------
 
@@ -32,7 +43,9 @@ def synth(
 
 @friendly_errors
 def stops(
-    db: str = typer.Argument(..., help="LMT .sqlite file (opened read-only)."),
+    db: str = typer.Argument(
+        ..., help="LMT .sqlite file (opened read-only), or another tracker's file."
+    ),
     out: str = typer.Option(..., "-o", "--out", help="Stop table to write (.csv or .parquet)."),
     speed: float = typer.Option(5.0, help="Speed threshold (cm/s)."),
     min_duration: float = typer.Option(1.0, help="Shortest stop (s)."),
@@ -44,8 +57,26 @@ def stops(
     verify: bool = typer.Option(
         False, "--verify", help="Check the file with PRAGMA quick_check first (reads it all)."
     ),
+    source_software: str = SOURCE_SOFTWARE,
+    fps: float = FPS,
+    calibration: str = CALIBRATION,
+    start_time: str = START_TIME,
+    timezone: str = typer.Option("UTC", help="Time zone of --start-time without an offset."),
+    keypoints: str = KEYPOINTS,
+    confidence: float = CONFIDENCE,
+    bridge_gap: float = BRIDGE_GAP,
+    individual: list[str] = typer.Option(  # noqa: B008 (typer's idiom)
+        None,
+        "--individual",
+        help="Other trackers: only this individual (movement's name; repeat for several).",
+    ),
 ) -> None:
-    """Extract the stops of every animal of one LMT recording."""
+    """Extract the stops of every animal of one LMT recording, or of another tracker's file.
+
+    With --source-software, FILE is read through movement (DeepLabCut, SLEAP...): --calibration
+    turns its pixels into cm, --fps times its frames, and the table names each individual as
+    movement does.
+    """
     import warnings
 
     from tqdm import tqdm
@@ -55,6 +86,12 @@ def stops(
 
     if cage not in ("mouse", "rat"):
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
+    tracker = tracker_params(source_software, fps, calibration, start_time, timezone,
+                             keypoints, confidence, bridge_gap)  # fmt: skip
+    if tracker is None:
+        if individual:
+            raise ValueError("--individual: only for other trackers' files, with --source-software")
+        refuse_tracker_file(db)
     params = StopParams(speed, min_duration, window, max_gap, time_base, method, verify)
     geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
     bars: list = []
@@ -67,7 +104,7 @@ def stops(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # per-animal warnings are printed from the report
-            df = extract_stops(db, params, geometry, progress=progress)
+            df = extract_stops(db, params, geometry, progress, tracker, individual or None)
     finally:
         for bar in bars:
             bar.close()
@@ -75,6 +112,14 @@ def stops(
         typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
     write_stops(df, out)
     r = df.attrs["report"]
+    if tracker is not None:
+        typer.echo(
+            f"{len(df)} stops of {df['name'].nunique()} individuals -> {out} "
+            f"({r['low_confidence_points']} keypoint positions below confidence "
+            f"{tracker.confidence_threshold:g} dropped, {r['bridged_points']} bridged; "
+            f"{r['frames_without_centre']} frames without a centre)"
+        )
+        return
     typer.echo(
         f"{len(df)} stops of {df['animal_id'].nunique()} animals -> {out} "
         f"(left out: {r['anonymous_rows']} anonymous, {r['glitch_rows']} glitch, "
@@ -87,13 +132,19 @@ def stops(
 
 @friendly_errors
 def dataset(
-    cohort_csv: str = typer.Argument(..., help="Cohort CSV: database, animal, cage, sex, age."),
+    cohort_csv: str = typer.Argument(
+        ...,
+        help="Cohort CSV: database, animal, cage, sex, age (other trackers' files: also "
+        "source_software, individual, fps, calibration, start_time).",
+    ),
     out: str = typer.Option(..., "-o", "--out", help="Dataset file to write (.npz)."),
     interval: str = typer.Option("1h", help="Interval length, e.g. 1h, 30min, 900s."),
     intervals: int = typer.Option(72, help="Number of intervals T."),
     bins: int = typer.Option(30, help="Grid size N (N x N bins over the floor)."),
     align_to: str = typer.Option(None, help="Start interval 0 at this clock time (HH:MM)."),
-    timezone: str = typer.Option("UTC", help="Time zone of --align-to, e.g. Europe/Paris."),
+    timezone: str = typer.Option(
+        "UTC", help="Time zone of --align-to and of start times without an offset."
+    ),
     weight: str = typer.Option("count", help="count: 1 per stop; duration: seconds per stop."),
     off_floor: str = typer.Option("clip", help="Stops off the floor: clip or drop."),
     speed: float = typer.Option(5.0, help="Stops: speed threshold (cm/s)."),
@@ -109,8 +160,22 @@ def dataset(
     verify: bool = typer.Option(
         False, "--verify", help="Check each file with PRAGMA quick_check first (reads it all)."
     ),
+    fps: float = typer.Option(
+        None, "--fps", help="Other trackers: frames per second where the cohort's fps is empty."
+    ),
+    calibration: str = typer.Option(
+        None,
+        "--calibration",
+        help="Other trackers: calibration (a [video] section) where the cohort's is empty.",
+    ),
+    keypoints: str = KEYPOINTS,
+    confidence: float = CONFIDENCE,
+    bridge_gap: float = BRIDGE_GAP,
 ) -> None:
-    """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask)."""
+    """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask).
+
+    The cohort may mix LMT databases and other trackers' files (rows with a source_software).
+    """
     import warnings
 
     from tqdm import tqdm
@@ -156,6 +221,16 @@ def dataset(
                 age_threshold_days=age_threshold,
                 use_cache=not no_cache,
                 stats=stats,
+                tracker=tracker_params(
+                    "DeepLabCut",
+                    fps,
+                    calibration,
+                    None,
+                    timezone,
+                    keypoints,
+                    confidence,
+                    bridge_gap,
+                ),  # fmt: skip
             )
     finally:
         for bar in bars:
