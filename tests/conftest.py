@@ -70,14 +70,15 @@ def small_cohort(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pose_recording(tmp_path_factory) -> SimpleNamespace:
     """A 1-hour DeepLabCut file (4 mice, movement's saver) with calibration and planted stops."""
+    from napari_mousestop.io.layout import save_calibration
     from napari_mousestop.io.trackers import TrackerParams
-    from napari_mousestop.synthetic.poses import generate_pose_recording, write_calibration
+    from napari_mousestop.synthetic.poses import VIDEO_CORNERS, generate_pose_recording
 
     folder = tmp_path_factory.mktemp("pose_recording")
     path = folder / "cage_dlc.h5"
     names = ("mouse_a", "mouse_b", "mouse_c", "mouse_d")
     truth = generate_pose_recording(path, "DeepLabCut", hours=1.0, individuals=names, seed=21)
-    calibration = write_calibration(folder / "calibration.toml")
+    calibration = save_calibration(folder / "calibration.toml", VIDEO_CORNERS)
     tracker = TrackerParams(
         "DeepLabCut", fps=30.0, calibration=str(calibration), start_time="2024-01-15 18:00"
     )

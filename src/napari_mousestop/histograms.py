@@ -379,20 +379,52 @@ def recording_stacks(
 
     hist_params = hist_params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()
-    if tracker is not None and tracker.start_time is None and hist_params.align_to is not None:
-        raise TrackerError(
-            f"{recording_path(db_path)}: no clock time for the recording's time 0, so its "
-            f"intervals cannot start at {hist_params.align_to}: give its start time "
-            "(--start-time, a start_time column in a cohort)"
-        )
+    if tracker is not None and tracker.start_time is None:
+        _need_clock(recording_path(db_path), hist_params)  # before the file is read
     stops = extract_stops(
         db_path, params=stop_params, geometry=geometry, progress=progress, tracker=tracker
     )
-    info = dict(stops.attrs.get("recording", {}))
-    name = Path(info.get("path") or recording_path(db_path)).name
     if tracker is not None:
         geometry = CageGeometry.from_dict(stops.attrs["geometry"])
+    return bin_recording(stops, hist_params, geometry, stop_params)
+
+
+def _need_clock(path, hist_params: HistogramParams) -> None:
+    if hist_params.align_to is not None:
+        raise TrackerError(
+            f"{path}: no clock time for the recording's time 0, so its intervals cannot start "
+            f"at {hist_params.align_to}: give its start time (--start-time, a start_time column "
+            "in a cohort)"
+        )
+
+
+def bin_recording(
+    stops: pd.DataFrame,
+    hist_params: HistogramParams | None = None,
+    geometry: CageGeometry | None = None,
+    stop_params=None,
+) -> RecordingStacks:
+    """Bin a recording's stop table into one stack per animal (the second half of
+    :func:`recording_stacks`, for a table already extracted).
+
+    Parameters
+    ----------
+    stops
+        The table of :func:`napari_mousestop.stops.extract_stops`, with its ``attrs``.
+    hist_params
+        Binning parameters.
+    geometry
+        Cage geometry (floor); for another tracker's recording, the one in ``stops.attrs``.
+    stop_params
+        Recorded when the table's attrs hold none.
+    """
+    hist_params = hist_params or HistogramParams()
+    geometry = geometry or CageGeometry.mouse()
+    info = dict(stops.attrs.get("recording", {}))
+    name = Path(info.get("path", "")).name
     start = pd.Timestamp(info["start_time"]) if info.get("start_time") else None
+    if start is None:
+        _need_clock(info.get("path"), hist_params)
     duration = float(info["duration_s"])
     origin = stack_origin(start, hist_params) if start is not None else None
     animals = [dict(a) for a in info.get("animals", [])]
@@ -430,7 +462,7 @@ def recording_stacks(
     if params_attr is None and stop_params is not None:
         params_attr = stop_params.to_dict()
     return RecordingStacks(
-        path=Path(info.get("path") or recording_path(db_path)),
+        path=Path(info.get("path", "")),
         stacks=stacks,
         animals=animals,
         stops=table,

@@ -222,3 +222,16 @@ def test_a_layout_without_video_is_not_a_calibration(tmp_path):
     path = save_layout(load_layout(), tmp_path / "layout.toml")
     with pytest.raises(LayoutError, match=r"no \[video\] section"):
         load_calibration(path)
+
+
+def test_save_calibration_round_trip_and_checks(tmp_path):
+    from napari_mousestop.io.layout import load_calibration, save_calibration
+
+    path = save_calibration(tmp_path / "cal.toml", CORNERS, fps=25, floor_cm=(40.0, 30.0))
+    cal = load_calibration(path)
+    assert cal.video.corners_px == tuple(tuple(c) for c in CORNERS) and cal.video.fps == 25.0
+    assert cal.floor_cm == (40.0, 30.0)
+    assert cal.shapes == ()  # the default shapes belong to a 50 x 50 cm floor
+    with pytest.raises(LayoutError, match="convex quadrilateral"):
+        save_calibration(tmp_path / "bad.toml", [CORNERS[0], CORNERS[2], CORNERS[1], CORNERS[3]])
+    assert not (tmp_path / "bad.toml").exists()

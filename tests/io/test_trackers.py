@@ -14,6 +14,7 @@ import pytest
 
 from napari_mousestop.errors import MousestopError, TrackerError
 from napari_mousestop.histograms import HistogramParams, recording_stacks
+from napari_mousestop.io.layout import save_calibration
 from napari_mousestop.io.trackers import (
     TrackerParams,
     read_tracks,
@@ -22,11 +23,7 @@ from napari_mousestop.io.trackers import (
 )
 from napari_mousestop.stops import STOP_COLUMNS, StopParams, extract_stops, write_stops
 from napari_mousestop.synthetic.generate import score_stops
-from napari_mousestop.synthetic.poses import (
-    VIDEO_CORNERS,
-    generate_pose_recording,
-    write_calibration,
-)
+from napari_mousestop.synthetic.poses import VIDEO_CORNERS, generate_pose_recording
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +165,7 @@ def _poses(position, confidence, fps=10.0):
 @pytest.fixture
 def identity_calibration(tmp_path):
     """A calibration whose pixels are centimetres (corners at the floor's corners)."""
-    return str(write_calibration(tmp_path / "cal.toml", [[0, 0], [50, 0], [50, 50], [0, 50]]))
+    return str(save_calibration(tmp_path / "cal.toml", [[0, 0], [50, 0], [50, 50], [0, 50]]))
 
 
 def test_centre_is_the_mean_of_confident_keypoints_with_short_gaps_bridged(identity_calibration):
@@ -290,7 +287,7 @@ def test_missing_frame_rate(pose_recording, tmp_path):
     msg = _error(pose_recording.path, no_fps)
     assert msg.startswith(str(pose_recording.path)) and "frame rate missing" in msg
     # the calibration's [video] section may give it
-    cal = write_calibration(tmp_path / "cal30.toml", fps=30)
+    cal = save_calibration(tmp_path / "cal30.toml", VIDEO_CORNERS, fps=30)
     rec = read_tracks(pose_recording.path, replace(no_fps, calibration=str(cal)), ["mouse_a"])
     assert rec.fps == 30.0 and rec.provenance["fps_from"] == "calibration"
 

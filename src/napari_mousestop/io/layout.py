@@ -349,15 +349,64 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
     if video is not None:
         if video.frame is not None and not Path(video.frame).is_absolute():
             video = replace(video, frame=str(path.parent / video.frame))
-        # a calibration file: the default layout gives the floor and shapes it leaves out
+        # a calibration file: the default layout gives the floor and shapes it leaves out (its
+        # shapes only on a floor of its own size)
         default = load_layout()
+        floor = layout.floor_cm if "floor" in data else default.floor_cm
+        shapes = default.shapes if floor == default.floor_cm else ()
         layout = replace(
             layout,
-            floor_cm=layout.floor_cm if "floor" in data else default.floor_cm,
-            shapes=layout.shapes if "shape" in data else default.shapes,
+            floor_cm=floor,
+            shapes=layout.shapes if "shape" in data else shapes,
             video=video,
         )
     return layout
+
+
+def save_calibration(
+    path: str | os.PathLike,
+    corners_px,
+    fps: float | None = None,
+    frame: str | None = None,
+    floor_cm: tuple[float, float] | None = None,
+) -> Path:
+    """Write a calibration file (a ``[video]`` section, and ``[floor]`` when ``floor_cm`` is
+    given) atomically; read it with :func:`load_calibration`.
+
+    Parameters
+    ----------
+    path
+        The ``.toml`` file to write.
+    corners_px
+        The floor's corners in the video's pixels ``(x, y)``: top-left, top-right,
+        bottom-right, bottom-left.
+    fps
+        The video's frame rate, when its tracker's files do not give it.
+    frame
+        An image of the video's view, shown under the stops in napari.
+    floor_cm
+        Floor size (width, height) in cm; None: the default layout's floor and shapes.
+
+    Raises
+    ------
+    LayoutError
+        Corners that are not a convex quadrilateral in that order, or a bad fps.
+    """
+    video = VideoCalibration.from_dict(
+        {"corners_px": corners_px, "fps": fps, "frame": frame}, str(path)
+    )
+    floor = floor_cm or (50.0, 50.0)
+    try:
+        photo_transform(video.corners_px, floor)
+    except LayoutError as exc:
+        raise LayoutError(f"{path}: [video] {exc}") from None
+    lines = []
+    if floor_cm is not None:
+        lines += ["[floor]", f"width_cm = {float(floor[0])!r}", f"height_cm = {float(floor[1])!r}"]
+        lines.append("")
+    lines += ["[video]"] + [f"{k} = {json.dumps(v)}" for k, v in video.to_dict().items()]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return Path(path)
 
 
 def load_calibration(path: str | os.PathLike) -> CageLayout:

@@ -19,15 +19,14 @@ with frames counted from 0, for :func:`napari_mousestop.synthetic.generate.score
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from napari_mousestop.io.atomic import atomic_path, write_text_atomic
-from napari_mousestop.io.layout import VideoCalibration, photo_transform
+from napari_mousestop.io.atomic import atomic_path
+from napari_mousestop.io.layout import photo_transform, save_calibration
 from napari_mousestop.io.trackers import import_movement, source_software_name
 from napari_mousestop.synthetic.motion import (
     CLASS_PREFERENCES,
@@ -49,14 +48,6 @@ pixels: a tilted camera over a 50 x 50 cm floor (about 6.5 px per cm)."""
 KEYPOINTS: tuple[str, ...] = ("snout", "centre", "tail_base")
 IMAGE_PX = (512, 424)
 """Width and height of the synthetic video (pixels)."""
-
-
-def write_calibration(path: str | Path, corners=VIDEO_CORNERS, fps: float | None = None) -> Path:
-    """Write a calibration file holding only a ``[video]`` section; return its path."""
-    video = VideoCalibration(tuple(tuple(map(float, c)) for c in corners), fps)
-    lines = ["[video]"] + [f"{k} = {json.dumps(v)}" for k, v in video.to_dict().items()]
-    write_text_atomic(path, "\n".join(lines) + "\n")
-    return Path(path)
 
 
 def generate_pose_recording(
@@ -207,7 +198,7 @@ def generate_pose_cohort(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_calibration(out / "calibration.toml")
+    save_calibration(out / "calibration.toml", VIDEO_CORNERS)
     rng = np.random.default_rng(seed)
     software = source_software_name(source_software)
     hour = pd.Timestamp(start_time)
