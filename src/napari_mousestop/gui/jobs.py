@@ -22,7 +22,6 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidge
 _DONE = object()
 
 
-
 def stream(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
     """Run ``fn(emit, should_stop)`` on a helper thread; yield what it emits; return its result.
 
