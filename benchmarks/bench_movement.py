@@ -149,8 +149,9 @@ def correctness(folder: Path, seeds: int, tracker: TrackerParams) -> dict:
             "planted": sum(s["n_planted"] for s in scores),
             "recall_min": min(s["recall"] for s in scores),
             "precision_min": min(s["precision"] for s in scores),
-            "position_error_cm_median": float(np.median([s["position_error_cm"]
-                                                         for s in scores])),  # fmt: skip
+            "position_error_cm_median": float(
+                np.median([s["position_error_cm"] for s in scores])
+            ),  # fmt: skip
         }
     return out
 
