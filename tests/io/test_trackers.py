@@ -7,7 +7,10 @@ import json
 import sys
 from dataclasses import replace
 
-import movement  # the dev extra installs it: these tests run, never skip
+import movement.io.load_bboxes  # the dev extra installs movement: these tests run, never skip
+import movement.io.load_poses
+import movement.io.save_bboxes
+import movement.io.save_poses
 import numpy as np
 import pandas as pd
 import pytest
@@ -325,3 +328,25 @@ def test_without_movement_the_error_names_the_extra(monkeypatch, pose_recording)
     monkeypatch.setitem(sys.modules, "movement", None)
     msg = _error(pose_recording.path, pose_recording.tracker)
     assert 'pip install "napari-mousestop[movement]"' in msg
+
+
+def test_bounding_boxes_give_their_centres(tmp_path, identity_calibration):
+    """VIA-tracks files (movement's bounding boxes): the box centre is the animal's centre."""
+    n = 90
+    pos = np.zeros((n, 2, 2))
+    pos[:, :, 0] = (20.0, 15.0)  # a box resting at (20, 15) cm
+    pos[:, 0, 1] = np.linspace(5.0, 45.0, n)  # a box crossing the floor at 13 cm/s
+    pos[:, 1, 1] = 30.0
+    ds = movement.io.load_bboxes.from_numpy(
+        pos, np.full((n, 2, 2), 4.0), np.full((n, 2), 0.9), individual_names=["id_0", "id_1"]
+    )
+    path = tmp_path / "boxes.csv"
+    movement.io.save_bboxes.to_via_tracks_file(ds, path)
+    assert sniff_source_software(path) == "VIA-tracks"
+    tracker = TrackerParams("VIA-tracks", fps=30, calibration=identity_calibration)
+    stops = extract_stops(path, tracker=tracker)
+    assert stops["name"].tolist() == ["id_0"]  # the moving box never stops
+    assert stops[["x_cm", "y_cm"]].iloc[0].tolist() == pytest.approx([20.0, 15.0])
+    assert stops.attrs["report"]["reader"]["centre"] == "the bounding box's centre"
+    with pytest.raises(TrackerError, match="bounding boxes have no keypoints"):
+        extract_stops(path, tracker=replace(tracker, keypoints=("snout",)))
