@@ -386,7 +386,7 @@ def recording_stacks(
     )
     if tracker is not None:
         geometry = CageGeometry.from_dict(stops.attrs["geometry"])
-    return bin_recording(stops, hist_params, geometry, stop_params)
+    return _bin(stops, hist_params, geometry, stop_params, stacklevel=3)
 
 
 def _need_clock(path, hist_params: HistogramParams) -> None:
@@ -418,6 +418,11 @@ def bin_recording(
     stop_params
         Recorded when the table's attrs hold none.
     """
+    return _bin(stops, hist_params, geometry, stop_params, stacklevel=3)
+
+
+def _bin(stops, hist_params, geometry, stop_params, stacklevel: int) -> RecordingStacks:
+    """:func:`bin_recording`; warnings point ``stacklevel`` frames up (the public caller's)."""
     hist_params = hist_params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()
     info = dict(stops.attrs.get("recording", {}))
@@ -444,7 +449,7 @@ def bin_recording(
     if n_off:
         notes.append(f"{n_off} stops off the floor ({hist_params.off_floor})")
     for w in warns:
-        warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
+        warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=stacklevel)
     offset_s = (start - origin).total_seconds() if start is not None else 0.0
     hours = (stops["start_s"].to_numpy(dtype=np.float64) + offset_s) / 3600.0
     interval = np.floor(hours * 3600.0 / hist_params.interval_s).astype(np.int64)

@@ -31,7 +31,7 @@ def mixed(tmp_path_factory, small_cohort):
     dlc["calibration"] = "dlc/" + dlc["calibration"]
     lmt = pd.read_csv(small_cohort.cohort_csv, dtype=str)
     lmt["database"] = [str(small_cohort.cohort_csv.parent / d) for d in lmt["database"]]
-    cohort = pd.concat([lmt, dlc], ignore_index=True).fillna("")
+    cohort = pd.concat([lmt, dlc], ignore_index=True).astype(str).replace("nan", "")
     csv = folder / "cohort.csv"
     cohort.to_csv(csv, index=False)
     return folder, csv

@@ -186,7 +186,8 @@ def test_extract_widget_reads_a_mixed_cohort(make_napari_viewer, qtbot, tmp_path
     rows = generate_pose_cohort(tmp_path, cages=(9,), hours=0.05, mice_per_cage=2, seed=1)
     lmt = pd.read_csv(small_cohort.cohort_csv, dtype=str).head(4)  # cage01 juvenile
     lmt["database"] = [str(small_cohort.cohort_csv.parent / d) for d in lmt["database"]]
-    pd.concat([lmt, rows]).fillna("").to_csv(tmp_path / "cohort.csv", index=False)
+    cohort = pd.concat([lmt, rows]).astype(str).replace("nan", "")
+    cohort.to_csv(tmp_path / "cohort.csv", index=False)
     viewer, widget = _extract(make_napari_viewer)
     widget.input_kind.value = "cohort CSV"
     widget.cohort.value = str(tmp_path / "cohort.csv")
