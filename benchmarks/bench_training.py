@@ -122,7 +122,7 @@ def _fold_job(job: tuple) -> tuple[str, np.ndarray]:
 
 def parallel_folds(shape: tuple, ds: Dataset, config: TrainConfig, processes: int) -> float:
     """All folds spread over ``processes`` worker processes of one thread each: seconds."""
-    cfg = {**config.to_dict(), "threads": 1}
+    cfg = config.to_dict()
     jobs = [(c, tr, te, cfg, k) for k, (c, tr, te) in enumerate(loco_folds(ds.cages))]
     ctx = mp.get_context("spawn")
     with ctx.Pool(processes, initializer=_init_worker, initargs=(shape,)) as pool:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     shape = (a.cages, a.per_cage, a.intervals, a.bins)
     ds = make_dataset(*shape)
     torch.set_num_threads(a.threads)
-    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, threads=a.threads, device="cpu")
+    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, device="cpu")
     n_train = len(ds) - 2 * a.per_cage
     steps = a.cages * a.epochs * -(-n_train // a.batch_size)
     print(f"dataset {ds.X.shape}, {a.cages} folds x {a.epochs} epochs = {steps} SGD steps")

@@ -23,7 +23,7 @@ def explained(tmp_path_factory):
     root = tmp_path_factory.mktemp("explain")
     ds = planted_dataset(n_cages=4, per_cage=2, strength=4.0)
     data = save_dataset(ds, root / "planted.npz")
-    config = TrainConfig(epochs=3, threads=1, lr=0.05, seed=1)
+    config = TrainConfig(epochs=3, lr=0.05, seed=1)
     train_and_report(ds, root / "run", config, n_permutations=50, dataset_path=data)
     args = ["explain", str(root / "run"), "-o", str(root / "maps"), "--permutations", "50"]
     result = runner.invoke(app, [*args, "--stride", "3", "--statistic", "diff", "--quiet"])

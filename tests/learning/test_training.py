@@ -11,7 +11,7 @@ from napari_mousestop.learning.config import TrainConfig, resolve_device
 from napari_mousestop.learning.scaling import InputScaler
 from napari_mousestop.learning.training import balanced_folds, loco_cv, train_final
 
-FAST = {"epochs": 3, "threads": 1}
+FAST = {"epochs": 3}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def cv(planted):
-    return loco_cv(planted, TrainConfig(epochs=10, threads=1, seed=0))
+    return loco_cv(planted, TrainConfig(epochs=10, seed=0))
 
 
 def test_every_recording_of_a_cage_is_held_out_together(planted, cv):
@@ -118,7 +118,7 @@ def test_should_stop_cancels_before_the_next_batch():
     with pytest.raises(Cancelled):
         loco_cv(
             ds,
-            TrainConfig(epochs=50, **{"threads": 1}),
+            TrainConfig(epochs=50),
             callback=epochs_done.append,
             should_stop=should_stop,
         )
@@ -220,3 +220,11 @@ def test_auto_device_is_cuda_only_when_available():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_configs_written_with_a_thread_count_still_load():
+    """Reports and checkpoints of 0.1 recorded ``threads``; it is now the process's setting."""
+    old = {**TrainConfig(epochs=7).to_dict(), "threads": 1}
+    assert TrainConfig.from_dict(old) == TrainConfig(epochs=7)
+    with pytest.raises(TypeError):
+        TrainConfig.from_dict({**old, "thread": 1})  # other unknown keys are still refused

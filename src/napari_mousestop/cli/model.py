@@ -63,7 +63,9 @@ def train(
     ),
     scaling: str = typer.Option("log1p", help="Input scaling: log1p or none."),
     device: str = typer.Option("auto", help="auto (CUDA if present), cpu or cuda."),
-    threads: int = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    threads: int = typer.Option(
+        None, min=1, help="CPU threads of torch in this process (default: torch's choice)."
+    ),
     final: bool = typer.Option(True, "--final/--no-final", help="Train model.pt on all data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -81,9 +83,12 @@ def train(
         seed=seed,
         device=device,
         scaling=scaling,
-        threads=threads,
         folds=folds,
     )
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)  # this command's process: set once, before any training
     ds = load_dataset(dataset_path)
     bars = _TrainBars(enabled=not quiet)
     try:

@@ -51,9 +51,6 @@ class TrainConfig:
     track_test
         Record held-out loss and accuracy after every epoch (learning curves; never used to
         pick a model or a setting).
-    threads
-        CPU threads for torch during training (None: torch's default). One thread is fastest
-        for small inputs and on busy machines.
     """
 
     epochs: int = 100
@@ -69,7 +66,6 @@ class TrainConfig:
     pool: int = 2
     folds: str = "cage"
     track_test: bool = True
-    threads: int | None = None
 
     def __post_init__(self) -> None:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -84,8 +80,6 @@ class TrainConfig:
             problems.append(f"momentum must lie in [0, 1) (got {self.momentum})")
         if self.weight_decay < 0:
             problems.append(f"weight decay must be >= 0 (got {self.weight_decay})")
-        if self.threads is not None and self.threads < 1:
-            problems.append(f"threads must be >= 1 (got {self.threads})")
         if self.scaling not in InputScaler.METHODS:
             problems.append(f"scaling must be one of {InputScaler.METHODS} (got {self.scaling!r})")
         if self.folds not in FOLD_SCHEMES:
@@ -112,8 +106,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are refused)."""
-        return cls(**d)
+        """Inverse of :meth:`to_dict` (unknown keys are refused).
+
+        ``threads``, recorded by versions before 0.2 (torch's thread count is a setting of the
+        process, not of a training run: ``mousestop train --threads``), is ignored.
+        """
+        return cls(**{k: v for k, v in d.items() if k != "threads"})
 
 
 @dataclass(frozen=True)

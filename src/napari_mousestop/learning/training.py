@@ -184,14 +184,7 @@ def fit_model(
         The trained model and per-epoch ``train_loss``, ``train_accuracy``, ``test_loss``,
         ``test_accuracy`` (the last two empty without test data).
     """
-    if config.threads is None:
-        return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
-    before = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
-    finally:
-        torch.set_num_threads(before)
+    return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
 
 
 def _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop):

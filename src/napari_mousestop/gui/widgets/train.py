@@ -70,7 +70,7 @@ class TrainWidget(JobWidget):
                 "device": ("auto", "cpu", "cuda"),
                 "folds": FOLD_SCHEMES,
             },
-            skip=("track_test", "threads"),
+            skip=("track_test",),
             defaults={"epochs": 30},
         )
         self.n_permutations = SpinBox(
