@@ -9,6 +9,8 @@ from typing import TypeVar
 
 import typer
 
+from napari_mousestop.errors import MousestopError
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -19,7 +21,7 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (ValueError, OSError, KeyError) as exc:
+        except (MousestopError, ValueError, OSError, KeyError) as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             sys.exit(1)
 
