@@ -184,6 +184,8 @@ def stack_stops(
     geometry: CageGeometry | None = None,
     recording_start: pd.Timestamp | str | None = None,
     recording_duration_s: float | None = None,
+    *,
+    warn: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Bin the stops of one animal into a ``(T, N, N)`` stack.
 
@@ -201,6 +203,10 @@ def stack_stops(
     recording_duration_s
         Length of the recording; by default the end of the last stop. Intervals it does not
         cover are reported as missing.
+    warn
+        Also issue each of the report's warnings with :func:`warnings.warn` (as a script
+        expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
+        nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
 
     Returns
     -------
@@ -276,7 +282,7 @@ def stack_stops(
     if off.any():
         verb = "clipped to edge bins" if params.off_floor == "clip" else "dropped"
         notes.append(f"{int(off.sum())} stops off the floor {verb}")
-    for w_text in warns:
+    for w_text in warns if warn else ():
         warnings.warn(w_text, ShortRecordingWarning, stacklevel=2)
     report = {
         "n_stops": int(len(start_s)),
@@ -348,6 +354,8 @@ def recording_stacks(
     stop_params=None,
     geometry: CageGeometry | None = None,
     progress=None,
+    *,
+    warn: bool = True,
 ) -> RecordingStacks:
     """Extract the stops of an LMT database and bin them into one stack per animal.
 
@@ -363,12 +371,18 @@ def recording_stacks(
         Cage geometry; the mouse cage by default.
     progress
         Optional callable(done, total) forwarded to stop extraction.
+    warn
+        Also issue each of the report's warnings with :func:`warnings.warn` (as a script
+        expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
+        nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
     """
     from napari_mousestop.stops import extract_stops
 
     hist_params = hist_params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()
-    stops = extract_stops(db_path, params=stop_params, geometry=geometry, progress=progress)
+    stops = extract_stops(
+        db_path, params=stop_params, geometry=geometry, progress=progress, warn=warn
+    )
     info = dict(stops.attrs.get("recording", {}))
     start = pd.Timestamp(info["start_time"])
     duration = float(info["duration_s"])
@@ -380,9 +394,7 @@ def recording_stacks(
     )
     for i, a in enumerate(animals):
         rows = stops[stops["animal_id"] == a["animal_id"]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ShortRecordingWarning)
-            stacks[i], rep = stack_stops(rows, hist_params, geometry, start, duration)
+        stacks[i], rep = stack_stops(rows, hist_params, geometry, start, duration, warn=False)
         per_animal[str(a["animal_id"])] = rep
         warns += [w for w in rep["warnings"] if w not in warns]
         notes += [n for n in rep["notes"] if n not in notes and "off the floor" not in n]
@@ -390,7 +402,7 @@ def recording_stacks(
     if n_off:
         notes.append(f"{n_off} stops off the floor ({hist_params.off_floor})")
     name = Path(db_path).name
-    for w in warns:
+    for w in warns if warn else ():
         warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
     offset_s = (start - origin).total_seconds()
     hours = (stops["start_s"].to_numpy(dtype=np.float64) + offset_s) / 3600.0

@@ -197,11 +197,17 @@ class _Clock:
         return self.t[idx]
 
 
+SKIPPED = "; skipped"
+"""End of the report's warning for an animal without usable detections."""
+
+
 def extract_stops(
     path: str | os.PathLike,
     params: StopParams | None = None,
     geometry: CageGeometry | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """All stops of every animal of one LMT recording.
 
@@ -215,6 +221,10 @@ def extract_stops(
         Pixel-to-cm conversion and frame rate; the LMT mouse cage when None.
     progress
         Called as ``progress(done, total)`` after each animal.
+    warn
+        Also issue a warning for each animal skipped with :func:`warnings.warn` (as a script
+        expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
+        nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
 
     Returns
     -------
@@ -264,6 +274,9 @@ def extract_stops(
     df.attrs["params"] = params.to_dict()
     df.attrs["geometry"] = geometry.to_dict()
     df.attrs["report"] = report
+    for msg in report["warnings"] if warn else ():
+        if msg.endswith(SKIPPED):
+            warnings.warn(msg, stacklevel=2)
     return df
 
 
@@ -334,9 +347,7 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
     f, x, y, t = clock.place(track.frame, track.x_px, track.y_px, geometry)
     report["rows_without_frame"] += len(track.frame) - len(f)
     if len(f) == 0:
-        msg = f"{path}: {label} has no usable detections; skipped"
-        warnings.warn(msg, stacklevel=3)
-        report["warnings"].append(msg)
+        report["warnings"].append(f"{path}: {label} has no usable detections{SKIPPED}")
         report["skipped_animals"].append(int(track.animal_id))
         return _empty()
     report["detections_used"] += int(len(f))

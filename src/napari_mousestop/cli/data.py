@@ -46,7 +46,6 @@ def stops(
     ),
 ) -> None:
     """Extract the stops of every animal of one LMT recording."""
-    import warnings
 
     from tqdm import tqdm
 
@@ -65,9 +64,7 @@ def stops(
         bars[0].update(done - bars[0].n)
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # per-animal warnings are printed from the report
-            df = extract_stops(db, params, geometry, progress=progress)
+        df = extract_stops(db, params, geometry, progress=progress, warn=False)
     finally:
         for bar in bars:
             bar.close()
@@ -111,7 +108,6 @@ def dataset(
     ),
 ) -> None:
     """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask)."""
-    import warnings
 
     from tqdm import tqdm
 
@@ -142,27 +138,26 @@ def dataset(
 
     stats: dict = {}
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ds = build_dataset(
-                cohort_csv,
-                out,
-                params,
-                StopParams(speed, min_duration, window, max_gap, time_base, verify=verify),
-                geometry=geometry,
-                scheduler=scheduler,
-                progress=progress,
-                n_workers=workers,
-                age_threshold_days=age_threshold,
-                use_cache=not no_cache,
-                stats=stats,
-            )
+        ds = build_dataset(
+            cohort_csv,
+            out,
+            params,
+            StopParams(speed, min_duration, window, max_gap, time_base, verify=verify),
+            geometry=geometry,
+            scheduler=scheduler,
+            progress=progress,
+            n_workers=workers,
+            age_threshold_days=age_threshold,
+            use_cache=not no_cache,
+            stats=stats,
+            warn=False,
+        )
     finally:
         for bar in bars:
             bar.close()
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    for name, recording in ds.params["recordings"].items():
+        for w in recording["warnings"]:
+            typer.secho(f"warning: {name}: {w}", fg=typer.colors.YELLOW, err=True)
     path = out if out.endswith(".npz") else out + ".npz"
     counts = ", ".join(f"{c} {int((ds.class_names == c).sum())}" for c in ds.classes)
     typer.echo(

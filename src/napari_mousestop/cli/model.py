@@ -212,26 +212,26 @@ def explain(
         bar.n = done
         bar.refresh()
 
+    # captum's DeepLift announces its temporary hooks on every call: noise to a user. A filter of
+    # this command's process (the CLI owns it), set before any work starts.
+    warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
     try:
-        with warnings.catch_warnings():
-            # captum's DeepLift announces its temporary hooks on every call: noise to a user
-            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
-            res = explain_run(
-                run_dir,
-                out,
-                dataset=dataset_path,
-                patch=patch,
-                stride=stride,
-                n_permutations=permutations,
-                alpha=alpha,
-                seed=seed,
-                statistic=statistic,
-                by=by,
-                correct_only=correct_only,
-                primary=primary,
-                contrasts=contrast or None,
-                progress=progress,
-            )
+        res = explain_run(
+            run_dir,
+            out,
+            dataset=dataset_path,
+            patch=patch,
+            stride=stride,
+            n_permutations=permutations,
+            alpha=alpha,
+            seed=seed,
+            statistic=statistic,
+            by=by,
+            correct_only=correct_only,
+            primary=primary,
+            contrasts=contrast or None,
+            progress=progress,
+        )
     finally:
         bar.close()
     typer.echo(

@@ -34,6 +34,7 @@ from napari_mousestop.histograms import HistogramParams, recording_stacks
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, CLASSES, assign_labels, read_cohort
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.stops import SKIPPED
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +107,14 @@ def process_recording(path: str, hist_params, stop_params, geometry) -> dict:
     Returns a picklable dict: ``stacks`` (n_animals, T, N, N), ``animals``, ``info``,
     ``stop_params``, ``warnings``, ``notes`` and ``report``.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rs = recording_stacks(path, hist_params, stop_params, geometry)
-    extra = [str(w.message) for w in caught if not issubclass(w.category, ShortRecordingWarning)]
+    rs = recording_stacks(path, hist_params, stop_params, geometry, warn=False)
+    skipped = [w for w in rs.report["stops"].get("warnings", []) if w.endswith(SKIPPED)]
     return {
         "stacks": rs.stacks,
         "animals": _jsonable(rs.animals),
         "info": _jsonable({**rs.info, "origin": rs.origin}),
         "stop_params": _jsonable(rs.stop_params),
-        "warnings": list(rs.report["warnings"]) + extra,
+        "warnings": list(rs.report["warnings"]) + skipped,
         "notes": list(rs.report["notes"]),
         "report": _jsonable({k: v for k, v in rs.report.items() if k not in ("warnings", "notes")}),
     }
@@ -226,6 +225,8 @@ def build_dataset(
     age_threshold_days: float = AGE_THRESHOLD_DAYS,
     use_cache: bool = True,
     stats: dict | None = None,
+    *,
+    warn: bool = True,
 ) -> Dataset:
     """Stacks of every animal-recording of a cohort, as one dataset file.
 
@@ -250,6 +251,9 @@ def build_dataset(
         Reuse and write the cache folder.
     stats
         Optional dict filled with ``cached``, ``computed`` (recording names) and ``failed``.
+    warn
+        Also issue each recording's warnings (``params["recordings"][name]["warnings"]``) with
+        :func:`warnings.warn`. The CLI passes False and prints them itself.
 
     Returns
     -------
@@ -335,7 +339,7 @@ def build_dataset(
     if dataset is None:
         lines = [f"{f['database']}: {f['error']}" for f in failed] or ["cohort is empty"]
         raise BatchError("no recording could be used:\n  " + "\n  ".join(lines))
-    for name in (n for n in paths if n in results):  # in cohort order
+    for name in (n for n in paths if n in results and warn):  # in cohort order
         for w in results[name]["warnings"]:
             warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
     stop_dict = next((r["stop_params"] for r in results.values() if r["stop_params"]), None)
