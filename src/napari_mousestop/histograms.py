@@ -163,7 +163,9 @@ def _ranges(idx: np.ndarray) -> str:
     return ", ".join(parts)
 
 
-def _fmt_seconds(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``3600`` -> ``"1 h"``, ``1800`` -> ``"30 min"``, ``90`` -> ``"1.5 min"``: read back by
+    :func:`parse_duration`."""
     for unit, size in (("h", 3600.0), ("min", 60.0)):
         if seconds >= size:
             return f"{seconds / size:g} {unit}"
@@ -263,7 +265,7 @@ def stack_stops(
     if missing_iv.size:
         unit = "hour" if params.interval_s == 3600 else "interval"
         unit += "s" if missing_iv.size > 1 else ""
-        size = "" if unit.startswith("hour") else f" (of {_fmt_seconds(params.interval_s)})"
+        size = "" if unit.startswith("hour") else f" (of {format_duration(params.interval_s)})"
         warns.append(
             f"recording covers {recording_duration_s / 3600:.2f} h from {offset_s / 3600:.2f} h "
             f"after the origin; {unit} {_ranges(missing_iv)} of {T}{size} not recorded: "

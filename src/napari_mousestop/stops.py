@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_mousestop._stop_kernel import place_track, stop_kernel
 from napari_mousestop.errors import FileChanged, LMTError
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import CageGeometry
@@ -144,6 +143,8 @@ def _detect(t_s, x, y, params: StopParams, fps: float):
     # stops are disjoint and each lasts >= min_duration_s: that bounds how many there can be
     span = float(t_s[-1] - t_s[0]) if n else 0.0
     cap = n if params.min_duration_s <= 0 else min(n, int(span / params.min_duration_s) + 2)
+    from napari_mousestop._stop_kernel import stop_kernel  # numba: compiled on first use
+
     return stop_kernel(
         t_s, x, y, h, float(params.speed_threshold_cm_s), float(params.speed_window_s),
         float(params.max_gap_s), float(params.min_duration_s), 1.5 / fps, max(cap, 1),
@@ -174,6 +175,8 @@ class _Clock:
     def place(self, f, x, y, geometry: CageGeometry) -> tuple[np.ndarray, ...]:
         """The detections whose frame FRAME knows: (frame, x cm, y cm, seconds); ``x`` and
         ``y`` (pixels, the caller's own arrays) are converted in place."""
+        from napari_mousestop._stop_kernel import place_track
+
         if self.consecutive:  # one compiled pass
             (ox, oy), (sx, sy) = geometry.origin_px, geometry.cm_per_px
             t = np.empty(0) if self.t is None else self.t

@@ -5,6 +5,12 @@ from __future__ import annotations
 import typer
 
 from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.histograms import HistogramParams, format_duration
+from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS
+from napari_mousestop.stops import StopParams
+
+STOP = StopParams()
+HIST = HistogramParams()
 
 # --- synthetic recordings and stops (synthetic, stops) -----------------------------------------
 
@@ -34,15 +40,15 @@ def synth(
 def stops(
     db: str = typer.Argument(..., help="LMT .sqlite file (opened read-only)."),
     out: str = typer.Option(..., "-o", "--out", help="Stop table to write (.csv or .parquet)."),
-    speed: float = typer.Option(5.0, help="Speed threshold (cm/s)."),
-    min_duration: float = typer.Option(1.0, help="Shortest stop (s)."),
-    window: float = typer.Option(0.5, help="Speed window (s), against tracking jitter."),
-    max_gap: float = typer.Option(2.0, help="Longest gap in detections inside a stop (s)."),
-    time_base: str = typer.Option("timestamp", help="timestamp (FRAME.TIMESTAMP) or frames."),
+    speed: float = typer.Option(STOP.speed_threshold_cm_s, help="Speed threshold (cm/s)."),
+    min_duration: float = typer.Option(STOP.min_duration_s, help="Shortest stop (s)."),
+    window: float = typer.Option(STOP.speed_window_s, help="Speed window (s), against jitter."),
+    max_gap: float = typer.Option(STOP.max_gap_s, help="Longest detection gap in a stop (s)."),
+    time_base: str = typer.Option(STOP.time_base, help="timestamp (FRAME.TIMESTAMP) or frames."),
     cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
-    method: str = typer.Option("auto", help="How DETECTION is read: auto, pages or sql."),
+    method: str = typer.Option(STOP.method, help="How DETECTION is read: auto, pages or sql."),
     verify: bool = typer.Option(
-        False, "--verify", help="Check the file with PRAGMA quick_check first (reads it all)."
+        STOP.verify, "--verify", help="Check the file with PRAGMA quick_check first (reads it all)."
     ),
 ) -> None:
     """Extract the stops of every animal of one LMT recording."""
@@ -50,7 +56,7 @@ def stops(
     from tqdm import tqdm
 
     from napari_mousestop.io.geometry import CageGeometry
-    from napari_mousestop.stops import StopParams, extract_stops, write_stops
+    from napari_mousestop.stops import extract_stops, write_stops
 
     if cage not in ("mouse", "rat"):
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
@@ -86,25 +92,31 @@ def stops(
 def dataset(
     cohort_csv: str = typer.Argument(..., help="Cohort CSV: database, animal, cage, sex, age."),
     out: str = typer.Option(..., "-o", "--out", help="Dataset file to write (.npz)."),
-    interval: str = typer.Option("1h", help="Interval length, e.g. 1h, 30min, 900s."),
-    intervals: int = typer.Option(72, help="Number of intervals T."),
-    bins: int = typer.Option(30, help="Grid size N (N x N bins over the floor)."),
-    align_to: str = typer.Option(None, help="Start interval 0 at this clock time (HH:MM)."),
-    timezone: str = typer.Option("UTC", help="Time zone of --align-to, e.g. Europe/Paris."),
-    weight: str = typer.Option("count", help="count: 1 per stop; duration: seconds per stop."),
-    off_floor: str = typer.Option("clip", help="Stops off the floor: clip or drop."),
-    speed: float = typer.Option(5.0, help="Stops: speed threshold (cm/s)."),
-    min_duration: float = typer.Option(1.0, help="Stops: shortest stop (s)."),
-    window: float = typer.Option(0.5, help="Stops: speed window (s), against tracking jitter."),
-    max_gap: float = typer.Option(2.0, help="Stops: longest gap in detections inside a stop (s)."),
-    time_base: str = typer.Option("timestamp", help="Stops: time from timestamp or frames."),
+    interval: str = typer.Option(
+        format_duration(HIST.interval_s), help="Interval length, e.g. 1h, 30min, 900s."
+    ),
+    intervals: int = typer.Option(HIST.n_intervals, help="Number of intervals T."),
+    bins: int = typer.Option(HIST.n_bins, help="Grid size N (N x N bins over the floor)."),
+    align_to: str = typer.Option(
+        HIST.align_to, help="Start interval 0 at this clock time (HH:MM)."
+    ),
+    timezone: str = typer.Option(HIST.timezone, help="Time zone of --align-to, e.g. Europe/Paris."),
+    weight: str = typer.Option(HIST.weight, help="count: 1 per stop; duration: seconds per stop."),
+    off_floor: str = typer.Option(HIST.off_floor, help="Stops off the floor: clip or drop."),
+    speed: float = typer.Option(STOP.speed_threshold_cm_s, help="Stops: speed threshold (cm/s)."),
+    min_duration: float = typer.Option(STOP.min_duration_s, help="Stops: shortest stop (s)."),
+    window: float = typer.Option(STOP.speed_window_s, help="Stops: speed window (s)."),
+    max_gap: float = typer.Option(STOP.max_gap_s, help="Stops: longest detection gap (s)."),
+    time_base: str = typer.Option(STOP.time_base, help="Stops: time from timestamp or frames."),
     cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
-    age_threshold: float = typer.Option(56.0, help="Ages below this many days are juvenile."),
+    age_threshold: float = typer.Option(
+        AGE_THRESHOLD_DAYS, help="Ages below this many days are juvenile."
+    ),
     workers: int = typer.Option(None, help="Worker processes (default: one per core; 0: no Dask)."),
     scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every recording."),
     verify: bool = typer.Option(
-        False, "--verify", help="Check each file with PRAGMA quick_check first (reads it all)."
+        STOP.verify, "--verify", help="Check each file with PRAGMA quick_check first (reads all)."
     ),
 ) -> None:
     """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask)."""
@@ -112,9 +124,8 @@ def dataset(
     from tqdm import tqdm
 
     from napari_mousestop.datasets.build import build_dataset
-    from napari_mousestop.histograms import HistogramParams, parse_duration
+    from napari_mousestop.histograms import parse_duration
     from napari_mousestop.io.geometry import CageGeometry
-    from napari_mousestop.stops import StopParams
 
     if cage not in ("mouse", "rat"):
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")

@@ -8,6 +8,9 @@ from __future__ import annotations
 import typer
 
 from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.learning.config import N_PERMUTATIONS, TrainConfig
+
+TRAIN = TrainConfig()
 
 # --- training and prediction (learning: training, report, predict) --------------------------
 
@@ -49,20 +52,20 @@ class _TrainBars:
 def train(
     dataset_path: str = typer.Argument(..., metavar="DATASET", help="Dataset file (.npz)."),
     out: str = typer.Option(..., "-o", "--out", help="Run folder to write (report, models)."),
-    epochs: int = typer.Option(100, help="Epochs per model."),
-    lr: float = typer.Option(1e-3, help="SGD learning rate."),
-    batch_size: int = typer.Option(8, help="Samples per SGD step."),
-    momentum: float = typer.Option(0.9, help="SGD momentum."),
-    weight_decay: float = typer.Option(0.0, help="SGD weight decay (L2)."),
-    seed: int = typer.Option(0, help="Seed of weights, batch order and permutations."),
-    permutations: int = typer.Option(10000, help="Permutations of each cage-level test."),
+    epochs: int = typer.Option(TRAIN.epochs, help="Epochs per model."),
+    lr: float = typer.Option(TRAIN.lr, help="SGD learning rate."),
+    batch_size: int = typer.Option(TRAIN.batch_size, help="Samples per SGD step."),
+    momentum: float = typer.Option(TRAIN.momentum, help="SGD momentum."),
+    weight_decay: float = typer.Option(TRAIN.weight_decay, help="SGD weight decay (L2)."),
+    seed: int = typer.Option(TRAIN.seed, help="Seed of weights, batch order and permutations."),
+    permutations: int = typer.Option(N_PERMUTATIONS, help="Permutations of each cage-level test."),
     folds: str = typer.Option(
-        "cage",
+        TRAIN.folds,
         help="cage: leave one cage out; balanced: hold out cages covering the classes evenly "
         "(e.g. one male and one female cage) together.",
     ),
-    scaling: str = typer.Option("log1p", help="Input scaling: log1p or none."),
-    device: str = typer.Option("auto", help="auto (CUDA if present), cpu or cuda."),
+    scaling: str = typer.Option(TRAIN.scaling, help="Input scaling: log1p or none."),
+    device: str = typer.Option(TRAIN.device, help="auto (CUDA if present), cpu or cuda."),
     threads: int = typer.Option(
         None, min=1, help="CPU threads of torch in this process (default: torch's choice)."
     ),
@@ -71,7 +74,6 @@ def train(
 ) -> None:
     """Cross-validation by cages of the CNN and the PCA baselines, statistics, final model."""
     from napari_mousestop.datasets.dataset import load_dataset
-    from napari_mousestop.learning.config import TrainConfig
     from napari_mousestop.learning.report import train_and_report
 
     config = TrainConfig(

@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from napari_mousestop.learning.model import ModelConfig, StopCNN
 from napari_mousestop.learning.scaling import InputScaler
+
+if TYPE_CHECKING:  # torch loads when a model is built, not with the settings (the CLI reads them)
+    import torch
+
+    from napari_mousestop.learning.model import ModelConfig, StopCNN
+
+N_PERMUTATIONS = 10000
+"""Label permutations of each cage-level test of a training report."""
 
 FOLD_SCHEMES = ("cage", "balanced")
 """Cross-validation fold schemes (:attr:`TrainConfig.folds`)."""
@@ -89,6 +96,8 @@ class TrainConfig:
 
     def model_config(self, n_intervals: int, n_bins: int, n_classes: int) -> ModelConfig:
         """The architecture for data of T = ``n_intervals``, N = ``n_bins``."""
+        from napari_mousestop.learning.model import ModelConfig
+
         return ModelConfig(
             n_intervals=n_intervals,
             n_bins=n_bins,
@@ -184,6 +193,8 @@ class CVResult:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

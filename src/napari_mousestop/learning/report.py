@@ -30,7 +30,7 @@ from napari_mousestop.learning.checkpoint import (
     make_checkpoint,
     save_checkpoint,
 )
-from napari_mousestop.learning.config import CVResult, Progress, TrainConfig
+from napari_mousestop.learning.config import N_PERMUTATIONS, CVResult, Progress, TrainConfig
 from napari_mousestop.learning.report_text import (
     FOLD_DESCRIPTIONS,
     SETTINGS_ASSUMES,
@@ -181,7 +181,7 @@ def build_report(
     dataset: Dataset,
     cv: CVResult,
     baselines: dict[str, BaselineResult],
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
 ) -> Report:
     """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions."""
@@ -310,7 +310,7 @@ def train_and_report(
     dataset: Dataset,
     run_dir: str | os.PathLike,
     config: TrainConfig | None = None,
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
     final_model: bool = True,
     callback: Callable[[Progress], None] | None = None,
