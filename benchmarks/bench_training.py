@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     bare_loop(warm, TrainConfig(epochs=2, batch_size=a.batch_size))
     events = []
     t0, c0 = time.perf_counter(), time.process_time()
-    cv = loco_cv(ds, config, callback=events.append, should_stop=lambda: False)
+    cv = loco_cv(ds, config, progress=events.append, should_stop=lambda: False)
     ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
     acc = float(np.mean(cv.oof_pred == ds.labels))
     print(f"loco_cv:        {ours:8.1f} s wall, {ours_cpu:8.1f} s CPU  (accuracy {acc:.3f})")

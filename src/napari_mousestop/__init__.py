@@ -23,6 +23,7 @@ _API = {
         "MousestopError",
         "ShortRecordingWarning",
     ],
+    "progress": ["Progress"],
     "io.geometry": ["CageGeometry"],
     "io.lmt": ["read_animals", "read_recording_info"],
     "io.cohort": ["read_cohort"],
@@ -35,7 +36,7 @@ _API = {
     "learning.model": ["ModelConfig", "StopCNN"],
     "learning.training": ["loco_cv", "train_final"],
     "learning.checkpoint": ["Checkpoint", "load_checkpoint", "save_checkpoint"],
-    "learning.report": ["load_run", "train_and_report"],
+    "learning.report": ["TrainingRun", "load_run", "run_training", "train_and_report"],
     "learning.predict": ["predict_files"],
     "explain.maps": [
         "ExplanationMap",

@@ -25,6 +25,7 @@ import pandas as pd
 
 from napari_mousestop.errors import ShortRecordingWarning
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.progress import ProgressCallback
 
 _WEIGHTS = ("count", "duration")
 _OFF_FLOOR = ("clip", "drop")
@@ -355,7 +356,7 @@ def recording_stacks(
     hist_params: HistogramParams | None = None,
     stop_params=None,
     geometry: CageGeometry | None = None,
-    progress=None,
+    progress: ProgressCallback | None = None,
     *,
     warn: bool = True,
 ) -> RecordingStacks:
@@ -372,7 +373,7 @@ def recording_stacks(
     geometry
         Cage geometry; the mouse cage by default.
     progress
-        Optional callable(done, total) forwarded to stop extraction.
+        Forwarded to stop extraction (:func:`~napari_mousestop.stops.extract_stops`).
     warn
         Also issue each of the report's warnings with :func:`warnings.warn` (as a script
         expects). Callers that report the warnings themselves (the CLI, a worker) pass False:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from napari_mousestop.errors import FileChanged, LMTError
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.lmt import DetectionReader, Track, read_animals
+from napari_mousestop.progress import ProgressCallback, notify
 
 STOP_COLUMNS = (
     "recording",
@@ -208,7 +208,7 @@ def extract_stops(
     path: str | os.PathLike,
     params: StopParams | None = None,
     geometry: CageGeometry | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     *,
     warn: bool = True,
 ) -> pd.DataFrame:
@@ -223,7 +223,8 @@ def extract_stops(
     geometry
         Pixel-to-cm conversion and frame rate; the LMT mouse cage when None.
     progress
-        Called as ``progress(done, total)`` after each animal.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each animal; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     warn
         Also issue a warning for each animal skipped with :func:`warnings.warn` (as a script
         expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
@@ -307,8 +308,7 @@ def _read(path, animals, params, geometry, progress, method):
         for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
             row = animals.iloc[k]
             tables.append(_animal_stops(track, row, clock, params, geometry, report, path))
-            if progress is not None:
-                progress(k + 1, total)
+            notify(progress, k + 1, total, f"{path.name}: animal {k + 1}/{total}")
         report["anonymous_rows"] = reader.n_anonymous()
         report["method"] = reader.method
         report["reader"] = reader.provenance()

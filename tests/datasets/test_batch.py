@@ -60,7 +60,8 @@ def test_dask_build_keeps_good_recordings_and_round_trips(recordings, tmp_path):
     seen = []
     stats: dict = {}
     ds = build_dataset(
-        csv, out, PARAMS, n_workers=2, progress=lambda d, t: seen.append((d, t)), stats=stats
+        csv, out, PARAMS, n_workers=2, progress=lambda p: seen.append((p.done, p.total)),
+        stats=stats,
     )
     # the broken recording is skipped and reported, the others kept in cohort order
     assert [f["database"] for f in ds.params["failed"]] == ["broken.sqlite"]

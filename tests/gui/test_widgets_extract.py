@@ -8,6 +8,7 @@ import pytest
 from napari_mousestop.datasets.dataset import load_dataset
 from napari_mousestop.gui.widgets.extract import ExtractWidget
 from napari_mousestop.histograms import HistogramParams, recording_stacks
+from napari_mousestop.progress import Progress
 from napari_mousestop.synthetic.generate import generate_cohort
 
 pytestmark = pytest.mark.gui
@@ -41,7 +42,9 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     worker.yielded.connect(progress.append)
     qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
     assert widget.status.text().startswith("4 recording(s) extracted"), widget.status.text()
-    assert any(item[0] == "progress" for item in progress)
+    reports = [item for item in progress if isinstance(item, Progress)]
+    assert reports and reports[-1].done == reports[-1].total  # the bar ends full
+    assert any("cage01_juvenile.sqlite" in p.message for p in reports)
 
     names = [layer.name for layer in viewer.layers]
     assert names.count("cage layout") == 1  # one layout for all recordings

@@ -71,7 +71,7 @@ def test_balanced_folds_spread_extra_cages_and_refuse_a_lone_kind(planted):
 def test_cv_with_balanced_folds_records_the_held_out_cages():
     ds = planted_dataset(n_cages=4, per_cage=2)
     seen = []
-    cv = loco_cv(ds, TrainConfig(folds="balanced", **FAST), callback=seen.append)
+    cv = loco_cv(ds, TrainConfig(folds="balanced", **FAST), progress=seen.append)
     assert [f.cages for f in cv.folds] == [("cage0", "cage1"), ("cage2", "cage3")]
     assert [f.cage for f in cv.folds] == ["cage0+cage1", "cage2+cage3"]
     for fold in cv.folds:
@@ -119,7 +119,7 @@ def test_should_stop_cancels_before_the_next_batch():
         loco_cv(
             ds,
             TrainConfig(epochs=50),
-            callback=epochs_done.append,
+            progress=epochs_done.append,
             should_stop=should_stop,
         )
     assert len(calls) == 2  # asked once per batch, stopped at the first True
@@ -129,7 +129,7 @@ def test_should_stop_cancels_before_the_next_batch():
 def test_progress_reports_every_epoch_of_every_fold():
     ds = planted_dataset(n_cages=3, per_cage=2)
     seen = []
-    loco_cv(ds, TrainConfig(**FAST), callback=seen.append)
+    loco_cv(ds, TrainConfig(**FAST), progress=seen.append)
     assert [(p.fold, p.epoch) for p in seen] == [(f, e) for f in (1, 2, 3) for e in (1, 2, 3)]
     assert all(p.n_folds == 3 and p.n_epochs == 3 and p.loss > 0 for p in seen)
     assert all(0 <= p.accuracy <= 1 and p.test_accuracy is not None for p in seen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.cli.common import ProgressBar, friendly_errors
 from napari_mousestop.histograms import HistogramParams, format_duration
 from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS
 from napari_mousestop.stops import StopParams
@@ -23,16 +23,12 @@ def synth(
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Generate a synthetic LMT cohort: each cage recorded juvenile and adult."""
-    from tqdm import tqdm
-
     from napari_mousestop.synthetic.generate import generate_cohort
 
     if cages < 1 or hours <= 0:
         raise ValueError("--cages must be >= 1 and --hours > 0")
-    with tqdm(total=2 * cages, unit="db", desc="synth") as bar:
-        files = generate_cohort(
-            out_dir, cages=cages, hours=hours, seed=seed, progress=lambda d, t: bar.update(1)
-        )
+    with ProgressBar("synth", "db") as bar:
+        files = generate_cohort(out_dir, cages=cages, hours=hours, seed=seed, progress=bar)
     typer.echo(f"{len(files.databases)} databases, {files.cohort_csv}, {files.truth_csv}")
 
 
@@ -53,8 +49,6 @@ def stops(
 ) -> None:
     """Extract the stops of every animal of one LMT recording."""
 
-    from tqdm import tqdm
-
     from napari_mousestop.io.geometry import CageGeometry
     from napari_mousestop.stops import extract_stops, write_stops
 
@@ -62,18 +56,8 @@ def stops(
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
     params = StopParams(speed, min_duration, window, max_gap, time_base, method, verify)
     geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
-    bars: list = []
-
-    def progress(done: int, total: int) -> None:
-        if not bars:  # opened once the file is known to be readable
-            bars.append(tqdm(total=total, unit="animal", desc="stops"))
-        bars[0].update(done - bars[0].n)
-
-    try:
-        df = extract_stops(db, params, geometry, progress=progress, warn=False)
-    finally:
-        for bar in bars:
-            bar.close()
+    with ProgressBar("stops", "animal") as bar:
+        df = extract_stops(db, params, geometry, progress=bar, warn=False)
     for w in df.attrs["report"]["warnings"]:
         typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
     write_stops(df, out)
@@ -121,8 +105,6 @@ def dataset(
 ) -> None:
     """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask)."""
 
-    from tqdm import tqdm
-
     from napari_mousestop.datasets.build import build_dataset
     from napari_mousestop.histograms import parse_duration
     from napari_mousestop.io.geometry import CageGeometry
@@ -139,16 +121,8 @@ def dataset(
         timezone=timezone,
     )
     geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
-    bars: list = []  # created on the first report, after the cohort and labels are checked
-
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="recording", desc="recordings"))
-        bars[0].n = done
-        bars[0].refresh()
-
     stats: dict = {}
-    try:
+    with ProgressBar("recordings", "recording") as bar:
         ds = build_dataset(
             cohort_csv,
             out,
@@ -156,16 +130,13 @@ def dataset(
             StopParams(speed, min_duration, window, max_gap, time_base, verify=verify),
             geometry=geometry,
             scheduler=scheduler,
-            progress=progress,
+            progress=bar,
             n_workers=workers,
             age_threshold_days=age_threshold,
             use_cache=not no_cache,
             stats=stats,
             warn=False,
         )
-    finally:
-        for bar in bars:
-            bar.close()
     for name, recording in ds.params["recordings"].items():
         for w in recording["warnings"]:
             typer.secho(f"warning: {name}: {w}", fg=typer.colors.YELLOW, err=True)

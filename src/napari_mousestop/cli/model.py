@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli.common import friendly_errors
-from napari_mousestop.learning.config import N_PERMUTATIONS, TrainConfig
+from napari_mousestop.cli.common import ProgressBar, friendly_errors
+from napari_mousestop.learning.config import N_PERMUTATIONS, EpochProgress, TrainConfig
+from napari_mousestop.progress import Progress
 
 TRAIN = TrainConfig()
 
@@ -23,9 +24,9 @@ class _TrainBars:
         self.folds = None
         self.epochs = None
 
-    def __call__(self, p) -> None:
-        if not self.enabled:
-            return
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled or not isinstance(p, EpochProgress):
+            return  # stage messages (baselines, writing): the bars stay as they are
         from tqdm import tqdm
 
         if p.stage == "cv" and self.folds is None:
@@ -95,7 +96,7 @@ def train(
     bars = _TrainBars(enabled=not quiet)
     try:
         rep = train_and_report(
-            ds, out, config, permutations, dataset_path, final_model=final, callback=bars
+            ds, out, config, permutations, dataset_path, final_model=final, progress=bars
         )
     finally:
         bars.close()
@@ -138,21 +139,12 @@ def predict(
     ),
 ) -> None:
     """Class probabilities per animal from a trained model (recordings binned as in training)."""
-    from tqdm import tqdm
 
     from napari_mousestop.io.atomic import atomic_path
     from napari_mousestop.learning.predict import predict_files
 
-    bar = tqdm(total=len(inputs), desc="inputs", unit="file", disable=len(inputs) < 2)
-
-    def progress(done: int, total: int) -> None:
-        bar.n = done
-        bar.refresh()
-
-    try:
-        table = predict_files(model, inputs, progress=progress, verify=verify)
-    finally:
-        bar.close()
+    with ProgressBar("inputs", "file", disable=len(inputs) < 2) as bar:
+        table = predict_files(model, inputs, progress=bar, verify=verify)
     with atomic_path(out, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     known = table["true"].astype(str) != ""
@@ -202,17 +194,9 @@ def explain(
     """
     import warnings
 
-    from tqdm import tqdm
-
     from napari_mousestop.explain.run import explain_run
 
-    bar = tqdm(desc="explaining", unit="step", disable=quiet)
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar.set_description(stage)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+    bar = ProgressBar("explaining", "step", disable=quiet, describe=True)
 
     # captum's DeepLift announces its temporary hooks on every call: noise to a user. A filter of
     # this command's process (the CLI owns it), set before any work starts.
@@ -232,7 +216,7 @@ def explain(
             correct_only=correct_only,
             primary=primary,
             contrasts=contrast or None,
-            progress=progress,
+            progress=bar,
         )
     finally:
         bar.close()

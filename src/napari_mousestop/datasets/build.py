@@ -34,6 +34,7 @@ from napari_mousestop.histograms import HistogramParams, recording_stacks
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, CLASSES, assign_labels, read_cohort
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.progress import ProgressCallback, notify
 from napari_mousestop.stops import SKIPPED
 
 log = logging.getLogger(__name__)
@@ -174,9 +175,10 @@ def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> No
     if n_workers == 0:  # in this process, without Dask (debugging)
         for name, path in todo.items():
             try:
-                on_done(name, process_recording(path, *args), None)
+                res, err = process_recording(path, *args), None
             except Exception as exc:
-                on_done(name, None, exc)
+                res, err = None, exc
+            on_done(name, res, err)  # outside the try: a Cancelled from progress propagates
         return
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -220,7 +222,7 @@ def build_dataset(
     stop_params=None,
     geometry: CageGeometry | None = None,
     scheduler: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     n_workers: int | None = None,
     age_threshold_days: float = AGE_THRESHOLD_DAYS,
     use_cache: bool = True,
@@ -241,7 +243,9 @@ def build_dataset(
     scheduler
         Address of a running ``dask scheduler``; None starts a local cluster.
     progress
-        Optional callable(done, total) called as recordings finish (cache hits included).
+        Called with a :class:`~napari_mousestop.progress.Progress` as recordings finish
+        (cache hits included); raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     n_workers
         Local worker processes (default: CPU count, at most one per recording); 0 runs the
         recordings one after the other in this process, without Dask.
@@ -311,8 +315,7 @@ def build_dataset(
                 st["cached"].append(name)
                 done += 1
                 log.info("%s: from cache", name)
-    if progress:
-        progress(done, total)
+    notify(progress, done, total, "recordings")
 
     def on_done(name: str, res: dict | None, err: Exception | None) -> None:
         nonlocal done
@@ -328,8 +331,7 @@ def build_dataset(
                     _cache_save(cache_dir / f"{keys[name]}.npz", res)
                 except OSError as exc:
                     log.warning("cannot write cache for %s: %s", name, exc)
-        if progress:
-            progress(done, total)
+        notify(progress, done, total, f"recordings ({name} done)")
 
     todo = {n: p for n, p in paths.items() if n not in results}
     if todo:

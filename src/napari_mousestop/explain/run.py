@@ -32,6 +32,7 @@ from napari_mousestop.plots.explain import (
     plot_hours,
     write_index,
 )
+from napari_mousestop.progress import ProgressCallback, notify
 
 EVIDENCE = ("contribution", "gradcam", "occlusion_space", "occlusion_hours")
 """Evidence map families computed by :func:`out_of_fold`."""
@@ -86,7 +87,7 @@ def out_of_fold(
     patch: int = 3,
     stride: int = 1,
     baseline: str = "empty",
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     explain: Callable[[StopCNN, np.ndarray, Any], list] | None = None,
 ) -> list[ExplanationMap | HourProfile]:
     """Evidence maps of every sample, each computed by the fold model that never saw its cage.
@@ -100,7 +101,8 @@ def out_of_fold(
     X
         All samples (n, T, N, N), raw (each fold's scaler is applied).
     progress
-        Optional ``callable(done, total)`` called after each fold.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each fold; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     explain
         ``explain(model, X, scaler)`` giving per-sample maps of some samples; default:
         :func:`explain_model` with ``geometry, classes, which, patch, stride, baseline``.
@@ -129,8 +131,7 @@ def out_of_fold(
             ]
         for dst, src in zip(merged, maps, strict=True):
             dst.data[idx] = src.data
-        if progress is not None:
-            progress(f + 1, len(folds))
+        notify(progress, f + 1, len(folds), f"fold {f + 1}/{len(folds)} explained")
     if merged is None or (seen != 1).any():
         missing = np.flatnonzero(seen != 1)
         raise ValueError(
@@ -259,7 +260,7 @@ def explain_run(
     primary: str = PRIMARY,
     contrasts: Sequence[str] | None = None,
     figures: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Explain a training run folder: out-of-fold evidence, final-model activations, statistics.
 
@@ -291,7 +292,9 @@ def explain_run(
     figures
         Also draw the PNGs and the index page.
     progress
-        Optional ``callable(stage, done, total)``.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each step; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work. The message names the
+        stage (``folds``, ``statistics``...); ``done`` and ``total`` count that stage's steps.
 
     Returns
     -------
@@ -343,12 +346,11 @@ def explain_run(
     predicted = np.array([classes.index(p) for p in pred_names]) if pred_names else None
 
     def step(stage: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(stage, done, total)
+        notify(progress, done, total, stage)
 
     per_sample = out_of_fold(
         run.folds, dataset.X, geometry, classes, which, patch, stride,
-        progress=lambda done, total: step("folds", done, total),
+        progress=lambda p: step("folds", p.done, p.total),
     )  # fmt: skip
     per_sample.append(input_maps(dataset.X, geometry, classes))
     spatial = [m for m in per_sample if isinstance(m, ExplanationMap)]

@@ -1,4 +1,4 @@
-"""Settings and result containers of training: :class:`TrainConfig`, :class:`Progress`,
+"""Settings and result containers of training: :class:`TrainConfig`, :class:`EpochProgress`,
 :class:`FoldResult`, :class:`CVResult`."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from napari_mousestop.learning.scaling import InputScaler
+from napari_mousestop.progress import Progress
 
 if TYPE_CHECKING:  # torch loads when a model is built, not with the settings (the CLI reads them)
     import torch
@@ -123,10 +124,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k != "threads"})
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One progress report, sent after every epoch.
+@dataclass(frozen=True, kw_only=True)
+class EpochProgress(Progress):
+    """The :class:`~napari_mousestop.progress.Progress` of training, sent after every epoch.
 
+    ``done`` and ``total`` count epochs over all folds (the final model: its own epochs);
     ``fold`` counts from 1 to ``n_folds`` in CV; the final all-data model reports
     ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
     training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none);

@@ -13,6 +13,7 @@ from napari_mousestop.gui.jobs import JobWidget, notify_error
 from napari_mousestop.gui.widgets.common import clear_path, path_of, upsert_layers
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.histograms import HistogramParams
+from napari_mousestop.progress import Progress
 
 INPUTS = ("LMT files", "folder", "cohort CSV")
 
@@ -217,10 +218,7 @@ class ExtractWidget(JobWidget):
 
     def _on_item(self, item: Any) -> None:
         kind = item[0]
-        if kind == "progress":
-            _, done, text = item
-            self.set_progress(done, text=text)
-        elif kind == "layers":
+        if kind == "layers":
             upsert_layers(self.viewer, item[1])
             if self.viewer.dims.ndim == 3:
                 self.viewer.dims.axis_labels = ("hour", "y", "x")
@@ -252,15 +250,13 @@ class _ExtractJob:
             name = Path(db).name
             last = [-1]
 
-            def progress(
-                i: int, total: int, k: int = k, name: str = name, last: list = last
-            ) -> None:
+            def progress(p: Progress, k: int = k, name: str = name, last: list = last) -> None:
                 if should_stop():
                     raise Cancelled()
-                pct = int(100 * i / total) if total else 100
+                pct = int(100 * p.fraction)
                 if pct != last[0]:
                     last[0] = pct
-                    emit(("progress", 100 * k + pct, f"{name} ({k + 1}/{n}): {pct}%"))
+                    emit(Progress(100 * k + pct, 100 * n, f"{name} ({k + 1}/{n}): {pct}%"))
 
             if should_stop():
                 raise Cancelled()
@@ -268,7 +264,7 @@ class _ExtractJob:
             cage, labels = cage_and_labels(db, rs.animals, rows)
             layout = None if (self.with_layout and k == 0) else False
             emit(("layers", recording_to_layers(rs, cage=cage, labels=labels, layout=layout)))
-            emit(("progress", 100 * (k + 1), f"{name} ({k + 1}/{n}) done"))
+            emit(Progress(100 * (k + 1), 100 * n, f"{name} ({k + 1}/{n}) done"))
             done.append((rs, cage, labels))
         dataset = None
         if self.out:
