@@ -304,6 +304,15 @@ def stack_stops(
     return stack.astype(np.float32), report
 
 
+def animal_key(animal: dict) -> str:
+    """How an animal is shown: its RFID, else its name, else its database id."""
+    for key in ("rfid", "name", "animal_id"):
+        value = animal.get(key)
+        if value is not None and not (isinstance(value, float) and np.isnan(value)):
+            return str(value)
+    return "?"
+
+
 @dataclass
 class RecordingStacks:
     """Stacks of every animal of one recording, with the stops and provenance that made them.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli import app
+from napari_mousestop.cli.app import app
 from napari_mousestop.histograms import HistogramParams, parse_duration
 from napari_mousestop.learning.config import TrainConfig
 from napari_mousestop.stops import StopParams

@@ -180,7 +180,7 @@ class _FileJob:
                 raise ValueError(f"{f}: no animals in the ANIMAL table")
             cage, labels = recording_names(f, rs.animals)
             proba = predict_proba(self.ckpt, rs.stacks)
-            from napari_mousestop.gui.layers.recordings import animal_key
+            from napari_mousestop.histograms import animal_key
 
             names = [layer_name(cage, animal_key(a), labels.get(animal_key(a))) for a in rs.animals]
             rows += _rows(self.ckpt, names, proba)
