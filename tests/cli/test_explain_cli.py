@@ -111,8 +111,8 @@ def test_chosen_comparisons_and_primary_map(explained, tmp_path):
     ds, root, _ = explained
     res = explain_run(root / "run", tmp_path / "m", which=("contribution",), primary="input",
                       contrasts=["AF - AM"], n_permutations=50, figures=False)  # fmt: skip
-    assert res["index"] is None and res["figures"] == []
-    with xr.open_dataset(res["file"], engine="h5netcdf") as nc:
+    assert res.index is None and res.figures == []
+    with xr.open_dataset(res.file, engine="h5netcdf") as nc:
         assert list(nc["contrast"].values) == ["AF - AM"]
         assert nc.attrs["primary_map"] == "input"
         assert "occlusion_space" not in nc and "contribution_k3_difference" in nc

@@ -221,8 +221,8 @@ def explain(
     finally:
         bar.close()
     typer.echo(
-        f"wrote {res['file']} ({len(res['maps'])} arrays), {len(res['figures'])} figures "
-        f"and {res['index']}"
+        f"wrote {res.file} ({len(res.maps)} arrays), {len(res.figures)} figures "
+        f"and {res.index}"
     )
-    for name, why in res["skipped"].items():
+    for name, why in res.skipped.items():
         typer.echo(f"skipped {name}: {why}")

@@ -9,7 +9,8 @@ final model's activations, every class comparison with Holm's adjustment, one ma
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -244,6 +245,31 @@ def _comparison_maps(m: ExplanationMap, comps) -> tuple[list[ExplanationMap], di
     return maps, per
 
 
+@dataclass
+class ExplanationRun:
+    """What :func:`explain_run` wrote.
+
+    Attributes
+    ----------
+    maps
+        Variable names in the maps file.
+    file
+        The maps file (``maps.nc``).
+    figures
+        The PNG figures (empty without figures).
+    index
+        The index page (``index.md``), or None without figures.
+    skipped
+        Contrasts the cohort does not allow, with the reason.
+    """
+
+    maps: list[str]
+    file: Path
+    figures: list[Path] = field(default_factory=list)
+    index: Path | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 def explain_run(
     run_dir,
     out_dir,
@@ -298,13 +324,9 @@ def explain_run(
 
     Returns
     -------
-    dict
-        ``maps`` (variable names in the file), ``file`` (``maps.nc``), ``figures`` (PNG
-        paths), ``index`` (``index.md``, or None without figures), ``skipped`` (contrasts the
-        cohort does not allow, with the reason).
+    ExplanationRun
+        The maps file, its variables, the figures, the index page and the skipped contrasts.
     """
-    from pathlib import Path
-
     from napari_mousestop.datasets.dataset import Dataset, load_dataset
     from napari_mousestop.explain.files import save_maps
     from napari_mousestop.explain.maps import activation_maps, input_maps
@@ -485,13 +507,9 @@ def explain_run(
             notes=_index_notes(path, primary, alpha, skipped),
         )
     names = [m.name for m in saved] + list(variables)
-    return {
-        "maps": names,
-        "file": path,
-        "figures": [p for p, _ in figs],
-        "index": index,
-        "skipped": skipped,
-    }
+    return ExplanationRun(
+        maps=names, file=Path(path), figures=[p for p, _ in figs], index=index, skipped=skipped
+    )
 
 
 NOTES = [
