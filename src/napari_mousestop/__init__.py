@@ -8,21 +8,12 @@ torch until a model is used; set ``EAGER_IMPORT=1`` to load everything at once.
 
 import lazy_loader as _lazy
 
+from napari_mousestop import errors as _errors
+
 __version__ = "0.1.0"
 
 _API = {
-    "errors": [
-        "BatchError",
-        "Cancelled",
-        "CheckpointError",
-        "CohortError",
-        "DatasetError",
-        "FileChanged",
-        "LMTError",
-        "LayoutError",
-        "MousestopError",
-        "ShortRecordingWarning",
-    ],
+    "errors": _errors.__all__,  # MousestopError, the domain errors, Cancelled
     "progress": ["Progress"],
     "io.geometry": ["CageGeometry"],
     "io.lmt": ["read_animals", "read_recording_info"],
