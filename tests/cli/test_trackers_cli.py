@@ -137,7 +137,7 @@ def test_predict_on_a_deeplabcut_file(pose_recording, tmp_path):
         "stops": StopParams().to_dict(),
         "geometry": CageGeometry.mouse().to_dict(),
     }
-    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1, threads=1)))
+    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1)))
     csv = tmp_path / "pred.csv"
     args = _tracker_args(pose_recording, timezone=1)  # 19:00 read in the model's time zone
     res = runner.invoke(app, ["predict", str(model), str(pose_recording.path), "-o", str(csv),

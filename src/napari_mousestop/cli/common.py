@@ -1,4 +1,6 @@
-"""What every ``mousestop`` subcommand shares: a user's errors become one line and exit 1."""
+"""What every ``mousestop`` subcommand shares: a user's errors become one line and exit 1;
+progress reports (:class:`~napari_mousestop.progress.Progress`) become a tqdm bar; the options
+that read other trackers' files (through movement)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ from typing import TypeVar
 
 import typer
 
+from napari_mousestop.errors import MousestopError
+from napari_mousestop.io.trackers import TrackerParams, sniff_source_software
+from napari_mousestop.progress import Progress
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -20,14 +26,51 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (ValueError, OSError, KeyError) as exc:
+        except (MousestopError, ValueError, OSError, KeyError) as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
 
+class ProgressBar:
+    """A tqdm bar fed with :class:`~napari_mousestop.progress.Progress` reports.
+
+    The bar opens at the first report (after the inputs were checked, so a bad input prints its
+    error alone); ``describe`` shows each report's message as the bar's description instead of
+    after it. Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, desc: str, unit: str, disable: bool = False, describe: bool = False):
+        self.desc, self.unit, self.disable, self.describe = desc, unit, disable, describe
+        self.bar = None
+
+    def __call__(self, p: Progress) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=p.total, desc=self.desc, unit=self.unit, disable=self.disable)
+        if p.total != self.bar.total:
+            self.bar.total = p.total
+        if self.describe:
+            self.bar.set_description(p.message, refresh=False)
+        self.bar.n = p.done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 # --- other trackers' files (read through movement): options shared by stops, dataset, predict ---
+
+TRACKER = TrackerParams()
 
 SOURCE_SOFTWARE = typer.Option(
     None,
@@ -57,10 +100,14 @@ KEYPOINTS = typer.Option(
     "(default: all).",
 )
 CONFIDENCE = typer.Option(
-    0.6, "--confidence", help="Other trackers: drop keypoint positions of lower confidence."
+    TRACKER.confidence_threshold,
+    "--confidence",
+    help="Other trackers: drop keypoint positions of lower confidence.",
 )
 BRIDGE_GAP = typer.Option(
-    0.5, "--bridge-gap", help="Other trackers: longest keypoint gap (s) filled by interpolation."
+    TRACKER.bridge_gap_s,
+    "--bridge-gap",
+    help="Other trackers: longest keypoint gap (s) filled by interpolation.",
 )
 
 
@@ -69,19 +116,17 @@ def tracker_params(
     fps: float | None = None,
     calibration: str | None = None,
     start_time: str | None = None,
-    timezone: str = "UTC",
+    timezone: str = TRACKER.timezone,
     keypoints: str | None = None,
-    confidence: float = 0.6,
-    bridge_gap: float = 0.5,
-):
+    confidence: float = TRACKER.confidence_threshold,
+    bridge_gap: float = TRACKER.bridge_gap_s,
+) -> TrackerParams | None:
     """The :class:`~napari_mousestop.io.trackers.TrackerParams` of the options (None without
     ``--source-software``, where the file-specific options are refused).
 
     movement logs its own errors on stderr as well as raising them; the command line prints each
     error once, so its log is switched off here (an application's choice, not the library's).
     """
-    from napari_mousestop.io.trackers import TrackerParams
-
     if source_software is None:
         given = [
             name
@@ -112,8 +157,6 @@ def tracker_params(
 
 def refuse_tracker_file(path: str) -> None:
     """A ValueError when ``path`` is another tracker's file read as an LMT database."""
-    from napari_mousestop.io.trackers import sniff_source_software
-
     software = sniff_source_software(path)
     if software is not None:
         raise ValueError(

@@ -305,19 +305,10 @@ class CageLayout:
         )
 
     def to_toml(self) -> str:
-        """The layout as TOML text (the format :func:`load_layout` reads)."""
-        lines = ["[floor]", f"width_cm = {self.floor_cm[0]!r}", f"height_cm = {self.floor_cm[1]!r}"]
-        if self.photo is not None:
-            lines += ["", "[photo]", f"path = {json.dumps(self.photo.path)}"]
-            lines.append(f"corners_px = {json.dumps([list(c) for c in self.photo.corners_px])}")
-        if self.video is not None:
-            lines += ["", "[video]"]
-            lines += [f"{k} = {json.dumps(v)}" for k, v in self.video.to_dict().items()]
-        for shape in self.shapes:
-            lines += ["", "[[shape]]"]
-            for key, value in shape.to_dict().items():
-                lines.append(f"{key} = {json.dumps(value)}")
-        return "\n".join(lines) + "\n"
+        """The layout as TOML text (the format :func:`load_layout` reads), written by tomli-w."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
 
 
 def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
@@ -400,12 +391,13 @@ def save_calibration(
         photo_transform(video.corners_px, floor)
     except LayoutError as exc:
         raise LayoutError(f"{path}: [video] {exc}") from None
-    lines = []
+    import tomli_w
+
+    table: dict = {}
     if floor_cm is not None:
-        lines += ["[floor]", f"width_cm = {float(floor[0])!r}", f"height_cm = {float(floor[1])!r}"]
-        lines.append("")
-    lines += ["[video]"] + [f"{k} = {json.dumps(v)}" for k, v in video.to_dict().items()]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+        table["floor"] = {"width_cm": float(floor[0]), "height_cm": float(floor[1])}
+    table["video"] = video.to_dict()
+    write_text_atomic(path, tomli_w.dumps(table))
     return Path(path)
 
 

@@ -4,7 +4,7 @@ movement): class probabilities per animal."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from napari_mousestop.learning.checkpoint import (
     load_checkpoint,
     predict_proba,
 )
+from napari_mousestop.progress import ProgressCallback, notify
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
@@ -139,7 +140,7 @@ def _predict_recording(checkpoint: Checkpoint, path: Path, verify: bool, tracker
 def predict_files(
     model: str | os.PathLike | Checkpoint,
     inputs: Sequence[str | os.PathLike],
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     verify: bool = False,
     tracker=None,
 ) -> pd.DataFrame:
@@ -154,7 +155,8 @@ def predict_files(
         files; recordings are converted with the checkpoint's own histogram, stop and geometry
         parameters.
     progress
-        Optional callable(done, total), called after each input.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each input; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     verify
         Check each LMT recording with ``PRAGMA quick_check`` before reading it.
     tracker
@@ -167,6 +169,5 @@ def predict_files(
     frames = []
     for k, path in enumerate(inputs):
         frames.append(predict_path(ckpt, path, verify, tracker))
-        if progress is not None:
-            progress(k + 1, len(inputs))
+        notify(progress, k + 1, len(inputs), f"{Path(path).name} done")
     return pd.concat(frames, ignore_index=True)
