@@ -4,6 +4,9 @@
   (``.path``, ``.truth``, ``.hours``, ``.seed``).
 * ``small_cohort``: a :class:`~napari_mousestop.synthetic.generate.CohortFiles` of 4 cages (2 male,
   2 female) x 2 ages x 4 mice, 15 minutes each, with ``cohort.csv`` and ``truth.csv``.
+* ``pose_recording``: a 1-hour DeepLabCut file of 4 mice written by movement's own saver, with
+  its calibration and planted stops (``.path``, ``.calibration``, ``.truth``, ``.tracker``: the
+  :class:`~napari_mousestop.io.trackers.TrackerParams` that read it).
 * ``file_fingerprint``: a function returning (sha256, size, companion files such as
   ``-journal`` or ``-wal``) of an LMT file, to show that an operation left it untouched.
 
@@ -68,6 +71,24 @@ def small_recording(tmp_path_factory) -> SimpleNamespace:
 def small_cohort(tmp_path_factory):
     """4 cages x (juvenile, adult) x 4 mice, 15 minutes per recording."""
     return generate_cohort(tmp_path_factory.mktemp("small_cohort"), cages=4, hours=0.25, seed=5)
+
+
+@pytest.fixture(scope="session")
+def pose_recording(tmp_path_factory) -> SimpleNamespace:
+    """A 1-hour DeepLabCut file (4 mice, movement's saver) with calibration and planted stops."""
+    from napari_mousestop.io.layout import save_calibration
+    from napari_mousestop.io.trackers import TrackerParams
+    from napari_mousestop.synthetic.poses import VIDEO_CORNERS, generate_pose_recording
+
+    folder = tmp_path_factory.mktemp("pose_recording")
+    path = folder / "cage_dlc.h5"
+    names = ("mouse_a", "mouse_b", "mouse_c", "mouse_d")
+    truth = generate_pose_recording(path, "DeepLabCut", hours=1.0, individuals=names, seed=21)
+    calibration = save_calibration(folder / "calibration.toml", VIDEO_CORNERS)
+    tracker = TrackerParams(
+        "DeepLabCut", fps=30.0, calibration=str(calibration), start_time="2024-01-15 18:00"
+    )
+    return SimpleNamespace(path=path, calibration=calibration, truth=truth, tracker=tracker)
 
 
 def _fingerprint(path: Path) -> tuple[str, int, tuple[str, ...]]:

@@ -25,6 +25,12 @@ class FileChanged(LMTError):
     """The file changed while its pages were read (another program wrote to it); read it again."""
 
 
+class TrackerError(MousestopError, ValueError):
+    """A recording of another tracker (read through movement) that cannot be used: a file movement
+    cannot read, a missing calibration or frame rate, an unknown individual or keypoint, or
+    movement not installed; the message starts with the file's path."""
+
+
 class CohortError(MousestopError, ValueError):
     """A cohort file or label that cannot be used; the message names the file and the rows."""
 
@@ -67,4 +73,5 @@ __all__ = [
     "LayoutError",
     "MousestopError",
     "ShortRecordingWarning",
+    "TrackerError",
 ]

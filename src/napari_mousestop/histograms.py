@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_mousestop.errors import ShortRecordingWarning
+from napari_mousestop.errors import ShortRecordingWarning, TrackerError
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.io.trackers import recording_path
 from napari_mousestop.progress import ProgressCallback
 
 _WEIGHTS = ("count", "duration")
@@ -37,7 +38,6 @@ _UNITS = {
     "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
     "d": 86400.0, "day": 86400.0, "days": 86400.0,
 }  # fmt: skip
-
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -320,9 +320,9 @@ class RecordingStacks:
     Attributes
     ----------
     path
-        The LMT database.
+        The LMT database (or the other tracker's file).
     stacks
-        float32 (n_animals, T, N, N), animals in ANIMAL table order.
+        float32 (n_animals, T, N, N), animals in ANIMAL table order (a tracker's: file order).
     animals
         One dict per stack: ``animal_id, rfid, name, sex, age`` (None where absent).
     stops
@@ -331,7 +331,8 @@ class RecordingStacks:
     info
         Recording info (``path, name, start_time, duration_s, n_frames``).
     origin
-        Time (UTC) at which interval 0 begins.
+        Time (UTC) at which interval 0 begins; None for a tracker's recording without a clock
+        time (interval 0 then begins at its time 0).
     params, stop_params, geometry
         Everything that made the stacks.
     report
@@ -344,7 +345,7 @@ class RecordingStacks:
     animals: list[dict]
     stops: pd.DataFrame
     info: dict
-    origin: pd.Timestamp
+    origin: pd.Timestamp | None
     params: HistogramParams
     stop_params: dict
     geometry: CageGeometry
@@ -366,6 +367,7 @@ def recording_stacks(
     stop_params=None,
     geometry: CageGeometry | None = None,
     progress: ProgressCallback | None = None,
+    tracker=None,
     *,
     warn: bool = True,
 ) -> RecordingStacks:
@@ -374,31 +376,96 @@ def recording_stacks(
     Parameters
     ----------
     db_path
-        LMT ``.sqlite`` file (opened read-only).
+        LMT ``.sqlite`` file (opened read-only); with ``tracker``, another tracker's file (or a
+        movement dataset).
     hist_params
         Binning parameters.
     stop_params
         :class:`napari_mousestop.stops.StopParams` (defaults if None).
     geometry
-        Cage geometry; the mouse cage by default.
+        Cage geometry; the mouse cage by default. With ``tracker`` the floor comes from its
+        calibration and the frame rate from the file or the tracker parameters.
     progress
         Forwarded to stop extraction (:func:`~napari_mousestop.stops.extract_stops`).
+    tracker
+        :class:`napari_mousestop.io.trackers.TrackerParams`: read ``db_path`` through movement.
     warn
         Also issue each of the report's warnings with :func:`warnings.warn` (as a script
         expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
         nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
+
+    Raises
+    ------
+    TrackerError
+        ``hist_params.align_to`` set for a tracker's recording without a clock time of time 0.
     """
     from napari_mousestop.stops import extract_stops
 
     hist_params = hist_params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()
+    if tracker is not None and tracker.start_time is None:
+        _need_clock(recording_path(db_path), hist_params)  # before the file is read
     stops = extract_stops(
-        db_path, params=stop_params, geometry=geometry, progress=progress, warn=warn
+        db_path,
+        params=stop_params,
+        geometry=geometry,
+        progress=progress,
+        tracker=tracker,
+        warn=warn,
     )
+    if tracker is not None:
+        geometry = CageGeometry.from_dict(stops.attrs["geometry"])
+    return _bin(stops, hist_params, geometry, stop_params, warn, stacklevel=3)
+
+
+def _need_clock(path, hist_params: HistogramParams) -> None:
+    if hist_params.align_to is not None:
+        raise TrackerError(
+            f"{path}: no clock time for the recording's time 0, so its intervals cannot start "
+            f"at {hist_params.align_to}: give its start time (--start-time, a start_time column "
+            "in a cohort)"
+        )
+
+
+def bin_recording(
+    stops: pd.DataFrame,
+    hist_params: HistogramParams | None = None,
+    geometry: CageGeometry | None = None,
+    stop_params=None,
+    *,
+    warn: bool = True,
+) -> RecordingStacks:
+    """Bin a recording's stop table into one stack per animal (the second half of
+    :func:`recording_stacks`, for a table already extracted).
+
+    Parameters
+    ----------
+    stops
+        The table of :func:`napari_mousestop.stops.extract_stops`, with its ``attrs``.
+    hist_params
+        Binning parameters.
+    geometry
+        Cage geometry (floor); for another tracker's recording, the one in ``stops.attrs``.
+    stop_params
+        Recorded when the table's attrs hold none.
+    warn
+        Also issue each of the report's warnings with :func:`warnings.warn`; False for callers
+        that report them themselves.
+    """
+    return _bin(stops, hist_params, geometry, stop_params, warn, stacklevel=3)
+
+
+def _bin(stops, hist_params, geometry, stop_params, warn: bool, stacklevel: int) -> RecordingStacks:
+    """:func:`bin_recording`; warnings point ``stacklevel`` frames up (the public caller's)."""
+    hist_params = hist_params or HistogramParams()
+    geometry = geometry or CageGeometry.mouse()
     info = dict(stops.attrs.get("recording", {}))
-    start = pd.Timestamp(info["start_time"])
+    name = Path(info.get("path", "")).name
+    start = pd.Timestamp(info["start_time"]) if info.get("start_time") else None
+    if start is None:
+        _need_clock(info.get("path"), hist_params)
     duration = float(info["duration_s"])
-    origin = stack_origin(start, hist_params)
+    origin = stack_origin(start, hist_params) if start is not None else None
     animals = [dict(a) for a in info.get("animals", [])]
     per_animal, warns, notes = {}, [], []
     stacks = np.zeros(
@@ -413,10 +480,9 @@ def recording_stacks(
     n_off = sum(r["n_off_floor"] for r in per_animal.values())
     if n_off:
         notes.append(f"{n_off} stops off the floor ({hist_params.off_floor})")
-    name = Path(db_path).name
     for w in warns if warn else ():
-        warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
-    offset_s = (start - origin).total_seconds()
+        warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=stacklevel)
+    offset_s = (start - origin).total_seconds() if start is not None else 0.0
     hours = (stops["start_s"].to_numpy(dtype=np.float64) + offset_s) / 3600.0
     interval = np.floor(hours * 3600.0 / hist_params.interval_s).astype(np.int64)
     interval[(interval < 0) | (interval >= hist_params.n_intervals)] = -1
@@ -433,7 +499,7 @@ def recording_stacks(
     if params_attr is None and stop_params is not None:
         params_attr = stop_params.to_dict()
     return RecordingStacks(
-        path=Path(db_path),
+        path=Path(info.get("path", "")),
         stacks=stacks,
         animals=animals,
         stops=table,

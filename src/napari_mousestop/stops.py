@@ -19,6 +19,10 @@ The definition (see docs/stops.md for the reasons behind each default):
 
 A stop's position is the mean centre of mass over its detections (cm, from the cage floor's
 top-left corner, y downwards); its start time is the TIMESTAMP of its first frame.
+
+Recordings of other trackers (DeepLabCut, SLEAP..., read through movement by
+:mod:`napari_mousestop.io.trackers`) go through the same pass: a "detection" is a frame where
+the animal has a centre (the mean of its confident keypoints), timed by frame / fps.
 """
 
 from __future__ import annotations
@@ -27,15 +31,20 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from napari_mousestop.errors import FileChanged, LMTError
+from napari_mousestop.errors import FileChanged, LMTError, TrackerError
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.lmt import DetectionReader, Track, read_animals
+from napari_mousestop.io.trackers import TrackedRecording, TrackerParams, read_tracks
 from napari_mousestop.progress import ProgressCallback, notify
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 STOP_COLUMNS = (
     "recording",
@@ -205,26 +214,36 @@ SKIPPED = "; skipped"
 
 
 def extract_stops(
-    path: str | os.PathLike,
+    path: str | os.PathLike | xr.Dataset,
     params: StopParams | None = None,
     geometry: CageGeometry | None = None,
     progress: ProgressCallback | None = None,
+    tracker: TrackerParams | None = None,
+    individuals: list[str] | None = None,
     *,
     warn: bool = True,
 ) -> pd.DataFrame:
-    """All stops of every animal of one LMT recording.
+    """All stops of every animal of one LMT recording, or of another tracker's recording.
 
     Parameters
     ----------
     path
-        LMT ``.sqlite`` file (opened read-only, never modified).
+        LMT ``.sqlite`` file (opened read-only, never modified); with ``tracker``, a file
+        movement reads (DeepLabCut, SLEAP...) or a movement dataset.
     params
-        Stop definition; :class:`StopParams` defaults when None.
+        Stop definition; :class:`StopParams` defaults when None (``time_base``, ``method`` and
+        ``verify`` concern LMT files only).
     geometry
-        Pixel-to-cm conversion and frame rate; the LMT mouse cage when None.
+        Pixel-to-cm conversion and frame rate of LMT files; the LMT mouse cage when None.
+        Ignored with ``tracker``: its calibration and frame rate take their place.
     progress
         Called with a :class:`~napari_mousestop.progress.Progress` after each animal; raising
         :class:`~napari_mousestop.errors.Cancelled` there stops the work.
+    tracker
+        Read ``path`` through movement with these parameters
+        (:class:`~napari_mousestop.io.trackers.TrackerParams`) instead of as an LMT file.
+    individuals
+        With ``tracker``: the individuals to read (movement's names); None: all.
     warn
         Also issue a warning for each animal skipped with :func:`warnings.warn` (as a script
         expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
@@ -235,14 +254,22 @@ def extract_stops(
     pandas.DataFrame
         One row per stop with the columns of ``STOP_COLUMNS``. ``df.attrs`` holds
         ``"recording"`` (path, name, start_time, duration_s, n_frames, animals), ``"params"``,
-        ``"geometry"`` and ``"report"`` (rows left out and warnings).
+        ``"geometry"`` and ``"report"`` (rows left out and warnings; ``report["reader"]``: how
+        the file was read, for a tracker every parameter of
+        :func:`~napari_mousestop.io.trackers.read_tracks`). A tracker's individuals are named
+        as movement names them (``name``; ``animal_id`` is their position in the file, from 1)
+        and its frames are counted from 0; ``start_time`` is NaT without a time zero.
 
     Raises
     ------
     LMTError
         A file that cannot be read as an LMT recording (message starts with the path).
+    TrackerError
+        A tracker's file that cannot be used (message starts with the path).
     """
     params = params or StopParams()
+    if tracker is not None:
+        return _tracker_stops(path, params, tracker, individuals, progress, warn)
     geometry = geometry or CageGeometry.mouse()
     path = Path(path)
     animals = read_animals(path)
@@ -368,6 +395,93 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
             "y_cm": my,
         }
     )
+
+
+def _tracker_stops(source, params, tracker, individuals, progress, warn) -> pd.DataFrame:
+    """The stop table of a recording read through movement (see :func:`extract_stops`)."""
+    rec = read_tracks(source, tracker, individuals)
+    report: dict = {
+        "method": "movement",
+        "reader": rec.provenance,
+        "low_confidence_points": 0,
+        "bridged_points": 0,
+        "frames_without_centre": 0,
+        "detections_used": 0,
+        "skipped_animals": [],
+        "warnings": [],
+    }
+    tables = []
+    for k, tr in enumerate(rec.tracks):
+        report["low_confidence_points"] += tr.n_low_confidence
+        report["bridged_points"] += tr.n_bridged
+        report["frames_without_centre"] += tr.n_no_centre
+        if len(tr.frame) == 0:
+            msg = f"{rec.path}: individual {tr.name!r} has no frame with a centre{SKIPPED}"
+            report["warnings"].append(msg)
+            report["skipped_animals"].append(tr.name)
+            tables.append(_empty())
+        else:
+            report["detections_used"] += len(tr.frame)
+            s, e, mx, my = _detect(tr.t_s, tr.x_cm, tr.y_cm, params, rec.fps)
+            tables.append(
+                pd.DataFrame(
+                    {
+                        "animal_id": np.full(len(s), tr.animal_id, dtype=np.int64),
+                        "rfid": pd.Series([None] * len(s), dtype=object),
+                        "name": pd.Series([tr.name] * len(s), dtype=object),
+                        "start_frame": tr.frame[s],
+                        "end_frame": tr.frame[e],
+                        "start_s": tr.t_s[s],
+                        "duration_s": tr.t_s[e] - tr.t_s[s],
+                        "x_cm": mx,
+                        "y_cm": my,
+                    }
+                )
+            )
+        total = len(rec.tracks)
+        notify(progress, k + 1, total, f"{rec.path.name}: individual {k + 1}/{total}")
+    if rec.tracks and report["detections_used"] == 0:
+        raise TrackerError(
+            f"{rec.path}: no frame has a centre for any individual (every keypoint position "
+            f"is missing or below the confidence threshold {tracker.confidence_threshold:g})"
+        )
+    df = pd.concat(tables, ignore_index=True) if tables else _empty()
+    df.insert(0, "recording", rec.path.name)
+    start = rec.start_time
+    offsets = pd.to_timedelta(df["start_s"].to_numpy(), unit="s")
+    df["start_time"] = (
+        start + offsets
+        if start is not None
+        else pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
+    )
+    df = df[list(STOP_COLUMNS)]
+    df.attrs["recording"] = {
+        "path": str(rec.path),
+        "name": rec.path.name,
+        "start_time": None if start is None else start.isoformat(),
+        "duration_s": rec.duration_s,
+        "n_frames": rec.n_frames,
+        "animals": [
+            {"animal_id": tr.animal_id, "rfid": None, "name": tr.name, "sex": None, "age": None}
+            for tr in rec.tracks
+        ],
+    }
+    df.attrs["params"] = params.to_dict()
+    df.attrs["geometry"] = tracker_geometry(rec).to_dict()
+    df.attrs["report"] = report
+    for msg in report["warnings"] if warn else ():
+        if msg.endswith(SKIPPED):
+            warnings.warn(msg, stacklevel=3)
+    return df
+
+
+def tracker_geometry(rec: TrackedRecording) -> CageGeometry:
+    """The floor and frame rate of a tracker's recording, for binning its stops.
+
+    Its pixels were turned into cm by the calibration (``rec.layout.video``), not by the LMT
+    scale: the pixel fields of the result keep their defaults and mean nothing here.
+    """
+    return CageGeometry(floor_cm=tuple(rec.layout.floor_cm), fps=float(rec.fps))
 
 
 def write_stops(df: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -38,3 +38,14 @@ def test_stop_histogram_and_training_options_default_to_the_dataclasses():
     assert parse_duration(dataset["interval"]) == HistogramParams().interval_s
     for option in TRAIN:
         assert train[option] == getattr(TrainConfig(), option), option
+
+
+def test_other_trackers_options_default_to_tracker_params():
+    from napari_mousestop.io.trackers import TrackerParams
+
+    tracker = TrackerParams()
+    for command in ("stops", "dataset", "predict"):
+        options = _defaults(command)
+        assert options["confidence"] == tracker.confidence_threshold, command
+        assert options["bridge_gap"] == tracker.bridge_gap_s, command
+    assert _defaults("stops")["timezone"] == tracker.timezone

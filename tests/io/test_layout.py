@@ -9,6 +9,7 @@ from napari_mousestop.errors import LayoutError
 from napari_mousestop.io.layout import (
     CageLayout,
     CagePhoto,
+    VideoCalibration,
     load_layout,
     photo_transform,
     save_layout,
@@ -171,11 +172,81 @@ def test_layout_photo_section_round_trip_and_relative_path(tmp_path):
 
 
 def test_toml_text_holds_exactly_the_layouts_dictionary():
-    """tomli-w writes the file: reading it back gives ``to_dict()`` unchanged, photo included."""
+    """tomli-w writes the file: reading it back gives ``to_dict()`` unchanged, photo and video
+    included."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     layout = load_layout()
     photo = CagePhoto("cage.jpg", ((10.0, 12.0), (590.0, 11.0), (588.0, 570.0), (9.0, 571.0)))
-    for lay in (layout, CageLayout(layout.floor_cm, layout.shapes, photo)):
+    video = VideoCalibration(tuple(tuple(c) for c in CORNERS), fps=25.0, frame="frame0.png")
+    for lay in (layout, CageLayout(layout.floor_cm, layout.shapes, photo, video)):
         assert tomllib.loads(lay.to_toml()) == lay.to_dict()
         assert CageLayout.from_dict(tomllib.loads(lay.to_toml())) == lay
+
+
+# --- the [video] section: a tracker's calibration ----------------------------------------------
+
+
+def test_a_file_with_only_a_video_section_is_a_calibration(tmp_path):
+    from napari_mousestop.io.layout import load_calibration
+
+    path = tmp_path / "cal.toml"
+    path.write_text(f"[video]\ncorners_px = {CORNERS}\nfps = 25\nframe = 'frame0.png'\n")
+    cal = load_calibration(path)
+    assert cal.video.corners_px == tuple(tuple(c) for c in CORNERS)
+    assert cal.video.fps == 25.0 and cal.video.frame == str(tmp_path / "frame0.png")
+    default = load_layout()
+    assert cal.floor_cm == default.floor_cm and cal.shapes == default.shapes  # filled in
+    again = load_layout(save_layout(cal, tmp_path / "copy.toml"))
+    assert again == cal
+
+
+def test_a_calibration_keeps_its_own_floor_and_shapes(tmp_path):
+    from napari_mousestop.io.layout import load_calibration
+
+    path = tmp_path / "cal.toml"
+    path.write_text(
+        "[floor]\nwidth_cm = 40\nheight_cm = 30\n\n"
+        f"[video]\ncorners_px = {CORNERS}\n\n"
+        '[[shape]]\nname = "nest"\nkind = "rectangle"\nx = 1\ny = 1\nwidth = 5\nheight = 5\n'
+    )
+    cal = load_calibration(path)
+    assert cal.floor_cm == (40.0, 30.0) and cal.names == ["nest"] and cal.video.fps is None
+
+
+@pytest.mark.parametrize(
+    "video, problem",
+    [
+        ("corners_px = [[0, 0], [10, 0]]", "four [x, y] pixel corners"),
+        ("fps = 30", "needs corners_px"),
+        ("corners_px = [[0, 0], [10, 10], [10, 0], [0, 10]]", "convex quadrilateral"),
+        (f"corners_px = {CORNERS}\nfps = -2", "fps must be a positive number"),
+    ],
+)
+def test_a_bad_video_section_names_the_file(tmp_path, video, problem):
+    path = tmp_path / "cal.toml"
+    path.write_text(f"[video]\n{video}\n")
+    with pytest.raises(LayoutError) as info:
+        load_layout(path)
+    assert str(info.value).startswith(str(path)) and problem in str(info.value)
+
+
+def test_a_layout_without_video_is_not_a_calibration(tmp_path):
+    from napari_mousestop.io.layout import load_calibration
+
+    path = save_layout(load_layout(), tmp_path / "layout.toml")
+    with pytest.raises(LayoutError, match=r"no \[video\] section"):
+        load_calibration(path)
+
+
+def test_save_calibration_round_trip_and_checks(tmp_path):
+    from napari_mousestop.io.layout import load_calibration, save_calibration
+
+    path = save_calibration(tmp_path / "cal.toml", CORNERS, fps=25, floor_cm=(40.0, 30.0))
+    cal = load_calibration(path)
+    assert cal.video.corners_px == tuple(tuple(c) for c in CORNERS) and cal.video.fps == 25.0
+    assert cal.floor_cm == (40.0, 30.0)
+    assert cal.shapes == ()  # the default shapes belong to a 50 x 50 cm floor
+    with pytest.raises(LayoutError, match="convex quadrilateral"):
+        save_calibration(tmp_path / "bad.toml", [CORNERS[0], CORNERS[2], CORNERS[1], CORNERS[3]])
+    assert not (tmp_path / "bad.toml").exists()

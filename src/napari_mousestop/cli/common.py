@@ -1,16 +1,19 @@
 """What every ``mousestop`` subcommand shares: a user's errors become one line and exit 1;
-progress reports (:class:`~napari_mousestop.progress.Progress`) become a tqdm bar."""
+progress reports (:class:`~napari_mousestop.progress.Progress`) become a tqdm bar; the options
+that read other trackers' files (through movement)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 
 from napari_mousestop.errors import MousestopError
+from napari_mousestop.io.trackers import TrackerParams, sniff_source_software
 from napari_mousestop.progress import Progress
 
 F = TypeVar("F", bound=Callable)
@@ -28,7 +31,6 @@ def friendly_errors(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
-
 
 
 class ProgressBar:
@@ -64,3 +66,100 @@ class ProgressBar:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# --- other trackers' files (read through movement): options shared by stops, dataset, predict ---
+
+TRACKER = TrackerParams()
+
+SOURCE_SOFTWARE = typer.Option(
+    None,
+    "--source-software",
+    help="Read FILE through movement as this tracker's output: DeepLabCut, SLEAP, "
+    "LightningPose, Anipose, NWB or VIA-tracks (default: an LMT database).",
+)
+FPS = typer.Option(
+    None, "--fps", help="Other trackers: frames per second of the video (NWB files give theirs)."
+)
+CALIBRATION = typer.Option(
+    None,
+    "--calibration",
+    help="Other trackers: layout file whose [video] section gives the floor's corners in the "
+    "video's pixels.",
+)
+START_TIME = typer.Option(
+    None,
+    "--start-time",
+    help="Other trackers: clock time of the video's time 0, e.g. '2024-03-01 19:00' (read in "
+    "--timezone without a UTC offset).",
+)
+KEYPOINTS = typer.Option(
+    None,
+    "--keypoints",
+    help="Other trackers: comma-separated keypoints whose mean is the animal's centre "
+    "(default: all).",
+)
+CONFIDENCE = typer.Option(
+    TRACKER.confidence_threshold,
+    "--confidence",
+    help="Other trackers: drop keypoint positions of lower confidence.",
+)
+BRIDGE_GAP = typer.Option(
+    TRACKER.bridge_gap_s,
+    "--bridge-gap",
+    help="Other trackers: longest keypoint gap (s) filled by interpolation.",
+)
+
+
+def tracker_params(
+    source_software: str | None,
+    fps: float | None = None,
+    calibration: str | None = None,
+    start_time: str | None = None,
+    timezone: str = TRACKER.timezone,
+    keypoints: str | None = None,
+    confidence: float = TRACKER.confidence_threshold,
+    bridge_gap: float = TRACKER.bridge_gap_s,
+) -> TrackerParams | None:
+    """The :class:`~napari_mousestop.io.trackers.TrackerParams` of the options (None without
+    ``--source-software``, where the file-specific options are refused).
+
+    movement logs its own errors on stderr as well as raising them; the command line prints each
+    error once, so its log is switched off here (an application's choice, not the library's).
+    """
+    if source_software is None:
+        given = [
+            name
+            for name, value in (
+                ("--fps", fps),
+                ("--calibration", calibration),
+                ("--start-time", start_time),
+            )  # fmt: skip
+            if value is not None
+        ]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: only for other trackers' files, with --source-software"
+            )
+        return None
+    try:
+        from loguru import logger
+
+        logger.disable("movement")
+    except ImportError:  # no movement either: reading will say how to install it
+        pass
+    if calibration is not None:  # Dask workers and cohort rows need no working directory
+        calibration = str(Path(calibration).resolve())
+    return TrackerParams(
+        source_software, fps, calibration, start_time, timezone, keypoints, confidence, bridge_gap
+    )
+
+
+def refuse_tracker_file(path: str) -> None:
+    """A ValueError when ``path`` is another tracker's file read as an LMT database."""
+    software = sniff_source_software(path)
+    if software is not None:
+        raise ValueError(
+            f"{path}: a {software} file, not an LMT database: give --source-software "
+            f"{software} (with --calibration, and --fps unless the file or calibration gives it)"
+        )

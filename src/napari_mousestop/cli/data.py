@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli.common import ProgressBar, friendly_errors
+from napari_mousestop.cli.common import (
+    BRIDGE_GAP,
+    CALIBRATION,
+    CONFIDENCE,
+    FPS,
+    KEYPOINTS,
+    SOURCE_SOFTWARE,
+    START_TIME,
+    TRACKER,
+    ProgressBar,
+    friendly_errors,
+    refuse_tracker_file,
+    tracker_params,
+)
 from napari_mousestop.histograms import HistogramParams, format_duration
 from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS
 from napari_mousestop.stops import StopParams
@@ -34,7 +47,9 @@ def synth(
 
 @friendly_errors
 def stops(
-    db: str = typer.Argument(..., help="LMT .sqlite file (opened read-only)."),
+    db: str = typer.Argument(
+        ..., help="LMT .sqlite file (opened read-only), or another tracker's file."
+    ),
     out: str = typer.Option(..., "-o", "--out", help="Stop table to write (.csv or .parquet)."),
     speed: float = typer.Option(STOP.speed_threshold_cm_s, help="Speed threshold (cm/s)."),
     min_duration: float = typer.Option(STOP.min_duration_s, help="Shortest stop (s)."),
@@ -46,22 +61,64 @@ def stops(
     verify: bool = typer.Option(
         STOP.verify, "--verify", help="Check the file with PRAGMA quick_check first (reads it all)."
     ),
+    source_software: str = SOURCE_SOFTWARE,
+    fps: float = FPS,
+    calibration: str = CALIBRATION,
+    start_time: str = START_TIME,
+    timezone: str = typer.Option(
+        TRACKER.timezone, help="Time zone of --start-time without an offset."
+    ),
+    keypoints: str = KEYPOINTS,
+    confidence: float = CONFIDENCE,
+    bridge_gap: float = BRIDGE_GAP,
+    individual: list[str] = typer.Option(  # noqa: B008 (typer's idiom)
+        None,
+        "--individual",
+        help="Other trackers: only this individual (movement's name; repeat for several).",
+    ),
 ) -> None:
-    """Extract the stops of every animal of one LMT recording."""
+    """Extract the stops of every animal of one LMT recording, or of another tracker's file.
+
+    With --source-software, FILE is read through movement (DeepLabCut, SLEAP...): --calibration
+    turns its pixels into cm, --fps times its frames, and the table names each individual as
+    movement does.
+    """
 
     from napari_mousestop.io.geometry import CageGeometry
     from napari_mousestop.stops import extract_stops, write_stops
 
     if cage not in ("mouse", "rat"):
         raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
+    tracker = tracker_params(source_software, fps, calibration, start_time, timezone,
+                             keypoints, confidence, bridge_gap)  # fmt: skip
+    if tracker is None:
+        if individual:
+            raise ValueError("--individual: only for other trackers' files, with --source-software")
+        refuse_tracker_file(db)
     params = StopParams(speed, min_duration, window, max_gap, time_base, method, verify)
     geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
     with ProgressBar("stops", "animal") as bar:
-        df = extract_stops(db, params, geometry, progress=bar, warn=False)
+        df = extract_stops(
+            db,
+            params,
+            geometry,
+            progress=bar,
+            tracker=tracker,
+            individuals=individual or None,
+            warn=False,
+        )
     for w in df.attrs["report"]["warnings"]:
         typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
     write_stops(df, out)
     r = df.attrs["report"]
+    if tracker is not None:
+        typer.echo(
+            f"{len(df)} stops of {df['name'].nunique()} individuals -> {out} "
+            f"({r['low_confidence_points']} keypoint positions below confidence "
+            f"{tracker.confidence_threshold:g} dropped, {r['bridged_points']} bridged; "
+            f"{r['frames_without_centre']} frames without a centre)"
+        )
+        return
     typer.echo(
         f"{len(df)} stops of {df['animal_id'].nunique()} animals -> {out} "
         f"(left out: {r['anonymous_rows']} anonymous, {r['glitch_rows']} glitch, "
@@ -74,7 +131,11 @@ def stops(
 
 @friendly_errors
 def dataset(
-    cohort_csv: str = typer.Argument(..., help="Cohort CSV: database, animal, cage, sex, age."),
+    cohort_csv: str = typer.Argument(
+        ...,
+        help="Cohort CSV: database, animal, cage, sex, age (other trackers' files: also "
+        "source_software, individual, fps, calibration, start_time).",
+    ),
     out: str = typer.Option(..., "-o", "--out", help="Dataset file to write (.npz)."),
     interval: str = typer.Option(
         format_duration(HIST.interval_s), help="Interval length, e.g. 1h, 30min, 900s."
@@ -84,7 +145,9 @@ def dataset(
     align_to: str = typer.Option(
         HIST.align_to, help="Start interval 0 at this clock time (HH:MM)."
     ),
-    timezone: str = typer.Option(HIST.timezone, help="Time zone of --align-to, e.g. Europe/Paris."),
+    timezone: str = typer.Option(
+        HIST.timezone, help="Time zone of --align-to and of start times without an offset."
+    ),
     weight: str = typer.Option(HIST.weight, help="count: 1 per stop; duration: seconds per stop."),
     off_floor: str = typer.Option(HIST.off_floor, help="Stops off the floor: clip or drop."),
     speed: float = typer.Option(STOP.speed_threshold_cm_s, help="Stops: speed threshold (cm/s)."),
@@ -102,8 +165,22 @@ def dataset(
     verify: bool = typer.Option(
         STOP.verify, "--verify", help="Check each file with PRAGMA quick_check first (reads all)."
     ),
+    fps: float = typer.Option(
+        None, "--fps", help="Other trackers: frames per second where the cohort's fps is empty."
+    ),
+    calibration: str = typer.Option(
+        None,
+        "--calibration",
+        help="Other trackers: calibration (a [video] section) where the cohort's is empty.",
+    ),
+    keypoints: str = KEYPOINTS,
+    confidence: float = CONFIDENCE,
+    bridge_gap: float = BRIDGE_GAP,
 ) -> None:
-    """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask)."""
+    """Build a dataset of hourly stop histograms from a cohort of LMT recordings (on Dask).
+
+    The cohort may mix LMT databases and other trackers' files (rows with a source_software).
+    """
 
     from napari_mousestop.datasets.build import build_dataset
     from napari_mousestop.histograms import parse_duration
@@ -135,6 +212,9 @@ def dataset(
             age_threshold_days=age_threshold,
             use_cache=not no_cache,
             stats=stats,
+            tracker=tracker_params(
+                "DeepLabCut", fps, calibration, None, timezone, keypoints, confidence, bridge_gap
+            ),
             warn=False,
         )
     for name, recording in ds.params["recordings"].items():

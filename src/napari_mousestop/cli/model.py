@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli.common import ProgressBar, friendly_errors
+from napari_mousestop.cli.common import (
+    BRIDGE_GAP,
+    CALIBRATION,
+    CONFIDENCE,
+    FPS,
+    KEYPOINTS,
+    SOURCE_SOFTWARE,
+    START_TIME,
+    ProgressBar,
+    friendly_errors,
+    tracker_params,
+)
 from napari_mousestop.learning.config import N_PERMUTATIONS, EpochProgress, TrainConfig
 from napari_mousestop.progress import Progress
 
@@ -129,7 +140,9 @@ def train(
 def predict(
     model: str = typer.Argument(..., help="Trained model (.pt), e.g. RUN_DIR/model.pt."),
     inputs: list[str] = typer.Argument(  # noqa: B008 (typer's idiom)
-        ..., help="Datasets (.npz) and/or LMT recordings (.sqlite)."
+        ...,
+        help="Datasets (.npz), LMT recordings (.sqlite) and, with --source-software, other "
+        "trackers' files.",
     ),
     out: str = typer.Option(
         ..., "-o", "--out", help="CSV to write: class probabilities per animal."
@@ -137,14 +150,39 @@ def predict(
     verify: bool = typer.Option(
         False, "--verify", help="Check recordings with PRAGMA quick_check first (reads them all)."
     ),
+    source_software: str = SOURCE_SOFTWARE,
+    fps: float = FPS,
+    calibration: str = CALIBRATION,
+    start_time: str = START_TIME,
+    timezone: str = typer.Option(
+        None, help="Time zone of --start-time without an offset (default: the model's)."
+    ),
+    keypoints: str = KEYPOINTS,
+    confidence: float = CONFIDENCE,
+    bridge_gap: float = BRIDGE_GAP,
 ) -> None:
-    """Class probabilities per animal from a trained model (recordings binned as in training)."""
+    """Class probabilities per animal from a trained model (recordings binned as in training).
+
+    With --source-software, the inputs that are neither datasets nor LMT databases are read
+    through movement (DeepLabCut, SLEAP...) with --calibration, --fps and --start-time.
+    """
 
     from napari_mousestop.io.atomic import atomic_path
     from napari_mousestop.learning.predict import predict_files
 
+    tracker = tracker_params(source_software, fps, calibration, start_time, timezone or "UTC",
+                             keypoints, confidence, bridge_gap)  # fmt: skip
+    if tracker is not None and timezone is None:
+        from dataclasses import replace
+
+        from napari_mousestop.learning.checkpoint import load_checkpoint
+        from napari_mousestop.learning.predict import recording_inputs
+
+        ckpt = load_checkpoint(model)
+        tracker = replace(tracker, timezone=recording_inputs(ckpt)[0].timezone)
+        model = ckpt
     with ProgressBar("inputs", "file", disable=len(inputs) < 2) as bar:
-        table = predict_files(model, inputs, progress=bar, verify=verify)
+        table = predict_files(model, inputs, progress=bar, verify=verify, tracker=tracker)
     with atomic_path(out, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     known = table["true"].astype(str) != ""

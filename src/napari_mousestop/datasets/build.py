@@ -1,4 +1,5 @@
-"""Build a dataset from many LMT recordings in parallel on Dask, resumably.
+"""Build a dataset from many LMT recordings (and other trackers' files) in parallel on Dask,
+resumably.
 
 One Dask task per recording: extract its stops and bin every animal into a stack
 (:func:`napari_mousestop.histograms.recording_stacks`). By default the tasks run on a local
@@ -12,6 +13,8 @@ parameter, so a re-run skips recordings already done and recomputes those whose 
 parameters changed. The fingerprint is the SHA-256 of the file size and its first and last MiB:
 cheap on multi-GB files, portable across copies (it does not depend on the path or mtime), and
 an SQLite file's first page holds a change counter that moves with every committed write.
+Another tracker's recording is keyed by its tracker parameters and its calibration file's
+fingerprint too.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import pandas as pd
 
 from napari_mousestop import __version__
 from napari_mousestop.datasets.dataset import Dataset, save_dataset
-from napari_mousestop.errors import BatchError, DatasetError, ShortRecordingWarning
+from napari_mousestop.errors import BatchError, CohortError, DatasetError, ShortRecordingWarning
 from napari_mousestop.histograms import (
     HistogramParams,
     RecordingStacks,
@@ -38,8 +41,15 @@ from napari_mousestop.histograms import (
     recording_stacks,
 )
 from napari_mousestop.io.atomic import atomic_path
-from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, CLASSES, assign_labels, read_cohort
+from napari_mousestop.io.cohort import (
+    AGE_THRESHOLD_DAYS,
+    CLASSES,
+    assign_labels,
+    cohort_trackers,
+    read_cohort,
+)
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.io.trackers import TrackerParams
 from napari_mousestop.progress import ProgressCallback, notify
 from napari_mousestop.stops import SKIPPED
 
@@ -49,7 +59,6 @@ _MIB = 1 << 20
 SCHEDULER_TIMEOUT = "20s"
 """How long to try reaching a ``--scheduler`` address before giving up."""
 FINGERPRINT_RULE = "sha256(size as 8-byte little-endian + first MiB + last MiB)"
-
 
 
 def file_identity(path: str | os.PathLike) -> dict:
@@ -108,13 +117,16 @@ def cache_key(identity: dict, params: dict) -> str:
     return hashlib.sha256(json.dumps(_jsonable(doc), sort_keys=True).encode()).hexdigest()[:32]
 
 
-def process_recording(path: str, hist_params, stop_params, geometry) -> dict:
+def process_recording(path: str, hist_params, stop_params, geometry, tracker=None) -> dict:
     """Stacks of every animal of one recording (the Dask task).
+
+    ``tracker`` (:class:`~napari_mousestop.io.trackers.TrackerParams`) reads another tracker's
+    file through movement; None reads an LMT database.
 
     Returns a picklable dict: ``stacks`` (n_animals, T, N, N), ``animals``, ``info``,
     ``stop_params``, ``warnings``, ``notes`` and ``report``.
     """
-    rs = recording_stacks(path, hist_params, stop_params, geometry, warn=False)
+    rs = recording_stacks(path, hist_params, stop_params, geometry, tracker=tracker, warn=False)
     skipped = [w for w in rs.report["stops"].get("warnings", []) if w.endswith(SKIPPED)]
     return {
         "stacks": rs.stacks,
@@ -156,7 +168,9 @@ def _fill_labels_from_animal_table(cohort: pd.DataFrame, failed: list[dict]) -> 
     from napari_mousestop.io.lmt import read_animals
 
     cohort = cohort.copy()
-    need = cohort[(cohort["sex"] == "") | (cohort["age"] == "")]
+    # other trackers' files have no ANIMAL table: their labels must be in the cohort
+    unlabelled = (cohort["sex"] == "") | (cohort["age"] == "")
+    need = cohort[unlabelled & (cohort["source_software"] == "")]
     for db, rows in need.groupby("database", sort=False):
         if any(f["database"] == rows["database_name"].iloc[0] for f in failed):
             continue
@@ -177,11 +191,12 @@ def _fill_labels_from_animal_table(cohort: pd.DataFrame, failed: list[dict]) -> 
 
 
 def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> None:
-    """Run process_recording for each ``todo`` item (name -> path); call on_done(name, res, err)."""
+    """Run process_recording for each ``todo`` item (name -> (path, tracker)); call
+    on_done(name, res, err)."""
     if n_workers == 0:  # in this process, without Dask (debugging)
-        for name, path in todo.items():
+        for name, (path, tracker) in todo.items():
             try:
-                res, err = process_recording(path, *args), None
+                res, err = process_recording(path, *args, tracker), None
             except Exception as exc:
                 res, err = None, exc
             on_done(name, res, err)  # outside the try: a Cancelled from progress propagates
@@ -206,7 +221,8 @@ def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> No
         client = Client(cluster)
     try:
         futures = {
-            client.submit(process_recording, p, *args, pure=False): k for k, p in todo.items()
+            client.submit(process_recording, p, *args, tr, pure=False): k
+            for k, (p, tr) in todo.items()
         }
         for fut in as_completed(futures):
             try:
@@ -233,6 +249,7 @@ def build_dataset(
     age_threshold_days: float = AGE_THRESHOLD_DAYS,
     use_cache: bool = True,
     stats: dict | None = None,
+    tracker: TrackerParams | None = None,
     *,
     warn: bool = True,
 ) -> Dataset:
@@ -241,7 +258,9 @@ def build_dataset(
     Parameters
     ----------
     cohort_csv
-        Cohort CSV (``database, animal, cage, sex, age``; see :mod:`napari_mousestop.io.cohort`).
+        Cohort CSV (``database, animal, cage, sex, age``, and for other trackers' files
+        ``source_software, individual, fps, calibration, start_time``; see
+        :mod:`napari_mousestop.io.cohort`). LMT and other recordings may be mixed.
     out_path
         Dataset file (``.npz``), written atomically; the cache folder goes beside it.
     hist_params, stop_params, geometry
@@ -261,6 +280,11 @@ def build_dataset(
         Reuse and write the cache folder.
     stats
         Optional dict filled with ``cached``, ``computed`` (recording names) and ``failed``.
+    tracker
+        How other trackers' files are read (keypoints, confidence threshold, bridged gaps) and
+        the fps and calibration of rows that leave those cells empty; its time zone reads their
+        start times. None: :class:`~napari_mousestop.io.trackers.TrackerParams` defaults with
+        ``hist_params.timezone``.
     warn
         Also issue each recording's warnings (``params["recordings"][name]["warnings"]``) with
         :func:`warnings.warn`. The CLI passes False and prints them itself.
@@ -276,7 +300,8 @@ def build_dataset(
     Raises
     ------
     CohortError
-        For a bad cohort file or unknown/missing labels (all offending rows listed).
+        For a bad cohort file, unknown/missing labels or other trackers' files without a
+        calibration (all offending rows listed).
     BatchError
         If no animal-recording could be built (nothing is written).
     """
@@ -289,6 +314,16 @@ def build_dataset(
     if out_path.suffix != ".npz":
         out_path = out_path.with_name(out_path.name + ".npz")
     cohort = read_cohort(cohort_csv)
+    tracker = tracker or TrackerParams(timezone=hist_params.timezone)
+    trackers = cohort_trackers(cohort, tracker)
+    uncalibrated = [
+        f"line {r.row}: {r.database_name} ({r.source_software}) has no calibration (a "
+        "calibration column, or --calibration)"
+        for r in cohort.itertuples()
+        if trackers[r.database] is not None and trackers[r.database].calibration is None
+    ]
+    if uncalibrated:
+        raise CohortError(f"{cohort_csv}: bad cohort rows:\n  " + "\n  ".join(uncalibrated))
     db_order = {n: i for i, n in enumerate(dict.fromkeys(cohort["database_name"]))}
     failed: list[dict] = []
     identities: dict[str, dict] = {}
@@ -307,9 +342,17 @@ def build_dataset(
         "stops": _jsonable(stop_params.to_dict()),
         "geometry": geometry.to_dict(),
     }
+    if any(t is not None for t in trackers.values()):
+        # the defaults for other trackers' files (each row names its own source software)
+        all_params["tracker"] = {
+            k: v for k, v in tracker.to_dict().items() if k != "source_software"
+        }
     paths = dict(zip(cohort["database_name"], cohort["database"], strict=True))
     cache_dir = out_path.with_name(out_path.name + ".cache")
-    keys = {n: cache_key(identities[n], all_params) for n in paths}
+    keys = {
+        n: cache_key(identities[n], {**all_params, **_tracker_key(trackers[paths[n]])})
+        for n in paths
+    }
     results: dict[str, dict] = {}
     st = {"cached": [], "computed": [], "failed": failed}
     total, done = len(paths), 0
@@ -339,7 +382,7 @@ def build_dataset(
                     log.warning("cannot write cache for %s: %s", name, exc)
         notify(progress, done, total, f"recordings ({name} done)")
 
-    todo = {n: p for n, p in paths.items() if n not in results}
+    todo = {n: (p, trackers[p]) for n, p in paths.items() if n not in results}
     if todo:
         _run(todo, (hist_params, stop_params, geometry), scheduler, n_workers, on_done)
     samples, used = _pick(cohort, results, failed)
@@ -369,11 +412,24 @@ def build_dataset(
         failed=failed,
         cohort=Path(cohort_csv).name,
         age_threshold_days=age_threshold_days,
+        tracker=all_params.get("tracker"),
     )
     save_dataset(dataset, out_path)
     if stats is not None:
         stats.update(st)
     return dataset
+
+
+def _tracker_key(tracker: TrackerParams | None) -> dict:
+    """What of a tracker's reading goes into its cache key: its parameters and its
+    calibration file's content (an edited calibration recomputes the recording)."""
+    if tracker is None:
+        return {}
+    try:
+        cal = file_identity(tracker.calibration)["fingerprint"] if tracker.calibration else None
+    except OSError:
+        cal = "unreadable"
+    return {"tracker": tracker.to_dict(), "calibration": cal}
 
 
 def _pick(cohort, results, failed) -> tuple[list[Sample], list[str]]:
@@ -384,15 +440,20 @@ def _pick(cohort, results, failed) -> tuple[list[Sample], list[str]]:
         res = results.get(r.database_name)
         if res is None:
             continue
-        i = _find_animal(res["animals"], r.animal)
+        if r.source_software:  # another tracker's file: movement's individual
+            i = _find_animal(res["animals"], r.individual)
+            what = f"individual {r.individual!r} not in this {r.source_software} file"
+        else:
+            i = _find_animal(res["animals"], r.animal)
+            what = f"animal {r.animal!r} not in this database (RFID or NAME"
         if i is None:
             known = [a.get("rfid") or a.get("name") for a in res["animals"]]
             failed.append(
                 {
                     "database": r.database_name,
                     "animal": r.animal,
-                    "error": f"line {r.row}: animal {r.animal!r} not in this database "
-                    f"(RFID or NAME; animals: {known})",
+                    "error": f"line {r.row}: {what}"
+                    + (f"; animals: {known})" if not r.source_software else f" ({known})"),
                 }
             )
             continue
@@ -426,6 +487,7 @@ def assemble_dataset(
     cohort: str | None = None,
     age_threshold_days: float = AGE_THRESHOLD_DAYS,
     classes: Sequence[str] = CLASSES,
+    tracker: dict | None = None,
 ) -> Dataset:
     """The one place a :class:`~napari_mousestop.datasets.dataset.Dataset` is made, so every
     dataset records the same parameters whoever built it (:func:`build_dataset`, the
@@ -449,6 +511,11 @@ def assemble_dataset(
         The age that separated juveniles from adults.
     classes
         The class names (the labels are their indices).
+    tracker
+        How other trackers' files were read, where the cohort left it to defaults
+        (:class:`~napari_mousestop.io.trackers.TrackerParams` as a dict, without the source
+        software); recorded as ``params["tracker"]`` when given. Each such recording's own
+        parameters are in its ``reader`` provenance.
 
     Raises
     ------
@@ -474,6 +541,8 @@ def assemble_dataset(
         "recordings": dict(recordings or {}),
         "failed": list(failed),
     }
+    if tracker is not None:
+        params["tracker"] = dict(tracker)
     return Dataset(
         X=np.stack([np.asarray(s.stack, dtype=np.float32) for s in samples]),
         labels=np.array([classes.index(s.label) for s in samples]),
@@ -515,8 +584,10 @@ def dataset_from_recordings(
                 continue
             samples.append(Sample(stack, label, cage, name, key))
             used = True
-        if used:
+        if used and Path(rs.path).is_file():
             sources.append({**file_identity(rs.path), "database": name})
+        elif used:  # a layer of movement's napari plugin: no file to identify
+            sources.append({"name": name, "database": name})
         described[name] = {
             "info": {**rs.info, "origin": rs.origin},
             "warnings": list(rs.report.get("warnings", [])),

@@ -24,7 +24,6 @@ from napari_mousestop.progress import Progress
 _DONE = object()
 
 
-
 def stream(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
     """Run ``fn(emit, should_stop)`` on a helper thread; yield what it emits; return its result.
 

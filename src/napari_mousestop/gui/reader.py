@@ -1,4 +1,11 @@
-"""npe2 reader: LMT ``.sqlite`` recordings, dataset ``.npz`` files and explanation maps.
+"""npe2 reader: LMT ``.sqlite`` recordings, other trackers' files, dataset ``.npz`` files and
+explanation maps.
+
+Other trackers' files (DeepLabCut ``.h5``/``.csv``, SLEAP ``.h5``/``.slp``, NWB, VIA-tracks
+``.csv``, recognised by their content) open like LMT recordings when napari can tell how to
+read them: a cohort CSV beside the file that lists it (source software, fps, calibration, start
+time), or a ``cage_layout.toml`` beside it whose ``[video]`` section calibrates the video (and
+gives its fps).
 
 Explanation maps are the ``maps.nc`` file of ``mousestop explain`` (or the folder holding it);
 folders of the earlier format (``maps.json`` and one ``.npz`` per map) still open, without
@@ -17,6 +24,7 @@ import math
 import sqlite3
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +37,13 @@ from napari_mousestop.gui.layers.recordings import (
 )
 from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.layout import CageLayout, load_layout
+from napari_mousestop.io.trackers import sniff_source_software
 
 _LMT_TABLES = {"ANIMAL", "DETECTION", "FRAME"}
 _DATASET_ARRAYS = {"X.npy", "labels.npy", "cages.npy", "recordings.npy", "animals.npy", "meta.npy"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _MAX_SIDECAR_CSV = 20
+TRACKER_SUFFIXES = {".h5", ".csv", ".slp", ".nwb"}
 LAYOUT_FILES = ("cage_layout.toml", "cage_layout.json")
 """Layout files looked for beside a recording (see :mod:`napari_mousestop.io.layout`)."""
 
@@ -108,7 +118,8 @@ def recording_names(db: str | Path, animals: list[dict]) -> tuple[str, dict[str,
     by_animal: dict[str, Any] = {}
     if rows is not None:
         cage = str(rows["cage"].iloc[0])
-        by_animal = {str(r.animal): r for r in rows.itertuples()}
+        # other trackers' rows: movement's individual is the animal's name in the file
+        by_animal = {str(r.individual or r.animal): r for r in rows.itertuples()}
     labels: dict[str, str | None] = {}
     for animal in animals:
         row = by_animal.get(str(animal.get("rfid"))) or by_animal.get(str(animal.get("name")))
@@ -150,15 +161,88 @@ def read_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataT
     layout = recording_layout(path)
     layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout)
     if layout is not None and layout.photo is not None:
-        try:
-            from skimage.io import imread
+        _add_image(layers, layout.photo.path, layout.photo.corners_px, layout, "cage photo")
+    return layers
 
-            photo = imread(layout.photo.path)
-            layers.insert(
-                0, photo_to_image(photo, layout.photo.corners_px, floor_cm=layout.floor_cm)
-            )
-        except Exception as exc:  # a missing or unreadable photo must not lose the recording
-            _notify(f"{layout.photo.path}: cage photo not shown ({exc})")
+
+def _add_image(layers: list, image: str, corners, layout: CageLayout, name: str) -> None:
+    """Put an image of the cage, warped onto the floor, under ``layers`` (a notification if it
+    cannot be read: a missing photo must not lose the recording)."""
+    try:
+        from skimage.io import imread
+
+        layers.insert(
+            0, photo_to_image(imread(image), corners, name=name, floor_cm=layout.floor_cm)
+        )
+    except Exception as exc:
+        _notify(f"{image}: {name} not shown ({exc})")
+
+
+def tracker_settings(path: str | Path) -> Any:
+    """How napari reads another tracker's file, without asking: a
+    :class:`~napari_mousestop.io.trackers.TrackerParams`.
+
+    A cohort CSV beside the file that lists it gives the source software, fps, calibration
+    and start time; otherwise the file's content gives the source software, and a
+    ``cage_layout.toml`` (or ``.json``) beside it the calibration (its ``[video]`` section may
+    give the fps too).
+
+    Raises
+    ------
+    TrackerError
+        No calibration found (the message says where to put one).
+    """
+    from napari_mousestop.errors import TrackerError
+    from napari_mousestop.io.cohort import cohort_trackers
+    from napari_mousestop.io.trackers import TrackerParams, sniff_source_software
+
+    path = Path(path)
+    rows = _sidecar_cohort(path)
+    beside = next((path.parent / n for n in LAYOUT_FILES if (path.parent / n).is_file()), None)
+    if rows is not None and rows["source_software"].iloc[0]:
+        tracker = cohort_trackers(rows)[rows["database"].iloc[0]]
+    else:
+        tracker = TrackerParams(sniff_source_software(path) or "DeepLabCut")
+    if tracker.calibration is None and beside is not None:
+        tracker = replace(tracker, calibration=str(beside))
+    if tracker.calibration is None:
+        raise TrackerError(
+            f"{path}: a {tracker.source_software} file opens in napari with a calibration: "
+            "put a cage_layout.toml with a [video] section beside it (the Calibrate widget "
+            "draws one on a video frame), or open it with the Extract widget"
+        )
+    return tracker
+
+
+def read_tracker_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataTuple]:
+    """Layers of another tracker's recording, as for an LMT one (see :func:`read_recording`),
+    over the calibration's layout and, when its ``[video]`` section names one, the video's
+    frame warped onto the floor (bottom layer ``"video frame"``).
+
+    Parameters
+    ----------
+    path
+        A DeepLabCut, SLEAP... file (see :func:`tracker_settings` for how it is read).
+    hist_params
+        :class:`~napari_mousestop.histograms.HistogramParams` (default: 1 h intervals covering
+        the recording, at most 72; 30 x 30 bins).
+    """
+    from napari_mousestop.histograms import HistogramParams, bin_recording
+    from napari_mousestop.io.geometry import CageGeometry
+    from napari_mousestop.io.layout import load_calibration
+    from napari_mousestop.stops import extract_stops
+
+    tracker = tracker_settings(path)
+    stops = extract_stops(path, tracker=tracker)
+    if hist_params is None:
+        hours = stops.attrs["recording"]["duration_s"] / 3600
+        hist_params = HistogramParams(n_intervals=int(min(72, max(1, math.ceil(hours)))))
+    rs = bin_recording(stops, hist_params, CageGeometry.from_dict(stops.attrs["geometry"]))
+    cage, labels = recording_names(path, rs.animals)
+    layout = load_calibration(tracker.calibration)
+    layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout)
+    if layout.video.frame is not None:
+        _add_image(layers, layout.video.frame, layout.video.corners_px, layout, "video frame")
     return layers
 
 
@@ -238,8 +322,8 @@ def _safe(read: Callable[[Path], list[LayerDataTuple]]) -> Callable[[Any], list 
 
 
 def get_reader(path: str | list[str]) -> Callable[[Any], list | None] | None:
-    """npe2 reader hook: a reader function for LMT databases, dataset files or maps (file or
-    folder), else ``None``.
+    """npe2 reader hook: a reader function for LMT databases, other trackers' files, dataset
+    files or maps (file or folder), else ``None``.
 
     A list of paths is accepted when every path is of the same readable kind.
     """
@@ -254,6 +338,8 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list | None] | None:
         return _safe(read_recording)
     if suffixes == {".npz"} and all(is_dataset_file(p) for p in paths):
         return _safe(read_dataset_layers)
+    if suffixes <= TRACKER_SUFFIXES and all(sniff_source_software(p) for p in paths):
+        return _safe(read_tracker_recording)
     if all(is_maps_path(p) for p in paths):
         return _safe(read_maps)
     return None

@@ -9,6 +9,19 @@ The cohort CSV has one row per animal-recording::
 ``database`` is relative to the CSV's folder (or absolute); ``animal`` is the animal's RFID or
 NAME in that database; ``sex`` and ``age`` may be left empty, the ANIMAL table's SEX and AGE
 columns are then used. Free text is mapped tolerantly (see :func:`parse_sex`, :func:`parse_age`).
+
+Recordings of other trackers (read through movement, see :mod:`napari_mousestop.io.trackers`)
+may be listed in the same file, with five more columns (:data:`TRACKER_COLUMNS`)::
+
+    database,animal,cage,sex,age,source_software,individual,fps,calibration,start_time
+    cage07_adult.h5,c7A,cage07,M,adult,DeepLabCut,individual_0,30,cal.toml,2024-03-01 19:00
+
+``source_software`` (DeepLabCut, SLEAP, LightningPose, Anipose, NWB, VIA-tracks) marks the row's
+file as such a recording (empty: an LMT database); ``individual`` is movement's name of the
+animal in the file (empty: the ``animal`` cell); ``fps``, ``calibration`` (a layout file with a
+``[video]`` section, relative to the CSV's folder) and ``start_time`` (clock time of the video's
+time 0) may be left empty when the dataset's options or the calibration give them. Their sex and
+age must be in the cohort (such files have no ANIMAL table).
 """
 
 from __future__ import annotations
@@ -19,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from napari_mousestop.errors import CohortError
+from napari_mousestop.errors import CohortError, TrackerError
+from napari_mousestop.io.trackers import TrackerParams, source_software_name, with_file_settings
 
 CLASSES: tuple[str, ...] = ("AM", "JM", "AF", "JF")
 """Class names in the order used everywhere (confusion matrices, model outputs, figures)."""
@@ -28,6 +42,10 @@ AGE_THRESHOLD_DAYS: float = 56.0
 """Ages below this many days (8 weeks) are juvenile, the others adult (paper: ~40 d vs ~6 mo)."""
 
 COHORT_COLUMNS: tuple[str, ...] = ("database", "animal", "cage", "sex", "age")
+TRACKER_COLUMNS: tuple[str, ...] = ("source_software", "individual", "fps", "calibration",
+                                    "start_time")  # fmt: skip
+"""Optional columns of rows that name another tracker's file (see the module docstring)."""
+_FILE_SETTINGS = ("source_software", "fps", "calibration", "start_time")
 
 _SEX = {
     "f": "F", "female": "F", "fem": "F", "femelle": "F", "♀": "F", "w": "F",
@@ -46,7 +64,6 @@ _DAYS_PER = {
 }  # fmt: skip
 _AGE_NUM = re.compile(r"^(\d+(?:[.,]\d+)?)\s*([a-zé]*)\.?$")
 _POSTNATAL = re.compile(r"^p\s*(\d+(?:\.\d+)?)$")
-
 
 
 def _blank(value) -> bool:
@@ -137,14 +154,18 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``database`` (absolute path), ``database_name`` (as written), ``animal``,
-        ``cage``, ``sex``, ``age`` (str, ``""`` where empty) and ``row`` (1-based line number
-        in the file, header = line 1), in file order.
+        ``cage``, ``sex``, ``age``, the :data:`TRACKER_COLUMNS` (str, ``""`` where empty;
+        ``source_software`` in movement's spelling, ``individual`` filled from ``animal``,
+        ``calibration`` an absolute path) and ``row`` (1-based line number in the file, header
+        = line 1), in file order.
 
     Raises
     ------
     CohortError
         If the file is missing, lacks columns, or has rows without database, animal or cage,
-        or duplicated (database, animal) pairs. The message lists the offending rows.
+        duplicated (database, animal) or (database, individual) pairs, an unknown source
+        software, a bad fps or start time, tracker settings on an LMT row, or one file listed
+        with different settings. The message lists the offending rows.
     """
     path = Path(path)
     if not path.is_file():
@@ -159,10 +180,10 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
         raise CohortError(
             f"{path}: cohort CSV lacks columns {missing} (expected {', '.join(COHORT_COLUMNS)})"
         )
-    for col in ("sex", "age"):
+    for col in ("sex", "age", *TRACKER_COLUMNS):
         if col not in df.columns:
             df[col] = ""
-    df = df[list(COHORT_COLUMNS)].apply(lambda s: s.astype(str).str.strip())
+    df = df[[*COHORT_COLUMNS, *TRACKER_COLUMNS]].apply(lambda s: s.astype(str).str.strip())
     df["row"] = range(2, len(df) + 2)
     if df.empty:
         raise CohortError(f"{path}: cohort CSV has no rows")
@@ -172,13 +193,77 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
         for c in ("database", "animal", "cage")
         if not getattr(r, c)
     ]
+    bad += _tracker_cells(df, path)
     dup = df.duplicated(["database", "animal"], keep=False)
     bad += [f"line {r.row}: {r.animal} listed twice for {r.database}" for r in df[dup].itertuples()]
+    tracked = df[df["source_software"] != ""]
+    dup = tracked.duplicated(["database", "individual"], keep=False)
+    bad += [
+        f"line {r.row}: individual {r.individual} listed twice for {r.database}"
+        for r in tracked[dup].itertuples()
+    ]
+    for db, rows in df.groupby("database", sort=False):
+        if len(rows[list(_FILE_SETTINGS)].drop_duplicates()) > 1:
+            lines = ", ".join(str(r) for r in rows["row"])
+            bad.append(
+                f"lines {lines}: {db} is listed with different source_software, fps, "
+                "calibration or start_time"
+            )
     if bad:
         raise CohortError(f"{path}: bad cohort rows:\n  " + "\n  ".join(bad))
     df["database_name"] = df["database"]
     df["database"] = [str((path.parent / d).resolve()) for d in df["database"]]
     return df.reset_index(drop=True)
+
+
+def _tracker_cells(df: pd.DataFrame, path: Path) -> list[str]:
+    """Check and normalise the tracker columns in place; the problems, one per line."""
+    bad = []
+    for i, r in zip(df.index, df.itertuples(), strict=True):
+        if not r.source_software:
+            given = [c for c in TRACKER_COLUMNS[1:] if getattr(r, c)]
+            if given:
+                bad.append(
+                    f"line {r.row}: {', '.join(given)} given but no source_software (an LMT "
+                    "database needs none)"
+                )
+            continue
+        try:
+            df.at[i, "source_software"] = source_software_name(r.source_software)
+            TrackerParams(r.source_software, fps=r.fps or None, start_time=r.start_time or None)
+        except TrackerError as exc:
+            bad.append(f"line {r.row}: {exc}")
+        if not r.individual:
+            df.at[i, "individual"] = r.animal
+        if r.calibration:
+            df.at[i, "calibration"] = str((path.parent / r.calibration).resolve())
+    return bad
+
+
+def cohort_trackers(
+    cohort: pd.DataFrame, defaults: TrackerParams | None = None
+) -> dict[str, TrackerParams | None]:
+    """How to read each recording of a cohort: None for an LMT database, else its tracker
+    parameters (``defaults`` with the row's source software, fps, calibration and start time).
+
+    Keys are the ``database`` column (absolute paths) of :func:`read_cohort`'s table.
+    """
+    defaults = defaults or TrackerParams()
+    out: dict[str, TrackerParams | None] = {}
+    for r in cohort.drop_duplicates("database").itertuples():
+        software = getattr(r, "source_software", "")
+        out[r.database] = (
+            with_file_settings(
+                defaults,
+                source_software=software,
+                fps=r.fps,
+                calibration=r.calibration,
+                start_time=r.start_time,
+            )
+            if software
+            else None
+        )
+    return out
 
 
 def assign_labels(

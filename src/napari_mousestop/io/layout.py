@@ -1,4 +1,5 @@
-"""The cage layout (dome, feeders, water, walls) in cm, and cage photos aligned onto the floor.
+"""The cage layout (dome, feeders, water, walls) in cm, cage photos aligned onto the floor, and
+the video calibration of recordings made with other trackers.
 
 Coordinates follow the rest of the package: centimetres from the floor's top-left corner as seen
 by the camera, x to the right, y downwards. Vertices are returned in napari order ``(y, x)``.
@@ -6,6 +7,12 @@ by the camera, x to the right, y downwards. Vertices are returned in napari orde
 The layout comes from an editable TOML (or JSON) file; the packaged default
 (``cage_layout.toml``) follows the paper's description of the LMT mouse cage: a dome (nest) in
 the upper-left corner, two feeders and a water spot along the lower part of a 50 x 50 cm floor.
+
+A ``[video]`` section calibrates a video: the pixel ``(x, y)`` of the floor's four corners in
+the video (top-left, top-right, bottom-right, bottom-left), optionally its frame rate and an
+image of its view. Positions of DeepLabCut, SLEAP... files go from video pixels to floor cm
+through it (:func:`load_calibration`). A file holding only that section is a valid calibration:
+the default layout gives the floor and the shapes it leaves out.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +40,6 @@ KINDS = ("rectangle", "ellipse", "polygon", "path", "line")
 """Shape kinds a layout may hold (napari's Shapes types)."""
 
 _BOX_KINDS = ("rectangle", "ellipse")
-
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,20 @@ class CageShape:
         )
 
 
+def _corners(d: dict, where: str, section: str) -> tuple[tuple[float, float], ...]:
+    """The four ``corners_px`` of a ``[photo]`` or ``[video]`` table, or a LayoutError."""
+    try:
+        corners = np.asarray(d["corners_px"], dtype=float)
+    except (KeyError, TypeError, ValueError):
+        raise LayoutError(
+            f"{where}: [{section}] needs corners_px = [[x, y] x 4] (numbers: the floor's "
+            "top-left, top-right, bottom-right and bottom-left corners in pixels)"
+        ) from None
+    if corners.shape != (4, 2) or not np.isfinite(corners).all():
+        raise LayoutError(f"{where}: [{section}] needs four [x, y] pixel corners in corners_px")
+    return tuple((float(x), float(y)) for x, y in corners)
+
+
 @dataclass(frozen=True)
 class CagePhoto:
     """A cage photo (``path``; relative paths are relative to the layout file) and the pixel
@@ -158,16 +178,59 @@ class CagePhoto:
     @classmethod
     def from_dict(cls, d: dict, where: str = "layout") -> CagePhoto:
         """Build from a ``[photo]`` table, with a clear error for bad entries."""
-        try:
-            path = str(d["path"])
-            corners = np.asarray(d["corners_px"], dtype=float)
-        except (KeyError, TypeError, ValueError):
-            raise LayoutError(
-                f"{where}: [photo] needs path and corners_px = [[x, y] x 4] (numbers)"
-            ) from None
-        if not path or corners.shape != (4, 2) or not np.isfinite(corners).all():
+        path = str(d.get("path") or "") if isinstance(d, dict) else ""
+        if not path:
             raise LayoutError(f"{where}: [photo] needs a path and four [x, y] pixel corners")
-        return cls(path, tuple((float(x), float(y)) for x, y in corners))
+        return cls(path, _corners(d, where, "photo"))
+
+
+@dataclass(frozen=True)
+class VideoCalibration:
+    """Where the cage floor lies in a tracker's video: the ``[video]`` section.
+
+    Parameters
+    ----------
+    corners_px
+        Pixel ``(x, y)`` of the floor's corners in the video: top-left, top-right,
+        bottom-right, bottom-left (top-left is the floor's origin, the dome's corner in the
+        default layout). They must form a convex quadrilateral.
+    fps
+        Frames per second of the video, when the tracker's file does not say (None: give it
+        with the recording).
+    frame
+        An image of the video's view (a frame or a photo from the camera), shown under the
+        stops in napari; relative paths are relative to the calibration file.
+    """
+
+    corners_px: tuple[tuple[float, float], ...]
+    fps: float | None = None
+    frame: str | None = None
+
+    def to_dict(self) -> dict:
+        """The ``[video]`` table as written in a layout file."""
+        d: dict = {"corners_px": [list(c) for c in self.corners_px]}
+        if self.fps is not None:
+            d["fps"] = self.fps
+        if self.frame is not None:
+            d["frame"] = self.frame
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "layout") -> VideoCalibration:
+        """Build from a ``[video]`` table, with a clear error for bad entries."""
+        if not isinstance(d, dict):
+            raise LayoutError(f"{where}: [video] must be a table with corners_px")
+        corners = _corners(d, where, "video")
+        fps = d.get("fps")
+        if fps is not None:
+            try:
+                fps = float(fps)
+            except (TypeError, ValueError):
+                fps = float("nan")
+            if not (np.isfinite(fps) and fps > 0):
+                raise LayoutError(f"{where}: [video] fps must be a positive number")
+        frame = d.get("frame")
+        return cls(corners, fps, None if frame in (None, "") else str(frame))
 
 
 @dataclass(frozen=True)
@@ -176,11 +239,13 @@ class CageLayout:
 
     ``photo`` optionally names a cage photo and the pixel ``(x, y)`` of the floor's corners in
     it (top-left, top-right, bottom-right, bottom-left), so the photo can be shown aligned.
+    ``video`` optionally calibrates a tracker's video (:class:`VideoCalibration`).
     """
 
     floor_cm: tuple[float, float] = (50.0, 50.0)
     shapes: tuple[CageShape, ...] = field(default_factory=tuple)
     photo: CagePhoto | None = None
+    video: VideoCalibration | None = None
 
     @property
     def names(self) -> list[str]:
@@ -201,6 +266,8 @@ class CageLayout:
                 "path": self.photo.path,
                 "corners_px": [list(c) for c in self.photo.corners_px],
             }
+        if self.video is not None:
+            d["video"] = self.video.to_dict()
         d["shape"] = [s.to_dict() for s in self.shapes]
         return d
 
@@ -224,8 +291,17 @@ class CageLayout:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise LayoutError(f"{where}: shape names must be unique; repeated: {dup}")
+        video = VideoCalibration.from_dict(d["video"], where) if "video" in d else None
+        if video is not None:
+            try:
+                photo_transform(video.corners_px, floor_cm)
+            except LayoutError as exc:
+                raise LayoutError(f"{where}: [video] {exc}") from None
         return cls(
-            floor_cm, shapes, CagePhoto.from_dict(d["photo"], where) if "photo" in d else None
+            floor_cm,
+            shapes,
+            CagePhoto.from_dict(d["photo"], where) if "photo" in d else None,
+            video,
         )
 
     def to_toml(self) -> str:
@@ -259,7 +335,94 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
     layout = CageLayout.from_dict(data, str(path))
     if layout.photo is not None and not Path(layout.photo.path).is_absolute():
         photo = CagePhoto(str(path.parent / layout.photo.path), layout.photo.corners_px)
-        layout = CageLayout(layout.floor_cm, layout.shapes, photo)
+        layout = replace(layout, photo=photo)
+    video = layout.video
+    if video is not None:
+        if video.frame is not None and not Path(video.frame).is_absolute():
+            video = replace(video, frame=str(path.parent / video.frame))
+        # a calibration file: the default layout gives the floor and shapes it leaves out (its
+        # shapes only on a floor of its own size)
+        default = load_layout()
+        floor = layout.floor_cm if "floor" in data else default.floor_cm
+        shapes = default.shapes if floor == default.floor_cm else ()
+        layout = replace(
+            layout,
+            floor_cm=floor,
+            shapes=layout.shapes if "shape" in data else shapes,
+            video=video,
+        )
+    return layout
+
+
+def save_calibration(
+    path: str | os.PathLike,
+    corners_px,
+    fps: float | None = None,
+    frame: str | None = None,
+    floor_cm: tuple[float, float] | None = None,
+) -> Path:
+    """Write a calibration file (a ``[video]`` section, and ``[floor]`` when ``floor_cm`` is
+    given) atomically; read it with :func:`load_calibration`.
+
+    Parameters
+    ----------
+    path
+        The ``.toml`` file to write.
+    corners_px
+        The floor's corners in the video's pixels ``(x, y)``: top-left, top-right,
+        bottom-right, bottom-left.
+    fps
+        The video's frame rate, when its tracker's files do not give it.
+    frame
+        An image of the video's view, shown under the stops in napari.
+    floor_cm
+        Floor size (width, height) in cm; None: the default layout's floor and shapes.
+
+    Raises
+    ------
+    LayoutError
+        Corners that are not a convex quadrilateral in that order, or a bad fps.
+    """
+    video = VideoCalibration.from_dict(
+        {"corners_px": corners_px, "fps": fps, "frame": frame}, str(path)
+    )
+    floor = floor_cm or (50.0, 50.0)
+    try:
+        photo_transform(video.corners_px, floor)
+    except LayoutError as exc:
+        raise LayoutError(f"{path}: [video] {exc}") from None
+    import tomli_w
+
+    table: dict = {}
+    if floor_cm is not None:
+        table["floor"] = {"width_cm": float(floor[0]), "height_cm": float(floor[1])}
+    table["video"] = video.to_dict()
+    write_text_atomic(path, tomli_w.dumps(table))
+    return Path(path)
+
+
+def load_calibration(path: str | os.PathLike) -> CageLayout:
+    """A video calibration: a layout file with a ``[video]`` section (it may hold only that).
+
+    Returns
+    -------
+    CageLayout
+        Its ``video`` holds the corners (and fps, frame); floor and shapes come from the file
+        or, where it gives none, from the default layout.
+
+    Raises
+    ------
+    LayoutError
+        A missing or unreadable file, or one without a ``[video]`` section (the message names it
+        and says what to write).
+    """
+    layout = load_layout(path)
+    if layout.video is None:
+        raise LayoutError(
+            f"{path}: no [video] section: a calibration gives the floor's corners in the "
+            "video's pixels, e.g.\n  [video]\n  corners_px = [[102, 40], [430, 58], [455, 390], "
+            "[80, 372]]  # top-left, top-right, bottom-right, bottom-left"
+        )
     return layout
 
 

@@ -1,4 +1,5 @@
-"""Apply a trained model to datasets or raw LMT recordings: class probabilities per animal."""
+"""Apply a trained model to datasets or raw recordings (LMT, or other trackers' files read through
+movement): class probabilities per animal."""
 
 from __future__ import annotations
 
@@ -61,15 +62,20 @@ def _frame(checkpoint: Checkpoint, proba: np.ndarray, columns: dict) -> pd.DataF
 
 
 def predict_path(
-    checkpoint: Checkpoint, path: str | os.PathLike, verify: bool = False
+    checkpoint: Checkpoint, path: str | os.PathLike, verify: bool = False, tracker=None
 ) -> pd.DataFrame:
-    """Predictions for one dataset (``.npz``) or LMT recording (``.sqlite``).
+    """Predictions for one dataset (``.npz``), LMT recording (``.sqlite``) or, with
+    ``tracker`` (:class:`~napari_mousestop.io.trackers.TrackerParams`), another tracker's file.
 
     Returns one row per animal(-recording): ``source, recording, cage, animal, true``
-    (empty when unknown), ``predicted`` and ``p_<class>`` for each class. With ``verify``, a
-    recording is first checked with ``PRAGMA quick_check`` (see ``StopParams.verify``).
+    (empty when unknown), ``predicted`` and ``p_<class>`` for each class (a tracker's animals
+    named as movement names them). With ``verify``, an LMT recording is first checked with
+    ``PRAGMA quick_check`` (see ``StopParams.verify``).
     """
     path = Path(path)
+    suffix = path.suffix.lower()
+    if tracker is not None and suffix not in (".npz", *SQLITE_SUFFIXES):
+        return _predict_recording(checkpoint, path, None, tracker)
     if path.suffix.lower() == ".npz":
         ds = load_dataset(path)
         check_fits(checkpoint, ds, where=str(path))
@@ -85,34 +91,50 @@ def predict_path(
                 "true": ds.class_names,
             },
         )
-    if path.suffix.lower() in SQLITE_SUFFIXES:
-        from napari_mousestop.histograms import recording_stacks
-
+    if suffix in SQLITE_SUFFIXES:
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
-        hist, stop_params, geometry = recording_inputs(checkpoint)
-        if verify:
-            from dataclasses import replace
+        return _predict_recording(checkpoint, path, verify, None)
+    from napari_mousestop.io.trackers import sniff_source_software
 
-            from napari_mousestop.stops import StopParams
-
-            stop_params = replace(stop_params or StopParams(), verify=True)
-        rs = recording_stacks(path, hist, stop_params, geometry)
-        check_fits(checkpoint, rs.stacks, where=str(path))
-        proba = predict_proba(checkpoint, rs.stacks)
-        animals = [a.get("rfid") or a.get("name") or str(a.get("animal_id")) for a in rs.animals]
-        return _frame(
-            checkpoint,
-            proba,
-            {
-                "source": str(path),
-                "recording": path.name,
-                "cage": "",
-                "animal": animals,
-                "true": "",
-            },
+    software = sniff_source_software(path)
+    if software is not None:
+        raise ValueError(
+            f"{path}: a {software} file: give its tracker's parameters (--source-software "
+            f"{software}, --calibration, --fps) to predict on it"
         )
-    raise ValueError(f"{path}: expected a dataset (.npz) or an LMT recording (.sqlite)")
+    raise ValueError(
+        f"{path}: expected a dataset (.npz), an LMT recording (.sqlite) or another tracker's "
+        "file (with --source-software)"
+    )
+
+
+def _predict_recording(checkpoint: Checkpoint, path: Path, verify: bool, tracker) -> pd.DataFrame:
+    """A raw recording binned with the checkpoint's own parameters, then classified."""
+    from napari_mousestop.histograms import recording_stacks
+
+    hist, stop_params, geometry = recording_inputs(checkpoint)
+    if verify:
+        from dataclasses import replace
+
+        from napari_mousestop.stops import StopParams
+
+        stop_params = replace(stop_params or StopParams(), verify=True)
+    rs = recording_stacks(path, hist, stop_params, geometry, tracker=tracker)
+    check_fits(checkpoint, rs.stacks, where=str(path))
+    proba = predict_proba(checkpoint, rs.stacks)
+    animals = [a.get("rfid") or a.get("name") or str(a.get("animal_id")) for a in rs.animals]
+    return _frame(
+        checkpoint,
+        proba,
+        {
+            "source": str(path),
+            "recording": path.name,
+            "cage": "",
+            "animal": animals,
+            "true": "",
+        },
+    )
 
 
 def predict_files(
@@ -120,6 +142,7 @@ def predict_files(
     inputs: Sequence[str | os.PathLike],
     progress: ProgressCallback | None = None,
     verify: bool = False,
+    tracker=None,
 ) -> pd.DataFrame:
     """Class probabilities per animal for every input file, in one table.
 
@@ -128,19 +151,23 @@ def predict_files(
     model
         A checkpoint or its path (``model.pt`` of a run, or a fold model).
     inputs
-        Datasets (``.npz``) and/or LMT recordings (``.sqlite``); recordings are converted with
-        the checkpoint's own histogram, stop and geometry parameters.
+        Datasets (``.npz``), LMT recordings (``.sqlite``) and, with ``tracker``, other trackers'
+        files; recordings are converted with the checkpoint's own histogram, stop and geometry
+        parameters.
     progress
         Called with a :class:`~napari_mousestop.progress.Progress` after each input; raising
         :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     verify
-        Check each recording with ``PRAGMA quick_check`` before reading it.
+        Check each LMT recording with ``PRAGMA quick_check`` before reading it.
+    tracker
+        :class:`~napari_mousestop.io.trackers.TrackerParams` reading the inputs that are
+        neither datasets nor LMT recordings through movement.
     """
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
     if not inputs:
         raise ValueError("predict: give at least one dataset or recording")
     frames = []
     for k, path in enumerate(inputs):
-        frames.append(predict_path(ckpt, path, verify))
+        frames.append(predict_path(ckpt, path, verify, tracker))
         notify(progress, k + 1, len(inputs), f"{Path(path).name} done")
     return pd.concat(frames, ignore_index=True)

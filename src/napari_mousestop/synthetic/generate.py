@@ -265,8 +265,9 @@ def score_stops(detected: pd.DataFrame, truth: pd.DataFrame, min_iou: float = 0.
 
     A detected and a planted stop of the same animal match when their frame intervals overlap
     by at least ``min_iou`` of their union (intersection over union); each stop matches at most
-    once (greedy, best overlap first). Detected stops need ``rfid`` (or ``animal``),
-    ``start_frame``, ``end_frame``; planted ones ``animal``, ``start_frame``, ``end_frame``.
+    once (greedy, best overlap first). Detected stops need ``rfid`` (or ``animal``; ``name``
+    where ``rfid`` is empty, as for other trackers' individuals), ``start_frame``,
+    ``end_frame``; planted ones ``animal``, ``start_frame``, ``end_frame``.
 
     Returns
     -------
@@ -275,6 +276,8 @@ def score_stops(detected: pd.DataFrame, truth: pd.DataFrame, min_iou: float = 0.
         distance between matched stops' positions when both have ``x_cm, y_cm``).
     """
     det_key = detected["rfid"] if "rfid" in detected else detected["animal"]
+    if "name" in detected:
+        det_key = det_key.where(det_key.notna(), detected["name"])
     n_match, errors = 0, []
     for animal, tr in truth.groupby("animal"):
         de = detected[det_key.astype(str).to_numpy() == str(animal)]

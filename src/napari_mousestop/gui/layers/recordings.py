@@ -105,7 +105,7 @@ def stops_to_points(
         [hour, rows["y_cm"].to_numpy(np.float64), rows["x_cm"].to_numpy(np.float64)]
     ).reshape(-1, 3)
     features = pd.DataFrame({"hour": hour}, index=pd.RangeIndex(len(rows)))
-    if "start_time" in rows:
+    if "start_time" in rows and rows["start_time"].notna().all():  # NaT: no clock time
         start = pd.to_datetime(rows["start_time"], utc=True)
         features["start"] = start.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3].to_numpy() + "Z"
     features["start_s"] = rows["start_s"].to_numpy(np.float64)
@@ -255,9 +255,11 @@ def recording_to_layers(
     cage = cage or Path(rs.path).stem
     labels = labels or {}
     params = rs.params
-    start = pd.Timestamp(rs.info["start_time"])
-    start = start.tz_localize("UTC") if start.tzinfo is None else start
-    offset_s = (start - rs.origin).total_seconds()
+    offset_s = 0.0  # a tracker's recording without a clock time: intervals from its time 0
+    if rs.origin is not None:
+        start = pd.Timestamp(rs.info["start_time"])
+        start = start.tz_localize("UTC") if start.tzinfo is None else start
+        offset_s = (start - rs.origin).total_seconds()
     top = float(rs.stacks.max()) if rs.stacks.size else 0.0
     limits = (0.0, top if top > 0 else 1.0)
     layers: list[LayerDataTuple] = []
@@ -267,7 +269,7 @@ def recording_to_layers(
         "hist_params": params.to_dict(),
         "stop_params": dict(rs.stop_params),
         "geometry": rs.geometry.to_dict(),
-        "origin": rs.origin.isoformat(),
+        "origin": None if rs.origin is None else rs.origin.isoformat(),
     }
     for i, animal in enumerate(rs.animals):
         key = animal_key(animal)

@@ -1,4 +1,5 @@
-"""Stop extraction dock widget: LMT recordings -> aligned stop Points and stack Image layers."""
+"""Stop extraction dock widget: LMT recordings and other trackers' files (or a layer of movement's
+napari plugin) -> aligned stop Points and stack Image layers."""
 
 from __future__ import annotations
 
@@ -14,29 +15,55 @@ from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.histograms import HistogramParams
 from napari_mousestop.progress import Progress
 
-INPUTS = ("LMT files", "folder", "cohort CSV")
+INPUTS = ("LMT files", "folder", "cohort CSV", "tracker files", "movement layer")
+TRACKER_FILTER = "*.h5 *.csv *.slp *.nwb"
 
 
-def recordings_of(kind: str, files: Any, folder: Any, cohort: Any) -> list[tuple[str, Any]]:
-    """``(database path, cohort rows or None)`` for each recording to extract."""
-    from napari_mousestop.io.cohort import read_cohort
+def recordings_of(
+    kind: str,
+    files: Any,
+    folder: Any,
+    cohort: Any,
+    tracker: Any = None,
+    tracker_files: Any = None,
+    layer: Any = None,
+) -> list[tuple[Any, Any, Any]]:
+    """``(recording, cohort rows or None, tracker parameters or None)`` for each recording to
+    extract; the recording is a path, or a movement dataset for a layer of movement's plugin.
 
+    ``tracker`` (:class:`~napari_mousestop.io.trackers.TrackerParams`) reads other trackers'
+    files, and gives the defaults of a cohort's rows that name such files.
+    """
+    from napari_mousestop.io.cohort import cohort_trackers, read_cohort
+
+    if kind == "tracker files":
+        paths = [str(f) for f in (tracker_files or ()) if str(f) not in ("", ".")]
+        if not paths:
+            raise ValueError("choose one or more tracker files (DeepLabCut, SLEAP...)")
+        return [(p, None, tracker) for p in paths]
+    if kind == "movement layer":
+        from napari_mousestop.gui.layers.poses import points_to_poses
+
+        if layer is None:
+            raise ValueError("choose a points layer loaded by movement's napari plugin")
+        return [(points_to_poses(layer.data, layer.features, layer.name), None, tracker)]
     if kind == "LMT files":
         paths = [str(f) for f in (files or ()) if str(f) not in ("", ".")]
         if not paths:
             raise ValueError("choose one or more LMT files (.sqlite)")
-        return [(p, None) for p in paths]
+        return [(p, None, None) for p in paths]
     if kind == "folder":
         if str(folder) in ("", ".") or not Path(folder).is_dir():
             raise ValueError(f"{folder}: choose a folder of LMT files")
         paths = sorted(str(p) for p in Path(folder).glob("*.sqlite"))
         if not paths:
             raise ValueError(f"{folder}: no .sqlite files in this folder")
-        return [(p, None) for p in paths]
+        return [(p, None, None) for p in paths]
     if str(cohort) in ("", "."):
         raise ValueError("choose a cohort CSV (database, animal, cage, sex, age)")
     table = read_cohort(cohort)
-    return [(db, rows) for db, rows in table.groupby("database", sort=False)]
+    trackers = cohort_trackers(table, tracker)
+    return [(db, rows, trackers[db]) for db, rows in table.groupby("database", sort=False)]
 
 
 def cage_and_labels(db: str, animals: list[dict], rows: Any) -> tuple[str, dict[str, str | None]]:
@@ -45,9 +72,12 @@ def cage_and_labels(db: str, animals: list[dict], rows: Any) -> tuple[str, dict[
     from napari_mousestop.histograms import animal_key
     from napari_mousestop.io.cohort import class_label
 
+    if rows is None and not Path(db).is_file():  # a layer of movement's plugin: no sidecar
+        return Path(db).stem, {}
     if rows is None:
         return recording_names(db, animals)
-    by_animal = {str(r.animal): r for r in rows.itertuples()}
+    # other trackers' rows: movement's individual is the animal's name in the file
+    by_animal = {str(r.individual or r.animal): r for r in rows.itertuples()}
     labels: dict[str, str | None] = {}
     for a in animals:
         row = by_animal.get(str(a.get("rfid"))) or by_animal.get(str(a.get("name")))
@@ -64,17 +94,41 @@ def cage_and_labels(db: str, animals: list[dict], rows: Any) -> tuple[str, dict[
 class ExtractWidget(JobWidget):
     """Extract stops from LMT recordings and bin them into hourly stacks, off the main thread.
 
-    Per animal the stack (Image) and its stops (Points, coloured by hour) are added, or
-    updated when a layer of the same name exists; all in cm and hours, over the cage layout.
-    Optionally the labelled animals are written as one dataset file.
+    Other trackers' files (DeepLabCut, SLEAP... read through movement, with a calibration) and
+    Points layers added by movement's own napari plugin are read the same way. Per animal the
+    stack (Image) and its stops (Points, coloured by hour) are added, or updated when a layer of
+    the same name exists; all in cm and hours, over the cage layout. Optionally the labelled
+    animals are written as one dataset file.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
+        from napari_mousestop.io.trackers import SOURCE_SOFTWARE, TrackerParams
         from napari_mousestop.stops import StopParams
 
         self.input_kind = ComboBox(label="input", choices=INPUTS, value=INPUTS[0])
         self.files = FileEdit(label="LMT files", mode="rm", filter="*.sqlite")
+        self.tracker_files = FileEdit(label="tracker files", mode="rm", filter=TRACKER_FILTER)
+        self.points_layer = ComboBox(
+            label="movement layer",
+            choices=self._movement_layers,
+            tooltip="a points layer added by movement's napari plugin (its loader widget)",
+        )
+        self.tracker = dataclass_form(
+            TrackerParams,
+            choices={"source_software": SOURCE_SOFTWARE},
+            skip=("calibration",),
+            labels={"confidence_threshold": "confidence", "bridge_gap_s": "bridge gap (s)"},
+        )
+        self.calibration = FileEdit(
+            label="calibration",
+            filter="*.toml *.json",
+            tooltip="layout file whose [video] section gives the floor's corners in the video "
+            "(the Calibrate widget draws them)",
+        )
+        self.tracker_box = Container(
+            widgets=[Label(value="<b>other trackers</b>"), self.tracker, self.calibration]
+        )
         self.folder = FileEdit(label="folder", mode="d")
         self.cohort = FileEdit(
             label="cohort CSV",
@@ -96,7 +150,7 @@ class ExtractWidget(JobWidget):
             filter="*.npz",
             tooltip="also save the labelled animals as a dataset file (empty: not written)",
         )
-        for edit in (self.folder, self.cohort, self.dataset_file):
+        for edit in (self.folder, self.cohort, self.dataset_file, self.calibration):
             clear_path(edit)
         self.form = Container(
             widgets=[
@@ -104,6 +158,9 @@ class ExtractWidget(JobWidget):
                 self.files,
                 self.folder,
                 self.cohort,
+                self.tracker_files,
+                self.points_layer,
+                self.tracker_box,
                 Label(value="<b>histograms</b>"),
                 self.hist,
                 Label(value="<b>stops</b>"),
@@ -113,6 +170,8 @@ class ExtractWidget(JobWidget):
         )
         self.input_kind.changed.connect(self._show_inputs)
         self._show_inputs()
+        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            event.connect(lambda *_: self.points_layer.reset_choices())
         self.dataset: Any = None
         self._layout_added = False
         lay = self.layout()
@@ -123,11 +182,25 @@ class ExtractWidget(JobWidget):
         self.run_button.setText("Extract stops")
         self.run_button.clicked.connect(self.run)
 
+    def _movement_layers(self, *_: Any) -> list:
+        from napari_mousestop.gui.layers.poses import is_movement_points
+
+        return [(ly.name, ly) for ly in self.viewer.layers if is_movement_points(ly)]
+
     def _show_inputs(self, *_: Any) -> None:
         kind = self.input_kind.value
         self.files.visible = kind == "LMT files"
         self.folder.visible = kind == "folder"
         self.cohort.visible = kind == "cohort CSV"
+        self.tracker_files.visible = kind == "tracker files"
+        self.points_layer.visible = kind == "movement layer"
+        self.tracker_box.visible = kind in ("tracker files", "movement layer", "cohort CSV")
+
+    def tracker_params(self) -> Any:
+        """The other trackers' parameters of the form (calibration from its file field)."""
+        from napari_mousestop.io.trackers import TrackerParams
+
+        return TrackerParams(**form_values(self.tracker), calibration=path_of(self.calibration))
 
     def run(self) -> Any:
         """Start the extraction (returns the worker, or None when inputs are not usable)."""
@@ -141,6 +214,9 @@ class ExtractWidget(JobWidget):
                 self.files.value,
                 path_of(self.folder) or "",
                 path_of(self.cohort) or "",
+                self.tracker_params(),
+                self.tracker_files.value,
+                self.points_layer.value,
             )
         except (ValueError, OSError, TypeError) as exc:
             self.status.setText(str(exc))
@@ -184,11 +260,13 @@ class _ExtractJob:
         from napari_mousestop.datasets.dataset import save_dataset
         from napari_mousestop.gui.layers.recordings import recording_to_layers
         from napari_mousestop.histograms import animal_key, recording_stacks
+        from napari_mousestop.io.layout import load_calibration
+        from napari_mousestop.io.trackers import recording_path
 
         done: list[tuple[Any, str, dict]] = []
         n = len(self.todo)
-        for k, (db, rows) in enumerate(self.todo):
-            name = Path(db).name
+        for k, (db, rows, tracker) in enumerate(self.todo):
+            name = recording_path(db).name
             last = [-1]
 
             def progress(p: Progress, k: int = k, name: str = name, last: list = last) -> None:
@@ -201,9 +279,11 @@ class _ExtractJob:
 
             if should_stop():
                 raise Cancelled()
-            rs = recording_stacks(db, self.hist, self.stop, progress=progress)
-            cage, labels = cage_and_labels(db, rs.animals, rows)
+            rs = recording_stacks(db, self.hist, self.stop, progress=progress, tracker=tracker)
+            cage, labels = cage_and_labels(rs.path, rs.animals, rows)
             layout = None if (self.with_layout and k == 0) else False
+            if layout is None and tracker is not None:  # its calibration's floor and shapes
+                layout = load_calibration(tracker.calibration)
             emit(("layers", recording_to_layers(rs, cage=cage, labels=labels, layout=layout)))
             emit(Progress(100 * (k + 1), 100 * n, f"{name} ({k + 1}/{n}) done"))
             done.append((rs, cage, labels))
