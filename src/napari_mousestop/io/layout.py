@@ -14,7 +14,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import numpy as np
 from napari_mousestop.errors import LayoutError
 from napari_mousestop.io.atomic import write_text_atomic
 from napari_mousestop.io.geometry import Placement
+from napari_mousestop.io.light import LightSchedule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -176,11 +177,14 @@ class CageLayout:
 
     ``photo`` optionally names a cage photo and the pixel ``(x, y)`` of the floor's corners in
     it (top-left, top-right, bottom-right, bottom-left), so the photo can be shown aligned.
+    ``light`` optionally gives the facility's light cycle (``[light]`` table: ``on``, ``off``,
+    ``timezone``), so the hours of a recording read as clock time and light or dark phase.
     """
 
     floor_cm: tuple[float, float] = (50.0, 50.0)
     shapes: tuple[CageShape, ...] = field(default_factory=tuple)
     photo: CagePhoto | None = None
+    light: LightSchedule | None = None
 
     @property
     def names(self) -> list[str]:
@@ -201,6 +205,8 @@ class CageLayout:
                 "path": self.photo.path,
                 "corners_px": [list(c) for c in self.photo.corners_px],
             }
+        if self.light is not None:
+            d["light"] = self.light.to_dict()
         d["shape"] = [s.to_dict() for s in self.shapes]
         return d
 
@@ -225,7 +231,10 @@ class CageLayout:
         if dup:
             raise LayoutError(f"{where}: shape names must be unique; repeated: {dup}")
         return cls(
-            floor_cm, shapes, CagePhoto.from_dict(d["photo"], where) if "photo" in d else None
+            floor_cm,
+            shapes,
+            CagePhoto.from_dict(d["photo"], where) if "photo" in d else None,
+            LightSchedule.from_dict(d["light"], where) if "light" in d else None,
         )
 
     def to_toml(self) -> str:
@@ -234,6 +243,9 @@ class CageLayout:
         if self.photo is not None:
             lines += ["", "[photo]", f"path = {json.dumps(self.photo.path)}"]
             lines.append(f"corners_px = {json.dumps([list(c) for c in self.photo.corners_px])}")
+        if self.light is not None:
+            lines += ["", "[light]"]
+            lines += [f"{key} = {json.dumps(value)}" for key, value in self.light.to_dict().items()]
         for shape in self.shapes:
             lines += ["", "[[shape]]"]
             for key, value in shape.to_dict().items():
@@ -265,7 +277,7 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
     layout = CageLayout.from_dict(data, str(path))
     if layout.photo is not None and not Path(layout.photo.path).is_absolute():
         photo = CagePhoto(str(path.parent / layout.photo.path), layout.photo.corners_px)
-        layout = CageLayout(layout.floor_cm, layout.shapes, photo)
+        layout = replace(layout, photo=photo)
     return layout
 
 
