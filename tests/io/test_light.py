@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pandas as pd
@@ -71,3 +72,10 @@ def test_light_schedule_round_trips_through_layout_files(tmp_path):
     mine = replace(layout, light=LightSchedule("06:30", "18:30", "Europe/Paris"))
     for name in ("mine.toml", "mine.json"):
         assert load_layout(save_layout(mine, tmp_path / name)) == mine
+
+
+def test_clocks_round_trip_through_json():
+    start = pd.Timestamp("2024-01-15 18:00Z")
+    clock = IntervalClock(start, 1800.0, "Europe/Paris", LightSchedule())
+    back = IntervalClock.from_dict(json.loads(json.dumps(clock.to_dict())))
+    assert back == clock and back.text(3) == clock.text(3)

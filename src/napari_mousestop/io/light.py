@@ -165,6 +165,26 @@ class IntervalClock:
     timezone: str = "UTC"
     schedule: LightSchedule | None = None
 
+    def to_dict(self) -> dict:
+        """JSON-friendly form (kept in napari layer metadata)."""
+        return {
+            "origin": _timestamp(self.origin).isoformat(),
+            "interval_s": float(self.interval_s),
+            "timezone": self.timezone,
+            "light": self.schedule.to_dict() if self.schedule is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> IntervalClock:
+        """Inverse of :meth:`to_dict`."""
+        light = d.get("light")
+        return cls(
+            _timestamp(d["origin"]),
+            float(d["interval_s"]),
+            str(d["timezone"]),
+            LightSchedule(**light) if light else None,
+        )
+
     def bounds(self, t: int) -> tuple[pd.Timestamp, pd.Timestamp]:
         """Start and end of interval ``t``."""
         start = _timestamp(self.origin) + pd.Timedelta(seconds=float(t) * self.interval_s)

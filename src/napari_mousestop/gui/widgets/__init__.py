@@ -1,4 +1,4 @@
-"""Dock widgets: stop extraction, training, inference and class comparison.
+"""Dock widgets: exploring a cohort, stop extraction, training, inference and class comparison.
 
 Each widget is a ``QWidget`` taking the napari viewer (``napari_viewer``), listed in the plugin
 manifest (``napari.yaml``) so it appears under Plugins > Mouse Stops. Long work runs off the main
@@ -7,8 +7,9 @@ thread (:mod:`napari_mousestop.gui.jobs`); results become layers through
 """
 
 from napari_mousestop.gui.widgets.compare import CompareWidget
+from napari_mousestop.gui.widgets.explore import ExploreWidget
 from napari_mousestop.gui.widgets.extract import ExtractWidget
 from napari_mousestop.gui.widgets.predict import PredictWidget
 from napari_mousestop.gui.widgets.train import TrainWidget
 
-__all__ = ["CompareWidget", "ExtractWidget", "PredictWidget", "TrainWidget"]
+__all__ = ["CompareWidget", "ExploreWidget", "ExtractWidget", "PredictWidget", "TrainWidget"]

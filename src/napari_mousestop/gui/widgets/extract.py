@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from magicgui.widgets import ComboBox, Container, FileEdit, Label
 
 from napari_mousestop.errors import Cancelled
 from napari_mousestop.gui.jobs import JobWidget, notify_error
+from napari_mousestop.gui.reader import dock_explorer
 from napari_mousestop.gui.widgets.common import clear_path, path_of, upsert_layers
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.histograms import HistogramParams
@@ -104,7 +106,13 @@ def assemble_dataset(recordings: list[tuple[Any, str, dict]]) -> Any:
         "package_version": __version__,
         "skipped_unlabelled": missing,
         "recordings": {
-            Path(rs.path).name: {"reader": rs.report.get("stops", {}).get("reader")}
+            Path(rs.path).name: {
+                "reader": rs.report.get("stops", {}).get("reader"),
+                "info": {
+                    "start_time": pd.Timestamp(rs.info["start_time"]).isoformat(),
+                    "origin": rs.origin.isoformat(),
+                },
+            }
             for rs, _, _ in recordings
         },
         "made_by": "napari widget",
@@ -207,13 +215,10 @@ class ExtractWidget(JobWidget):
             return None
         out = path_of(self.dataset_file)
         self.dataset = None
-        job = _ExtractJob(todo, hist, stop, out, with_layout=not self._has_layout())
+        job = _ExtractJob(todo, hist, stop, out)
         return self.start_job(
             job, self._on_item, self._on_done, 100 * len(todo), "extracting stops"
         )
-
-    def _has_layout(self) -> bool:
-        return "cage layout" in self.viewer.layers
 
     def _on_item(self, item: Any) -> None:
         kind = item[0]
@@ -222,8 +227,7 @@ class ExtractWidget(JobWidget):
             self.set_progress(done, text=text)
         elif kind == "layers":
             upsert_layers(self.viewer, item[1])
-            if self.viewer.dims.ndim == 3:
-                self.viewer.dims.axis_labels = ("hour", "y", "x")
+            dock_explorer(self.viewer)
 
     def _on_done(self, result: Any) -> None:
         if result is None:
@@ -237,16 +241,17 @@ class ExtractWidget(JobWidget):
 class _ExtractJob:
     """One extraction run on the helper thread (never touches Qt or napari)."""
 
-    def __init__(self, todo, hist, stop, out, with_layout) -> None:
+    def __init__(self, todo, hist, stop, out) -> None:
         self.todo, self.hist, self.stop, self.out = todo, hist, stop, out
-        self.with_layout = with_layout
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple:
         from napari_mousestop.datasets.dataset import save_dataset
-        from napari_mousestop.gui.layers.recordings import recording_to_layers
+        from napari_mousestop.gui.layers.mosaic import mosaic_height_cm, recording_to_layers
+        from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_layout
         from napari_mousestop.histograms import recording_stacks
 
         done: list[tuple[Any, str, dict]] = []
+        below = 0.0  # each recording's animals below the previous recording's
         n = len(self.todo)
         for k, (db, rows) in enumerate(self.todo):
             name = Path(db).name
@@ -266,8 +271,11 @@ class _ExtractJob:
                 raise Cancelled()
             rs = recording_stacks(db, self.hist, self.stop, progress=progress)
             cage, labels = cage_and_labels(db, rs.animals, rows)
-            layout = None if (self.with_layout and k == 0) else False
-            emit(("layers", recording_to_layers(rs, cage=cage, labels=labels, layout=layout)))
+            layers = recording_to_layers(
+                rs, cage=cage, labels=labels, layout=recording_layout(db), origin=(below, 0.0)
+            )
+            below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
+            emit(("layers", layers))
             emit(("progress", 100 * (k + 1), f"{name} ({k + 1}/{n}) done"))
             done.append((rs, cage, labels))
         dataset = None

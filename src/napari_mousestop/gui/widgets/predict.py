@@ -10,6 +10,8 @@ from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
 from napari_mousestop.gui.jobs import JobWidget, notify_error
+from napari_mousestop.gui.layers.recordings import animal_key
+from napari_mousestop.gui.reader import dock_explorer
 from napari_mousestop.gui.widgets.common import clear_path, path_of, stack_layers, upsert_layers
 from napari_mousestop.gui.widgets.plots import PlotCanvas, plot_probabilities
 
@@ -86,19 +88,22 @@ class PredictWidget(JobWidget):
         if isinstance(item, tuple) and item[0] == "layers":  # one recording done
             _, layers, done, total = item
             upsert_layers(self.viewer, layers)
+            dock_explorer(self.viewer)
             self.set_progress(done, total, f"{done}/{total} recordings")
 
     def _on_done(self, result: Any) -> None:
         if not result:
             return
         classes, rows = result
+        views = {v.name: v for v in stack_layers(self.viewer)}
         for row in rows:
-            self._store(row, classes)
+            self._store(row, classes, views.get(row["layer"]))
         self.results = rows
         self.show_results(rows, classes)
         self.status.setText(f"{len(rows)} animals predicted")
 
-    def _store(self, row: dict, classes: tuple[str, ...]) -> None:
+    def _store(self, row: dict, classes: tuple[str, ...], view: Any) -> None:
+        """Keep a prediction with the animal's stack and its stops (as features)."""
         proba = dict(zip(classes, (float(p) for p in row["proba"]), strict=True))
         pred = {
             "model": row["model"],
@@ -106,18 +111,27 @@ class PredictWidget(JobWidget):
             "proba": proba,
             "predicted": row["predicted"],
         }
-        name = row["layer"]
-        if name in self.viewer.layers:
-            self.viewer.layers[name].metadata["prediction"] = pred
-        stops = f"{name} stops"
-        if stops in self.viewer.layers:
-            layer = self.viewer.layers[stops]
-            features = layer.features.copy()
-            features["predicted"] = row["predicted"]
-            for c, p in proba.items():
-                features[f"p_{c}"] = p
-            layer.features = features
-            layer.metadata["prediction"] = pred
+        if view is None:
+            return
+        view.metadata["prediction"] = pred
+        stops = f"{view.layer.name} stops"
+        if stops not in self.viewer.layers:
+            return
+        layer = self.viewer.layers[stops]
+        features = layer.features.copy()
+        animal = view.metadata.get("animal")
+        if isinstance(animal, dict) and "animal" in features:  # a recording's mosaic
+            mine = (features["animal"] == animal_key(animal)).to_numpy()
+        else:
+            mine = np.ones(len(features), dtype=bool)
+        if "predicted" not in features:
+            features["predicted"] = ""
+        features.loc[mine, "predicted"] = row["predicted"]
+        for c, p in proba.items():
+            if f"p_{c}" not in features:
+                features[f"p_{c}"] = np.nan
+            features.loc[mine, f"p_{c}"] = p
+        layer.features = features
 
     def show_results(self, rows: list[dict], classes: tuple[str, ...]) -> None:
         """Fill the table (one row per animal) and the probability bar plot."""
@@ -165,14 +179,16 @@ class _FileJob:
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple | None:
         from napari_mousestop.errors import Cancelled
-        from napari_mousestop.gui.layers.recordings import layer_name, recording_to_layers
-        from napari_mousestop.gui.reader import recording_names
+        from napari_mousestop.gui.layers.mosaic import mosaic_height_cm, recording_to_layers
+        from napari_mousestop.gui.layers.recordings import layer_name
+        from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_names
         from napari_mousestop.histograms import recording_stacks
         from napari_mousestop.learning.checkpoint import predict_proba
         from napari_mousestop.learning.predict import recording_inputs
 
         hist, stop, geometry = recording_inputs(self.ckpt)
         rows: list[dict] = []
+        below = 0.0  # each recording's mosaic below the previous one
         for k, f in enumerate(self.files):
             if should_stop():
                 raise Cancelled()
@@ -181,18 +197,11 @@ class _FileJob:
                 raise ValueError(f"{f}: no animals in the ANIMAL table")
             cage, labels = recording_names(f, rs.animals)
             proba = predict_proba(self.ckpt, rs.stacks)
-            from napari_mousestop.gui.layers.recordings import animal_key
-
             names = [layer_name(cage, animal_key(a), labels.get(animal_key(a))) for a in rs.animals]
             rows += _rows(self.ckpt, names, proba)
             for row in rows[-len(names) :]:
                 row["recording"] = Path(f).name
-            emit(
-                (
-                    "layers",
-                    recording_to_layers(rs, cage=cage, labels=labels),
-                    k + 1,
-                    len(self.files),
-                )
-            )
+            layers = recording_to_layers(rs, cage=cage, labels=labels, origin=(below, 0.0))
+            below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
+            emit(("layers", layers, k + 1, len(self.files)))
         return tuple(self.ckpt.classes), rows
