@@ -228,7 +228,7 @@ def test_recording_mosaic_draws_each_stop_over_the_bin_that_counts_it(small_reco
     from napari_mousestop.histograms import recording_stacks
 
     rs = recording_stacks(small_recording.path, HistogramParams(n_intervals=1, n_bins=20))
-    layers = recording_to_layers(rs, cage="c9", origin=(200.0, 0.0))
+    layers = recording_to_layers(rs, cage="c9", origin=(200.0, 0.0), name="c9")
     assert [kw["name"] for _, kw, _ in layers][:2] == ["c9", "c9 stops"]
     image, points = _layer(layers[0]), _layer(layers[1])
     mosaic = Mosaic.from_dict(image.metadata[MOSAIC_KEY])

@@ -220,6 +220,7 @@ def recording_to_layers(
     labels: dict[str, str | None] | None = None,
     layout: CageLayout | None | bool = None,
     origin: tuple[float, float] = (0.0, 0.0),
+    name: str | None = None,
 ) -> list[LayerDataTuple]:
     """Layers of one recording: its animals side by side, their stops, the layout in each tile.
 
@@ -228,7 +229,7 @@ def recording_to_layers(
     rs
         :class:`napari_mousestop.histograms.RecordingStacks`.
     cage
-        Cage id for the layer names (default: the recording's file name without suffix).
+        Cage id, in the animals' names (default: the recording's file name without suffix).
     labels
         Class name per animal key (RFID, else name, else id); None or missing: unknown class.
     layout
@@ -237,13 +238,17 @@ def recording_to_layers(
     origin
         World position ``(y, x)`` in cm of the mosaic (to show several recordings one below
         the other).
+    name
+        Name of the mosaic layer (default: the recording's file name without suffix, so that
+        a cage's juvenile and adult recordings get layers of their own).
 
     Returns
     -------
     list
-        ``"<cage>"`` (the animals' stacks in a 2 x 2 mosaic for four mice), ``"<cage> stops"``,
-        ``"<cage> layout"``, ``"<cage> labels"`` and ``"<cage> captions"``.
+        ``"<name>"`` (the animals' stacks in a 2 x 2 mosaic for four mice), ``"<name> stops"``,
+        ``"<name> layout"``, ``"<name> labels"`` and ``"<name> captions"``.
     """
+    name = name or Path(rs.path).stem
     cage = cage or Path(rs.path).stem
     labels = labels or {}
     params = rs.params
@@ -272,7 +277,7 @@ def recording_to_layers(
     layers = mosaic_to_layers(
         mosaic,
         rs.stacks,
-        cage,
+        name,
         interval_h=params.interval_h,
         layout=layout,
         clocks=[clock] * len(keys),
@@ -301,7 +306,7 @@ def recording_to_layers(
         rs.stops.iloc[:0], interval_s=params.interval_s, n_intervals=params.n_intervals
     )
     kwargs.update(
-        name=f"{cage} stops",
+        name=f"{name} stops",
         features=pd.concat(features, ignore_index=True) if features else kwargs["features"],
         metadata={**common, "interval_s": params.interval_s, "offset_s": offset_s},
     )

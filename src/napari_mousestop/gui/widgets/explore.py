@@ -144,6 +144,7 @@ class ExploreWidget(QWidget):
             (napari_viewer.layers.events.removed, self._on_layers_changed),
             (napari_viewer.layers.selection.events.active, self._on_active),
             (napari_viewer.dims.events.current_step, self._on_hour),
+            (napari_viewer.cursor.events.position, self._on_status),
             (napari_viewer.events.status, self._on_status),
         ]
         for emitter, callback in self._connections:
@@ -161,18 +162,16 @@ class ExploreWidget(QWidget):
 
     def _on_layers_changed(self, event: Any = None) -> None:
         layers = self.mosaic_layers()
-        if self.view is not None and self.view.layer in layers:
-            if event is None or event.type != "inserted" or event.value not in layers:
-                return
+        bound = self.view is not None and any(lyr is self.view.layer for lyr in layers)
+        added = event is not None and event.type == "inserted"
+        if bound and not (added and any(lyr is event.value for lyr in layers)):
+            return
         self.bind(layers[-1] if layers else None)
 
     def _on_active(self, event: Any = None) -> None:
         active = self.viewer.layers.selection.active
-        if (
-            active is not None
-            and active in self.mosaic_layers()
-            and (self.view is None or active is not self.view.layer)
-        ):
+        mosaic = any(lyr is active for lyr in self.mosaic_layers())
+        if mosaic and (self.view is None or active is not self.view.layer):
             self.bind(active)
 
     def bind(self, layer: Any) -> None:

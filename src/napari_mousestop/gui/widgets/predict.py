@@ -73,7 +73,8 @@ class PredictWidget(JobWidget):
                 layers = stack_layers(self.viewer, self.source.value.startswith("selected"))
                 if not layers:
                     raise ValueError(
-                        "no stack layer selected: select histogram stack layers in the layer list"
+                        "no stacks selected: select a recording's or a dataset's image layer (its "
+                        "animals side by side) in the layer list"
                     )
                 stacks = {lyr.name: np.asarray(lyr.data, dtype=np.float32) for lyr in layers}
                 job, total = _StackJob(ckpt, stacks), 1
