@@ -25,10 +25,10 @@ import pandas as pd
 
 from napari_mousestop.errors import ShortRecordingWarning
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.io.light import clock_minutes
 
 _WEIGHTS = ("count", "duration")
 _OFF_FLOOR = ("clip", "drop")
-_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 _UNITS = {
     "": 1.0, "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
@@ -111,10 +111,8 @@ class HistogramParams:
         if self.off_floor not in _OFF_FLOOR:
             raise ValueError(f"off_floor must be one of {_OFF_FLOOR}, got {self.off_floor!r}")
         if self.align_to is not None:
-            match = _CLOCK.match(str(self.align_to))
-            if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-                raise ValueError(f"align_to must be a clock time HH:MM, got {self.align_to!r}")
-            object.__setattr__(self, "align_to", f"{int(match.group(1)):02d}:{match.group(2)}")
+            minutes = clock_minutes(self.align_to, "align_to")
+            object.__setattr__(self, "align_to", f"{minutes // 60:02d}:{minutes % 60:02d}")
         try:
             pd.Timestamp("2000-01-01", tz=self.timezone)
         except Exception:

@@ -130,8 +130,9 @@ def test_the_slider_changes_the_canvas_and_reads_as_clock_time(opened, qtbot):
         assert np.abs(shots[a] - shots[b]).mean() > 0.05
     viewer.dims.set_point(0, 1.0)
     assert explorer.hour_text() == "hour 1, day 1, 23:00\u201324:00, dark"
-    assert "stops per bin per hour" in viewer.text_overlay.text
-    assert opened.layer.colorbar.visible
+    assert opened.layer.colorbar.visible  # in the canvas; with its units under the plot:
+    units = explorer.hourly.figure.axes[1].get_xlabel()
+    assert "stops per bin per hour" in units and "square-root" in units
 
 
 def test_hovering_a_tile_names_the_animal_hour_and_counts(opened, qtbot):
@@ -190,3 +191,7 @@ def test_bad_files_give_a_notification_naming_them_not_a_crash(make_napari_viewe
     assert any(str(bad) in m and "params" in m for m in messages), messages
     viewer.open(str(save_dataset(ds, tmp_path / "good.npz")), plugin="napari-mousestop")
     assert "good" in viewer.layers  # the viewer goes on working
+
+
+def test_the_mosaic_is_the_active_layer_after_opening(opened, qtbot):
+    qtbot.waitUntil(lambda: opened.viewer.layers.selection.active is opened.layer, timeout=3000)

@@ -37,6 +37,8 @@ BAND_GAP = 0.55
 """Gap above each class band, as a fraction of the floor (room for the cage names)."""
 LEFT_MARGIN = 0.6
 """Room left of the mosaic for the class names, as a fraction of the floor."""
+TOP_MARGIN = 0.5
+"""Extra room above the first band (where napari writes the hour), as a fraction of the floor."""
 
 
 def natural_key(text: str) -> tuple:
@@ -308,7 +310,7 @@ def arrange_mosaic(
 
     tiles: list[Tile] = []
     captions: list[Caption] = []
-    y, width = 0, left
+    y, width = max(0, round(TOP_MARGIN * n_bins)), left
     for band in bands:
         cage_order = sorted(group_cages[root(band)], key=natural_key)
         top = y + band_gap

@@ -25,14 +25,18 @@ from napari_mousestop.errors import LayoutError
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 
 
-def _minutes(text: str, what: str) -> int:
+def clock_minutes(text: str, what: str = "time") -> int:
+    """Minutes after midnight of a clock time ``"HH:MM"`` (00:00 to 23:59).
+
+    Raises
+    ------
+    ValueError
+        ``"<what> must be a clock time HH:MM, got ..."`` for anything else.
+    """
     match = _CLOCK.match(str(text))
-    if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59:
-        raise LayoutError(f"{what} must be a clock time HH:MM, got {text!r}")
-    minutes = int(match.group(1)) * 60 + int(match.group(2))
-    if minutes > 24 * 60:
-        raise LayoutError(f"{what} must be a clock time HH:MM, got {text!r}")
-    return minutes % (24 * 60)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f"{what} must be a clock time HH:MM, got {text!r}")
+    return int(match.group(1)) * 60 + int(match.group(2))
 
 
 def _timestamp(value: pd.Timestamp | str) -> pd.Timestamp:
@@ -59,7 +63,10 @@ class LightSchedule:
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
-        on, off = _minutes(self.on, "light 'on'"), _minutes(self.off, "light 'off'")
+        try:
+            on, off = clock_minutes(self.on, "light 'on'"), clock_minutes(self.off, "light 'off'")
+        except ValueError as exc:
+            raise LayoutError(str(exc)) from None
         if on == off:
             raise LayoutError(f"light 'on' and 'off' must differ, both are {self.on!r}")
         object.__setattr__(self, "on", f"{on // 60:02d}:{on % 60:02d}")
@@ -90,7 +97,7 @@ class LightSchedule:
         """Light periods ``(from, to)`` (aware timestamps) overlapping ``[start, end)``."""
         start, end = _timestamp(start), _timestamp(end)
         local = start.tz_convert(self.timezone)
-        on, off = _minutes(self.on, "on"), _minutes(self.off, "off")
+        on, off = clock_minutes(self.on), clock_minutes(self.off)
         periods = []
         day = local.normalize().tz_localize(None) - pd.Timedelta(days=1)
         last = end.tz_convert(self.timezone).normalize().tz_localize(None) + pd.Timedelta(days=1)

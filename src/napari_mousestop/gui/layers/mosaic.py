@@ -53,7 +53,7 @@ from napari_mousestop.plots.hours import STOP_GAMMA, stop_colormap
 
 MOSAIC_KEY = "mosaic"
 """Metadata key of a mosaic Image layer (its :meth:`Mosaic.to_dict`)."""
-LABEL_SIZE = 0.05
+LABEL_SIZE = 0.06
 """Tile labels' text size, as a fraction of the floor (text scales with the zoom)."""
 
 
@@ -200,7 +200,7 @@ def mosaic_to_layers(
                 [(oy + c.position[0], ox + c.position[1]) for c in mosaic.captions],
                 [c.text for c in mosaic.captions],
                 f"{name} captions",
-                1.8 * LABEL_SIZE * floor,
+                1.4 * LABEL_SIZE * floor,
             )
         )
     return layers

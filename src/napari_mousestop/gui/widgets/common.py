@@ -146,10 +146,10 @@ def dataset_from_layers(layers: Sequence[Any], classes: Sequence[str] | None = N
 
     classes = tuple(classes or CLASSES)
     if not layers:
-        raise ValueError("no stack layers: open LMT recordings or a dataset, or extract stops")
+        raise ValueError("no animals in the viewer: open recordings or a dataset, or extract stops")
     shapes = {tuple(lyr.data.shape) for lyr in layers}
     if len(shapes) > 1:
-        raise ValueError(f"stack layers have different shapes {sorted(shapes)}")
+        raise ValueError(f"the animals' stacks have different shapes {sorted(shapes)}")
     unlabeled = [lyr.name for lyr in layers if lyr.metadata.get("label") not in classes]
     if unlabeled:
         raise ValueError(f"layers without a class (AM, JM, AF, JF): {unlabeled[:5]}")

@@ -4,7 +4,8 @@ Docked automatically when the plugin opens a recording or a dataset (and from Pl
 Stops > Explore), it follows the mosaic layers of :mod:`napari_mousestop.gui.layers.mosaic`:
 
 * the canvas shows the slider's position as clock time and light phase ("hour 5, day 1,
-  23:00–24:00, dark") and what the colours mean, with napari's colour bar of the mosaic;
+  23:00–24:00, dark") and napari's colour bar of the mosaic; the plot's colour bar gives the
+  units (stops, or seconds stopped, per bin per hour) and the scale;
 * hovering a tile puts the animal, cage, class, recording, hour and that bin's and that hour's
   stop count in the status bar;
 * a plot of stops per hour, class means (checked classes) and chosen animals (the list, or a
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QEvent
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -165,8 +166,17 @@ class ExploreWidget(QWidget):
         bound = self.view is not None and any(lyr is self.view.layer for lyr in layers)
         added = event is not None and event.type == "inserted"
         if bound and not (added and any(lyr is event.value for lyr in layers)):
+            if added and event.value.name.startswith(f"{self.view.layer.name} "):
+                # its labels and layout arrive after it (and napari selects each new layer
+                # after this event): select the mosaic again once they are in, so that the
+                # layer controls show its contrast and colour map
+                QTimer.singleShot(0, self._select_mosaic)
             return
         self.bind(layers[-1] if layers else None)
+
+    def _select_mosaic(self) -> None:
+        if self.view is not None and any(lyr is self.view.layer for lyr in self.viewer.layers):
+            self.viewer.layers.selection.active = self.view.layer
 
     def _on_active(self, event: Any = None) -> None:
         active = self.viewer.layers.selection.active
@@ -201,7 +211,7 @@ class ExploreWidget(QWidget):
         layer.colorbar.visible = True
         self.viewer.text_overlay.visible = True
         self.viewer.text_overlay.position = "top_left"
-        self.viewer.text_overlay.font_size = 11
+        self.viewer.text_overlay.font_size = 12
         self.redraw()
         self._on_hour()
 
@@ -229,10 +239,7 @@ class ExploreWidget(QWidget):
             return
         text = self.hour_text()
         self.hour_label.setText(text)
-        top = self.view.layer.contrast_limits[1]
-        self.viewer.text_overlay.text = (
-            f"{text}\ncolour: {self.view.colour_units} (0\u2013{top:g}, square-root scale)"
-        )
+        self.viewer.text_overlay.text = text
         self._move_cursor()
         self._on_status()
 

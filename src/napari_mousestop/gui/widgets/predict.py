@@ -1,4 +1,4 @@
-"""Inference dock widget: class probabilities of stack layers or LMT recordings."""
+"""Inference dock widget: class probabilities of the animals in the viewer or of LMT recordings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from napari_mousestop.gui.reader import dock_explorer
 from napari_mousestop.gui.widgets.common import clear_path, path_of, stack_layers, upsert_layers
 from napari_mousestop.gui.widgets.plots import PlotCanvas, plot_probabilities
 
-SOURCES = ("selected stack layers", "all stack layers", "LMT files")
+SOURCES = ("animals of the selected layers", "all animals in the viewer", "LMT files")
 
 
 class PredictWidget(JobWidget):
@@ -37,7 +37,7 @@ class PredictWidget(JobWidget):
             label="predict",
             choices=SOURCES,
             value=SOURCES[0],
-            tooltip="stack layers in the viewer, or LMT recordings "
+            tooltip="animals in the viewer, or LMT recordings "
             "(binned with the model's own parameters)",
         )
         self.files = FileEdit(label="LMT files", mode="rm", filter="*.sqlite")
@@ -70,7 +70,7 @@ class PredictWidget(JobWidget):
                     raise ValueError("choose one or more LMT files (.sqlite)")
                 job, total = _FileJob(ckpt, files), len(files)
             else:
-                layers = stack_layers(self.viewer, self.source.value.startswith("selected"))
+                layers = stack_layers(self.viewer, self.source.value == SOURCES[0])
                 if not layers:
                     raise ValueError(
                         "no stacks selected: select a recording's or a dataset's image layer (its "
