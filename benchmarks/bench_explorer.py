@@ -16,20 +16,24 @@ hour (twice, in a shuffled order) and prints, per step:
   window's size and is much faster on a real GPU; ``--size`` sets the window).
 
 With ``--grid N`` it also times napari's grid mode with N named image layers (one per animal),
-the alternative the mosaic replaces (the grid with 96 layers does not finish drawing in
-minutes under Xvfb; 24 give an idea).
+the alternative the mosaic replaces (issue 14 reports that 96 layers did not finish drawing in
+5 minutes under Xvfb; 24 give an idea).
 
 Run (a display is needed; Xvfb provides one)::
 
-    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python benchmarks/bench_explorer.py
-    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python benchmarks/bench_explorer.py \\
-        --size 1500 950 --grid 24
+    QT_API=pyqt6 xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python \\
+        benchmarks/bench_explorer.py
+    QT_API=pyqt6 xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python \\
+        benchmarks/bench_explorer.py --grid 24 --json benchmarks/results/bench_explorer.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,12 +105,21 @@ def _steps(viewer, app, hours: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(step) * 1e3, np.array(drawn) * 1e3
 
 
-def _report(name: str, step: np.ndarray, drawn: np.ndarray) -> None:
+def _report(name: str, step: np.ndarray, drawn: np.ndarray, results: dict) -> None:
     print(
         f"{name}: step median {np.median(step):.1f} ms (p95 {np.percentile(step, 95):.1f}); "
         f"step + draw median {np.median(drawn):.1f} ms (p95 {np.percentile(drawn, 95):.1f}) "
         f"over {len(step)} steps"
     )
+    results[name] = {
+        "steps": len(step),
+        "step_ms": {"median": float(np.median(step)), "p95": float(np.percentile(step, 95))},
+        "step_and_draw_ms": {
+            "median": float(np.median(drawn)),
+            "p95": float(np.percentile(drawn, 95)),
+        },
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -118,12 +131,15 @@ def main() -> None:
     parser.add_argument(
         "--without-explorer", action="store_true", help="close the Explore dock before timing"
     )
+    parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args()
 
     import napari
     from qtpy import API_NAME
     from qtpy.QtWidgets import QApplication
 
+    results: dict = {"command": " ".join(sys.argv), "machine": f"{platform.machine()}, "
+                     f"{os.cpu_count()} CPUs", "window": list(args.size)}  # fmt: skip
     ds = paper_cohort(T=args.hours, seed=args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="bench-explorer-"))
     path = save_dataset(ds, tmp / "cohort.npz")
@@ -133,7 +149,10 @@ def main() -> None:
         f"non-empty bins: {nonzero.size / ds.X.size:.1%}, of which "
         f"{np.mean(nonzero <= 2):.0%} hold 1 or 2 stops; largest bin {int(ds.X.max())}"
     )
-    print(f"napari {napari.__version__}, Qt binding {API_NAME}, {platform.platform()}")
+    print(
+        f"napari {napari.__version__}, Qt binding {API_NAME}, {platform.platform()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"
+    )
     viewer = napari.Viewer(show=True, title="bench")
     viewer.window.resize(*args.size)
     app = QApplication.instance()
@@ -152,7 +171,8 @@ def main() -> None:
     rng = np.random.default_rng(1)
     hours = list(range(args.hours)) + list(rng.permutation(args.hours))
     _steps(viewer, app, hours[:5])  # warm-up
-    _report(name, *_steps(viewer, app, hours))
+    _report(name, *_steps(viewer, app, hours), results)
+    print(f"load average {os.getloadavg()[0]:.1f} after timing")
     print(f"canvas text at the last step: {viewer.text_overlay.text.splitlines()[0]!r}")
     viewer.close()
 
@@ -168,8 +188,12 @@ def main() -> None:
         _pump(app, 0.5)
         print(f"grid of {args.grid} layers: added and drawn in {time.perf_counter() - t0:.1f} s")
         steps = hours[: min(len(hours), 24)]
-        _report(f"grid mode, {args.grid} layers", *_steps(viewer, app, steps))
+        _report(f"grid mode, {args.grid} layers", *_steps(viewer, app, steps), results)
         viewer.close()
+    results.update(napari=napari.__version__, qt=API_NAME, dataset=list(ds.X.shape))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

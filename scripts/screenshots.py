@@ -181,11 +181,11 @@ def main() -> None:
     _shot(viewer, app, out / "widget_train_results.png")
     model = tmp / "run" / "model.pt"
 
-    # 3. inference: two cages of the cohort (8 animals), their mosaic selected
+    # 3. inference: one cage of the cohort (juveniles and adults, 8 animals), its mosaic selected
     viewer, w = _viewer(PredictWidget)
-    two = save_dataset(ds.subset(np.isin(ds.cages, sorted(set(ds.cages))[:2])), tmp / "two.npz")
-    viewer.open(str(two), plugin="napari-mousestop")
-    viewer.layers.selection = {viewer.layers["two"]}
+    one = save_dataset(ds.subset(ds.cages == sorted(set(ds.cages))[0]), tmp / "cage.npz")
+    viewer.open(str(one), plugin="napari-mousestop")
+    viewer.layers.selection = {viewer.layers["cage"]}
     w.model_file.value = str(model)
     w.run()
     _wait(w, app)

@@ -110,6 +110,7 @@ class ExploreWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.view: MosaicView | None = None
+        self._views: dict[int, MosaicView] = {}  # every mosaic layer's, by id(layer)
         self._writing_status = False
         self.setLayout(QVBoxLayout())
         self.layout().setContentsMargins(4, 4, 4, 4)
@@ -161,8 +162,16 @@ class ExploreWidget(QWidget):
             if lyr._type_string == "image" and MOSAIC_KEY in lyr.metadata
         ]
 
+    def view_of(self, layer: Any) -> MosaicView:
+        """The explorer's reading of a mosaic layer (made once per layer)."""
+        view = self._views.get(id(layer))
+        if view is None or view.layer is not layer:
+            view = self._views[id(layer)] = MosaicView.of(layer)
+        return view
+
     def _on_layers_changed(self, event: Any = None) -> None:
         layers = self.mosaic_layers()
+        self._views = {k: v for k, v in self._views.items() if any(v.layer is x for x in layers)}
         bound = self.view is not None and any(lyr is self.view.layer for lyr in layers)
         added = event is not None and event.type == "inserted"
         if bound and not (added and any(lyr is event.value for lyr in layers)):
@@ -191,7 +200,7 @@ class ExploreWidget(QWidget):
                 self.view.layer.mouse_drag_callbacks.remove(self._on_click)
             except ValueError:
                 pass
-        self.view = MosaicView.of(layer) if layer is not None else None
+        self.view = self.view_of(layer) if layer is not None else None
         self._hour_texts = {}
         self.animals.blockSignals(True)
         self.animals.clear()
@@ -208,6 +217,7 @@ class ExploreWidget(QWidget):
             self.animals.addItem(item)
         self.animals.blockSignals(False)
         layer.mouse_drag_callbacks.append(self._on_click)
+        QTimer.singleShot(0, self._select_mosaic)  # its contrast in the layer controls
         layer.colorbar.visible = True
         self.viewer.text_overlay.visible = True
         self.viewer.text_overlay.position = "top_left"
@@ -268,8 +278,7 @@ class ExploreWidget(QWidget):
         for layer in reversed(self.mosaic_layers()):
             if not layer.visible:
                 continue
-            view = self.view if self.view is not None and self.view.layer is layer else None
-            text = (view or MosaicView.of(layer)).describe(world)
+            text = self.view_of(layer).describe(world)
             if text is not None:
                 return text
         return None
@@ -348,6 +357,7 @@ class ExploreWidget(QWidget):
             except (TypeError, ValueError, RuntimeError):
                 pass
         self._connections = []
+        self.viewer.text_overlay.visible = False
         if self.view is not None:
             try:
                 self.view.layer.mouse_drag_callbacks.remove(self._on_click)
