@@ -108,13 +108,15 @@ def stack_layers(viewer: Any, selected_only: bool = False) -> list[StackView]:
     selected_only
         Only the selected layers (a selected mosaic gives all its animals).
     """
+    from napari.layers import Image
+
     from napari_mousestop.datasets.mosaic import Mosaic
     from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY
 
     layers = viewer.layers.selection if selected_only else viewer.layers
     views: list[StackView] = []
     for lyr in (lyr for lyr in viewer.layers if lyr in layers):
-        if lyr._type_string != "image" or lyr.ndim != 3 or lyr.rgb:
+        if not isinstance(lyr, Image) or lyr.ndim != 3 or lyr.rgb:
             continue
         meta = lyr.metadata
         if MOSAIC_KEY in meta:

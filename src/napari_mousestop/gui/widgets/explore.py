@@ -156,10 +156,12 @@ class ExploreWidget(QWidget):
     # -- which mosaic ---------------------------------------------------------------------------
     def mosaic_layers(self) -> list[Any]:
         """Image layers holding a mosaic, bottom to top."""
+        from napari.layers import Image
+
         return [
             lyr
             for lyr in self.viewer.layers
-            if lyr._type_string == "image" and MOSAIC_KEY in lyr.metadata
+            if isinstance(lyr, Image) and MOSAIC_KEY in lyr.metadata
         ]
 
     def view_of(self, layer: Any) -> MosaicView:
