@@ -25,7 +25,7 @@ import pandas as pd
 
 from napari_mousestop.errors import ShortRecordingWarning
 from napari_mousestop.io.geometry import CageGeometry
-from napari_mousestop.io.light import clock_minutes
+from napari_mousestop.io.light import check_timezone, clock_minutes, hhmm
 
 _WEIGHTS = ("count", "duration")
 _OFF_FLOOR = ("clip", "drop")
@@ -111,12 +111,8 @@ class HistogramParams:
         if self.off_floor not in _OFF_FLOOR:
             raise ValueError(f"off_floor must be one of {_OFF_FLOOR}, got {self.off_floor!r}")
         if self.align_to is not None:
-            minutes = clock_minutes(self.align_to, "align_to")
-            object.__setattr__(self, "align_to", f"{minutes // 60:02d}:{minutes % 60:02d}")
-        try:
-            pd.Timestamp("2000-01-01", tz=self.timezone)
-        except Exception:
-            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+            object.__setattr__(self, "align_to", hhmm(clock_minutes(self.align_to, "align_to")))
+        check_timezone(self.timezone)
 
     @property
     def interval_h(self) -> float:

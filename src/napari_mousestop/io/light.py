@@ -39,6 +39,26 @@ def clock_minutes(text: str, what: str = "time") -> int:
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
+def check_timezone(zone: str) -> str:
+    """``zone`` if it is a time zone pandas knows (an IANA name such as ``"Europe/Paris"``).
+
+    Raises
+    ------
+    ValueError
+        ``"unknown time zone ..."`` otherwise.
+    """
+    try:
+        pd.Timestamp("2000-01-01", tz=zone)
+    except Exception:
+        raise ValueError(f"unknown time zone {zone!r}") from None
+    return zone
+
+
+def hhmm(minutes: int) -> str:
+    """``"07:05"`` for 425 minutes after midnight."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def _timestamp(value: pd.Timestamp | str) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts
@@ -65,16 +85,13 @@ class LightSchedule:
     def __post_init__(self) -> None:
         try:
             on, off = clock_minutes(self.on, "light 'on'"), clock_minutes(self.off, "light 'off'")
+            check_timezone(self.timezone)
         except ValueError as exc:
-            raise LayoutError(str(exc)) from None
+            raise LayoutError(f"{exc} in [light]") from None
         if on == off:
             raise LayoutError(f"light 'on' and 'off' must differ, both are {self.on!r}")
-        object.__setattr__(self, "on", f"{on // 60:02d}:{on % 60:02d}")
-        object.__setattr__(self, "off", f"{off // 60:02d}:{off % 60:02d}")
-        try:
-            pd.Timestamp("2000-01-01", tz=self.timezone)
-        except Exception:
-            raise LayoutError(f"unknown time zone {self.timezone!r} in [light]") from None
+        object.__setattr__(self, "on", hhmm(on))
+        object.__setattr__(self, "off", hhmm(off))
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "layout") -> LightSchedule:
