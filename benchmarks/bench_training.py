@@ -122,7 +122,7 @@ def _fold_job(job: tuple) -> tuple[str, np.ndarray]:
 
 def parallel_folds(shape: tuple, ds: Dataset, config: TrainConfig, processes: int) -> float:
     """All folds spread over ``processes`` worker processes of one thread each: seconds."""
-    cfg = {**config.to_dict(), "threads": 1}
+    cfg = config.to_dict()
     jobs = [(c, tr, te, cfg, k) for k, (c, tr, te) in enumerate(loco_folds(ds.cages))]
     ctx = mp.get_context("spawn")
     with ctx.Pool(processes, initializer=_init_worker, initargs=(shape,)) as pool:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     shape = (a.cages, a.per_cage, a.intervals, a.bins)
     ds = make_dataset(*shape)
     torch.set_num_threads(a.threads)
-    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, threads=a.threads, device="cpu")
+    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, device="cpu")
     n_train = len(ds) - 2 * a.per_cage
     steps = a.cages * a.epochs * -(-n_train // a.batch_size)
     print(f"dataset {ds.X.shape}, {a.cages} folds x {a.epochs} epochs = {steps} SGD steps")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     bare_loop(warm, TrainConfig(epochs=2, batch_size=a.batch_size))
     events = []
     t0, c0 = time.perf_counter(), time.process_time()
-    cv = loco_cv(ds, config, callback=events.append, should_stop=lambda: False)
+    cv = loco_cv(ds, config, progress=events.append, should_stop=lambda: False)
     ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
     acc = float(np.mean(cv.oof_pred == ds.labels))
     print(f"loco_cv:        {ours:8.1f} s wall, {ours_cpu:8.1f} s CPU  (accuracy {acc:.3f})")

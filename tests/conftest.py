@@ -23,6 +23,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+# One torch thread per test process (torch reads this when first imported): the tests' models are
+# small, and several suites share this machine's cores. A setting of this process, never of the
+# library (see docs/architecture.md).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from hypothesis import HealthCheck, settings
 
 from napari_mousestop.synthetic.generate import generate_cohort, generate_recording

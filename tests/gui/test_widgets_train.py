@@ -10,7 +10,7 @@ from _widget_data import saved_dataset
 from qtpy.QtCore import QTimer
 
 from napari_mousestop.gui.widgets.train import TrainWidget
-from napari_mousestop.learning.config import Progress
+from napari_mousestop.learning.config import EpochProgress
 
 pytestmark = pytest.mark.gui
 
@@ -41,7 +41,7 @@ def test_training_runs_off_the_main_thread_and_shows_results(make_napari_viewer,
     timer.stop()
     # the Qt event loop kept turning while the model trained
     assert sum(ticks) >= 5
-    epochs = [p for p in seen if isinstance(p, Progress)]
+    epochs = [p for p in seen if isinstance(p, EpochProgress)]
     n_folds = len(np.unique(ds.cages))
     assert len(epochs) == 2 * n_folds + 2  # every epoch of every fold, then the final model
     assert widget.status.text().startswith("done: accuracy")
@@ -83,28 +83,28 @@ def test_balanced_folds_from_the_widget(make_napari_viewer, qtbot, tmp_path):
     folds = widget.report.folds
     assert widget.report.fold_scheme == "balanced" and len(folds) == n_cages // 2
     assert all(len(f.cages) == 2 for f in folds)
-    assert {p.n_folds for p in seen if isinstance(p, Progress)} == {n_cages // 2}
+    assert {p.n_folds for p in seen if isinstance(p, EpochProgress)} == {n_cages // 2}
     assert "balanced" in widget.summary.toPlainText()
 
 
 def _spy_on_training(monkeypatch):
     """Record, on the training thread, whether Cancel was already pressed at each epoch."""
-    import napari_mousestop.learning.training as training
+    import napari_mousestop.learning.report as report  # the widget trains through run_training
 
-    real = training.loco_cv
+    real = report.loco_cv
     log = {"stopped_at_epoch": [], "ended": False}
 
-    def spy(dataset, config, callback=None, should_stop=None):
-        def on_epoch(progress):
+    def spy(dataset, config, progress=None, should_stop=None):
+        def on_epoch(p):
             log["stopped_at_epoch"].append(should_stop())
-            callback(progress)
+            progress(p)
 
         try:
-            return real(dataset, config, callback=on_epoch, should_stop=should_stop)
+            return real(dataset, config, progress=on_epoch, should_stop=should_stop)
         finally:
             log["ended"] = True
 
-    monkeypatch.setattr(training, "loco_cv", spy)
+    monkeypatch.setattr(report, "loco_cv", spy)
     return log
 
 
@@ -149,7 +149,7 @@ def test_closing_the_widget_stops_its_worker(make_napari_viewer, qtbot, tmp_path
 def test_errors_in_the_worker_become_notifications(
     make_napari_viewer, qtbot, tmp_path, monkeypatch
 ):
-    import napari_mousestop.learning.training as training
+    import napari_mousestop.learning.report as report
 
     _, path = saved_dataset(tmp_path)
     viewer, widget = _widget(make_napari_viewer, path, epochs=1)
@@ -157,7 +157,7 @@ def test_errors_in_the_worker_become_notifications(
     def broken(*args, **kwargs):
         raise ValueError("tiny.npz: something went wrong while training")
 
-    monkeypatch.setattr(training, "loco_cv", broken)
+    monkeypatch.setattr(report, "loco_cv", broken)
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     widget.run()

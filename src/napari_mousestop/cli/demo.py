@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.errors import MousestopError
 
 # --- the whole pipeline (pipeline.py) ----------------------------------------------------------
 
@@ -52,6 +53,11 @@ def demo(
     if not view:
         typer.echo(f"No display: open the results with `mousestop launch {result.dataset}`.")
         return
-    from napari_mousestop.gui.widgets.launch import run_viewer
+    from napari_mousestop.cli.viewer import napari_viewer
 
+    try:
+        run_viewer = napari_viewer()
+    except MousestopError as exc:  # the results are written: say how to view them
+        typer.echo(f"Not opening napari: {exc}")
+        return
     run_viewer([result.dataset], dataset=result.dataset, model=result.run_dir / "model.pt")

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.cli.common import ProgressBar, friendly_errors
+from napari_mousestop.learning.config import N_PERMUTATIONS, EpochProgress, TrainConfig
+from napari_mousestop.progress import Progress
+
+TRAIN = TrainConfig()
 
 # --- training and prediction (learning: training, report, predict) --------------------------
 
@@ -20,9 +24,9 @@ class _TrainBars:
         self.folds = None
         self.epochs = None
 
-    def __call__(self, p) -> None:
-        if not self.enabled:
-            return
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled or not isinstance(p, EpochProgress):
+            return  # stage messages (baselines, writing): the bars stay as they are
         from tqdm import tqdm
 
         if p.stage == "cv" and self.folds is None:
@@ -49,27 +53,28 @@ class _TrainBars:
 def train(
     dataset_path: str = typer.Argument(..., metavar="DATASET", help="Dataset file (.npz)."),
     out: str = typer.Option(..., "-o", "--out", help="Run folder to write (report, models)."),
-    epochs: int = typer.Option(100, help="Epochs per model."),
-    lr: float = typer.Option(1e-3, help="SGD learning rate."),
-    batch_size: int = typer.Option(8, help="Samples per SGD step."),
-    momentum: float = typer.Option(0.9, help="SGD momentum."),
-    weight_decay: float = typer.Option(0.0, help="SGD weight decay (L2)."),
-    seed: int = typer.Option(0, help="Seed of weights, batch order and permutations."),
-    permutations: int = typer.Option(10000, help="Permutations of each cage-level test."),
+    epochs: int = typer.Option(TRAIN.epochs, help="Epochs per model."),
+    lr: float = typer.Option(TRAIN.lr, help="SGD learning rate."),
+    batch_size: int = typer.Option(TRAIN.batch_size, help="Samples per SGD step."),
+    momentum: float = typer.Option(TRAIN.momentum, help="SGD momentum."),
+    weight_decay: float = typer.Option(TRAIN.weight_decay, help="SGD weight decay (L2)."),
+    seed: int = typer.Option(TRAIN.seed, help="Seed of weights, batch order and permutations."),
+    permutations: int = typer.Option(N_PERMUTATIONS, help="Permutations of each cage-level test."),
     folds: str = typer.Option(
-        "cage",
+        TRAIN.folds,
         help="cage: leave one cage out; balanced: hold out cages covering the classes evenly "
         "(e.g. one male and one female cage) together.",
     ),
-    scaling: str = typer.Option("log1p", help="Input scaling: log1p or none."),
-    device: str = typer.Option("auto", help="auto (CUDA if present), cpu or cuda."),
-    threads: int = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    scaling: str = typer.Option(TRAIN.scaling, help="Input scaling: log1p or none."),
+    device: str = typer.Option(TRAIN.device, help="auto (CUDA if present), cpu or cuda."),
+    threads: int = typer.Option(
+        None, min=1, help="CPU threads of torch in this process (default: torch's choice)."
+    ),
     final: bool = typer.Option(True, "--final/--no-final", help="Train model.pt on all data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Cross-validation by cages of the CNN and the PCA baselines, statistics, final model."""
     from napari_mousestop.datasets.dataset import load_dataset
-    from napari_mousestop.learning.config import TrainConfig
     from napari_mousestop.learning.report import train_and_report
 
     config = TrainConfig(
@@ -81,14 +86,17 @@ def train(
         seed=seed,
         device=device,
         scaling=scaling,
-        threads=threads,
         folds=folds,
     )
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)  # this command's process: set once, before any training
     ds = load_dataset(dataset_path)
     bars = _TrainBars(enabled=not quiet)
     try:
         rep = train_and_report(
-            ds, out, config, permutations, dataset_path, final_model=final, callback=bars
+            ds, out, config, permutations, dataset_path, final_model=final, progress=bars
         )
     finally:
         bars.close()
@@ -131,21 +139,12 @@ def predict(
     ),
 ) -> None:
     """Class probabilities per animal from a trained model (recordings binned as in training)."""
-    from tqdm import tqdm
 
     from napari_mousestop.io.atomic import atomic_path
     from napari_mousestop.learning.predict import predict_files
 
-    bar = tqdm(total=len(inputs), desc="inputs", unit="file", disable=len(inputs) < 2)
-
-    def progress(done: int, total: int) -> None:
-        bar.n = done
-        bar.refresh()
-
-    try:
-        table = predict_files(model, inputs, progress=progress, verify=verify)
-    finally:
-        bar.close()
+    with ProgressBar("inputs", "file", disable=len(inputs) < 2) as bar:
+        table = predict_files(model, inputs, progress=bar, verify=verify)
     with atomic_path(out, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     known = table["true"].astype(str) != ""
@@ -195,43 +194,35 @@ def explain(
     """
     import warnings
 
-    from tqdm import tqdm
-
     from napari_mousestop.explain.run import explain_run
 
-    bar = tqdm(desc="explaining", unit="step", disable=quiet)
+    bar = ProgressBar("explaining", "step", disable=quiet, describe=True)
 
-    def progress(stage: str, done: int, total: int) -> None:
-        bar.set_description(stage)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
+    # captum's DeepLift announces its temporary hooks on every call: noise to a user. A filter of
+    # this command's process (the CLI owns it), set before any work starts.
+    warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
     try:
-        with warnings.catch_warnings():
-            # captum's DeepLift announces its temporary hooks on every call: noise to a user
-            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
-            res = explain_run(
-                run_dir,
-                out,
-                dataset=dataset_path,
-                patch=patch,
-                stride=stride,
-                n_permutations=permutations,
-                alpha=alpha,
-                seed=seed,
-                statistic=statistic,
-                by=by,
-                correct_only=correct_only,
-                primary=primary,
-                contrasts=contrast or None,
-                progress=progress,
-            )
+        res = explain_run(
+            run_dir,
+            out,
+            dataset=dataset_path,
+            patch=patch,
+            stride=stride,
+            n_permutations=permutations,
+            alpha=alpha,
+            seed=seed,
+            statistic=statistic,
+            by=by,
+            correct_only=correct_only,
+            primary=primary,
+            contrasts=contrast or None,
+            progress=bar,
+        )
     finally:
         bar.close()
     typer.echo(
-        f"wrote {res['file']} ({len(res['maps'])} arrays), {len(res['figures'])} figures "
-        f"and {res['index']}"
+        f"wrote {res.file} ({len(res.maps)} arrays), {len(res.figures)} figures "
+        f"and {res.index}"
     )
-    for name, why in res["skipped"].items():
+    for name, why in res.skipped.items():
         typer.echo(f"skipped {name}: {why}")

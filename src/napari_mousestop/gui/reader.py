@@ -32,7 +32,8 @@ from napari_mousestop.gui.layers.mosaic import (
     mosaic_height_cm,
     recording_to_layers,
 )
-from napari_mousestop.gui.layers.recordings import LayerDataTuple, animal_key
+from napari_mousestop.gui.layers.recordings import LayerDataTuple
+from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.layout import CageLayout, load_layout
 
 _LMT_TABLES = {"ANIMAL", "DETECTION", "FRAME"}

@@ -1,15 +1,23 @@
-"""Settings and result containers of training: :class:`TrainConfig`, :class:`Progress`,
+"""Settings and result containers of training: :class:`TrainConfig`, :class:`EpochProgress`,
 :class:`FoldResult`, :class:`CVResult`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from napari_mousestop.learning.model import ModelConfig, StopCNN
 from napari_mousestop.learning.scaling import InputScaler
+from napari_mousestop.progress import Progress
+
+if TYPE_CHECKING:  # torch loads when a model is built, not with the settings (the CLI reads them)
+    import torch
+
+    from napari_mousestop.learning.model import ModelConfig, StopCNN
+
+N_PERMUTATIONS = 10000
+"""Label permutations of each cage-level test of a training report."""
 
 FOLD_SCHEMES = ("cage", "balanced")
 """Cross-validation fold schemes (:attr:`TrainConfig.folds`)."""
@@ -51,9 +59,6 @@ class TrainConfig:
     track_test
         Record held-out loss and accuracy after every epoch (learning curves; never used to
         pick a model or a setting).
-    threads
-        CPU threads for torch during training (None: torch's default). One thread is fastest
-        for small inputs and on busy machines.
     """
 
     epochs: int = 100
@@ -69,7 +74,6 @@ class TrainConfig:
     pool: int = 2
     folds: str = "cage"
     track_test: bool = True
-    threads: int | None = None
 
     def __post_init__(self) -> None:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -84,8 +88,6 @@ class TrainConfig:
             problems.append(f"momentum must lie in [0, 1) (got {self.momentum})")
         if self.weight_decay < 0:
             problems.append(f"weight decay must be >= 0 (got {self.weight_decay})")
-        if self.threads is not None and self.threads < 1:
-            problems.append(f"threads must be >= 1 (got {self.threads})")
         if self.scaling not in InputScaler.METHODS:
             problems.append(f"scaling must be one of {InputScaler.METHODS} (got {self.scaling!r})")
         if self.folds not in FOLD_SCHEMES:
@@ -95,6 +97,8 @@ class TrainConfig:
 
     def model_config(self, n_intervals: int, n_bins: int, n_classes: int) -> ModelConfig:
         """The architecture for data of T = ``n_intervals``, N = ``n_bins``."""
+        from napari_mousestop.learning.model import ModelConfig
+
         return ModelConfig(
             n_intervals=n_intervals,
             n_bins=n_bins,
@@ -112,14 +116,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are refused)."""
-        return cls(**d)
+        """Inverse of :meth:`to_dict` (unknown keys are refused).
+
+        ``threads``, recorded by versions before 0.2 (torch's thread count is a setting of the
+        process, not of a training run: ``mousestop train --threads``), is ignored.
+        """
+        return cls(**{k: v for k, v in d.items() if k != "threads"})
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One progress report, sent after every epoch.
+@dataclass(frozen=True, kw_only=True)
+class EpochProgress(Progress):
+    """The :class:`~napari_mousestop.progress.Progress` of training, sent after every epoch.
 
+    ``done`` and ``total`` count epochs over all folds (the final model: its own epochs);
     ``fold`` counts from 1 to ``n_folds`` in CV; the final all-data model reports
     ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
     training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none);
@@ -186,6 +195,8 @@ class CVResult:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

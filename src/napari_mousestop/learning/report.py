@@ -30,7 +30,7 @@ from napari_mousestop.learning.checkpoint import (
     make_checkpoint,
     save_checkpoint,
 )
-from napari_mousestop.learning.config import CVResult, Progress, TrainConfig
+from napari_mousestop.learning.config import N_PERMUTATIONS, CVResult, TrainConfig
 from napari_mousestop.learning.report_text import (
     FOLD_DESCRIPTIONS,
     SETTINGS_ASSUMES,
@@ -50,6 +50,7 @@ from napari_mousestop.learning.stats import (
     summarize,
 )
 from napari_mousestop.learning.training import loco_cv, train_final
+from napari_mousestop.progress import ProgressCallback, notify
 
 REPORT_FORMAT = "napari-mousestop-run/2"
 """Format of ``report.json`` written now."""
@@ -181,7 +182,7 @@ def build_report(
     dataset: Dataset,
     cv: CVResult,
     baselines: dict[str, BaselineResult],
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
 ) -> Report:
     """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions."""
@@ -306,14 +307,70 @@ def write_run(
     return run_dir
 
 
+@dataclass
+class TrainingRun:
+    """What one training run produced (:func:`run_training`).
+
+    Attributes
+    ----------
+    report
+        Cross-validated figures, baselines and tests (written as ``report.json``).
+    cv
+        The fold models, scalers, learning curves and out-of-fold probabilities.
+    final
+        The model trained on all data (None when not asked for).
+    run_dir
+        Where the run was written (None when it was not).
+    """
+
+    report: Report
+    cv: CVResult
+    final: Checkpoint | None = None
+    run_dir: Path | None = None
+
+
+def run_training(
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    n_permutations: int = N_PERMUTATIONS,
+    dataset_path: str | os.PathLike | None = None,
+    final_model: bool = True,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    run_dir: str | os.PathLike | None = None,
+) -> TrainingRun:
+    """Cross-validation of the CNN and the baselines, statistics, the final model and, with
+    ``run_dir``, the run folder: the one training pipeline of the CLI, the widget and scripts.
+
+    ``progress`` receives an :class:`~napari_mousestop.learning.config.EpochProgress` after
+    every epoch and a plain :class:`~napari_mousestop.progress.Progress` when a later stage
+    (baselines and statistics, writing) starts; ``should_stop`` cancels between batches (see
+    :func:`~napari_mousestop.learning.training.loco_cv`). The other parameters are those of
+    :func:`train_and_report`.
+    """
+    config = config or TrainConfig()
+    cv = loco_cv(dataset, config, progress=progress, should_stop=should_stop)
+    notify(progress, 0, 1, "baselines and statistics")
+    baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
+    report = build_report(dataset, cv, baselines, n_permutations, dataset_path)
+    final = None
+    if final_model:
+        final = train_final(dataset, config, progress=progress, should_stop=should_stop)
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        notify(progress, 0, 1, f"writing {run_dir}")
+        write_run(run_dir, report, dataset, cv, final)
+    return TrainingRun(report, cv, final, run_dir)
+
+
 def train_and_report(
     dataset: Dataset,
     run_dir: str | os.PathLike,
     config: TrainConfig | None = None,
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
     final_model: bool = True,
-    callback: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Report:
     """Cross-validation of the CNN and the baselines, statistics, the final model, the run folder.
@@ -332,7 +389,7 @@ def train_and_report(
         Recorded in the report.
     final_model
         Also train ``model.pt`` on all data.
-    callback, should_stop
+    progress, should_stop
         Progress and cancellation, as in :func:`~napari_mousestop.learning.training.loco_cv`.
 
     Returns
@@ -340,15 +397,9 @@ def train_and_report(
     Report
         The report (also written to ``run_dir/report.json`` and ``report.md``).
     """
-    config = config or TrainConfig()
-    cv = loco_cv(dataset, config, callback=callback, should_stop=should_stop)
-    baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
-    report = build_report(dataset, cv, baselines, n_permutations, dataset_path)
-    final = None
-    if final_model:
-        final = train_final(dataset, config, callback=callback, should_stop=should_stop)
-    write_run(run_dir, report, dataset, cv, final)
-    return report
+    return run_training(
+        dataset, config, n_permutations, dataset_path, final_model, progress, should_stop, run_dir
+    ).report
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Training the paper's CNN: input scaling, the training loop, leave-one-cage-out CV, final model.
 
-Everything here is plain Python + PyTorch: progress goes out through a callback that receives a
-:class:`Progress`, and a ``should_stop()`` callable is checked before every batch so a GUI can
-cancel promptly (:class:`~napari_mousestop.errors.Cancelled` is raised). Checkpoints live in
-:mod:`napari_mousestop.learning.checkpoint`, settings and results in
-:mod:`napari_mousestop.learning.config`.
+Everything here is plain Python + PyTorch: progress goes out through ``progress``, which receives
+an :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch (the package's one
+progress protocol, :mod:`napari_mousestop.progress`), and a ``should_stop()`` callable is checked
+before every batch so a GUI can cancel promptly (:class:`~napari_mousestop.errors.Cancelled` is
+raised). Checkpoints live in :mod:`napari_mousestop.learning.checkpoint`, settings and results
+in :mod:`napari_mousestop.learning.config`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from napari_mousestop.learning.checkpoint import (
 from napari_mousestop.learning.config import (
     FOLD_SCHEMES,
     CVResult,
+    EpochProgress,
     FoldResult,
-    Progress,
     TrainConfig,
     resolve_device,
 )
@@ -184,14 +185,7 @@ def fit_model(
         The trained model and per-epoch ``train_loss``, ``train_accuracy``, ``test_loss``,
         ``test_accuracy`` (the last two empty without test data).
     """
-    if config.threads is None:
-        return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
-    before = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
-    finally:
-        torch.set_num_threads(before)
+    return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
 
 
 def _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop):
@@ -288,7 +282,7 @@ def train_fold(
 def loco_cv(
     dataset: Dataset,
     config: TrainConfig | None = None,
-    callback: Callable[[Progress], None] | None = None,
+    progress: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> CVResult:
     """Cross-validation of the CNN by cages: leave one cage out, or balanced folds.
@@ -302,8 +296,9 @@ def loco_cv(
         The stacks and labels.
     config
         Training settings (:class:`TrainConfig`); defaults when None.
-    callback
-        Receives a :class:`Progress` after every epoch of every fold.
+    progress
+        Receives an :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch
+        of every fold.
     should_stop
         Checked before every batch; True raises :class:`Cancelled`.
 
@@ -324,9 +319,12 @@ def loco_cv(
     for k, (cage, train, test) in enumerate(folds):
 
         def on_epoch(epoch: int, fig: dict, k: int = k, cage: str = cage) -> None:
-            if callback is not None:
-                callback(
-                    Progress(
+            if progress is not None:
+                progress(
+                    EpochProgress(
+                        done=k * config.epochs + epoch,
+                        total=len(folds) * config.epochs,
+                        message=f"cage {cage}: epoch {epoch}/{config.epochs}",
                         fold=k + 1,
                         n_folds=len(folds),
                         epoch=epoch,
@@ -364,7 +362,7 @@ def loco_cv(
 def train_final(
     dataset: Dataset,
     config: TrainConfig | None = None,
-    callback: Callable[[Progress], None] | None = None,
+    progress: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Checkpoint:
     """Train the final model on all samples and return it as a :class:`Checkpoint`.
@@ -379,9 +377,12 @@ def train_final(
     none = np.array([], dtype=np.int64)
 
     def on_epoch(epoch: int, fig: dict) -> None:
-        if callback is not None:
-            callback(
-                Progress(
+        if progress is not None:
+            progress(
+                EpochProgress(
+                    done=epoch,
+                    total=config.epochs,
+                    message=f"final model: epoch {epoch}/{config.epochs}",
                     fold=1,
                     n_folds=1,
                     epoch=epoch,

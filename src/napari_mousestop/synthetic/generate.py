@@ -26,6 +26,7 @@ import pandas as pd
 
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.progress import ProgressCallback, notify
 from napari_mousestop.synthetic.database import INDEXES, schema, write_content
 from napari_mousestop.synthetic.motion import (
     CLASS_PREFERENCES,
@@ -193,7 +194,7 @@ def generate_cohort(
     mice_per_cage: int = 4,
     cage_effect: float = 0.35,
     start_time: str = "2024-01-15 18:00",
-    progress=None,
+    progress: ProgressCallback | None = None,
 ) -> CohortFiles:
     """Write a cohort laid out as in the paper: each cage one sex, recorded juvenile and adult.
 
@@ -213,7 +214,8 @@ def generate_cohort(
     start_time
         Clock time (UTC) of each recording's first frame.
     progress
-        Optional ``callable(done, total)`` called after each database.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each database; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
 
     Returns
     -------
@@ -246,8 +248,7 @@ def generate_cohort(
             truths.append(generate_recording(db, hours, mice, rec_seed, start_time))
             dbs.append(db)
             rows += [(db.name, m.rfid, f"cage{c:02d}", sex, age) for m in mice]
-            if progress is not None:
-                progress(len(dbs), total)
+            notify(progress, len(dbs), total, f"{db.name} written")
     cohort_csv = out / "cohort.csv"
     truth_csv = out / "truth.csv"
     with atomic_path(cohort_csv) as tmp:

@@ -42,10 +42,10 @@ from napari_mousestop.gui.layers.recordings import (
     SPACE_UNITS,
     UNITS,
     LayerDataTuple,
-    animal_key,
     layout_to_shapes,
     stops_to_points,
 )
+from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.layout import CageLayout, load_layout
 from napari_mousestop.io.light import IntervalClock

@@ -53,15 +53,6 @@ def layer_name(cage: Any, animal: Any, label: Any = None, suffix: str = "") -> s
     return f"{name} {suffix}" if suffix else name
 
 
-def animal_key(animal: dict) -> str:
-    """How an animal is shown: its RFID, else its name, else its database id."""
-    for key in ("rfid", "name", "animal_id"):
-        value = animal.get(key)
-        if value is not None and not (isinstance(value, float) and np.isnan(value)):
-            return str(value)
-    return "?"
-
-
 def stops_to_points(
     stops: pd.DataFrame,
     name: str = "stops",

@@ -10,10 +10,10 @@ from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
 from napari_mousestop.gui.jobs import JobWidget, notify_error
-from napari_mousestop.gui.layers.recordings import animal_key
 from napari_mousestop.gui.reader import dock_explorer
 from napari_mousestop.gui.widgets.common import clear_path, path_of, stack_layers, upsert_layers
 from napari_mousestop.gui.widgets.plots import PlotCanvas, plot_probabilities
+from napari_mousestop.histograms import animal_key
 
 SOURCES = ("animals of the selected layers", "all animals in the viewer", "LMT files")
 
@@ -87,10 +87,8 @@ class PredictWidget(JobWidget):
 
     def _on_item(self, item: Any) -> None:
         if isinstance(item, tuple) and item[0] == "layers":  # one recording done
-            _, layers, done, total = item
-            upsert_layers(self.viewer, layers)
+            upsert_layers(self.viewer, item[1])
             dock_explorer(self.viewer)
-            self.set_progress(done, total, f"{done}/{total} recordings")
 
     def _on_done(self, result: Any) -> None:
         if not result:
@@ -186,6 +184,7 @@ class _FileJob:
         from napari_mousestop.histograms import recording_stacks
         from napari_mousestop.learning.checkpoint import predict_proba
         from napari_mousestop.learning.predict import recording_inputs
+        from napari_mousestop.progress import Progress
 
         hist, stop, geometry = recording_inputs(self.ckpt)
         rows: list[dict] = []
@@ -204,5 +203,7 @@ class _FileJob:
                 row["recording"] = Path(f).name
             layers = recording_to_layers(rs, cage=cage, labels=labels, origin=(below, 0.0))
             below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
-            emit(("layers", layers, k + 1, len(self.files)))
+            emit(("layers", layers))
+            n = len(self.files)
+            emit(Progress(k + 1, n, f"{k + 1}/{n} recordings"))
         return tuple(self.ckpt.classes), rows

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import html
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
@@ -27,7 +26,11 @@ from napari_mousestop.gui.widgets.common import (
 )
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.gui.widgets.plots import HistoryPlot, PlotCanvas, plot_confusion
-from napari_mousestop.learning.config import FOLD_SCHEMES, TrainConfig
+from napari_mousestop.learning.config import FOLD_SCHEMES, EpochProgress, TrainConfig
+from napari_mousestop.progress import Progress
+
+if TYPE_CHECKING:
+    from napari_mousestop.learning.report import TrainingRun
 
 SOURCES = ("dataset file", "animals in the viewer")
 COLUMNS = {
@@ -70,7 +73,7 @@ class TrainWidget(JobWidget):
                 "device": ("auto", "cpu", "cuda"),
                 "folds": FOLD_SCHEMES,
             },
-            skip=("track_test", "threads"),
+            skip=("track_test",),
             defaults={"epochs": 30},
         )
         self.n_permutations = SpinBox(
@@ -149,6 +152,7 @@ class TrainWidget(JobWidget):
     # -- running --------------------------------------------------------------------------------
     def run(self) -> Any:
         """Start training (returns the worker, or None when the inputs are not usable)."""
+        from napari_mousestop.learning.report import run_training
         from napari_mousestop.learning.stats import frequency_guess_accuracy
         from napari_mousestop.learning.training import check_trainable, cv_folds
 
@@ -174,23 +178,19 @@ class TrainWidget(JobWidget):
         self.report = self.cv = self.final = None
         run_dir = path_of(self.run_dir)
         path = path_of(self.dataset_file) if self.source.value == "dataset file" else None
-        job = _TrainJob(
-            dataset,
-            config,
-            int(self.n_permutations.value),
-            bool(self.final_model.value),
-            run_dir,
-            path,
-        )
-        return self.start_job(job, self._on_item, self._on_done, total, "training")
+        args = (config, int(self.n_permutations.value), path, bool(self.final_model.value))
 
-    def _on_item(self, item: Any) -> None:
-        from napari_mousestop.learning.config import Progress
+        def job(emit: Any, should_stop: Any) -> TrainingRun:
+            return run_training(
+                dataset, *args, progress=emit, should_stop=should_stop, run_dir=run_dir
+            )
 
-        if isinstance(item, str):
-            self.status.setText(item)
-            return
-        if not isinstance(item, Progress):
+        return self.start_job(job, lambda _: None, self._on_done, total, "training")
+
+    def on_progress(self, item: Progress) -> None:
+        """Epochs move the progress bar and the live curves; later stages say what runs."""
+        if not isinstance(item, EpochProgress):
+            self.status.setText(item.message + "...")
             return
         key = (item.stage, item.fold)
         if not self._folds or self._folds[-1]["key"] != key:
@@ -227,14 +227,14 @@ class TrainWidget(JobWidget):
             self._last_draw = now
             self._history.update(self._folds)
 
-    def _on_done(self, result: Any) -> None:
+    def _on_done(self, result: TrainingRun | None) -> None:
         if result is None:
             return
-        self.report, self.cv, self.final = result["report"], result["cv"], result["final"]
+        self.report, self.cv, self.final = result.report, result.cv, result.final
         self._history.update(self._folds)
         self.show_report(self.report)
         self.tabs.setCurrentIndex(1)
-        where = f"; saved to {result['run_dir']}" if result["run_dir"] else ""
+        where = f"; saved to {result.run_dir}" if result.run_dir else ""
         self.status.setText(f"done: accuracy {self.report.accuracy:.2f}{where}")
 
     def show_report(self, report: Any) -> None:
@@ -276,28 +276,3 @@ class TrainWidget(JobWidget):
                 for st in statements(report)
             )
         )
-
-
-class _TrainJob:
-    """The work of one run, on the helper thread (never touches Qt or napari)."""
-
-    def __init__(self, dataset, config, n_permutations, final_model, run_dir, dataset_path):
-        self.args = (dataset, config, n_permutations, final_model, run_dir, dataset_path)
-
-    def __call__(self, emit, should_stop) -> dict:
-        from napari_mousestop.learning.baselines import run_baselines
-        from napari_mousestop.learning.report import build_report, write_run
-        from napari_mousestop.learning.training import loco_cv, train_final
-
-        dataset, config, n_perm, final_model, run_dir, dataset_path = self.args
-        cv = loco_cv(dataset, config, callback=emit, should_stop=should_stop)
-        emit("baselines and statistics...")
-        baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
-        report = build_report(dataset, cv, baselines, n_perm, dataset_path)
-        final = None
-        if final_model:
-            final = train_final(dataset, config, callback=emit, should_stop=should_stop)
-        if run_dir:
-            emit(f"writing {run_dir}...")
-            write_run(Path(run_dir), report, dataset, cv, final)
-        return {"report": report, "cv": cv, "final": final, "run_dir": run_dir}
