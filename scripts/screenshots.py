@@ -1,14 +1,17 @@
-"""Screenshots of each dock widget in use (docs/widgets.md) and the figures of
-``mousestop explain`` on a planted cohort (docs/explainability.md), written to docs/images/.
+"""Screenshots of napari opening a cohort and a recording (docs/tutorial.md, docs/napari.md),
+of each dock widget in use (docs/widgets.md) and the figures of ``mousestop explain`` on a
+planted cohort (docs/explainability.md), written to docs/images/.
 
-Everything is generated: a recording with one mouse per class (the plugin's sample), a cohort
-of hourly stop histograms with a class-specific place (as in ``benchmarks/``) on which a small
-CNN is trained leave-one-cage-out, and a cohort where every class has two places of its own
-(``synthetic.planted_histograms``) for the explanation figures. Needs a display; Xvfb provides
-one::
+Everything is generated: the tutorial's cohort (``mousestop synth data/ --cages 6 --hours 3
+--seed 0`` binned as ``mousestop dataset ... --interval 30min --intervals 6``), a recording with
+one mouse per class (the plugin's sample), a cohort of hourly stop histograms with a
+class-specific place (as in ``benchmarks/``) on which a small CNN is trained leave-one-cage-out,
+and a cohort where every class has two places of its own (``synthetic.planted_histograms``) for
+the explanation figures. Needs a display; Xvfb provides one (PyQt6: napari shows no deprecation
+toast)::
 
-    xvfb-run -a .venv/bin/python scripts/screenshots.py            # about 2-4 minutes
-    xvfb-run -a .venv/bin/python scripts/screenshots.py --out /tmp/shots
+    QT_API=pyqt6 xvfb-run -a .venv/bin/python scripts/screenshots.py     # about 5-8 minutes
+    QT_API=pyqt6 xvfb-run -a .venv/bin/python scripts/screenshots.py --out /tmp/shots
 """
 
 from __future__ import annotations
@@ -54,6 +57,64 @@ def _shot(viewer, app, path: Path) -> None:
     viewer.close()
 
 
+def explorer(viewer):
+    """The Explore dock widget the reader docked."""
+    from napari_mousestop.gui.widgets.explore import ExploreWidget
+
+    return next(w for w in viewer.window.dock_widgets.values() if isinstance(w, ExploreWidget))
+
+
+def hover(viewer, layer_name: str, tile: int, y_cm: float, x_cm: float) -> None:
+    """Put the cursor over a tile's floor position, as a hovering mouse would."""
+    from napari_mousestop.datasets.mosaic import Mosaic
+
+    layer = viewer.layers[layer_name]
+    origin = Mosaic.from_dict(layer.metadata["mosaic"]).tiles[tile].origin_cm
+    offset = np.asarray(layer.translate[1:]) - np.asarray(layer.scale[1:]) / 2
+    viewer.mouse_over_canvas = True
+    viewer.cursor.position = (
+        viewer.dims.point[0],
+        offset[0] + origin[0] + y_cm,
+        offset[1] + origin[1] + x_cm,
+    )
+
+
+def explore_shots(tmp: Path, out: Path, hours: float, app) -> None:
+    """The tutorial's first screenshots: a cohort at a glance, and one recording."""
+    import napari
+
+    from napari_mousestop.datasets.build import build_dataset
+    from napari_mousestop.gui.sample_data import make_sample_cohort
+    from napari_mousestop.histograms import HistogramParams
+    from napari_mousestop.synthetic.generate import generate_cohort
+
+    files = generate_cohort(tmp / "data", cages=6, hours=hours, seed=0)
+    n = int(round(hours * 2))
+    build_dataset(files.cohort_csv, tmp / "dataset.npz", n_workers=0,
+                  hist_params=HistogramParams(interval_s=1800, n_intervals=n))  # fmt: skip
+    viewer = napari.Viewer(show=True, title="napari-mousestop")
+    viewer.window.resize(1500, 950)
+    viewer.open(str(tmp / "dataset.npz"), plugin="napari-mousestop")
+    viewer.reset_view()
+    viewer.dims.set_point(0, 1.0)
+    explore = explorer(viewer)
+    explore.animals.item(1).setSelected(True)
+    hover(viewer, "dataset", 1, 9.0, 9.0)  # the nest of an adult male
+    _shot(viewer, app, out / "explore_cohort.png")
+
+    db = make_sample_cohort(tmp / "sample", hours=2.0)
+    viewer = napari.Viewer(show=True, title="napari-mousestop")
+    viewer.window.resize(1500, 950)
+    viewer.open(str(db), plugin="napari-mousestop")
+    viewer.reset_view()
+    viewer.dims.set_point(0, 1.0)
+    explore = explorer(viewer)
+    for row in (2, 3):  # the two females
+        explore.animals.item(row).setSelected(True)
+    hover(viewer, db.stem, 2, 9.0, 9.0)
+    _shot(viewer, app, out / "explore_recording.png")
+
+
 def planted(hours: int = 6, cages: int = 8, mice: int = 4, seed: int = 0):
     """A small cohort of stop histograms (N = 30) with a faint hot spot per class."""
     from bench_widgets import paper_size
@@ -65,6 +126,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument(
+        "--cohort-hours", type=float, default=3.0, help="hours per recording of the cohort shot"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,17 +143,18 @@ def main() -> None:
     from napari_mousestop.gui.widgets.predict import PredictWidget
     from napari_mousestop.gui.widgets.train import TrainWidget
 
+    # 0. what napari shows when it opens a dataset (the tutorial's cohort) and a recording
+    app = QApplication.instance() or QApplication([])
+    explore_shots(tmp, out, args.cohort_hours, app)
+
     # 1. extraction: the sample recording (one mouse per class), 2 hours
     db = make_sample_cohort(tmp / "sample", hours=2.0)
     viewer, w = _viewer(ExtractWidget)
-    app = QApplication.instance()
     w.input_kind.value = "cohort CSV"
     w.cohort.value = str(db.parent / "cohort.csv")
     w.hist.n_intervals.value = 2
     w.run()
     _wait(w, app)
-    for layer in viewer.layers:
-        layer.visible = layer.name == "cage layout" or "(AF)" in layer.name
     viewer.dims.set_point(0, 1.0)
     viewer.reset_view()
     _shot(viewer, app, out / "widget_extract.png")
@@ -116,18 +181,14 @@ def main() -> None:
     _shot(viewer, app, out / "widget_train_results.png")
     model = tmp / "run" / "model.pt"
 
-    # 3. inference: four stack layers of the cohort, selected
+    # 3. inference: one cage of the cohort (juveniles and adults, 8 animals), its mosaic selected
     viewer, w = _viewer(PredictWidget)
-    viewer.open(str(path), plugin="napari-mousestop")
-    stacks = [lyr for lyr in viewer.layers if lyr._type_string == "image"]
-    chosen = [stacks[i] for i in np.linspace(0, len(stacks) - 1, 6).astype(int)]
-    for layer in stacks:
-        layer.visible = layer in chosen
-    viewer.layers.selection = set(chosen)
+    one = save_dataset(ds.subset(ds.cages == sorted(set(ds.cages))[0]), tmp / "cage.npz")
+    viewer.open(str(one), plugin="napari-mousestop")
+    viewer.layers.selection = {viewer.layers["cage"]}
     w.model_file.value = str(model)
     w.run()
     _wait(w, app)
-    viewer.canvas.grid.enabled = True
     viewer.reset_view()
     _shot(viewer, app, out / "widget_predict.png")
 

@@ -25,12 +25,12 @@ import pandas as pd
 
 from napari_mousestop.errors import ShortRecordingWarning, TrackerError
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.io.light import check_timezone, clock_minutes, hhmm
 from napari_mousestop.io.trackers import recording_path
 from napari_mousestop.progress import ProgressCallback
 
 _WEIGHTS = ("count", "duration")
 _OFF_FLOOR = ("clip", "drop")
-_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 _UNITS = {
     "": 1.0, "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
@@ -112,14 +112,8 @@ class HistogramParams:
         if self.off_floor not in _OFF_FLOOR:
             raise ValueError(f"off_floor must be one of {_OFF_FLOOR}, got {self.off_floor!r}")
         if self.align_to is not None:
-            match = _CLOCK.match(str(self.align_to))
-            if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-                raise ValueError(f"align_to must be a clock time HH:MM, got {self.align_to!r}")
-            object.__setattr__(self, "align_to", f"{int(match.group(1)):02d}:{match.group(2)}")
-        try:
-            pd.Timestamp("2000-01-01", tz=self.timezone)
-        except Exception:
-            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+            object.__setattr__(self, "align_to", hhmm(clock_minutes(self.align_to, "align_to")))
+        check_timezone(self.timezone)
 
     @property
     def interval_h(self) -> float:

@@ -8,10 +8,11 @@ import pytest
 from napari.layers import Layer
 
 from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.datasets.mosaic import Mosaic
 from napari_mousestop.explain.maps import ExplanationMap
 from napari_mousestop.gui.layers.images import map_to_image, photo_to_image
+from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY, dataset_to_layers
 from napari_mousestop.gui.layers.recordings import (
-    dataset_to_layers,
     layer_name,
     layout_to_shapes,
     stack_to_image,
@@ -176,7 +177,7 @@ def test_photo_layer_puts_floor_corners_at_0_and_50_cm():
     assert y == pytest.approx(10 * 50 / 170, abs=0.5) and x == pytest.approx(10 * 50 / 200, abs=0.5)
 
 
-def test_dataset_layers_one_per_animal_sorted_by_class_with_shared_contrast():
+def test_dataset_mosaic_holds_every_animal_in_its_tile_with_shared_contrast():
     rng = np.random.default_rng(0)
     ds = Dataset(
         X=rng.poisson(1.0, (4, 3, 10, 10)).astype(np.float32),
@@ -186,23 +187,59 @@ def test_dataset_layers_one_per_animal_sorted_by_class_with_shared_contrast():
         animals=np.array(["m4", "m2", "m3", "m1"]),
         params={"histogram": {"interval_s": 1800.0}},
     )
-    layers = dataset_to_layers(ds)
-    names = [kw["name"] for _, kw, _ in layers]
-    assert names == ["c1/m1 (AM)", "c1/m2 (AM)", "c2/m3 (AF)", "c2/m4 (JF)"]
-    assert {kw["contrast_limits"] for _, kw, _ in layers} == {(0.0, float(ds.X.max()))}
-    assert all(kw["scale"][0] == 0.5 for _, kw, _ in layers)
-    data, kwargs, _ = layers[2]
-    np.testing.assert_array_equal(data, ds.X[2])
-    assert kwargs["metadata"]["index"] == 2
-
-
-def test_dataset_layers_name_the_recording_when_a_cage_was_recorded_twice():
-    ds = Dataset(
-        X=np.ones((2, 2, 4, 4), np.float32),
-        labels=np.array([1, 0]),
-        cages=np.array(["c1", "c1"]),
-        recordings=np.array(["c1_juvenile.sqlite", "c1_adult.sqlite"]),
-        animals=np.array(["m1", "m1"]),
+    layers = dataset_to_layers(ds, name="cohort")
+    assert [kw["name"] for _, kw, _ in layers] == [
+        "cohort", "cohort layout", "cohort labels", "cohort captions",
+    ]  # fmt: skip
+    data, kwargs, kind = layers[0]
+    assert kind == "image" and data.shape[0] == 3 and kwargs["scale"][0] == 0.5
+    assert kwargs["contrast_limits"] == (0.0, float(ds.X.max()))  # one scale for all animals
+    assert kwargs["gamma"] == 0.5
+    mosaic = Mosaic.from_dict(kwargs["metadata"][MOSAIC_KEY])
+    for tile in mosaic.tiles:
+        np.testing.assert_array_equal(mosaic.tile_stack(data, tile), ds.X[tile.index])
+    tiles = kwargs["metadata"]["tiles"]
+    assert [t["name"] for t in tiles] == ["c1/m1 (AM)", "c1/m2 (AM)", "c2/m3 (AF)", "c2/m4 (JF)"]
+    assert tiles[2]["index"] == 2 and tiles[2]["label"] == "AF"
+    # the layout once per tile, each copy on its tile's floor
+    shapes, skw, _ = layers[1]
+    layout = load_layout()
+    assert len(shapes) == 4 * len(layout.shapes)
+    w = 50 / 10
+    for k, tile in enumerate(mosaic.tiles):
+        walls = np.concatenate(shapes[k * len(layout.shapes) : (k + 1) * len(layout.shapes)])
+        assert walls.min(axis=0) == pytest.approx([tile.y0 * w, tile.x0 * w])
+        assert walls.max(axis=0) == pytest.approx([tile.y0 * w + 50, tile.x0 * w + 50])
+    # a label above each tile, the class bands and cages named
+    labels = layers[2][1]["features"]["text"].tolist()
+    assert labels == [t.text for t in mosaic.tiles]
+    assert set(layers[3][1]["features"]["text"]) == {"AM", "AF", "JF", "c1", "c2"}
+    # world position of a bin: tile origin + its floor position
+    image = _layer(layers[0])
+    tile = mosaic.tiles[3]
+    assert image.data_to_world((0, tile.y0 - 0.5, tile.x0 - 0.5)) == pytest.approx(
+        (0, *tile.origin_cm)
     )
-    names = [kw["name"] for _, kw, _ in dataset_to_layers(ds)]
-    assert names == ["c1/m1 (AM) [c1_adult]", "c1/m1 (JM) [c1_juvenile]"]
+
+
+def test_recording_mosaic_draws_each_stop_over_the_bin_that_counts_it(small_recording):
+    from napari_mousestop.gui.layers.mosaic import recording_to_layers
+    from napari_mousestop.gui.writer import points_to_table
+    from napari_mousestop.histograms import recording_stacks
+
+    rs = recording_stacks(small_recording.path, HistogramParams(n_intervals=1, n_bins=20))
+    layers = recording_to_layers(rs, cage="c9", origin=(200.0, 0.0), name="c9")
+    assert [kw["name"] for _, kw, _ in layers][:2] == ["c9", "c9 stops"]
+    image, points = _layer(layers[0]), _layer(layers[1])
+    mosaic = Mosaic.from_dict(image.metadata[MOSAIC_KEY])
+    assert len({t.y0 for t in mosaic.tiles}) == 2  # four mice in 2 x 2, not stacked
+    assert len(points.data) == int(rs.stacks.sum()) > 0  # every counted stop is drawn
+    rows = np.round((points.data - image.translate) / image.scale).astype(int)
+    counts = np.zeros_like(image.data)
+    np.add.at(counts, tuple(rows.T), 1)
+    np.testing.assert_array_equal(counts, image.data)  # each point inside the bin counting it
+    # saved in the animal's own cage centimetres
+    table = points_to_table(points.data, points.features)
+    stops = rs.stops[rs.stops["interval"] == 0]
+    assert np.sort(table["x_cm"].to_numpy()) == pytest.approx(np.sort(stops["x_cm"].to_numpy()))
+    assert "tile_x_cm" not in table

@@ -24,6 +24,8 @@ def test_screenshot_script_writes_every_image_the_docs_use(tmp_path, qapp):
             str(tmp_path),
             "--epochs",
             "1",
+            "--cohort-hours",
+            "1",
         ],
         capture_output=True,
         text=True,

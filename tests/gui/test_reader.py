@@ -126,45 +126,72 @@ def test_bad_dataset_notifies_and_returns_none(tmp_path, notes):
     assert len(notes) == 1 and str(path) in notes[0]
 
 
-def test_dataset_file_gives_one_image_per_animal(tmp_path, notes):
+def _by_name(layers):
+    return {kw["name"]: (data, kw, kind) for data, kw, kind in layers}
+
+
+def _tiles(layers, name):
+    return [t["name"] for t in _by_name(layers)[name][1]["metadata"]["tiles"]]
+
+
+def test_dataset_file_gives_one_mosaic_of_every_animal(tmp_path, notes):
     ds = _dataset(3)
     path = save_dataset(ds, tmp_path / "data.npz")
     layers = get_reader(str(path))(str(path))
-    assert [kind for _, _, kind in layers] == ["image"] * 3
-    assert [kw["name"] for _, kw, _ in layers] == [
-        "cage0/m0 (AM)",
-        "cage0/m1 (JM)",
-        "cage1/m2 (AF)",
+    assert [(kw["name"], kind) for _, kw, kind in layers] == [
+        ("data", "image"),
+        ("data layout", "shapes"),
+        ("data labels", "points"),
+        ("data captions", "points"),
     ]
-    np.testing.assert_array_equal(layers[1][0], ds.X[1])
+    assert _tiles(layers, "data") == ["cage0/m0 (AM)", "cage0/m1 (JM)", "cage1/m2 (AF)"]
+    assert layers[0][0].sum() == ds.X.sum()  # every stop of every animal is in the mosaic
     assert not notes
 
 
-def test_recording_gives_layout_stacks_and_stops_named_by_cohort(sample_db, notes):
+def test_two_recordings_open_one_below_the_other(tmp_path, sample_db, notes):
+    paths = []
+    for name in ("cage21.sqlite", "cage22.sqlite"):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(sample_db.read_bytes())
+    layers = _by_name(get_reader([str(p) for p in paths])([str(p) for p in paths]))
+    top, below = layers["cage21"][1], layers["cage22"][1]
+    height = layers["cage21"][0].shape[1] * top["scale"][1]
+    assert below["translate"][1] >= top["translate"][1] + height  # no overlap
+    stops = layers["cage22 stops"][0]
+    assert stops[:, 1].min() >= height  # the second recording's stops on its own mosaic
+    assert not notes
+
+
+def test_recording_gives_its_animals_side_by_side_named_by_cohort(sample_db, notes):
     reader = get_reader(str(sample_db))
     assert reader is not None
     layers = reader(str(sample_db))
     assert not notes
-    kinds = [kind for _, _, kind in layers]
-    assert kinds[-1] == "shapes" and kinds.count("image") == 4 and kinds.count("points") == 4
-    names = [kw["name"] for _, kw, kind in layers if kind == "image"]
-    assert names == [f"cage01/0000090{i + 1} ({c})" for i, c in enumerate(["AM", "JM", "AF", "JF"])]
-    for data, kw, kind in layers[:-1]:
-        assert tuple(kw["axis_labels"]) == ("hour", "y", "x")
-        if kind == "image":
-            # one 1 h interval per started hour of the (short) recording, not 72 empty hours
-            assert data.shape == (1, 30, 30) and data[0].sum() > 0
-        else:
-            assert len(data) > 0 and (data[:, 0] == 0).all()
-            assert {"start", "duration", "animal"} <= set(kw["features"].columns)
+    named = _by_name(layers)
+    assert set(named) == {
+        "cage01", "cage01 stops", "cage01 layout", "cage01 labels", "cage01 captions"
+    }  # fmt: skip
+    names = [f"cage01/0000090{i + 1} ({c})" for i, c in enumerate(["AM", "JM", "AF", "JF"])]
+    assert _tiles(layers, "cage01") == names
+    data, kw, _ = named["cage01"]
+    assert tuple(kw["axis_labels"]) == ("hour", "y", "x")
+    # one 1 h interval per started hour of the (short) recording, not 72 empty hours
+    assert data.shape[0] == 1 and data[0].sum() > 0
+    stops, skw, _ = named["cage01 stops"]
+    assert len(stops) == data.sum() and (stops[:, 0] == 0).all()
+    assert {"start", "duration", "animal"} <= set(skw["features"].columns)
+    assert set(skw["features"]["animal"]) == {f"0000090{i}" for i in range(1, 5)}
+    # clock time from the recording (05:00 UTC) and the default light schedule (on at 07:00)
+    clock = kw["metadata"]["tiles"][0]["clock"]
+    assert clock["origin"].startswith("2024-01-15T05:00") and clock["light"]["on"] == "07:00"
 
 
 def test_recording_without_cohort_csv_is_named_by_file_and_animal_table(tmp_path, sample_db, notes):
     db = tmp_path / "alone.sqlite"
     db.write_bytes(sample_db.read_bytes())
     layers = get_reader(str(db))(str(db))
-    names = [kw["name"] for _, kw, kind in layers if kind == "image"]
-    assert names[0] == "alone/00000901 (AM)"
+    assert _tiles(layers, "alone")[0] == "alone/00000901 (AM)"
     assert not notes
 
 
@@ -244,16 +271,26 @@ def test_layout_and_photo_beside_the_recording_are_shown(tmp_path, sample_db, no
     (tmp_path / "cage_layout.toml").write_text(text)
     layers = get_reader(str(db))(str(db))
     assert not notes
-    data, kwargs, kind = layers[0]  # the photo at the bottom
-    assert kwargs["name"] == "cage photo" and kind == "image" and kwargs["rgb"]
-    assert tuple(kwargs["units"]) == ("cm", "cm")
+    photos = layers[:4]  # the photo at the bottom, under each of the four tiles
+    tiles = layers[4][1]["metadata"]["tiles"]
+    assert all(
+        kw["name"] == "cage photo" and kind == "image" and kw["rgb"] for _, kw, kind in photos
+    )
+    origins = sorted(
+        (round(kw["translate"][0] + 1.95, 6), round(kw["translate"][1] + 1.95, 6))
+        for _, kw, _ in photos
+    )
+    mosaic = layers[4][1]["metadata"]["mosaic"]
+    assert origins == sorted(tuple(round(v, 6) for v in t["origin_cm"]) for t in mosaic["tiles"])
+    data, kwargs, _ = photos[0]
+    assert tuple(kwargs["units"]) == ("cm", "cm") and len(tiles) == 4
     # 0.1 cm pixels with a 2 cm margin: the floor (value 90) fills 0..50 cm, the margin is dark
-    assert data.shape == (540, 540, 3) and kwargs["translate"] == pytest.approx((-1.95, -1.95))
+    assert data.shape == (540, 540, 3)
     assert np.mean(data[25:-25, 25:-25] == 90) > 0.99
     assert np.all(data[:15] == 0) and np.all(data[:, -15:] == 0)
-    _, shapes_kw, shapes_kind = layers[-1]
+    _, shapes_kw, shapes_kind = _by_name(layers)["cage07 layout"]
     assert shapes_kind == "shapes"
-    assert list(shapes_kw["features"]["name"]) == ["running wheel"]
+    assert list(shapes_kw["features"]["name"]) == ["running wheel"] * 4
 
 
 def test_broken_layout_beside_the_recording_falls_back_to_the_default(tmp_path, sample_db, notes):
@@ -262,7 +299,7 @@ def test_broken_layout_beside_the_recording_falls_back_to_the_default(tmp_path, 
     (tmp_path / "cage_layout.toml").write_text("[[shape]]\nname = 'x'\nkind = 'hexagon'\n")
     layers = get_reader(str(db))(str(db))
     assert len(notes) == 1 and "hexagon" in notes[0] and "default" in notes[0]
-    assert "dome" in list(layers[-1][1]["features"]["name"])
+    assert "dome" in list(_by_name(layers)["cage08 layout"][1]["features"]["name"])
 
 
 def _maps_file(folder):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from napari_mousestop.datasets.mosaic import Mosaic
 from napari_mousestop.gui import reader as _reader
 from napari_mousestop.gui.reader import get_reader
 from napari_mousestop.gui.widgets.calibrate import CORNERS_LAYER, CalibrateWidget
@@ -42,24 +43,37 @@ def _by_name(layers):
     return {kw["name"]: (data, kw, kind) for data, kw, kind in layers}
 
 
+def _tile_stacks(data, kw) -> dict:
+    """Each animal's stack in a mosaic layer, by its name ``"cage/animal (class)"``."""
+    mosaic = Mosaic.from_dict(kw["metadata"]["mosaic"])
+    return {t.name: mosaic.tile_stack(np.asarray(data), t) for t in mosaic.tiles}
+
+
 def test_reader_opens_a_deeplabcut_file_beside_its_calibration(dlc_folder, notes):
     path = str(dlc_folder / "cage.h5")
     layers = get_reader(path)(path)
     assert notes == []
     named = _by_name(layers)
+    assert {"cage", "cage stops", "cage layout"} <= set(named)
     animals = ["mouse_a", "mouse_b", "mouse_c", "mouse_d"]
-    assert all(f"cage/{a}" in named and f"cage/{a} stops" in named for a in animals)
-    assert "cage layout" in named
-    stack, kw, _ = named["cage/mouse_b"]
-    assert stack.shape == (1, 30, 30) and kw["scale"][1:] == pytest.approx((50 / 30, 50 / 30))
+    stacks = _tile_stacks(*named["cage"][:2])
+    assert sorted(stacks) == [f"cage/{a}" for a in animals]
+    kw = named["cage"][1]
+    assert kw["scale"][1:] == pytest.approx((50 / 30, 50 / 30))
+    assert all(t["clock"] is None for t in kw["metadata"]["tiles"])  # no clock time in a .h5
+    stack = stacks["cage/mouse_b"]
+    assert stack.shape == (1, 30, 30)
     tracker = _reader.tracker_settings(path)
     assert tracker.source_software == "DeepLabCut" and tracker.fps is None  # from [video]
     stops = extract_stops(path, tracker=tracker)
     rs = bin_recording(stops, HistogramParams(n_intervals=1), CageGeometry())
     np.testing.assert_array_equal(stack, rs.stacks[1])
-    points = named["cage/mouse_b stops"][0]
-    assert len(points) == stack.sum()
-    assert (points[:, 1:] >= -1).all() and (points[:, 1:] <= 51).all()
+    points, pkw, _ = named["cage stops"]
+    mine = (pkw["features"]["name"] == "mouse_b").to_numpy()
+    assert mine.sum() == stack.sum() > 0
+    # every stop within its own tile's floor (1 cm of slack for stops on the wall)
+    floor = points[mine, 1:] - pkw["features"].loc[mine, ["tile_y_cm", "tile_x_cm"]].to_numpy()
+    assert (floor >= -1).all() and (floor <= 51).all()
 
 
 def test_a_cohort_csv_beside_names_cage_and_classes(dlc_folder, notes):
@@ -78,7 +92,8 @@ def test_a_cohort_csv_beside_names_cage_and_classes(dlc_folder, notes):
     ).to_csv(dlc_folder / "cohort.csv", index=False)
     path = str(dlc_folder / "cage.h5")
     named = _by_name(get_reader(path)(path))
-    assert "cage07/mouse_a (JF)" in named and "cage07/mouse_d (JF) stops" in named
+    stacks = _tile_stacks(*named["cage"][:2])
+    assert sorted(stacks) == [f"cage07/mouse_{a} (JF)" for a in "abcd"]
 
 
 def test_without_a_calibration_the_reader_says_where_to_put_one(tmp_path, pose_recording, notes):
@@ -110,9 +125,15 @@ def test_the_video_frame_is_shown_under_the_stops(dlc_folder, notes):
     path = str(dlc_folder / "cage.h5")
     layers = get_reader(path)(path)
     assert notes == []
-    data, kw, kind = layers[0]
-    assert kw["name"] == "video frame" and kind == "image"
-    assert kw["metadata"]["corners_px"] == [list(c) for c in VIDEO_CORNERS]
+    frames = layers[:4]  # under each animal's tile
+    assert all(kw["name"] == "video frame" and kind == "image" for _, kw, kind in frames)
+    assert frames[0][1]["metadata"]["corners_px"] == [list(c) for c in VIDEO_CORNERS]
+    mosaic = Mosaic.from_dict(layers[4][1]["metadata"]["mosaic"])
+    assert layers[4][1]["name"] == "cage" and len(mosaic.tiles) == 4
+    # each frame sits on a tile's floor: translate = tile origin + the same warp offset
+    translates = np.array(sorted(tuple(kw["translate"]) for _, kw, _ in frames))
+    origins = np.array(sorted(t.origin_cm for t in mosaic.tiles))
+    np.testing.assert_allclose(translates - origins, np.repeat(translates[:1] - origins[:1], 4, 0))
 
 
 # --- Extract widget ------------------------------------------------------------------------------
@@ -140,12 +161,14 @@ def test_extract_widget_reads_tracker_files(make_napari_viewer, qtbot, pose_reco
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
     assert widget.status.text().startswith("1 recording(s) extracted"), widget.status.text()
-    layer = viewer.layers["cage_dlc/mouse_c"]
+    layer = viewer.layers["cage_dlc"]
     assert layer.metadata["stop_params"]["speed_window_s"] == 0.5
-    stops = viewer.layers["cage_dlc/mouse_c stops"]
-    assert len(stops.data) == layer.data.sum() > 0
-    assert set(stops.features["name"]) == {"mouse_c"}
-    assert "cage layout" in viewer.layers
+    stacks = _tile_stacks(layer.data, {"metadata": layer.metadata})
+    stops = viewer.layers["cage_dlc stops"]
+    mine = stops.features["name"] == "mouse_c"
+    assert mine.sum() == stacks["cage_dlc/mouse_c"].sum() > 0
+    assert len(stops.data) == layer.data.sum()
+    assert "cage_dlc layout" in viewer.layers
 
 
 def test_extract_widget_reads_a_layer_of_movements_plugin(
@@ -175,8 +198,9 @@ def test_extract_widget_reads_a_layer_of_movements_plugin(
     assert widget.status.text().startswith("1 recording(s) extracted"), widget.status.text()
     from_file = extract_stops(path, tracker=pose_recording.tracker)
     assert len(from_file) > 10
+    features = viewer.layers["short stops"].features
     for animal in ("mouse_a", "mouse_d"):
-        got = viewer.layers[f"short/{animal} stops"].features
+        got = features[features["name"] == animal]
         want = from_file[from_file["name"] == animal]
         np.testing.assert_array_equal(got["start_frame"], want["start_frame"])
         np.testing.assert_array_equal(got["end_frame"], want["end_frame"])
@@ -195,7 +219,13 @@ def test_extract_widget_reads_a_mixed_cohort(make_napari_viewer, qtbot, tmp_path
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
     assert widget.status.text().startswith("3 recording(s) extracted"), widget.status.text()
-    assert "cage09/c9A (JM)" in viewer.layers and "cage09/c9B (AM) stops" in viewer.layers
+    mosaics = [ly for ly in viewer.layers if "mosaic" in ly.metadata]
+    tiles = {
+        name
+        for ly in mosaics
+        for name in _tile_stacks(ly.data, {"metadata": ly.metadata})
+    }
+    assert {"cage09/c9A (JM)", "cage09/c9B (AM)"} <= tiles
     assert sorted(set(widget.dataset.cages)) == ["cage01", "cage09"]
     assert len(widget.dataset) == 4 + 4
 

@@ -1,4 +1,5 @@
-"""A real napari viewer (under Xvfb) opening a generated recording and scrubbing hours.
+"""A real napari viewer (under Xvfb) opening a generated recording and scrubbing hours, and
+napari starting without a Qt deprecation toast (PyQt6).
 
 ``make_napari_viewer`` comes from napari's pytest plugin (entry point ``napari.utils._testsupport``,
 loaded automatically); pytest-xvfb starts the virtual display.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import qtpy
 
-from napari_mousestop.datasets.dataset import Dataset, save_dataset
 from napari_mousestop.gui import sample_data as _sample_data
 from napari_mousestop.gui.sample_data import make_sample_cohort
 
@@ -29,62 +30,47 @@ def _shot(viewer, qtbot):
 
 
 def test_open_recording_and_scrub_hours(make_napari_viewer, qtbot, recording):
+    from napari_mousestop.datasets.mosaic import Mosaic
+    from napari_mousestop.gui.widgets.explore import ExploreWidget
+
     viewer = make_napari_viewer(show=True)
     viewer.open(str(recording), plugin="napari-mousestop")
     names = [layer.name for layer in viewer.layers]
-    assert names[-1] == "cage layout"
-    assert "cage01/00000903 (AF)" in names and "cage01/00000903 (AF) stops" in names
+    assert names == ["cage01", "cage01 stops", "cage01 layout", "cage01 labels", "cage01 captions"]
     assert tuple(viewer.dims.axis_labels) == ("hour", "y", "x")
-    # the floor spans 0..50 cm in the world, whatever the histogram grid
-    stack = viewer.layers["cage01/00000903 (AF)"]
-    assert stack.data_to_world((0, -0.5, -0.5)) == pytest.approx((0, 0, 0))
-    assert stack.data_to_world((1, 29.5, 29.5)) == pytest.approx((1, 50, 50))
+    assert any(isinstance(w, ExploreWidget) for w in viewer.window.dock_widgets.values())
+    # the animals side by side, each floor spanning 50 cm from its tile's corner
+    image = viewer.layers["cage01"]
+    mosaic = Mosaic.from_dict(image.metadata["mosaic"])
+    assert [t.name for t in mosaic.tiles][2] == "cage01/00000903 (AF)"
+    assert len({t.y0 for t in mosaic.tiles}) == 2 and len({t.x0 for t in mosaic.tiles}) == 2
+    af = mosaic.tiles[2]
+    corner = image.data_to_world((0, af.y0 - 0.5, af.x0 - 0.5))
+    assert corner == pytest.approx((0, *af.origin_cm))
+    far = image.data_to_world((1, af.y0 + 29.5, af.x0 + 29.5))
+    assert far == pytest.approx((1, af.origin_cm[0] + 50, af.origin_cm[1] + 50))
+    # the stack covers the recording, one interval per started hour
+    assert image.data.shape[0] == 2
+    assert mosaic.tile_stack(image.data, af)[0].sum() > 0
+    assert mosaic.tile_stack(image.data, af)[1].sum() > 0
 
-    # show one animal: its stack under its stops, over the layout
-    for layer in viewer.layers:
-        layer.visible = layer.name.startswith("cage01/00000903") or layer.name == "cage layout"
     viewer.reset_view()
-    shots = {}
+    shots, texts = {}, {}
     for hour in (0, 1):
         viewer.dims.set_point(0, float(hour))
         assert viewer.dims.point[0] == pytest.approx(hour)
         shots[hour] = _shot(viewer, qtbot)
-    points = viewer.layers["cage01/00000903 (AF) stops"]
-    hours = points.data[:, 0]
-    assert {0.0, 1.0} <= set(hours)
+        texts[hour] = viewer.text_overlay.text.splitlines()[0]
+    points = viewer.layers["cage01 stops"]
+    assert {0.0, 1.0} <= set(points.data[:, 0])
     for img in shots.values():
         assert img.std() > 1.0  # not blank: the layout is drawn on every hour
-    diff_01 = np.abs(shots[0] - shots[1]).mean()
-    assert diff_01 > 0.5  # the stops and histogram change with the hour
-    # the stack covers the recording, one interval per started hour
-    assert stack.data.shape[0] == 2 and stack.data[0].sum() > 0 and stack.data[1].sum() > 0
-
-
-def test_dataset_animals_side_by_side_in_grid(make_napari_viewer, qtbot, tmp_path):
-    X = np.zeros((4, 3, 10, 10), np.float32)
-    for i in range(4):
-        X[i, :, i * 2, i * 2] = 5.0  # each animal stops in its own spot
-    ds = Dataset(
-        X=X,
-        labels=np.arange(4),
-        cages=np.array(["c1"] * 4),
-        recordings=np.array(["c1.sqlite"] * 4),
-        animals=np.array(list("abcd")),
-    )
-    path = save_dataset(ds, tmp_path / "d.npz")
-    viewer = make_napari_viewer(show=True)
-    viewer.open(str(path), plugin="napari-mousestop")
-    assert [layer.name for layer in viewer.layers] == [
-        "c1/a (AM)", "c1/b (JM)", "c1/c (AF)", "c1/d (JF)",
-    ]  # fmt: skip
-    overlaid = _shot(viewer, qtbot)
-    viewer.canvas.grid.enabled = True
-    viewer.reset_view()
-    grid = _shot(viewer, qtbot)
-    assert viewer.canvas.grid.actual_shape(viewer.layers) == (2, 2)
-    # four hot bins now visible instead of one
-    bright = lambda img: (img.max(axis=-1) > 200).sum()  # noqa: E731
-    assert bright(grid) > bright(overlaid)
+    assert np.abs(shots[0] - shots[1]).mean() > 0.5  # the stops and histogram change
+    # the sample starts at 05:00 UTC; the default light cycle switches on at 07:00
+    assert texts == {
+        0: "hour 0, day 1, 05:00\u201306:00, dark",
+        1: "hour 1, day 1, 06:00\u201307:00, dark",
+    }
 
 
 def test_sample_data_opens_through_the_reader(make_napari_viewer, monkeypatch, tmp_path):
@@ -93,10 +79,23 @@ def test_sample_data_opens_through_the_reader(make_napari_viewer, monkeypatch, t
     viewer = make_napari_viewer()
     viewer.open_sample("napari-mousestop", "recording")
     names = [layer.name for layer in viewer.layers]
-    assert names[-1] == "cage layout" and "cage01/00000901 (AM)" in names
-    assert "cage01/00000904 (JF) stops" in names
+    assert names[:3] == ["cage01", "cage01 stops", "cage01 layout"]
+    tiles = [t["name"] for t in viewer.layers["cage01"].metadata["tiles"]]
+    assert tiles[0] == "cage01/00000901 (AM)" and tiles[-1] == "cage01/00000904 (JF)"
     assert (tmp_path / "sample" / "cage01.sqlite").is_file()
     assert (tmp_path / "sample" / "cohort.csv").is_file()
+
+
+@pytest.mark.skipif(qtpy.API_NAME != "PyQt6", reason="napari warns about PyQt5 on purpose")
+def test_no_qt_deprecation_toast_at_start(make_napari_viewer, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    before = len(notification_manager.records)
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari", "camera")  # anything: the window is up and drawn
+    qtbot.wait(200)
+    messages = [str(n.message) for n in notification_manager.records[before:]]
+    assert not [m for m in messages if "PyQt5" in m or "deprecated" in m], messages
 
 
 def test_maps_file_opens_aligned_with_the_cage(make_napari_viewer, tmp_path):

@@ -47,38 +47,56 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     assert reports and reports[-1].done == reports[-1].total  # the bar ends full
     assert any("cage01_juvenile.sqlite" in p.message for p in reports)
 
-    names = [layer.name for layer in viewer.layers]
-    assert names.count("cage layout") == 1  # one layout for all recordings
-    stacks = [n for n in names if viewer.layers[n]._type_string == "image"]
-    stops = [n for n in names if n.endswith(" stops")]
-    assert len(stacks) == len(stops) == 8  # 2 cages x 2 recordings x 2 mice
-    assert all(n.endswith((" (AM)", " (JM)", " (AF)", " (JF)")) for n in stacks)
+    from napari_mousestop.datasets.mosaic import Mosaic
+    from napari_mousestop.gui.widgets.common import stack_layers
+
+    mosaics = [lyr for lyr in viewer.layers if "mosaic" in lyr.metadata]
+    assert len(mosaics) == 4  # one per recording, each with its stops and its layout
+    for lyr in mosaics:
+        assert {f"{lyr.name} stops", f"{lyr.name} layout"} <= {x.name for x in viewer.layers}
+    tops = sorted(lyr.translate[1] for lyr in mosaics)
+    heights = [lyr.data.shape[1] * lyr.scale[1] for lyr in mosaics]
+    assert all(b - a >= max(heights) for a, b in zip(tops, tops[1:], strict=False))  # no overlap
+    stacks = stack_layers(viewer)
+    assert len(stacks) == 8  # 2 cages x 2 recordings x 2 mice
+    assert all(v.name.endswith((" (AM)", " (JM)", " (AF)", " (JF)")) for v in stacks)
     assert tuple(viewer.dims.axis_labels) == ("hour", "y", "x")
 
-    # the stack layer holds what the core computes and sits on the floor in cm, hours
-    first = viewer.layers[stacks[0]]
+    # each tile holds what the core computes and sits on its floor in cm, hours
+    first = mosaics[0]
+    mosaic = Mosaic.from_dict(first.metadata["mosaic"])
+    tile = mosaic.tiles[0]
     params = HistogramParams(interval_s=600, n_intervals=3, n_bins=10)
     rs = recording_stacks(first.metadata["recording"], params)
-    i = next(k for k, a in enumerate(rs.animals) if a["rfid"] == first.metadata["animal"]["rfid"])
-    np.testing.assert_array_equal(first.data, rs.stacks[i])
-    assert first.data_to_world((0, -0.5, -0.5)) == pytest.approx((0, 0, 0))
-    assert first.data_to_world((2, 9.5, 9.5)) == pytest.approx((2 / 6, 50, 50))
+    i = next(k for k, a in enumerate(rs.animals) if a["rfid"] == tile.animal)
+    np.testing.assert_array_equal(mosaic.tile_stack(first.data, tile), rs.stacks[i])
+    oy, ox = (
+        first.translate[1] - 2.5 + tile.origin_cm[0],
+        first.translate[2] - 2.5 + tile.origin_cm[1],
+    )
+    assert first.data_to_world((0, tile.y0 - 0.5, tile.x0 - 0.5)) == pytest.approx((0, oy, ox))
+    far = (2, tile.y0 + 9.5, tile.x0 + 9.5)
+    assert first.data_to_world(far) == pytest.approx((2 / 6, oy + 50, ox + 50))
     # stops drawn on their interval, where they are in cm, inside the bin the stack counted
-    points = viewer.layers[stacks[0] + " stops"]
-    assert len(points.data) == first.data.sum()
-    t, y, x = points.data.T
+    points = viewer.layers[f"{first.name} stops"]
+    mine = (points.features["animal"] == tile.animal).to_numpy()
+    assert mine.sum() == rs.stacks[i].sum()
+    t, y, x = points.data[mine].T
+    y, x = y - oy, x - ox
     assert set(np.round(t * 6).astype(int)) <= {0, 1, 2}
     assert ((y >= 0) & (y <= 50) & (x >= 0) & (x <= 50)).all()
     hist = np.zeros((3, 10, 10))
     np.add.at(hist, (np.round(t * 6).astype(int), np.minimum(y // 5, 9).astype(int),
                      np.minimum(x // 5, 9).astype(int)), 1)  # fmt: skip
-    np.testing.assert_array_equal(hist, first.data)
+    np.testing.assert_array_equal(hist, rs.stacks[i])
 
     ds = load_dataset(tmp_path / "cohort.npz")
     assert len(ds) == 8 and ds.X.shape[1:] == (3, 10, 10)
     assert set(ds.class_names) == {"AM", "JM", "AF", "JF"}
     assert sorted(set(ds.cages)) == ["cage01", "cage02"]
     assert ds.params["histogram"]["interval_s"] == 600
+    origin = ds.params["recordings"][ds.recordings[0]]["info"]["origin"]
+    assert origin.startswith("20")  # clock time travels with the dataset
 
     # the same dataset, with the same recorded parameters, as the CLI's builder makes
     params = HistogramParams(interval_s=600, n_intervals=3, n_bins=10)
@@ -103,7 +121,7 @@ def test_running_again_updates_layers_by_name(make_napari_viewer, qtbot, cohort)
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     n_layers = len(viewer.layers)
-    stack = next(lyr for lyr in viewer.layers if lyr._type_string == "image")
+    stack = next(lyr for lyr in viewer.layers if "mosaic" in lyr.metadata)
     before = stack.data.sum()
     widget.hist.weight.value = "duration"
     widget.run()

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from napari_mousestop.cli.app import app
 from napari_mousestop.gui.widgets.compare import CompareWidget
+from napari_mousestop.gui.widgets.explore import ExploreWidget
 from napari_mousestop.gui.widgets.extract import ExtractWidget
 from napari_mousestop.gui.widgets.launch import WIDGETS, open_viewer
 from napari_mousestop.gui.widgets.predict import PredictWidget
@@ -25,8 +26,9 @@ def test_launch_docks_every_widget_and_opens_files(make_napari_viewer, tmp_path)
     assert len(WIDGETS) == 4
     compare = next(w for w in docked.values() if isinstance(w, CompareWidget))
     assert str(compare.dataset_file.value) == path and compare.model_file.value.name == "m.pt"
-    stacks = [lyr for lyr in viewer.layers if lyr._type_string == "image"]
-    assert len(stacks) == len(ds)  # the dataset was opened by the plugin's reader
+    mosaic = viewer.layers["tiny"]  # the dataset was opened by the plugin's reader
+    assert len(mosaic.metadata["tiles"]) == len(ds)
+    assert ExploreWidget in {type(w) for w in docked.values()}  # docked by the reader
 
 
 def test_launch_refuses_missing_files():

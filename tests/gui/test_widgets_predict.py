@@ -13,34 +13,39 @@ from napari_mousestop.learning.checkpoint import load_checkpoint, predict_proba
 pytestmark = pytest.mark.gui
 
 
-def test_selected_stack_layers_get_probabilities(make_napari_viewer, qtbot, tmp_path):
+def test_animals_of_a_selected_mosaic_get_probabilities(make_napari_viewer, qtbot, tmp_path):
+    from napari_mousestop.gui.widgets.common import stack_layers
+
     ds, path = saved_dataset(tmp_path)
     model = saved_model(tmp_path, ds, epochs=2)
     viewer = make_napari_viewer()
     viewer.open(path, plugin="napari-mousestop")
-    stacks = [lyr for lyr in viewer.layers if lyr._type_string == "image"]
-    assert len(stacks) == len(ds)
-    chosen = stacks[:3]
-    viewer.layers.selection = set(chosen)
+    mosaic = viewer.layers["tiny"]
+    stacks = stack_layers(viewer)
+    assert len(stacks) == len(ds)  # every animal of the dataset, from the one mosaic
+    viewer.layers.selection = {viewer.layers["tiny labels"]}
     widget = PredictWidget(viewer)
     viewer.window.add_dock_widget(widget, name="predict")
     widget.model_file.value = model
+    assert widget.run() is None  # a selection without stacks is refused
+    viewer.layers.selection = {mosaic}
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
-    assert widget.status.text() == "3 animals predicted"
-    assert widget.table.rowCount() == 3
-    expected = predict_proba(load_checkpoint(model), np.stack([lyr.data for lyr in chosen]))
-    by_name = {lyr.name: p for lyr, p in zip(chosen, expected, strict=True)}
-    for r in range(3):
+    assert widget.status.text() == f"{len(ds)} animals predicted"
+    assert widget.table.rowCount() == len(ds)
+    expected = predict_proba(load_checkpoint(model), np.stack([v.data for v in stacks]))
+    by_name = {v.name: p for v, p in zip(stacks, expected, strict=True)}
+    tiles = {t["name"]: t for t in mosaic.metadata["tiles"]}
+    for r in range(len(ds)):
         name = widget.table.item(r, 0).text()
-        pred = viewer.layers[name].metadata["prediction"]
+        pred = tiles[name]["prediction"]  # kept with the animal's tile
         assert list(pred["proba"]) == ["AM", "JM", "AF", "JF"]
         np.testing.assert_allclose(list(pred["proba"].values()), by_name[name], rtol=1e-6)
         assert pred["predicted"] == "AMJMAFJF"[2 * int(np.argmax(by_name[name])) :][:2]
         assert widget.table.item(r, 1).text() == pred["predicted"]
-    assert "prediction" not in stacks[5].metadata  # only the selected layers
+    np.testing.assert_array_equal(stacks[0].data, ds.X[mosaic.metadata["tiles"][0]["index"]])
     bars = widget.plot.figure.axes[0].patches
-    assert len(bars) == 3 * 4
+    assert len(bars) == len(ds) * 4
 
 
 def test_lmt_files_are_binned_like_the_training_data(make_napari_viewer, qtbot, tmp_path):
@@ -71,10 +76,15 @@ def test_lmt_files_are_binned_like_the_training_data(make_napari_viewer, qtbot, 
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     assert widget.status.text() == "4 animals predicted"
-    stacks = [lyr for lyr in viewer.layers if "prediction" in lyr.metadata
-              and lyr._type_string == "image"]  # fmt: skip
-    assert len(stacks) == 4 and all(lyr.data.shape == (2, 12, 12) for lyr in stacks)
-    points = viewer.layers[stacks[0].name + " stops"]
-    pred = stacks[0].metadata["prediction"]
-    assert (points.features["predicted"] == pred["predicted"]).all()
-    assert points.features["p_AF"].iloc[0] == pytest.approx(pred["proba"]["AF"])
+    mosaic = viewer.layers[db.stem]  # the recording's animals side by side
+    tiles = mosaic.metadata["tiles"]
+    assert len(tiles) == 4 and all("prediction" in t for t in tiles)
+    assert mosaic.data.shape[0] == 2 and mosaic.metadata["mosaic"]["n_bins"] == 12
+    points = viewer.layers[f"{db.stem} stops"]
+    for tile in tiles:  # each animal's stops carry its own prediction
+        mine = points.features["animal"] == tile["animal"]["rfid"]
+        assert mine.any()
+        assert (points.features.loc[mine, "predicted"] == tile["prediction"]["predicted"]).all()
+        p_af = points.features.loc[mine, "p_AF"].to_numpy()
+        assert p_af == pytest.approx(tile["prediction"]["proba"]["AF"])
+    assert any(isinstance(w, type(widget)) for w in viewer.window.dock_widgets.values())

@@ -16,6 +16,11 @@ dataset's arrays inside the zip, or the maps file's format attribute) and return
 anything else, so napari offers the file to other plugins. Reading never raises: a file that
 turns out to be unusable (truncated, corrupt, no animals...) gives a napari notification naming
 the file and the problem, and the reader returns ``None``.
+
+A recording opens as its animals side by side, a dataset as the whole cohort at once
+(:mod:`napari_mousestop.gui.layers.mosaic`); several files open one mosaic below the other.
+When a napari window is open, reading a recording or a dataset also docks the Explore widget
+(:mod:`napari_mousestop.gui.widgets.explore`: clock time, hover details, stops per hour).
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from typing import Any
 
 from napari_mousestop.errors import LayoutError
 from napari_mousestop.gui.layers.images import maps_to_layers, photo_to_image
-from napari_mousestop.gui.layers.recordings import (
-    LayerDataTuple,
+from napari_mousestop.gui.layers.mosaic import (
     dataset_to_layers,
+    mosaic_height_cm,
     recording_to_layers,
 )
+from napari_mousestop.gui.layers.recordings import LayerDataTuple
 from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.layout import CageLayout, load_layout
 from napari_mousestop.io.trackers import sniff_source_software
@@ -45,7 +51,12 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _MAX_SIDECAR_CSV = 20
 TRACKER_SUFFIXES = {".h5", ".csv", ".slp", ".nwb"}
 LAYOUT_FILES = ("cage_layout.toml", "cage_layout.json")
-"""Layout files looked for beside a recording (see :mod:`napari_mousestop.io.layout`)."""
+"""Layout files looked for beside a recording or dataset (:mod:`napari_mousestop.io.layout`)."""
+PLUGIN = "napari-mousestop"
+EXPLORER = "Explore"
+"""Display name of the explorer dock widget in the manifest."""
+MOSAIC_SPACING = 0.1
+"""Vertical space between mosaics of several files, as a fraction of a mosaic's height."""
 
 
 def is_lmt_database(path: str | Path) -> bool:
@@ -132,13 +143,15 @@ def recording_names(db: str | Path, animals: list[dict]) -> tuple[str, dict[str,
     return cage, labels
 
 
-def read_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataTuple]:
+def read_recording(
+    path: str | Path, hist_params: Any = None, origin: tuple[float, float] = (0.0, 0.0)
+) -> list[LayerDataTuple]:
     """Layers of one LMT recording (raises on unusable files; the reader wraps this).
 
-    Per animal: the stack as an Image layer ``"cage/animal (class)"`` and the stops as a Points
-    layer ``"cage/animal (class) stops"``, plus the cage layout as Shapes (from a
-    ``cage_layout.toml`` beside the recording, else the default) and, when that layout names a
-    photo, the photo aligned on the floor (bottom layer ``"cage photo"``).
+    The animals side by side (:func:`~napari_mousestop.gui.layers.mosaic.recording_to_layers`:
+    ``"<cage>"`` stacks, ``"<cage> stops"``, layout in each tile, labels), with the cage layout
+    from a ``cage_layout.toml`` beside the recording (else the default) and, when that layout
+    names a photo, the photo aligned on each tile's floor (bottom layers ``"cage photo"``).
 
     Parameters
     ----------
@@ -147,6 +160,8 @@ def read_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataT
     hist_params
         :class:`~napari_mousestop.histograms.HistogramParams` (default: 1 h intervals covering
         the recording, at most the paper's 72; 30 x 30 bins).
+    origin
+        World position ``(y, x)`` in cm of the mosaic.
     """
     from napari_mousestop.histograms import HistogramParams, recording_stacks
     from napari_mousestop.io.lmt import read_recording_info
@@ -159,21 +174,39 @@ def read_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataT
         raise ValueError(f"{path}: no animals in the ANIMAL table")
     cage, labels = recording_names(path, rs.animals)
     layout = recording_layout(path)
-    layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout)
+    layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout, origin=origin)
     if layout is not None and layout.photo is not None:
-        _add_image(layers, layout.photo.path, layout.photo.corners_px, layout, "cage photo")
+        _add_image(
+            layers, layout.photo.path, layout.photo.corners_px, layout, "cage photo", origin
+        )
     return layers
 
 
-def _add_image(layers: list, image: str, corners, layout: CageLayout, name: str) -> None:
-    """Put an image of the cage, warped onto the floor, under ``layers`` (a notification if it
-    cannot be read: a missing photo must not lose the recording)."""
+def _add_image(
+    layers: list,
+    image: str,
+    corners,
+    layout: CageLayout,
+    name: str,
+    origin: tuple[float, float] = (0.0, 0.0),
+) -> None:
+    """Put an image of the cage, warped onto the floor, under each tile of the mosaic in
+    ``layers`` (a notification if it cannot be read: a missing photo must not lose the
+    recording)."""
+    from napari_mousestop.datasets.mosaic import Mosaic
+    from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY
+
     try:
         from skimage.io import imread
 
-        layers.insert(
-            0, photo_to_image(imread(image), corners, name=name, floor_cm=layout.floor_cm)
+        data, kwargs, kind = photo_to_image(
+            imread(image), corners, name=name, floor_cm=layout.floor_cm
         )
+        mosaic = Mosaic.from_dict(layers[0][1]["metadata"][MOSAIC_KEY])
+        for tile in mosaic.tiles:
+            shift = (origin[0] + tile.origin_cm[0], origin[1] + tile.origin_cm[1])
+            translate = tuple(t + s for t, s in zip(kwargs["translate"], shift, strict=True))
+            layers.insert(0, (data, {**kwargs, "translate": translate}, kind))
     except Exception as exc:
         _notify(f"{image}: {name} not shown ({exc})")
 
@@ -214,7 +247,9 @@ def tracker_settings(path: str | Path) -> Any:
     return tracker
 
 
-def read_tracker_recording(path: str | Path, hist_params: Any = None) -> list[LayerDataTuple]:
+def read_tracker_recording(
+    path: str | Path, hist_params: Any = None, origin: tuple[float, float] = (0.0, 0.0)
+) -> list[LayerDataTuple]:
     """Layers of another tracker's recording, as for an LMT one (see :func:`read_recording`),
     over the calibration's layout and, when its ``[video]`` section names one, the video's
     frame warped onto the floor (bottom layer ``"video frame"``).
@@ -226,6 +261,8 @@ def read_tracker_recording(path: str | Path, hist_params: Any = None) -> list[La
     hist_params
         :class:`~napari_mousestop.histograms.HistogramParams` (default: 1 h intervals covering
         the recording, at most 72; 30 x 30 bins).
+    origin
+        World position ``(y, x)`` in cm of the mosaic.
     """
     from napari_mousestop.histograms import HistogramParams, bin_recording
     from napari_mousestop.io.geometry import CageGeometry
@@ -240,9 +277,11 @@ def read_tracker_recording(path: str | Path, hist_params: Any = None) -> list[La
     rs = bin_recording(stops, hist_params, CageGeometry.from_dict(stops.attrs["geometry"]))
     cage, labels = recording_names(path, rs.animals)
     layout = load_calibration(tracker.calibration)
-    layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout)
+    layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout, origin=origin)
     if layout.video.frame is not None:
-        _add_image(layers, layout.video.frame, layout.video.corners_px, layout, "video frame")
+        _add_image(
+            layers, layout.video.frame, layout.video.corners_px, layout, "video frame", origin
+        )
     return layers
 
 
@@ -262,11 +301,17 @@ def recording_layout(path: str | Path) -> CageLayout | None:
     return None
 
 
-def read_dataset_layers(path: str | Path) -> list[LayerDataTuple]:
-    """Layers of a dataset file: one Image layer per animal-recording (``dataset_to_layers``)."""
+def read_dataset_layers(
+    path: str | Path, origin: tuple[float, float] = (0.0, 0.0)
+) -> list[LayerDataTuple]:
+    """Layers of a dataset file: every animal-recording at once, by class and cage
+    (:func:`~napari_mousestop.gui.layers.mosaic.dataset_to_layers`), with the cage layout (and
+    light schedule) of a ``cage_layout.toml`` beside the dataset, else the default."""
     from napari_mousestop.datasets.dataset import load_dataset
 
-    return dataset_to_layers(load_dataset(path))
+    return dataset_to_layers(
+        load_dataset(path), name=Path(path).stem, layout=recording_layout(path), origin=origin
+    )
 
 
 def is_maps_path(path: str | Path) -> bool:
@@ -306,16 +351,39 @@ def read_maps(path: str | Path) -> list[LayerDataTuple]:
     return maps_to_layers(maps, visible=primary if primary in maps else None)
 
 
-def _safe(read: Callable[[Path], list[LayerDataTuple]]) -> Callable[[Any], list | None]:
+def dock_explorer(viewer: Any = None) -> None:
+    """Dock the Explore widget in ``viewer``'s window (default: the current one), once.
+
+    Nothing happens without a window; a failure is a notification, never an exception.
+    """
+    try:
+        import napari
+
+        viewer = viewer if viewer is not None else napari.current_viewer()
+        if viewer is not None and getattr(viewer, "window", None) is not None:
+            viewer.window.add_plugin_dock_widget(PLUGIN, EXPLORER)
+    except Exception as exc:  # the layers matter more than the widget
+        _notify(f"the Explore widget could not be docked ({exc})")
+
+
+def _safe(read: Callable[..., list[LayerDataTuple]], mosaics: bool = False) -> Callable:
     def reader(path: Any) -> list[LayerDataTuple] | None:
         paths = [path] if isinstance(path, str | Path) else list(path)
         layers: list[LayerDataTuple] = []
+        below = 0.0
         for p in paths:
             try:
-                layers += read(Path(p))
+                if mosaics:
+                    new = read(Path(p), origin=(below, 0.0))
+                    below += (1 + MOSAIC_SPACING) * mosaic_height_cm(new)
+                    layers += new
+                else:
+                    layers += read(Path(p))
             except Exception as exc:  # the reader contract: notify, never raise
                 text = str(exc)
                 _notify(text if str(p) in text else f"{p}: {text}")
+        if layers and mosaics:
+            dock_explorer()
         return layers or None
 
     return reader
@@ -335,11 +403,11 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list | None] | None:
         return None
     suffixes = {Path(p).suffix.lower() for p in paths}
     if suffixes == {".sqlite"} and all(is_lmt_database(p) for p in paths):
-        return _safe(read_recording)
+        return _safe(read_recording, mosaics=True)
     if suffixes == {".npz"} and all(is_dataset_file(p) for p in paths):
-        return _safe(read_dataset_layers)
+        return _safe(read_dataset_layers, mosaics=True)
     if suffixes <= TRACKER_SUFFIXES and all(sniff_source_software(p) for p in paths):
-        return _safe(read_tracker_recording)
+        return _safe(read_tracker_recording, mosaics=True)
     if all(is_maps_path(p) for p in paths):
         return _safe(read_maps)
     return None

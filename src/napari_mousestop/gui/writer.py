@@ -23,7 +23,9 @@ def points_to_table(data: Any, features: pd.DataFrame | None = None) -> pd.DataF
     """A stop table from Points data ``(..., y_cm, x_cm)`` and its features.
 
     Positions come from the points themselves (so moved points are saved where they now are);
-    with 3D data ``(hour, y, x)`` the first coordinate becomes the ``hour`` column.
+    with 3D data ``(hour, y, x)`` the first coordinate becomes the ``hour`` column. Stops drawn
+    in a mosaic's tile (features ``tile_y_cm``, ``tile_x_cm``: where that tile's floor starts)
+    are saved in their own cage's centimetres.
     """
     data = np.asarray(data, dtype=float)
     if data.ndim != 2 or data.shape[1] < 2:
@@ -37,6 +39,9 @@ def points_to_table(data: Any, features: pd.DataFrame | None = None) -> pd.DataF
         table["hour"] = data[:, -3]
     table["y_cm"] = data[:, -2]
     table["x_cm"] = data[:, -1]
+    if {"tile_y_cm", "tile_x_cm"} <= set(table.columns):
+        table["y_cm"] -= table.pop("tile_y_cm").to_numpy(float)
+        table["x_cm"] -= table.pop("tile_x_cm").to_numpy(float)
     first = [c for c in STOP_COLUMNS if c in table.columns]
     return table[first + [c for c in table.columns if c not in first]]
 

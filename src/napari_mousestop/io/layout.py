@@ -30,6 +30,7 @@ import numpy as np
 from napari_mousestop.errors import LayoutError
 from napari_mousestop.io.atomic import write_text_atomic
 from napari_mousestop.io.geometry import Placement
+from napari_mousestop.io.light import LightSchedule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -240,12 +241,15 @@ class CageLayout:
     ``photo`` optionally names a cage photo and the pixel ``(x, y)`` of the floor's corners in
     it (top-left, top-right, bottom-right, bottom-left), so the photo can be shown aligned.
     ``video`` optionally calibrates a tracker's video (:class:`VideoCalibration`).
+    ``light`` optionally gives the facility's light cycle (``[light]`` table: ``on``, ``off``,
+    ``timezone``), so the hours of a recording read as clock time and light or dark phase.
     """
 
     floor_cm: tuple[float, float] = (50.0, 50.0)
     shapes: tuple[CageShape, ...] = field(default_factory=tuple)
     photo: CagePhoto | None = None
     video: VideoCalibration | None = None
+    light: LightSchedule | None = None
 
     @property
     def names(self) -> list[str]:
@@ -268,6 +272,8 @@ class CageLayout:
             }
         if self.video is not None:
             d["video"] = self.video.to_dict()
+        if self.light is not None:
+            d["light"] = self.light.to_dict()
         d["shape"] = [s.to_dict() for s in self.shapes]
         return d
 
@@ -302,6 +308,7 @@ class CageLayout:
             shapes,
             CagePhoto.from_dict(d["photo"], where) if "photo" in d else None,
             video,
+            LightSchedule.from_dict(d["light"], where) if "light" in d else None,
         )
 
     def to_toml(self) -> str:
@@ -340,8 +347,8 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
     if video is not None:
         if video.frame is not None and not Path(video.frame).is_absolute():
             video = replace(video, frame=str(path.parent / video.frame))
-        # a calibration file: the default layout gives the floor and shapes it leaves out (its
-        # shapes only on a floor of its own size)
+        # a calibration file: the default layout gives the floor, shapes and light cycle it
+        # leaves out (its shapes only on a floor of its own size)
         default = load_layout()
         floor = layout.floor_cm if "floor" in data else default.floor_cm
         shapes = default.shapes if floor == default.floor_cm else ()
@@ -350,6 +357,7 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
             floor_cm=floor,
             shapes=layout.shapes if "shape" in data else shapes,
             video=video,
+            light=layout.light if "light" in data else default.light,
         )
     return layout
 

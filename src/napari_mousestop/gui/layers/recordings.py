@@ -1,7 +1,8 @@
 """Core results -> napari layer data tuples ``(data, kwargs, layer_type)``.
 
-With :mod:`.images` (explanation maps, cage photos), the one place where core results
-become napari layers, so the reader, the sample data and every widget place them identically.
+With :mod:`.images` (explanation maps, cage photos) and :mod:`.mosaic` (many animals side by
+side: a recording's, a dataset's), the one place where core results become napari layers, so the
+reader, the sample data and every widget place them identically.
 
 World units: centimetres for space (origin at the floor's top-left corner, y downwards) and hours
 for time. napari draws pixel ``i`` centred at ``translate + i * scale``; a histogram with bins of
@@ -12,14 +13,13 @@ width ``w`` starting at 0 therefore gets ``scale = w`` and ``translate = w / 2``
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba
 
-from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.geometry import CageGeometry, grid_placement
 from napari_mousestop.io.layout import CageLayout, load_layout
 
@@ -195,161 +195,55 @@ def stack_to_image(
 
 
 def layout_to_shapes(
-    layout: CageLayout | None = None, name: str = "cage layout", edge_width_cm: float = 0.4
+    layout: CageLayout | None = None,
+    name: str = "cage layout",
+    edge_width_cm: float = 0.4,
+    origins: Sequence[tuple[float, float]] | None = None,
+    labelled: bool = True,
 ) -> LayerDataTuple:
-    """The cage layout as a 2D Shapes layer in cm, each shape named and labelled.
+    """The cage layout as a 2D Shapes layer in cm, each shape named (and labelled).
 
     The layer is 2D (y, x): napari shows it on every hour of a stack.
+
+    Parameters
+    ----------
+    layout
+        The layout (None: the packaged default).
+    name
+        Layer name.
+    edge_width_cm
+        Outline width in cm.
+    origins
+        Draw the layout once per floor origin ``(y, x)`` in cm (the tiles of a mosaic); None:
+        once, at (0, 0).
+    labelled
+        Write each shape's label in it.
     """
     layout = layout or load_layout()
+    origins = [(0.0, 0.0)] if origins is None else [tuple(o) for o in origins]
     shapes = layout.shapes
     edge = [to_rgba(s.color) for s in shapes]
     face = [
         (0.0, 0.0, 0.0, 0.0) if s.kind in ("line", "path") else (*to_rgba(s.color)[:3], 0.15)
         for s in shapes
     ]
+    k = len(origins)
     kwargs = {
         "name": name,
-        "shape_type": [s.kind for s in shapes],
+        "shape_type": [s.kind for s in shapes] * k,
         "features": pd.DataFrame(
-            {"name": [s.name for s in shapes], "label": [s.text for s in shapes]}
+            {
+                "name": [s.name for s in shapes] * k,
+                "label": [s.text if labelled else "" for s in shapes] * k,
+            }
         ),
         "text": {"string": "{label}", "color": "white", "size": 9, "anchor": "center"},
-        "edge_color": edge,
-        "face_color": face,
+        "edge_color": edge * k,
+        "face_color": face * k,
         "edge_width": edge_width_cm,
         "axis_labels": SPACE_LABELS,
         "units": SPACE_UNITS,
         "metadata": {"layout": layout.to_dict()},
     }
-    return [s.vertices for s in shapes], kwargs, "shapes"
-
-
-def recording_to_layers(
-    rs: Any,
-    cage: str | None = None,
-    labels: dict[str, str | None] | None = None,
-    layout: CageLayout | None | bool = None,
-) -> list[LayerDataTuple]:
-    """Layers of one recording: per animal its stack (Image) and its stops (Points), + layout.
-
-    Parameters
-    ----------
-    rs
-        :class:`napari_mousestop.histograms.RecordingStacks`.
-    cage
-        Cage id for the layer names (default: the recording's file name without suffix).
-    labels
-        Class name per animal key (RFID, else name, else id); None or missing: unknown class.
-    layout
-        Cage layout for the Shapes layer (None: the default layout; False: no layout layer).
-
-    Returns
-    -------
-    list
-        Layer data tuples: per animal ``"cage/animal (class)"`` (stack) followed by
-        ``"cage/animal (class) stops"`` (so a grid stride of 2 gives one tile per animal), then
-        the layout on top (outlines and faint faces). Stacks share contrast limits so animals
-        compare directly.
-    """
-    cage = cage or Path(rs.path).stem
-    labels = labels or {}
-    params = rs.params
-    offset_s = 0.0  # a tracker's recording without a clock time: intervals from its time 0
-    if rs.origin is not None:
-        start = pd.Timestamp(rs.info["start_time"])
-        start = start.tz_localize("UTC") if start.tzinfo is None else start
-        offset_s = (start - rs.origin).total_seconds()
-    top = float(rs.stacks.max()) if rs.stacks.size else 0.0
-    limits = (0.0, top if top > 0 else 1.0)
-    layers: list[LayerDataTuple] = []
-    common = {
-        "recording": str(rs.path),
-        "cage": cage,
-        "hist_params": params.to_dict(),
-        "stop_params": dict(rs.stop_params),
-        "geometry": rs.geometry.to_dict(),
-        "origin": None if rs.origin is None else rs.origin.isoformat(),
-    }
-    for i, animal in enumerate(rs.animals):
-        key = animal_key(animal)
-        label = labels.get(key)
-        name = layer_name(cage, key, label)
-        meta = dict(common, animal=dict(animal), label=label)
-        layers.append(
-            stack_to_image(
-                rs.stacks[i],
-                name=name,
-                geometry=rs.geometry,
-                interval_h=params.interval_h,
-                contrast_limits=limits,
-                metadata=meta,
-            )
-        )
-        rows = rs.stops[rs.stops["animal_id"] == animal["animal_id"]]
-        layers.append(
-            stops_to_points(
-                rows,
-                name=layer_name(cage, key, label, "stops"),
-                interval_s=params.interval_s,
-                offset_s=offset_s,
-                n_intervals=params.n_intervals,
-                metadata=meta,
-            )
-        )
-    if layout is not False:
-        layers.append(layout_to_shapes(layout or None))
-    return layers
-
-
-def dataset_to_layers(
-    dataset: Any, interval_h: float | None = None, geometry: CageGeometry | None = None
-) -> list[LayerDataTuple]:
-    """One Image layer per animal-recording of a dataset, named ``"cage/animal (class)"``.
-
-    Layers are ordered by class (in the dataset's class order), then cage, recording and animal,
-    share one set of contrast limits (0 .. the dataset's maximum) and the same placement, so the
-    hour slider scrubs all of them at once and napari's grid mode shows them side by side.
-    """
-    params = dataset.params or {}
-    hist = params.get("histogram", {})
-    if interval_h is None:
-        interval_h = (
-            float(hist.get("interval_s", 3600.0)) / 3600.0 if isinstance(hist, dict) else 1.0
-        )
-    if geometry is None and isinstance(params.get("geometry"), dict):
-        try:
-            geometry = CageGeometry.from_dict(params["geometry"])
-        except (KeyError, TypeError, ValueError):
-            geometry = None
-    top = float(dataset.X.max()) if dataset.X.size else 0.0
-    limits = (0.0, top if top > 0 else 1.0)
-    order = sorted(
-        range(len(dataset)),
-        key=lambda i: (
-            int(dataset.labels[i]),
-            dataset.cages[i],
-            dataset.recordings[i],
-            dataset.animals[i],
-        ),
-    )
-    names = dataset.class_names
-    layers = []
-    for i in order:
-        name = layer_name(dataset.cages[i], dataset.animals[i], names[i])
-        if len(set(dataset.recordings[dataset.cages == dataset.cages[i]])) > 1:
-            name += f" [{Path(str(dataset.recordings[i])).stem}]"
-        meta = {
-            "index": int(i),
-            "cage": str(dataset.cages[i]),
-            "recording": str(dataset.recordings[i]),
-            "animal": str(dataset.animals[i]),
-            "label": str(names[i]),
-        }
-        layers.append(
-            stack_to_image(
-                dataset.X[i], name=name, geometry=geometry, interval_h=interval_h,
-                contrast_limits=limits, metadata=meta,
-            )
-        )  # fmt: skip
-    return layers
+    data = [s.vertices + np.asarray(o, dtype=float) for o in origins for s in shapes]
+    return data, kwargs, "shapes"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -50,24 +52,90 @@ def upsert_layers(viewer: Any, layer_data: Iterable[tuple]) -> list[Any]:
     return out
 
 
-def stack_layers(viewer: Any, selected_only: bool = False) -> list[Any]:
-    """Image layers holding a (T, N, N) stop-histogram stack (made by the reader or widgets)."""
+@dataclass
+class StackView:
+    """One animal's ``(T, N, N)`` stack in the viewer: a whole Image layer, or a mosaic's tile.
+
+    Attributes
+    ----------
+    name
+        ``"cage/animal (class)"`` (a layer's name, or the tile's).
+    data
+        The stack (for a tile, a view into the mosaic layer's data).
+    metadata
+        The layer's metadata, with the tile's own entries for a tile. Changes made to it are
+        kept in the layer (for a tile, in its entry of ``layer.metadata["tiles"]``).
+    layer
+        The napari layer holding it.
+    """
+
+    name: str
+    data: Any
+    metadata: dict
+    layer: Any
+
+    @property
+    def scale(self) -> tuple:
+        """The layer's scale (hours per interval first)."""
+        return tuple(self.layer.scale)
+
+
+class _TileMetadata(dict):
+    """A tile's metadata over its mosaic's: reads both, writes into the tile's entry."""
+
+    def __init__(self, shared: dict, own: dict) -> None:
+        super().__init__({**shared, **own})
+        self._own = own
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._own[key] = value
+
+
+def stack_layers(viewer: Any, selected_only: bool = False) -> list[StackView]:
+    """Every animal's stack in the viewer (made by the reader or the widgets), layer order.
+
+    A mosaic layer (:mod:`napari_mousestop.gui.layers.mosaic`) gives one stack per tile; an
+    Image layer holding a single ``(T, N, N)`` stack with its cage or recording in its metadata
+    gives one stack.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    selected_only
+        Only the selected layers (a selected mosaic gives all its animals).
+    """
+    from napari.layers import Image
+
+    from napari_mousestop.datasets.mosaic import Mosaic
+    from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY
+
     layers = viewer.layers.selection if selected_only else viewer.layers
-    return [
-        lyr
-        for lyr in layers
-        if lyr._type_string == "image"
-        and lyr.ndim == 3
-        and not lyr.rgb
-        and lyr.data.shape[1] == lyr.data.shape[2]
-        and ("cage" in lyr.metadata or "recording" in lyr.metadata)
-    ]
+    views: list[StackView] = []
+    for lyr in (lyr for lyr in viewer.layers if lyr in layers):
+        if not isinstance(lyr, Image) or lyr.ndim != 3 or lyr.rgb:
+            continue
+        meta = lyr.metadata
+        if MOSAIC_KEY in meta:
+            mosaic = Mosaic.from_dict(meta[MOSAIC_KEY])
+            shared = {k: v for k, v in meta.items() if k not in (MOSAIC_KEY, "tiles")}
+            for tile, own in zip(mosaic.tiles, meta.get("tiles", []), strict=True):
+                data = mosaic.tile_stack(lyr.data, tile)
+                views.append(StackView(tile.name, data, _TileMetadata(shared, own), lyr))
+        elif lyr.data.shape[1] == lyr.data.shape[2] and ("cage" in meta or "recording" in meta):
+            views.append(StackView(lyr.name, lyr.data, meta, lyr))
+    names = [v.name for v in views]
+    for v in views:  # the same animal and class twice: tell the recordings apart
+        if names.count(v.name) > 1:
+            v.name += f" [{Path(str(v.metadata.get('recording', '?'))).stem}]"
+    return views
 
 
 def dataset_from_layers(layers: Sequence[Any], classes: Sequence[str] | None = None) -> Any:
-    """A :class:`~napari_mousestop.datasets.dataset.Dataset` of labelled stack layers, made by
-    the core's :func:`~napari_mousestop.datasets.build.assemble_dataset` from each layer's
-    data and metadata.
+    """A :class:`~napari_mousestop.datasets.dataset.Dataset` of labelled stacks
+    (:func:`stack_layers`), made by the core's
+    :func:`~napari_mousestop.datasets.build.assemble_dataset` from each stack's data and metadata.
 
     Raises
     ------
@@ -80,10 +148,10 @@ def dataset_from_layers(layers: Sequence[Any], classes: Sequence[str] | None = N
 
     classes = tuple(classes or CLASSES)
     if not layers:
-        raise ValueError("no stack layers: open LMT recordings or a dataset, or extract stops")
+        raise ValueError("no animals in the viewer: open recordings or a dataset, or extract stops")
     shapes = {tuple(lyr.data.shape) for lyr in layers}
     if len(shapes) > 1:
-        raise ValueError(f"stack layers have different shapes {sorted(shapes)}")
+        raise ValueError(f"the animals' stacks have different shapes {sorted(shapes)}")
     unlabeled = [lyr.name for lyr in layers if lyr.metadata.get("label") not in classes]
     if unlabeled:
         raise ValueError(f"layers without a class (AM, JM, AF, JF): {unlabeled[:5]}")
@@ -103,4 +171,11 @@ def dataset_from_layers(layers: Sequence[Any], classes: Sequence[str] | None = N
     )
 
 
-__all__ = ["clear_path", "dataset_from_layers", "path_of", "stack_layers", "upsert_layers"]
+__all__ = [
+    "StackView",
+    "clear_path",
+    "dataset_from_layers",
+    "path_of",
+    "stack_layers",
+    "upsert_layers",
+]

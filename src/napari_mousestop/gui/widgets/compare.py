@@ -73,7 +73,7 @@ class CompareWidget(JobWidget):
         )
         self.source = ComboBox(
             label="data",
-            choices=("dataset file", "stack layers"),
+            choices=("dataset file", "animals in the viewer"),
             tooltip="animals whose maps are averaged per class",
         )
         self.dataset_file = FileEdit(label="dataset", filter="*.npz")

@@ -10,6 +10,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label
 
 from napari_mousestop.errors import Cancelled
 from napari_mousestop.gui.jobs import JobWidget, notify_error
+from napari_mousestop.gui.reader import dock_explorer
 from napari_mousestop.gui.widgets.common import clear_path, path_of, upsert_layers
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.histograms import HistogramParams
@@ -173,7 +174,6 @@ class ExtractWidget(JobWidget):
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             event.connect(lambda *_: self.points_layer.reset_choices())
         self.dataset: Any = None
-        self._layout_added = False
         lay = self.layout()
         lay.addWidget(self.form.native)
         lay.addWidget(self._buttons)
@@ -224,20 +224,16 @@ class ExtractWidget(JobWidget):
             return None
         out = path_of(self.dataset_file)
         self.dataset = None
-        job = _ExtractJob(todo, hist, stop, out, with_layout=not self._has_layout())
+        job = _ExtractJob(todo, hist, stop, out)
         return self.start_job(
             job, self._on_item, self._on_done, 100 * len(todo), "extracting stops"
         )
-
-    def _has_layout(self) -> bool:
-        return "cage layout" in self.viewer.layers
 
     def _on_item(self, item: Any) -> None:
         kind = item[0]
         if kind == "layers":
             upsert_layers(self.viewer, item[1])
-            if self.viewer.dims.ndim == 3:
-                self.viewer.dims.axis_labels = ("hour", "y", "x")
+            dock_explorer(self.viewer)
 
     def _on_done(self, result: Any) -> None:
         if result is None:
@@ -251,19 +247,20 @@ class ExtractWidget(JobWidget):
 class _ExtractJob:
     """One extraction run on the helper thread (never touches Qt or napari)."""
 
-    def __init__(self, todo, hist, stop, out, with_layout) -> None:
+    def __init__(self, todo, hist, stop, out) -> None:
         self.todo, self.hist, self.stop, self.out = todo, hist, stop, out
-        self.with_layout = with_layout
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple:
         from napari_mousestop.datasets.build import dataset_from_recordings
         from napari_mousestop.datasets.dataset import save_dataset
-        from napari_mousestop.gui.layers.recordings import recording_to_layers
+        from napari_mousestop.gui.layers.mosaic import mosaic_height_cm, recording_to_layers
+        from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_layout
         from napari_mousestop.histograms import animal_key, recording_stacks
         from napari_mousestop.io.layout import load_calibration
         from napari_mousestop.io.trackers import recording_path
 
         done: list[tuple[Any, str, dict]] = []
+        below = 0.0  # each recording's animals below the previous recording's
         n = len(self.todo)
         for k, (db, rows, tracker) in enumerate(self.todo):
             name = recording_path(db).name
@@ -281,10 +278,17 @@ class _ExtractJob:
                 raise Cancelled()
             rs = recording_stacks(db, self.hist, self.stop, progress=progress, tracker=tracker)
             cage, labels = cage_and_labels(rs.path, rs.animals, rows)
-            layout = None if (self.with_layout and k == 0) else False
-            if layout is None and tracker is not None:  # its calibration's floor and shapes
-                layout = load_calibration(tracker.calibration)
-            emit(("layers", recording_to_layers(rs, cage=cage, labels=labels, layout=layout)))
+            # a tracker's recording is drawn over its calibration's floor and shapes
+            layout = (
+                load_calibration(tracker.calibration)
+                if tracker is not None and tracker.calibration is not None
+                else recording_layout(rs.path)
+            )
+            layers = recording_to_layers(
+                rs, cage=cage, labels=labels, layout=layout, origin=(below, 0.0)
+            )
+            below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
+            emit(("layers", layers))
             emit(Progress(100 * (k + 1), 100 * n, f"{name} ({k + 1}/{n}) done"))
             done.append((rs, cage, labels))
         dataset = None

@@ -1,4 +1,4 @@
-"""Inference dock widget: class probabilities of stack layers or LMT recordings."""
+"""Inference dock widget: class probabilities of the animals in the viewer or of LMT recordings."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
 from napari_mousestop.gui.jobs import JobWidget, notify_error
+from napari_mousestop.gui.reader import dock_explorer
 from napari_mousestop.gui.widgets.common import clear_path, path_of, stack_layers, upsert_layers
 from napari_mousestop.gui.widgets.plots import PlotCanvas, plot_probabilities
+from napari_mousestop.histograms import animal_key
 
-SOURCES = ("selected stack layers", "all stack layers", "LMT files")
+SOURCES = ("animals of the selected layers", "all animals in the viewer", "LMT files")
 
 
 class PredictWidget(JobWidget):
@@ -35,7 +37,7 @@ class PredictWidget(JobWidget):
             label="predict",
             choices=SOURCES,
             value=SOURCES[0],
-            tooltip="stack layers in the viewer, or LMT recordings "
+            tooltip="animals in the viewer, or LMT recordings "
             "(binned with the model's own parameters)",
         )
         self.files = FileEdit(label="LMT files", mode="rm", filter="*.sqlite")
@@ -68,10 +70,11 @@ class PredictWidget(JobWidget):
                     raise ValueError("choose one or more LMT files (.sqlite)")
                 job, total = _FileJob(ckpt, files), len(files)
             else:
-                layers = stack_layers(self.viewer, self.source.value.startswith("selected"))
+                layers = stack_layers(self.viewer, self.source.value == SOURCES[0])
                 if not layers:
                     raise ValueError(
-                        "no stack layer selected: select histogram stack layers in the layer list"
+                        "no stacks selected: select a recording's or a dataset's image layer (its "
+                        "animals side by side) in the layer list"
                     )
                 stacks = {lyr.name: np.asarray(lyr.data, dtype=np.float32) for lyr in layers}
                 job, total = _StackJob(ckpt, stacks), 1
@@ -85,18 +88,21 @@ class PredictWidget(JobWidget):
     def _on_item(self, item: Any) -> None:
         if isinstance(item, tuple) and item[0] == "layers":  # one recording done
             upsert_layers(self.viewer, item[1])
+            dock_explorer(self.viewer)
 
     def _on_done(self, result: Any) -> None:
         if not result:
             return
         classes, rows = result
+        views = {v.name: v for v in stack_layers(self.viewer)}
         for row in rows:
-            self._store(row, classes)
+            self._store(row, classes, views.get(row["layer"]))
         self.results = rows
         self.show_results(rows, classes)
         self.status.setText(f"{len(rows)} animals predicted")
 
-    def _store(self, row: dict, classes: tuple[str, ...]) -> None:
+    def _store(self, row: dict, classes: tuple[str, ...], view: Any) -> None:
+        """Keep a prediction with the animal's stack and its stops (as features)."""
         proba = dict(zip(classes, (float(p) for p in row["proba"]), strict=True))
         pred = {
             "model": row["model"],
@@ -104,18 +110,27 @@ class PredictWidget(JobWidget):
             "proba": proba,
             "predicted": row["predicted"],
         }
-        name = row["layer"]
-        if name in self.viewer.layers:
-            self.viewer.layers[name].metadata["prediction"] = pred
-        stops = f"{name} stops"
-        if stops in self.viewer.layers:
-            layer = self.viewer.layers[stops]
-            features = layer.features.copy()
-            features["predicted"] = row["predicted"]
-            for c, p in proba.items():
-                features[f"p_{c}"] = p
-            layer.features = features
-            layer.metadata["prediction"] = pred
+        if view is None:
+            return
+        view.metadata["prediction"] = pred
+        stops = f"{view.layer.name} stops"
+        if stops not in self.viewer.layers:
+            return
+        layer = self.viewer.layers[stops]
+        features = layer.features.copy()
+        animal = view.metadata.get("animal")
+        if isinstance(animal, dict) and "animal" in features:  # a recording's mosaic
+            mine = (features["animal"] == animal_key(animal)).to_numpy()
+        else:
+            mine = np.ones(len(features), dtype=bool)
+        if "predicted" not in features:
+            features["predicted"] = ""
+        features.loc[mine, "predicted"] = row["predicted"]
+        for c, p in proba.items():
+            if f"p_{c}" not in features:
+                features[f"p_{c}"] = np.nan
+            features.loc[mine, f"p_{c}"] = p
+        layer.features = features
 
     def show_results(self, rows: list[dict], classes: tuple[str, ...]) -> None:
         """Fill the table (one row per animal) and the probability bar plot."""
@@ -163,8 +178,9 @@ class _FileJob:
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple | None:
         from napari_mousestop.errors import Cancelled
-        from napari_mousestop.gui.layers.recordings import layer_name, recording_to_layers
-        from napari_mousestop.gui.reader import recording_names
+        from napari_mousestop.gui.layers.mosaic import mosaic_height_cm, recording_to_layers
+        from napari_mousestop.gui.layers.recordings import layer_name
+        from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_names
         from napari_mousestop.histograms import recording_stacks
         from napari_mousestop.learning.checkpoint import predict_proba
         from napari_mousestop.learning.predict import recording_inputs
@@ -172,6 +188,7 @@ class _FileJob:
 
         hist, stop, geometry = recording_inputs(self.ckpt)
         rows: list[dict] = []
+        below = 0.0  # each recording's mosaic below the previous one
         for k, f in enumerate(self.files):
             if should_stop():
                 raise Cancelled()
@@ -180,13 +197,13 @@ class _FileJob:
                 raise ValueError(f"{f}: no animals in the ANIMAL table")
             cage, labels = recording_names(f, rs.animals)
             proba = predict_proba(self.ckpt, rs.stacks)
-            from napari_mousestop.histograms import animal_key
-
             names = [layer_name(cage, animal_key(a), labels.get(animal_key(a))) for a in rs.animals]
             rows += _rows(self.ckpt, names, proba)
             for row in rows[-len(names) :]:
                 row["recording"] = Path(f).name
-            emit(("layers", recording_to_layers(rs, cage=cage, labels=labels)))
+            layers = recording_to_layers(rs, cage=cage, labels=labels, origin=(below, 0.0))
+            below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
+            emit(("layers", layers))
             n = len(self.files)
             emit(Progress(k + 1, n, f"{k + 1}/{n} recordings"))
         return tuple(self.ckpt.classes), rows

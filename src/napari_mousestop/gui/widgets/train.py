@@ -32,7 +32,7 @@ from napari_mousestop.progress import Progress
 if TYPE_CHECKING:
     from napari_mousestop.learning.report import TrainingRun
 
-SOURCES = ("dataset file", "stack layers")
+SOURCES = ("dataset file", "animals in the viewer")
 COLUMNS = {
     "accuracy": "out-of-fold accuracy over all animal-recordings",
     "95% (cages)": "95% t-interval over the per-cage accuracies (hover a cell: what it assumes)",
@@ -63,7 +63,7 @@ class TrainWidget(JobWidget):
             label="data",
             choices=SOURCES,
             value=SOURCES[0],
-            tooltip="a dataset file (.npz) or the labelled stack layers open in the viewer",
+            tooltip="a dataset file (.npz) or the labelled animals open in the viewer",
         )
         self.dataset_file = FileEdit(label="dataset", filter="*.npz", tooltip="dataset file")
         self.params = dataclass_form(
@@ -139,13 +139,13 @@ class TrainWidget(JobWidget):
         return TrainConfig(**form_values(self.params), track_test=True)
 
     def load_data(self) -> Any:
-        """The dataset: from the file or from the labelled stack layers."""
+        """The dataset: from the file or from the labelled animals in the viewer."""
         from napari_mousestop.datasets.dataset import load_dataset
 
         if self.source.value == "dataset file":
             path = path_of(self.dataset_file)
             if path is None:
-                raise ValueError("choose a dataset file (.npz), or use the stack layers")
+                raise ValueError("choose a dataset file (.npz), or use the animals in the viewer")
             return load_dataset(path)
         return dataset_from_layers(stack_layers(self.viewer))
 
