@@ -15,6 +15,7 @@ _API = {
         "BatchError",
         "Cancelled",
         "CheckpointError",
+        "ClusterError",
         "CohortError",
         "DatasetError",
         "FileChanged",
