@@ -22,10 +22,15 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-from hypothesis import HealthCheck, settings
+# One torch thread in the test process, before torch is imported: as in the worker processes
+# that train folds (so in-process and worker results are bit-identical), and the fastest for
+# these small models on a shared machine. The library itself never sets it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from napari_mousestop.synthetic.generate import generate_cohort, generate_recording
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from napari_mousestop.synthetic.generate import generate_cohort, generate_recording  # noqa: E402
 
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(

@@ -52,8 +52,12 @@ class TrainConfig:
         Record held-out loss and accuracy after every epoch (learning curves; never used to
         pick a model or a setting).
     threads
-        CPU threads for torch during training (None: torch's default). One thread is fastest
-        for small inputs and on busy machines.
+        Torch CPU threads of each worker process that trains folds (``workers >= 1`` or a
+        scheduler; None: 1, the fastest for this small model, and every fold then gives the
+        same numbers whichever process trains it). Training in the calling process
+        (``workers = 0``) uses that process's own setting: the library never changes it
+        (``torch.set_num_threads`` is a process-wide setting; the ``mousestop train`` command
+        applies ``--threads`` to its own process when ``--workers 0``).
     """
 
     epochs: int = 100
@@ -124,6 +128,14 @@ class Progress:
     ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
     training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none);
     ``cage`` names the fold's held-out cage (cages joined by ``+`` with balanced folds).
+
+    Several models may train at once (folds in worker processes), so reports of different
+    folds interleave: ``stage``, ``repeat``, ``permutation`` and ``fold`` say which model an
+    epoch belongs to. ``repeat`` counts the seeds of a repeated run from 1 to ``n_repeats``;
+    ``stage="permutation"`` reports a model of the full-pipeline permutation test
+    (``permutation`` from 1 to ``n_permutations``). ``models_done`` of ``n_models`` models of
+    the whole run (every fold of every repeat and permutation, and the final model) have
+    finished.
     """
 
     fold: int
@@ -136,6 +148,17 @@ class Progress:
     test_accuracy: float | None = None
     stage: str = "cv"
     cage: str | None = None
+    repeat: int = 1
+    n_repeats: int = 1
+    permutation: int = 0
+    n_permutations: int = 0
+    models_done: int = 0
+    n_models: int = 1
+
+    @property
+    def model_key(self) -> tuple[str, int, int, int]:
+        """Which model this epoch belongs to: ``(stage, repeat, permutation, fold)``."""
+        return (self.stage, self.repeat, self.permutation, self.fold)
 
 
 @dataclass
@@ -143,7 +166,8 @@ class FoldResult:
     """One cross-validation fold: the model that never saw the held-out cage(s).
 
     ``cage`` names the fold: the held-out cage, or with balanced folds the held-out cages
-    joined by ``+`` (``cages`` lists them).
+    joined by ``+`` (``cages`` lists them). ``seconds`` is the time its training took where it
+    ran (in a worker process or here).
     """
 
     cage: str
@@ -154,6 +178,7 @@ class FoldResult:
     history: dict[str, list[float]]
     proba: np.ndarray
     cages: tuple[str, ...] = ()
+    seconds: float = 0.0
 
 
 @dataclass

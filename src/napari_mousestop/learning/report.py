@@ -4,7 +4,9 @@
 person reads), ``predictions.csv`` (out-of-fold class probabilities per animal),
 ``confusion_matrix.png``, ``accuracy_by_cage.png``, ``learning_curves.png``, ``model.pt`` (the
 final all-data model) and ``folds/<fold>.pt`` (the model that never saw that fold's cages, for
-out-of-fold explanations). Every file is written atomically.
+out-of-fold explanations). A run repeated with several seeds also keeps every other repeat's fold
+models in ``repeats/seed_<seed>/<fold>.pt``; a full-pipeline permutation test keeps its finished
+permutations in ``permutations/`` (and resumes from them). Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from napari_mousestop.learning.checkpoint import (
     save_checkpoint,
 )
 from napari_mousestop.learning.config import CVResult, Progress, TrainConfig
+from napari_mousestop.learning.permutation import PermutationPlan
 from napari_mousestop.learning.report_text import (
     FOLD_DESCRIPTIONS,
     SETTINGS_ASSUMES,
@@ -42,14 +45,17 @@ from napari_mousestop.learning.stats import (
     FactorFigures,
     NullReference,
     PermutationResult,
+    RepeatFigures,
     Summary,
+    accuracy,
     compare_on_cages,
     factor_figures,
     null_reference,
     permutation_test,
+    repeat_figures,
     summarize,
 )
-from napari_mousestop.learning.training import loco_cv, train_final
+from napari_mousestop.learning.training import check_trainable, train_models
 
 REPORT_FORMAT = "napari-mousestop-run/2"
 """Format of ``report.json`` written now."""
@@ -112,6 +118,14 @@ class Report:
         ``"cage"`` or ``"balanced"`` (``config["folds"]``); ``folds`` lists every fold.
     settings_note
         The statement that settings were fixed in advance.
+    repeats
+        With several seeds (``config["repeats"]`` > 1): every repeat's accuracy and per-class
+        accuracy, their mean and spread, and the ensemble's figures. Everything else in the
+        report (``cnn``, tests, baselines comparisons, folds, predictions) is the first
+        repeat, the run whose fold models are in ``folds/``.
+    retrained_permutation
+        The full-pipeline permutation test of ``cnn``'s accuracy (cross-validation retrained
+        on each relabelling), when asked for; ``permutation`` keeps the predictions fixed.
     """
 
     classes: list[str]
@@ -129,6 +143,8 @@ class Report:
     folds: list[FoldRecord]
     predictions: list[dict]
     cv_seconds: float
+    repeats: RepeatFigures | None = None
+    retrained_permutation: PermutationResult | None = None
     created: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
@@ -155,6 +171,10 @@ class Report:
             "n_cages": self.n_cages,
             "cnn": self.cnn.to_dict(),
             "permutation": self.permutation.to_dict(),
+            "retrained_permutation": (
+                None if self.retrained_permutation is None else self.retrained_permutation.to_dict()
+            ),
+            "repeats": None if self.repeats is None else self.repeats.to_dict(),
             "factors": {k: v.to_dict() for k, v in self.factors.items()},
             "baselines": {
                 k: {
@@ -183,8 +203,16 @@ def build_report(
     baselines: dict[str, BaselineResult],
     n_permutations: int = 10000,
     dataset_path: str | os.PathLike | None = None,
+    repeats: list[CVResult] | None = None,
+    retrained: PermutationResult | None = None,
+    execution: dict | None = None,
 ) -> Report:
-    """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions."""
+    """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions.
+
+    ``cv`` is the run the report describes; ``repeats`` (``cv`` first, then the other seeds)
+    adds their spread and ensemble, ``retrained`` the full-pipeline permutation test and
+    ``execution`` where the models trained (workers, scheduler, threads).
+    """
     classes = tuple(dataset.classes)
     y, pred, cages, recs = dataset.labels, cv.oof_pred, dataset.cages, dataset.recordings
     seed = cv.config.seed
@@ -210,6 +238,12 @@ def build_report(
         )
         for f in cv.folds
     ]
+    rep = None
+    if repeats is not None and len(repeats) > 1:
+        rep = repeat_figures(
+            y, [r.oof_proba for r in repeats], cages, classes, [r.config.seed for r in repeats]
+        )
+        ensemble = np.mean(np.stack([r.oof_proba for r in repeats]), axis=0).argmax(axis=1)
     predictions = [
         {
             "animal": str(dataset.animals[i]),
@@ -219,6 +253,7 @@ def build_report(
             "predicted": classes[pred[i]],
             "proba": {c: float(cv.oof_proba[i, j]) for j, c in enumerate(classes)},
             **{name: classes[r.oof_pred[i]] for name, r in baselines.items()},
+            **({"ensemble": classes[ensemble[i]]} if rep is not None else {}),
         }
         for i in range(len(dataset))
     ]
@@ -244,8 +279,11 @@ def build_report(
             **cv.config.to_dict(),
             "dataset": path,
             "n_permutations": int(n_permutations),
+            "repeats": len(repeats) if repeats else 1,
+            "retrain_permutations": 0 if retrained is None else retrained.n_permutations,
             "model": cv.model_config.to_dict(),
             "device_used": cv.device,
+            "execution": execution or {"workers": 0, "scheduler": None},
         },
         dataset={
             "path": path,
@@ -259,6 +297,8 @@ def build_report(
         folds=folds,
         predictions=predictions,
         cv_seconds=cv.seconds,
+        repeats=rep,
+        retrained_permutation=retrained,
     )
 
 
@@ -268,8 +308,13 @@ def write_run(
     dataset: Dataset,
     cv: CVResult,
     final: Checkpoint | None = None,
+    repeats: list[CVResult] | None = None,
 ) -> Path:
-    """Write the run folder (report files, figures, fold models and the final model)."""
+    """Write the run folder (report files, figures, fold models and the final model).
+
+    ``repeats`` (``cv`` first): the fold models of the other seeds go to
+    ``repeats/seed_<seed>/<fold>.pt``.
+    """
     from napari_mousestop.plots.report import (
         plot_accuracy_by_cage,
         plot_confusion,
@@ -278,17 +323,9 @@ def write_run(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    for fold in cv.folds:
-        meta = {
-            "held_out_cage": fold.cage,
-            "held_out_cages": list(fold.cages) or [fold.cage],
-            "fold_scheme": cv.config.folds,
-            "test_index": fold.test_index.tolist(),
-            "test_animals": dataset.animals[fold.test_index].tolist(),
-            "history": fold.history,
-        }
-        ckpt = make_checkpoint(fold.model, fold.scaler, dataset, cv.config, meta=meta)
-        save_checkpoint(run_dir / "folds" / fold_file_name(fold.cage), ckpt)
+    _save_folds(run_dir / "folds", dataset, cv)
+    for other in (repeats or [cv])[1:]:
+        _save_folds(run_dir / "repeats" / f"seed_{other.config.seed}", dataset, other)
     if final is not None:
         save_checkpoint(run_dir / "model.pt", final)
     rows = []
@@ -306,6 +343,89 @@ def write_run(
     return run_dir
 
 
+def _save_folds(folder: Path, dataset: Dataset, cv: CVResult) -> None:
+    for fold in cv.folds:
+        meta = {
+            "held_out_cage": fold.cage,
+            "held_out_cages": list(fold.cages) or [fold.cage],
+            "fold_scheme": cv.config.folds,
+            "test_index": fold.test_index.tolist(),
+            "test_animals": dataset.animals[fold.test_index].tolist(),
+            "history": fold.history,
+        }
+        ckpt = make_checkpoint(fold.model, fold.scaler, dataset, cv.config, meta=meta)
+        save_checkpoint(folder / fold_file_name(fold.cage), ckpt)
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`run_training` returns: the report, every repeat's cross-validation (the
+    first is ``report``'s run) and the final model."""
+
+    report: Report
+    runs: list[CVResult]
+    final: Checkpoint | None
+
+    @property
+    def cv(self) -> CVResult:
+        """The run the report describes (the first seed)."""
+        return self.runs[0]
+
+
+def run_training(
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    n_permutations: int = 10000,
+    dataset_path: str | os.PathLike | None = None,
+    final_model: bool = True,
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    repeats: int = 1,
+    retrain_permutations: int = 0,
+    permutation_folder: str | os.PathLike | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+) -> TrainingRun:
+    """Train and evaluate without writing a run folder (:func:`train_and_report` writes one).
+
+    Every model (each fold of each repeat, the final model, each fold of each permutation)
+    trains in one batch, in this process or on the same workers; then the baselines run and
+    the report is built. Parameters as in :func:`train_and_report`; ``permutation_folder``
+    keeps the finished permutations (None: none kept).
+    """
+    config = config or TrainConfig()
+    check_trainable(dataset, config, cv=True)
+    plan = None
+    if retrain_permutations:
+        plan = PermutationPlan(dataset, config, retrain_permutations, permutation_folder)
+    runs, final = train_models(
+        dataset,
+        config,
+        repeats,
+        final_model,
+        callback,
+        should_stop,
+        workers=workers,
+        scheduler=scheduler,
+        extra_jobs=plan.jobs if plan is not None else (),
+        on_output=plan.on_output if plan is not None else None,
+    )
+    baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
+    retrained = None
+    if plan is not None:
+        retrained = plan.result(accuracy(dataset.labels, runs[0].oof_pred))
+    execution = {
+        "workers": int(workers),
+        "scheduler": scheduler,
+        "threads_per_worker": (config.threads or 1) if (workers or scheduler) else None,
+        "permutations_resumed": plan.resumed if plan is not None else 0,
+    }
+    report = build_report(
+        dataset, runs[0], baselines, n_permutations, dataset_path, runs, retrained, execution
+    )
+    return TrainingRun(report, runs, final)
+
+
 def train_and_report(
     dataset: Dataset,
     run_dir: str | os.PathLike,
@@ -315,6 +435,10 @@ def train_and_report(
     final_model: bool = True,
     callback: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    repeats: int = 1,
+    retrain_permutations: int = 0,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> Report:
     """Cross-validation of the CNN and the baselines, statistics, the final model, the run folder.
 
@@ -334,21 +458,38 @@ def train_and_report(
         Also train ``model.pt`` on all data.
     callback, should_stop
         Progress and cancellation, as in :func:`~napari_mousestop.learning.training.loco_cv`.
+    repeats
+        Cross-validate with this many seeds (``config.seed``, ``config.seed + 1``, ...): the
+        report adds the spread of accuracy and per-class accuracy and the ensemble's figures.
+    retrain_permutations
+        Also run the full-pipeline permutation test with this many relabellings (each one a
+        whole cross-validation); finished ones are kept in ``run_dir/permutations`` and reused
+        when the same command runs again (resume).
+    workers, scheduler
+        Where the models train (:func:`~napari_mousestop.learning.training.loco_cv`): 0 in
+        this process, N in N local worker processes, or on a running Dask scheduler.
 
     Returns
     -------
     Report
         The report (also written to ``run_dir/report.json`` and ``report.md``).
     """
-    config = config or TrainConfig()
-    cv = loco_cv(dataset, config, callback=callback, should_stop=should_stop)
-    baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
-    report = build_report(dataset, cv, baselines, n_permutations, dataset_path)
-    final = None
-    if final_model:
-        final = train_final(dataset, config, callback=callback, should_stop=should_stop)
-    write_run(run_dir, report, dataset, cv, final)
-    return report
+    result = run_training(
+        dataset,
+        config,
+        n_permutations,
+        dataset_path,
+        final_model,
+        callback,
+        should_stop,
+        repeats,
+        retrain_permutations,
+        Path(run_dir) / "permutations",
+        workers,
+        scheduler,
+    )
+    write_run(run_dir, result.report, dataset, result.cv, result.final, result.runs)
+    return result.report
 
 
 @dataclass
