@@ -13,36 +13,46 @@ from napari_mousestop.cli.common import friendly_errors
 
 
 class _TrainBars:
-    """tqdm bars for training: one over folds, one over the epochs of the current fold."""
+    """tqdm bars for training: models finished, and epochs of every model of the run (folds
+    may train at the same time in worker processes)."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.folds = None
+        self.models = None
         self.epochs = None
+        self.seen: dict[tuple, int] = {}
 
     def __call__(self, p) -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
 
-        if p.stage == "cv" and self.folds is None:
-            self.folds = tqdm(total=p.n_folds, desc="folds", unit="fold", position=0)
-        if p.epoch == 1:
-            if self.epochs is not None:
-                self.epochs.close()
-            desc = f"cage {p.cage}" if p.stage == "cv" else "final model"
-            self.epochs = tqdm(total=p.n_epochs, desc=desc, unit="epoch", position=1, leave=False)
-        self.epochs.set_postfix(loss=f"{p.loss:.3f}", acc=f"{p.accuracy:.2f}")
-        self.epochs.update(1)
-        if p.epoch == p.n_epochs and p.stage == "cv":
-            self.folds.update(1)
-            if p.fold == p.n_folds:
-                self.folds.close()
+        if self.models is None:
+            self.models = tqdm(total=p.n_models, desc="models", unit="model", position=0)
+            self.epochs = tqdm(
+                total=p.n_models * p.n_epochs, desc="epochs", unit="epoch", position=1
+            )
+        key = p.model_key
+        self.epochs.update(p.epoch - self.seen.get(key, 0))
+        self.seen[key] = p.epoch
+        self.epochs.set_postfix_str(f"{_model_name(p)}: loss {p.loss:.3f}", refresh=False)
+        if p.epoch == p.n_epochs:
+            self.models.update(1)
 
     def close(self) -> None:
-        for bar in (self.epochs, self.folds):
+        for bar in (self.epochs, self.models):
             if bar is not None:
                 bar.close()
+
+
+def _model_name(p) -> str:
+    """Which model a progress report is about, in a few words."""
+    if p.stage == "final":
+        return "final model"
+    name = f"cage {p.cage}"
+    if p.stage == "permutation":
+        return f"permutation {p.permutation}/{p.n_permutations}, {name}"
+    return name + (f", seed {p.repeat}/{p.n_repeats}" if p.n_repeats > 1 else "")
 
 
 @friendly_errors
@@ -62,15 +72,39 @@ def train(
         "(e.g. one male and one female cage) together.",
     ),
     scaling: str = typer.Option("log1p", help="Input scaling: log1p or none."),
-    device: str = typer.Option("auto", help="auto (CUDA if present), cpu or cuda."),
-    threads: int = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    device: str = typer.Option(
+        "auto", help="auto (CUDA if present, shared by the workers), cpu or cuda."
+    ),
+    workers: int = typer.Option(
+        None,
+        help="Worker processes training folds at the same time (default: one per core, at "
+        "most one per model; 0: one after the other in this process).",
+    ),
+    scheduler: str = typer.Option(
+        None, help="Address of a running dask scheduler: train the folds on its workers."
+    ),
+    threads: int = typer.Option(
+        None,
+        help="Torch CPU threads of each worker process (default 1); with --workers 0, of this "
+        "process (default: torch's choice).",
+    ),
+    repeats: int = typer.Option(
+        1, help="Cross-validate with this many seeds (--seed, --seed+1, ...): spread, ensemble."
+    ),
+    retrain_permutations: int = typer.Option(
+        0,
+        help="Also run the full-pipeline permutation test: retrain the cross-validation on this "
+        "many relabelled cohorts (kept in OUT/permutations; a rerun resumes).",
+    ),
     final: bool = typer.Option(True, "--final/--no-final", help="Train model.pt on all data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Cross-validation by cages of the CNN and the PCA baselines, statistics, final model."""
+    from napari_mousestop.cluster import local_workers
     from napari_mousestop.datasets.dataset import load_dataset
     from napari_mousestop.learning.config import TrainConfig
     from napari_mousestop.learning.report import train_and_report
+    from napari_mousestop.learning.training import check_trainable, cv_folds
 
     config = TrainConfig(
         epochs=epochs,
@@ -84,11 +118,31 @@ def train(
         threads=threads,
         folds=folds,
     )
+    if repeats < 1 or retrain_permutations < 0 or (workers is not None and workers < 0):
+        raise ValueError("--repeats must be >= 1, --retrain-permutations and --workers >= 0")
     ds = load_dataset(dataset_path)
+    check_trainable(ds, config, cv=True)
+    if workers is None and not scheduler:
+        n_folds = len(cv_folds(ds.cages, ds.labels, folds))
+        workers = local_workers(None, n_folds * (repeats + retrain_permutations) + int(final))
+    if not workers and not scheduler and threads:
+        import torch
+
+        torch.set_num_threads(threads)  # this command's own process trains the folds
     bars = _TrainBars(enabled=not quiet)
     try:
         rep = train_and_report(
-            ds, out, config, permutations, dataset_path, final_model=final, callback=bars
+            ds,
+            out,
+            config,
+            permutations,
+            dataset_path,
+            final_model=final,
+            callback=bars,
+            repeats=repeats,
+            retrain_permutations=retrain_permutations,
+            workers=workers or 0,
+            scheduler=scheduler,
         )
     finally:
         bars.close()
@@ -99,6 +153,19 @@ def train(
         f"p = {rep.permutation.p_value:.4g}; chance {rep.null_reference.chance:.3f}, "
         f"training-frequency guess {rep.null_reference.frequency_guess:.3f}"
     )
+    if rep.retrained_permutation is not None:
+        r = rep.retrained_permutation
+        typer.echo(
+            f"full-pipeline permutation test (retrained {r.n_permutations} times): p = "
+            f"{r.p_value:.4g}, null mean {r.null_mean:.3f}; prediction-permutation p = "
+            f"{rep.permutation.p_value:.4g}"
+        )
+    if rep.repeats is not None:
+        a = rep.repeats.accuracy
+        typer.echo(
+            f"{len(rep.repeats.seeds)} seeds: accuracy mean {a.mean:.3f}, SD {a.sd:.3f}, range "
+            f"{a.min:.3f}-{a.max:.3f}; ensemble {rep.repeats.ensemble.accuracy.value:.3f}"
+        )
     for name, f in rep.factors.items():
         typer.echo(
             f"{name}: right for {f.accuracy.value:.3f} (95% {f.accuracy.interval.low:.3f}-"

@@ -95,14 +95,16 @@ def fold_client(
 
 def worker_device(device: str, worker_name: Any) -> str:
     """The device a worker trains on: ``"auto"``/``"cuda"`` become ``cuda:(i mod n)`` when
-    the worker sees n > 1 GPUs (i: the number in the worker's name, 0 if none); anything else
-    is kept."""
+    the worker sees n > 1 GPUs (i: the worker's number: its name when an integer, as in a
+    local cluster, or the digits after a final ``-`` as in ``dask worker --name gpu
+    --nworkers 4``; 0 otherwise); ``"auto"`` stays ``"auto"`` without CUDA; anything else is
+    kept."""
     import torch
 
     if device not in ("auto", "cuda") or not torch.cuda.is_available():
         return device
     n = torch.cuda.device_count()
-    found = re.search(r"(\d+)$", str(worker_name))
+    found = re.search(r"(?:^|-)(\d+)$", str(worker_name))
     index = int(found.group(1)) if found else 0
     return f"cuda:{index % n}" if n > 1 else "cuda"
 
