@@ -23,6 +23,7 @@ def _widget(make_napari_viewer, path, epochs):
     widget.params.epochs.value = epochs
     widget.params.channels.value = 4
     widget.n_permutations.value = 20
+    widget.workers.value = 0  # in napari's process; parallel folds have their own test
     return viewer, widget
 
 
@@ -43,7 +44,7 @@ def test_training_runs_off_the_main_thread_and_shows_results(make_napari_viewer,
     assert sum(ticks) >= 5
     epochs = [p for p in seen if isinstance(p, Progress)]
     n_folds = len(np.unique(ds.cages))
-    assert len(epochs) == 2 * n_folds + 2  # every epoch of every fold, then the final model
+    assert len(epochs) == 2 * n_folds + 2  # every epoch of every fold and of the final model
     assert widget.status.text().startswith("done: accuracy")
     # live plot: one loss line per fold (and the final model)
     loss_axes = widget.live.figure.axes[0]
@@ -91,20 +92,20 @@ def _spy_on_training(monkeypatch):
     """Record, on the training thread, whether Cancel was already pressed at each epoch."""
     import napari_mousestop.learning.training as training
 
-    real = training.loco_cv
+    real = training.run_jobs
     log = {"stopped_at_epoch": [], "ended": False}
 
-    def spy(dataset, config, callback=None, should_stop=None):
+    def spy(dataset, jobs, callback=None, should_stop=None, on_output=None, client=None):
         def on_epoch(progress):
             log["stopped_at_epoch"].append(should_stop())
             callback(progress)
 
         try:
-            return real(dataset, config, callback=on_epoch, should_stop=should_stop)
+            return real(dataset, jobs, on_epoch, should_stop, on_output, client)
         finally:
             log["ended"] = True
 
-    monkeypatch.setattr(training, "loco_cv", spy)
+    monkeypatch.setattr(training, "run_jobs", spy)
     return log
 
 
@@ -157,7 +158,7 @@ def test_errors_in_the_worker_become_notifications(
     def broken(*args, **kwargs):
         raise ValueError("tiny.npz: something went wrong while training")
 
-    monkeypatch.setattr(training, "loco_cv", broken)
+    monkeypatch.setattr(training, "run_jobs", broken)
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     widget.run()
@@ -173,3 +174,46 @@ def test_a_missing_dataset_is_reported_without_starting(make_napari_viewer, tmp_
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     assert widget.run() is None
     assert not widget.running and "nope.npz" in shown[0]
+
+
+def test_parallel_folds_and_seeds_show_one_bar_the_spread_and_cancel_every_worker(
+    make_napari_viewer, qtbot, tmp_path
+):
+    from _processes import children, workers_left
+
+    ds, path = saved_dataset(tmp_path)
+    viewer, widget = _widget(make_napari_viewer, path, epochs=2)
+    widget.workers.value = 2
+    widget.repeats.value = 2
+    widget.final_model.value = False
+    seen, texts = [], []
+    worker = widget.run()
+    worker.yielded.connect(seen.append)
+    worker.yielded.connect(lambda _: texts.append(widget.status.text()))
+    qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
+    n_folds = len(np.unique(ds.cages))
+    epochs = [p for p in seen if isinstance(p, Progress)]
+    assert len(epochs) == 2 * n_folds * 2  # every epoch of every fold of both seeds
+    assert {(p.repeat, p.fold) for p in epochs} == {
+        (r, k) for r in (1, 2) for k in range(1, n_folds + 1)
+    }
+    assert any(f"/{2 * n_folds} models done" in t for t in texts)
+    # the spread over seeds and the ensemble, below the CNN of the first seed
+    rows = [widget.table.verticalHeaderItem(r).text() for r in range(widget.table.rowCount())]
+    assert rows == ["CNN", "CNN ensemble (2 seeds)", "pca_1nn", "pca_svm", "CNN, 2 seeds"]
+    spread = widget.report.repeats.accuracy
+    assert widget.table.item(4, 0).text() == f"{spread.mean:.3f} ± {spread.sd:.3f}"
+    assert "Over 2 seeds" in widget.summary.toPlainText()
+    assert len(widget.runs) == 2 and widget.runs[1].config.seed == widget.runs[0].config.seed + 1
+    # a long parallel run: Cancel stops it and ends every worker process
+    before = children()
+    widget.params.epochs.value = 100_000
+    seen.clear()
+    widget.run()
+    widget.worker.yielded.connect(seen.append)
+    qtbot.waitUntil(lambda: any(isinstance(p, Progress) for p in seen), timeout=120_000)
+    widget.cancel_button.click()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.status.text() == "cancelled" and widget.report is None
+
+    qtbot.waitUntil(lambda: not workers_left(before), timeout=30_000)

@@ -8,11 +8,11 @@ import threading
 import time
 
 import numpy as np
-import psutil
 import pytest
 
 import napari_mousestop.cluster as cluster_module
 from _planted import planted_dataset
+from _processes import children, workers_left
 from napari_mousestop.errors import Cancelled, ClusterError
 from napari_mousestop.learning.config import TrainConfig
 from napari_mousestop.learning.parallel import worker_device
@@ -105,16 +105,12 @@ def test_cancel_stops_every_job_on_a_running_cluster(planted, cluster):
 
 
 def test_cancel_ends_the_local_worker_processes(planted):
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = children()
     seen: list = []
     config = TrainConfig(epochs=100_000, seed=0)
     _cancel_after_first_epoch(lambda cb, stop: loco_cv(planted, config, cb, stop, workers=2), seen)
     assert seen
-    left = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())
-    ]
+    left = workers_left(before)
     assert not left, [p.cmdline() for p in left]
 
 
@@ -203,3 +199,4 @@ def test_an_interrupted_permutation_test_resumes_from_its_files(planted, cluster
     # files of other settings are not reused
     other = PermutationPlan(planted, TrainConfig(epochs=3, seed=0), 3, folder)
     assert other.resumed == 0
+
