@@ -127,6 +127,7 @@ def in_workers(ds: Dataset, config: TrainConfig, workers: int) -> dict:
         started = time.perf_counter()
         outputs = run_jobs(ds, jobs, client=client)
         trained = time.perf_counter()
+        rss = client.run(lambda: __import__("psutil").Process().memory_info().rss)
     closed = time.perf_counter()
     cv = collect_cv(ds, config, jobs, outputs, trained - started)[0]
     return {
@@ -135,6 +136,7 @@ def in_workers(ds: Dataset, config: TrainConfig, workers: int) -> dict:
         "close_s": closed - trained,
         "total_s": closed - t0,
         "fold_s": [f.seconds for f in cv.folds],
+        "worker_rss_mb": sorted(v / 2**20 for v in rss.values()),
         "oof_proba": cv.oof_proba,
     }
 
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{a.workers} workers:      {par['total_s']:8.1f} s wall in all: start-up "
             f"{par['startup_s']:.1f} s, training {par['train_s']:.1f} s, closing "
-            f"{par['close_s']:.1f} s; same predictions as sequential: {same}"
+            f"{par['close_s']:.1f} s; same predictions as sequential: {same}; worker memory "
+            f"{', '.join(f'{m:.0f}' for m in par['worker_rss_mb'])} MB"
         )
         print(
             f"speed-up:       {speedup:8.2f}x training, {speedup_total:.2f}x with start-up "
