@@ -2,6 +2,9 @@
 
 1. ``generate_recording`` of ``--hours`` hours (4 mice, 30 frames/s), ``--repeats`` times:
    wall and CPU seconds per recorded hour (median), detection rows per second;
+   ``--floor``: SQLite's own share, i.e. the CPU time of inserting the same rows (read back
+   from the file, so no Python builds them) into a new file with the same schema, 64 rows per
+   INSERT in one transaction without journal, and of creating the same indexes;
 2. optionally (``--cohort-cages``), ``generate_cohort`` of that many cages (2 recordings each)
    of ``--cohort-hours``, with ``--workers`` processes (0: in this process).
 
@@ -58,6 +61,51 @@ def time_recording(hours: float, repeats: int, folder: Path) -> dict:
     }
 
 
+def sqlite_floor(hours: float, folder: Path) -> dict:
+    """CPU seconds per recorded hour that SQLite alone needs for a recording's rows."""
+    from napari_mousestop.synthetic.database import INDEXES, schema
+
+    src = folder / "floor_src.sqlite"
+    generate_recording(src, hours=hours, seed=0)
+    con = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    tables = {}
+    for table in ("DETECTION", "FRAME"):
+        cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+        cols = [c for c in cols if c != "ID"]
+        rows = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid").fetchall()
+        tables[table] = (cols, rows)
+    con.close()
+    dst = folder / "floor_dst.sqlite"
+    con = sqlite3.connect(dst, isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-262144", "temp_store=2"):
+        con.execute(f"PRAGMA {pragma}")
+    schema(con)
+    con.execute("BEGIN")
+    c0 = time.process_time()
+    for table, (cols, rows) in tables.items():
+        per = 64
+        one = "(" + ", ".join("?" * len(cols)) + ")"
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES " + ", ".join([one] * per)
+        whole = len(rows) - len(rows) % per
+        flat = [v for r in rows[:whole] for v in r]
+        step = per * len(cols)
+        con.executemany(sql, (flat[i : i + step] for i in range(0, len(flat), step)))
+        con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES {one}", rows[whole:])
+    con.execute("COMMIT")
+    inserts = time.process_time() - c0
+    c0 = time.process_time()
+    con.executescript(INDEXES)
+    indexes = time.process_time() - c0
+    con.close()
+    src.unlink()
+    dst.unlink()
+    return {
+        "insert_cpu_s_per_hour": inserts / hours,
+        "index_cpu_s_per_hour": indexes / hours,
+        "sqlite_cpu_s_per_hour": (inserts + indexes) / hours,
+    }
+
+
 def time_cohort(cages: int, hours: float, workers: int | None, folder: Path) -> dict:
     """Wall seconds of a whole cohort (cluster start-up included)."""
     kwargs = {} if workers is None else {"workers": workers}
@@ -79,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--hours", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--floor", action="store_true", help="also time SQLite alone (see above)")
     p.add_argument("--cohort-cages", type=int, default=0, help="also time a cohort (0: no)")
     p.add_argument("--cohort-hours", type=float, default=0.5)
     p.add_argument("--workers", type=int, default=None, help="cohort: worker processes")
@@ -93,6 +142,14 @@ def main(argv: list[str] | None = None) -> dict:
             f"{rec['cpu_s_per_hour']:.2f} s CPU (median of {a.repeats}); "
             f"{rec['rows_per_wall_s']:,.0f} detection rows/s"
         )
+        if a.floor:
+            out["sqlite_floor"] = f = sqlite_floor(a.hours, Path(tmp))
+            print(
+                f"SQLite alone: {f['sqlite_cpu_s_per_hour']:.2f} s CPU per recorded hour "
+                f"(inserts {f['insert_cpu_s_per_hour']:.2f}, indexes "
+                f"{f['index_cpu_s_per_hour']:.2f}): "
+                f"{f['sqlite_cpu_s_per_hour'] / rec['cpu_s_per_hour']:.0%} of the generator's CPU"
+            )
         if a.cohort_cages:
             out["cohort"] = time_cohort(a.cohort_cages, a.cohort_hours, a.workers, Path(tmp))
             c = out["cohort"]
