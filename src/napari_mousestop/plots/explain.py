@@ -36,21 +36,31 @@ def extent(placement: Placement, shape: tuple[int, int]) -> tuple[float, float, 
 
 
 def _draw_layout(ax, layout) -> None:
+    """Every outline of the layout, white on black, as two line collections (one artist each:
+    a figure of 64 panels drew 24 ms per panel with two lines per shape)."""
+    from matplotlib.collections import LineCollection
+
+    lines = []
     for shape in layout.shapes:
         pts = shape.outline()
         if shape.kind not in ("path", "line"):
             pts = np.vstack([pts, pts[:1]])
-        ax.plot(pts[:, 1], pts[:, 0], color="black", lw=1.6)
-        ax.plot(pts[:, 1], pts[:, 0], color="white", lw=0.8)
+        lines.append(pts[:, ::-1])
+    for color, width in (("black", 1.6), ("white", 0.8)):
+        ax.add_collection(
+            LineCollection(lines, colors=color, linewidths=width, capstyle="projecting"),
+            autolim=False,
+        )
 
 
-def _cage_axes(ax, layout, labels: bool = True) -> None:
+def _cage_axes(ax, layout, labels: bool = True, ticks: bool = True) -> None:
     _draw_layout(ax, layout)
     fx, fy = layout.floor_cm
     ax.set_xlim(-1, fx + 1)
     ax.set_ylim(fy + 1, -1)
-    ax.set_xticks([0, fx / 2, fx])  # fixed ticks: automatic tick search is slow
-    ax.set_yticks([0, fy / 2, fy])
+    # fixed ticks: automatic tick search is slow; none at all on panels of many-panel figures
+    ax.set_xticks([0, fx / 2, fx] if ticks else [])
+    ax.set_yticks([0, fy / 2, fy] if ticks else [])
     ax.set_aspect("equal")
     if labels:
         ax.set_xlabel("x (cm)")
@@ -237,7 +247,7 @@ def plot_activations(
             image = ax.imshow(
                 data[k, ch], extent=ext, cmap="inferno", vmin=lo, vmax=hi, interpolation="nearest"
             )
-            _cage_axes(ax, layout, labels=False)
+            _cage_axes(ax, layout, labels=False, ticks=False)
             if r == 0:
                 ax.set_title(classes[k])
             if j == 0:
