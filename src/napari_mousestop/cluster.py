@@ -60,6 +60,7 @@ def dask_client(
     ClusterError
         If the scheduler cannot be reached within :data:`SCHEDULER_TIMEOUT`.
     """
+    import dask
     from dask.distributed import Client, LocalCluster
 
     cluster = None
@@ -69,13 +70,17 @@ def dask_client(
         except (OSError, ValueError) as exc:
             raise ClusterError(f"cannot reach the dask scheduler {scheduler!r} ({exc})") from None
     else:
-        cluster = LocalCluster(
-            n_workers=int(n_workers),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.CRITICAL,  # task failures are reported by the caller
-        )
+        # The workers' statistical profiler (a stack sample every 10 ms, for the dashboard,
+        # which is off) holds the GIL often enough to slow a training job; workers copy the
+        # configuration they are started with.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(
+                n_workers=int(n_workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,  # task failures are reported by the caller
+            )
         client = Client(cluster)
     try:
         for plugin in plugins:

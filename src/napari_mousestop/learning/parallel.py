@@ -19,10 +19,10 @@ callback and checks the caller's ``should_stop()``.
   ``cuda:(i mod n)`` (i: the worker's number), so the processes of a local cluster spread over
   the GPUs and share each one; workers of ``dask-cuda`` each see one GPU. CPU is used
   wherever CUDA is not available.
-* **Cancel.** ``should_stop()`` returning True sets a Dask ``Event`` that every running job
-  checks twice a second (it then raises :class:`~napari_mousestop.errors.Cancelled`), cancels
-  the jobs not started, and returns once no job of the run is running on any worker; a local
-  cluster is then closed, which ends its processes.
+* **Cancel.** ``should_stop()`` returning True cancels the jobs not started, marks the run as
+  stopped in every worker process (``client.run``), where each running job sees it before its
+  next batch and raises :class:`~napari_mousestop.errors.Cancelled`, and returns once no job of
+  the run is running on any worker; a local cluster is then closed, which ends its processes.
 """
 
 from __future__ import annotations
@@ -43,9 +43,6 @@ from napari_mousestop.datasets.dataset import Dataset
 from napari_mousestop.errors import Cancelled
 from napari_mousestop.learning.config import Progress
 from napari_mousestop.learning.training import FoldJob, FoldOutput, progress_of, train_job
-
-STOP_CHECK_S = 0.5
-"""How often (seconds) a job in a worker asks the scheduler whether the run was cancelled."""
 
 STOP_WAIT_S = 60.0
 """How long a cancelled run waits for its running jobs to stop on a running cluster."""
@@ -109,27 +106,20 @@ def worker_device(device: str, worker_name: Any) -> str:
     return f"cuda:{index % n}" if n > 1 else "cuda"
 
 
-class _StopFlag:
-    """``should_stop`` inside a worker: the run's Dask Event, asked at most every
-    :data:`STOP_CHECK_S` seconds."""
-
-    def __init__(self, name: str) -> None:
-        from distributed import Event
-
-        self.event = Event(name)
-        self.next_check = 0.0
-        self.stopped = False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self.stopped and now >= self.next_check:
-            self.next_check = now + STOP_CHECK_S
-            self.stopped = self.event.is_set()
-        return self.stopped
+_STOPPED: set[str] = set()
+"""Runs cancelled, as seen by this worker process (filled by :func:`_stop_run`)."""
 
 
-def _train_on_worker(dataset: Dataset, job: FoldJob, topic: str, stop_name: str) -> FoldOutput:
-    """The Dask task: train ``job``, logging every epoch's figures on ``topic``."""
+def _stop_run(run: str) -> None:
+    """Run on every worker by ``client.run`` when a run is cancelled: its jobs stop at their
+    next batch. (A flag in the worker's own memory costs nothing to check, where asking the
+    scheduler from each job, with a Dask ``Event``, needs a client in every worker.)"""
+    _STOPPED.add(run)
+
+
+def _train_on_worker(dataset: Dataset, job: FoldJob, topic: str, run: str) -> FoldOutput:
+    """The Dask task: train ``job``, logging every epoch's figures on ``topic``; stop at the
+    next batch once ``run`` is cancelled."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -140,7 +130,7 @@ def _train_on_worker(dataset: Dataset, job: FoldJob, topic: str, stop_name: str)
     def on_epoch(epoch: int, figures: dict) -> None:
         worker.log_event(topic, {"id": job.id, "epoch": epoch, "figures": figures})
 
-    return train_job(dataset, job, on_epoch, _StopFlag(stop_name))
+    return train_job(dataset, job, on_epoch, lambda: run in _STOPPED)
 
 
 def run_jobs_on_cluster(
@@ -156,17 +146,15 @@ def run_jobs_on_cluster(
 
     A job that fails stops the run: the other jobs are cancelled and its error is raised.
     """
-    from distributed import Event
-
     run = uuid.uuid4().hex
-    topic, stop_name = f"napari-mousestop-progress-{run}", f"napari-mousestop-stop-{run}"
+    topic = f"napari-mousestop-progress-{run}"
     by_id = {job.id: job for job in jobs}
     events: queue.Queue = queue.Queue()
     client.subscribe_topic(topic, events.put)
     data = client.scatter(dataset, broadcast=True, hash=False)
     futures = {
         client.submit(
-            _train_on_worker, data, job, topic, stop_name, key=f"mousestop-{job.id}-{run}"
+            _train_on_worker, data, job, topic, run, key=f"mousestop-{job.id}-{run}"
         ): job
         for job in jobs
     }
@@ -199,8 +187,11 @@ def run_jobs_on_cluster(
                 if on_output is not None:
                     on_output(job, output)
     except BaseException:
-        Event(stop_name, client=client).set()
         client.cancel(list(pending))
+        try:
+            client.run(_stop_run, run)
+        except Exception:  # noqa: BLE001 - a worker going away has nothing left to stop
+            pass
         _wait_until_stopped(client, {f.key for f in futures})
         raise
     finally:
