@@ -156,6 +156,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--skip-bare", action="store_true", help="skip the bare-loop comparisons (overhead)"
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --workers: alternate sequential and parallel runs this many times (the "
+        "fair ratio on a shared machine is each round's, under the same load)",
+    )
     p.add_argument("--json", help="write the figures to this file")
     a = p.parse_args(argv)
 
@@ -226,6 +233,26 @@ def main(argv: list[str] | None = None) -> dict:
             f"per fold:       {np.mean(out['fold_s']):.1f} s alone, {np.mean(par['fold_s']):.1f} s"
             f" with {a.workers} at once (x{slowdown:.2f})"
         )
+        rounds = [{"sequential_s": ours, **{k: par[k] for k in ("train_s", "total_s")}}]
+        for r in range(1, a.rounds):  # parallel first, then sequential: the order alternates
+            again = in_workers(ds, config, a.workers)
+            t0 = time.perf_counter()
+            loco_cv(ds, config)
+            seq = time.perf_counter() - t0
+            rounds.append({"sequential_s": seq, "train_s": again["train_s"],
+                           "total_s": again["total_s"]})  # fmt: skip
+            print(
+                f"round {r + 1}:        sequential {seq:.1f} s, {a.workers} workers "
+                f"{again['total_s']:.1f} s in all ({again['train_s']:.1f} s training): "
+                f"{seq / again['train_s']:.2f}x training, {seq / again['total_s']:.2f}x in all"
+            )
+        ratios = [r["sequential_s"] / r["train_s"] for r in rounds]
+        ratios_total = [r["sequential_s"] / r["total_s"] for r in rounds]
+        if a.rounds > 1:
+            print(
+                f"median of {a.rounds} rounds: {np.median(ratios):.2f}x training, "
+                f"{np.median(ratios_total):.2f}x in all"
+            )
         # expected scaling on a machine with at least W free cores: folds take their
         # sequential time, spread longest-first over W workers, plus the start-up measured here
         scaling = {
@@ -242,6 +269,9 @@ def main(argv: list[str] | None = None) -> dict:
             "speedup_training": speedup,
             "speedup_with_startup": speedup_total,
             "fold_slowdown_when_parallel": slowdown,
+            "rounds": rounds,
+            "median_speedup_training": float(np.median(ratios)),
+            "median_speedup_with_startup": float(np.median(ratios_total)),
             "expected_speedup_on_free_cores": scaling,
         }
     out["machine"] = {

@@ -26,7 +26,44 @@ from napari_mousestop.errors import ClusterError
 SCHEDULER_TIMEOUT = "20s"
 """How long to try reaching a ``scheduler`` address before giving up."""
 
-__all__ = ["SCHEDULER_TIMEOUT", "dask_client", "local_workers"]
+__all__ = ["SCHEDULER_TIMEOUT", "dask_client", "local_workers", "untrim_malloc"]
+
+
+def untrim_malloc() -> bool:
+    """Give glibc malloc large thresholds in a process started with ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (to hand memory back to
+    the system sooner), and leaves the variable in the environment of the process that
+    started it, so later workers inherit it too. Setting it fixes glibc's otherwise adaptive
+    thresholds: every array over 128 kB is then mapped and unmapped each time, and a training
+    job made millions of page faults and ran 1.8x slower (``docs/training.md``). This sets the
+    trim threshold to 256 MB and the mmap threshold to 32 MB (glibc's largest), close to what
+    an ordinary process reaches. Returns whether it did: only with glibc and the variable set.
+    """
+    import ctypes
+    import ctypes.util
+
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_trim_threshold, 256 << 20) and mallopt(m_mmap_threshold, 32 << 20))
+
+
+def _malloc_plugin() -> Any:
+    """A worker plugin that runs :func:`untrim_malloc` in every worker before any task."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class MallocThresholds(WorkerPlugin):
+        name = "napari-mousestop-malloc"
+
+        def setup(self, worker: Any) -> None:
+            untrim_malloc()
+
+    return MallocThresholds()
 
 
 def local_workers(n_workers: int | None, n_tasks: int) -> int:
@@ -54,6 +91,7 @@ def dask_client(
     plugins
         ``distributed`` worker plugins to register (each worker runs their ``setup`` once,
         before any task: per-process settings belong there, never in the caller's process).
+        Every worker also gets :func:`untrim_malloc`.
 
     Raises
     ------
@@ -70,10 +108,14 @@ def dask_client(
         except (OSError, ValueError) as exc:
             raise ClusterError(f"cannot reach the dask scheduler {scheduler!r} ({exc})") from None
     else:
-        # The workers' statistical profiler (a stack sample every 10 ms, for the dashboard,
-        # which is off) holds the GIL often enough to slow a training job; workers copy the
-        # configuration they are started with.
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        # Workers copy the configuration they are started with: no statistical profiler (a
+        # stack sample every 10 ms, for the dashboard, which is off here), and no
+        # MALLOC_TRIM_THRESHOLD_ from the nanny (see :func:`untrim_malloc`).
+        settings = {
+            "distributed.worker.profile.enabled": False,
+            "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        }
+        with dask.config.set(settings):
             cluster = LocalCluster(
                 n_workers=int(n_workers),
                 threads_per_worker=1,
@@ -83,7 +125,7 @@ def dask_client(
             )
         client = Client(cluster)
     try:
-        for plugin in plugins:
+        for plugin in (_malloc_plugin(), *plugins):
             client.register_plugin(plugin)
         yield client
     finally:

@@ -114,9 +114,7 @@ def test_cancel_ends_the_local_worker_processes(planted):
     assert not left, [p.cmdline() for p in left]
 
 
-def test_repeats_are_runs_with_consecutive_seeds_and_train_with_the_final_model(
-    planted, cluster
-):
+def test_repeats_are_runs_with_consecutive_seeds_and_train_with_the_final_model(planted, cluster):
     address, _ = cluster
     config = TrainConfig(epochs=2, seed=7)
     runs, final = train_models(planted, config, repeats=2, scheduler=address)
@@ -200,3 +198,35 @@ def test_an_interrupted_permutation_test_resumes_from_its_files(planted, cluster
     other = PermutationPlan(planted, TrainConfig(epochs=3, seed=0), 3, folder)
     assert other.resumed == 0
 
+
+def test_workers_keep_glibcs_adaptive_malloc():
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which made training 1.8x slower (a page
+    fault for every large array): our local workers start without it from a clean process,
+    and workers that have it (inherited, or on a running cluster) get large thresholds back
+    before their first task."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from napari_mousestop.cluster import dask_client, untrim_malloc\n"
+        "if __name__ == '__main__':\n"
+        "    with dask_client(None, 1) as c:\n"
+        "        print(list(c.run(lambda: 'MALLOC_TRIM_THRESHOLD_' in os.environ).values()))\n"
+        "    print('MALLOC_TRIM_THRESHOLD_' in os.environ, untrim_malloc())\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True)
+    assert out.stdout.split("\n")[:2] == ["[False]", "False False"], out.stderr[-2000:]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from napari_mousestop.cluster import untrim_malloc as u; print(u())",
+        ],
+        env={**base, "MALLOC_TRIM_THRESHOLD_": "65536"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.strip() == "True", out.stderr

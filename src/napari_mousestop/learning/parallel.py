@@ -153,9 +153,7 @@ def run_jobs_on_cluster(
     client.subscribe_topic(topic, events.put)
     data = client.scatter(dataset, broadcast=True, hash=False)
     futures = {
-        client.submit(
-            _train_on_worker, data, job, topic, run, key=f"mousestop-{job.id}-{run}"
-        ): job
+        client.submit(_train_on_worker, data, job, topic, run, key=f"mousestop-{job.id}-{run}"): job
         for job in jobs
     }
     pending = set(futures)
