@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from napari_mousestop.datasets.build import build_dataset
 from napari_mousestop.histograms import HistogramParams, parse_duration
 from napari_mousestop.learning.config import TrainConfig
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--folds", nargs="+", default=["cage"], choices=("cage", "balanced"))
     p.add_argument("--work", default="bench_accuracy_work", help="folder for cohort and run")
     a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)  # this benchmark's process
 
     work = Path(a.work)
     cohort_dir = work / f"cohort_c{a.cages}_h{a.hours:g}_s{a.seed}"
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     t_build = time.perf_counter() - t0
     runs = {}
     for folds in a.folds:
-        config = TrainConfig(epochs=a.epochs, seed=a.seed, threads=a.threads, folds=folds)
+        config = TrainConfig(epochs=a.epochs, seed=a.seed, folds=folds)
         t0 = time.perf_counter()
         rep = train_and_report(ds, work / f"run_{folds}_n{a.bins}", config, a.permutations, data)
         runs[folds] = _figures(rep, time.perf_counter() - t0)

@@ -16,6 +16,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from napari_mousestop.datasets.dataset import load_dataset
 from napari_mousestop.learning.config import TrainConfig
@@ -37,10 +38,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json")
     a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)  # this benchmark's process
     ds = load_dataset(a.dataset)
     out = {"dataset": a.dataset, "shape": list(ds.X.shape), "epochs": a.epochs, "results": {}}
     for name, change in SETTINGS.items():
-        config = TrainConfig(epochs=a.epochs, seed=a.seed, threads=a.threads, **change)
+        config = TrainConfig(epochs=a.epochs, seed=a.seed, **change)
         t0 = time.perf_counter()
         cv = loco_cv(ds, config)
         final_loss = float(np.mean([f.history["train_loss"][-1] for f in cv.folds]))

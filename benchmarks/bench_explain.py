@@ -77,8 +77,7 @@ def cross_validate(ds, config, scheme: str):
 
 def explained(ds, args, seed):
     """Out-of-fold maps of the cohort's spatial maps plus its stop maps, and the CV accuracy."""
-    config = TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, threads=args.threads,
-                         channels=args.channels)  # fmt: skip
+    config = TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, channels=args.channels)
     folds, acc = cross_validate(ds, config, args.folds)
     per_sample = out_of_fold(
         folds, ds.X, classes=ds.classes, which=("contribution", "occlusion_space"),

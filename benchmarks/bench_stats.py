@@ -27,6 +27,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from napari_mousestop.datasets.dataset import Dataset
 from napari_mousestop.learning.baselines import run_baselines
@@ -53,7 +54,7 @@ def _mean_se(values: list[float]) -> dict:
     return {"mean": float(v.mean()), "se": se, "n": len(v)}
 
 
-def null_accuracy(n_baseline: int, n_cnn: int, epochs: int, threads: int) -> dict:
+def null_accuracy(n_baseline: int, n_cnn: int, epochs: int) -> dict:
     """Out-of-fold accuracy on pure-noise cohorts, per fold scheme and classifier."""
     out = {}
     for scheme in SCHEMES:
@@ -66,7 +67,7 @@ def null_accuracy(n_baseline: int, n_cnn: int, epochs: int, threads: int) -> dic
                 acc[name].append(res.accuracy)
         for seed in range(n_cnn):
             ds = noise_dataset(seed)
-            config = TrainConfig(epochs=epochs, seed=seed, threads=threads, folds=scheme)
+            config = TrainConfig(epochs=epochs, seed=seed, folds=scheme)
             cv = loco_cv(ds, config)
             acc["cnn"].append(float(np.mean(cv.oof_pred == ds.labels)))
         out[scheme] = {
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json")
     a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)  # this benchmark's process
     out: dict = {"args": vars(a)}
     if a.reps:
         t0 = time.perf_counter()
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"SD {c.cage_sd:g}  {c.kind:8s} {c.observed:.3f} (+-{c.mc_se:.3f})  {c.name}")
     if a.noise_cohorts or a.cnn_cohorts:
         t0 = time.perf_counter()
-        out["null_accuracy"] = null_accuracy(a.noise_cohorts, a.cnn_cohorts, a.epochs, a.threads)
+        out["null_accuracy"] = null_accuracy(a.noise_cohorts, a.cnn_cohorts, a.epochs)
         out["null_seconds"] = time.perf_counter() - t0
         print(json.dumps(out["null_accuracy"], indent=1))
     if a.json:

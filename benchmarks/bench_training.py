@@ -3,7 +3,8 @@
 Paper size by default: 96 animal-recordings (12 cages x 2 recordings x 4 mice), T = 72, N = 30,
 100 epochs, batch 8. Three measurements in the same run:
 
-1. ``loco_cv`` (our code: scaler, callbacks, cancellation checks, held-out evaluation per epoch);
+1. ``loco_cv`` (our code: scaler, progress reports, cancellation checks, held-out evaluation per
+   epoch);
 2. a bare loop doing the same optimizer steps (same folds, same batch sizes, no extras);
 3. both again fold by fold, alternating which goes first, so both see the same machine load
    (the fair ratio on a shared machine); ``--skip-bare`` leaves 2 and 3 out;
@@ -88,7 +89,7 @@ def bare_loop(ds: Dataset, config: TrainConfig, only: int | None = None) -> tupl
 
 
 def interleaved(ds: Dataset, config: TrainConfig) -> dict:
-    """Fold by fold, our fold training (as ``loco_cv`` runs it: scaler, callback, stop checks,
+    """Fold by fold, our fold training (as ``loco_cv`` runs it: scaler, progress, stop checks,
     held-out evaluation) and the bare loop's, alternating which goes first, so that both see
     the same machine load. Returns summed (wall, CPU) seconds of each."""
     sums = {"ours_s": 0.0, "ours_cpu_s": 0.0, "bare_s": 0.0, "bare_cpu_s": 0.0}
@@ -123,7 +124,7 @@ def in_workers(ds: Dataset, config: TrainConfig, workers: int) -> dict:
 
     jobs = cv_jobs(ds, config)
     t0 = time.perf_counter()
-    with job_client(workers, None, 1, len(jobs)) as client:
+    with job_client(workers, None, len(jobs)) as client:
         started = time.perf_counter()
         outputs = run_jobs(ds, jobs, client=client)
         trained = time.perf_counter()
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     shape = (a.cages, a.per_cage, a.intervals, a.bins)
     ds = make_dataset(*shape)
     torch.set_num_threads(a.threads)  # this script's own process
-    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, threads=1, device="cpu")
+    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, device="cpu")
     n_train = len(ds) - 2 * a.per_cage
     steps = a.cages * a.epochs * -(-n_train // a.batch_size)
     print(f"dataset {ds.X.shape}, {a.cages} folds x {a.epochs} epochs = {steps} SGD steps")
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     bare_loop(warm, TrainConfig(epochs=2, batch_size=a.batch_size))
     events = []
     t0, c0 = time.perf_counter(), time.process_time()
-    cv = loco_cv(ds, config, callback=events.append, should_stop=lambda: False)
+    cv = loco_cv(ds, config, progress=events.append, should_stop=lambda: False)
     ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
     load["after_sequential"] = os.getloadavg()[0]
     acc = float(np.mean(cv.oof_pred == ds.labels))

@@ -34,7 +34,7 @@ def main(out: Path, cages: int, hours: float, epochs: int = 5) -> None:
             out / "dataset.npz",
             hist,
             scheduler=cluster.scheduler_address,
-            progress=lambda done, total: print(f"{done}/{total} recordings"),
+            progress=lambda p: print(f"{p.done}/{p.total} recordings"),
             stats=stats,
         )
         print(f"{len(dataset)} animal-recordings, computed {len(stats['computed'])} recordings")

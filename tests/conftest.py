@@ -22,9 +22,10 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-# One torch thread in the test process, before torch is imported: as in the worker processes
-# that train folds (so in-process and worker results are bit-identical), and the fastest for
-# these small models on a shared machine. The library itself never sets it.
+# One torch thread per test process (torch reads this when first imported): as in the worker
+# processes that train folds (so in-process and worker results are bit-identical), the fastest for
+# these small models, and several suites share this machine's cores. A setting of this process,
+# never of the library (see docs/architecture.md).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402

@@ -140,3 +140,20 @@ def test_importing_the_whole_core_loads_no_gui_library():
     core = sorted(m for m in MODULES if _is_core(m) and _unit(m))
     loaded = _imported_after("; ".join(f"import {m}" for m in core))
     assert not {m.split(".")[0] for m in loaded} & set(GUI_LIBRARIES)
+
+
+def test_no_module_uses_pyplot_or_switches_the_backend():
+    """Figures are drawn on matplotlib.figure.Figure, and only the CLI (which owns its process)
+    sets process-wide state: torch's threads, warning filters."""
+    offences = [
+        f"{module} imports {name}"
+        for module, imported in MODULES.items()
+        for name in imported
+        if name.startswith("matplotlib.pyplot") or name == "matplotlib.use"
+    ]
+    library = [p for p in ROOT.rglob("*.py") if "cli" not in p.relative_to(ROOT).parts]
+    sources = {p: p.read_text() for p in library}
+    offences += [f"{p.name} calls {call}" for p, text in sources.items()
+                 for call in ("matplotlib.use(", "torch.set_num_threads(", "catch_warnings(")
+                 if call in text]  # fmt: skip
+    assert not offences, "\n".join(offences)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,6 +82,16 @@ def test_short_recording_is_zero_filled_with_a_warning_naming_hours():
     assert stack[2:].sum() == 0 and stack[:2].sum() == 2
     assert rep["missing_intervals"] == [2, 3]
     assert rep["coverage"] == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_callers_that_report_warnings_themselves_get_them_in_the_report_only():
+    df = stops((100.0, 1.0, 5.0, 5.0), (5000.0, 1.0, 5.0, 5.0))
+    with pytest.warns(ShortRecordingWarning) as issued:
+        _, shown = stack_stops(df, small(), GEOM, recording_duration_s=2 * 3600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning issued would fail the call
+        stack, quiet = stack_stops(df, small(), GEOM, recording_duration_s=2 * 3600, warn=False)
+    assert quiet == shown and [str(w.message) for w in issued] == quiet["warnings"]
 
 
 def test_long_recording_is_cut_with_a_note():

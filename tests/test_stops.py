@@ -134,7 +134,7 @@ def test_bad_parameters_are_refused():
 
 def test_progress_reports_each_animal(small_recording):
     calls = []
-    extract_stops(small_recording.path, progress=lambda d, n: calls.append((d, n)))
+    extract_stops(small_recording.path, progress=lambda p: calls.append((p.done, p.total)))
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 

@@ -8,22 +8,13 @@ torch until a model is used; set ``EAGER_IMPORT=1`` to load everything at once.
 
 import lazy_loader as _lazy
 
+from napari_mousestop import errors as _errors
+
 __version__ = "0.1.0"
 
 _API = {
-    "errors": [
-        "BatchError",
-        "Cancelled",
-        "CheckpointError",
-        "ClusterError",
-        "CohortError",
-        "DatasetError",
-        "FileChanged",
-        "LMTError",
-        "LayoutError",
-        "MousestopError",
-        "ShortRecordingWarning",
-    ],
+    "errors": _errors.__all__,  # MousestopError, the domain errors, Cancelled
+    "progress": ["Progress"],
     "io.geometry": ["CageGeometry"],
     "io.lmt": ["read_animals", "read_recording_info"],
     "io.cohort": ["read_cohort"],
@@ -36,7 +27,7 @@ _API = {
     "learning.model": ["ModelConfig", "StopCNN"],
     "learning.training": ["loco_cv", "train_final"],
     "learning.checkpoint": ["Checkpoint", "load_checkpoint", "save_checkpoint"],
-    "learning.report": ["load_run", "train_and_report"],
+    "learning.report": ["TrainingRun", "load_run", "run_training", "train_and_report"],
     "learning.predict": ["predict_files"],
     "explain.maps": [
         "ExplanationMap",
@@ -48,7 +39,7 @@ _API = {
     ],
     "explain.occlusion": ["occlusion_hours", "occlusion_space"],
     "explain.stats": ["class_average", "compare_classes"],
-    "explain.run": ["explain_run"],
+    "explain.run": ["ExplanationRun", "explain_run"],
     "explain.files": ["load_maps", "save_maps"],
     "synthetic.generate": ["generate_cohort", "generate_recording"],
     "pipeline": ["run_demo"],

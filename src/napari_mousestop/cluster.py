@@ -6,6 +6,8 @@ Building datasets (:mod:`napari_mousestop.datasets.build`), generating recording
 
 * ``scheduler=None``: a ``dask.distributed.LocalCluster`` of ``n_workers`` worker processes of
   one thread each, started for the job and closed after it (closing it ends the processes);
+  Dask's nanny starts every worker with ``OMP_NUM_THREADS=1``, so torch trains with one thread
+  in each (the fastest for this small model, and the same numbers in every process);
 * ``scheduler="tcp://host:8786"``: the workers of a running ``dask scheduler`` (see
   ``docs/datasets.md`` for the ``dask scheduler`` / ``dask worker`` commands). Those workers must
   have napari-mousestop installed, in the same version, and see the same file paths.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -54,7 +56,8 @@ def untrim_malloc() -> bool:
 
 
 def _malloc_plugin() -> Any:
-    """A worker plugin that runs :func:`untrim_malloc` in every worker before any task."""
+    """A worker plugin that runs :func:`untrim_malloc` in every worker before any task (a
+    setting of each worker process, never of the caller's)."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class MallocThresholds(WorkerPlugin):
@@ -75,10 +78,10 @@ def local_workers(n_workers: int | None, n_tasks: int) -> int:
 
 
 @contextmanager
-def dask_client(
-    scheduler: str | None = None, n_workers: int = 1, plugins: Iterable[Any] = ()
-) -> Iterator[Any]:
+def dask_client(scheduler: str | None = None, n_workers: int = 1) -> Iterator[Any]:
     """A ``dask.distributed.Client`` on a local cluster or on a running scheduler.
+
+    Every worker runs :func:`untrim_malloc` once, before any task (a worker plugin).
 
     Parameters
     ----------
@@ -88,10 +91,6 @@ def dask_client(
         the ``with`` block ends, whether it ended normally, by an error or by a cancellation.
     n_workers
         Worker processes of the local cluster.
-    plugins
-        ``distributed`` worker plugins to register (each worker runs their ``setup`` once,
-        before any task: per-process settings belong there, never in the caller's process).
-        Every worker also gets :func:`untrim_malloc`.
 
     Raises
     ------
@@ -125,8 +124,7 @@ def dask_client(
             )
         client = Client(cluster)
     try:
-        for plugin in (_malloc_plugin(), *plugins):
-            client.register_plugin(plugin)
+        client.register_plugin(_malloc_plugin())
         yield client
     finally:
         client.close()

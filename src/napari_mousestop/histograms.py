@@ -25,6 +25,7 @@ import pandas as pd
 
 from napari_mousestop.errors import ShortRecordingWarning
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.progress import ProgressCallback
 
 _WEIGHTS = ("count", "duration")
 _OFF_FLOOR = ("clip", "drop")
@@ -163,7 +164,9 @@ def _ranges(idx: np.ndarray) -> str:
     return ", ".join(parts)
 
 
-def _fmt_seconds(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``3600`` -> ``"1 h"``, ``1800`` -> ``"30 min"``, ``90`` -> ``"1.5 min"``: read back by
+    :func:`parse_duration`."""
     for unit, size in (("h", 3600.0), ("min", 60.0)):
         if seconds >= size:
             return f"{seconds / size:g} {unit}"
@@ -184,6 +187,8 @@ def stack_stops(
     geometry: CageGeometry | None = None,
     recording_start: pd.Timestamp | str | None = None,
     recording_duration_s: float | None = None,
+    *,
+    warn: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Bin the stops of one animal into a ``(T, N, N)`` stack.
 
@@ -201,6 +206,10 @@ def stack_stops(
     recording_duration_s
         Length of the recording; by default the end of the last stop. Intervals it does not
         cover are reported as missing.
+    warn
+        Also issue each of the report's warnings with :func:`warnings.warn` (as a script
+        expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
+        nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
 
     Returns
     -------
@@ -257,7 +266,7 @@ def stack_stops(
     if missing_iv.size:
         unit = "hour" if params.interval_s == 3600 else "interval"
         unit += "s" if missing_iv.size > 1 else ""
-        size = "" if unit.startswith("hour") else f" (of {_fmt_seconds(params.interval_s)})"
+        size = "" if unit.startswith("hour") else f" (of {format_duration(params.interval_s)})"
         warns.append(
             f"recording covers {recording_duration_s / 3600:.2f} h from {offset_s / 3600:.2f} h "
             f"after the origin; {unit} {_ranges(missing_iv)} of {T}{size} not recorded: "
@@ -276,7 +285,7 @@ def stack_stops(
     if off.any():
         verb = "clipped to edge bins" if params.off_floor == "clip" else "dropped"
         notes.append(f"{int(off.sum())} stops off the floor {verb}")
-    for w_text in warns:
+    for w_text in warns if warn else ():
         warnings.warn(w_text, ShortRecordingWarning, stacklevel=2)
     report = {
         "n_stops": int(len(start_s)),
@@ -293,6 +302,15 @@ def stack_stops(
         "notes": notes,
     }
     return stack.astype(np.float32), report
+
+
+def animal_key(animal: dict) -> str:
+    """How an animal is shown: its RFID, else its name, else its database id."""
+    for key in ("rfid", "name", "animal_id"):
+        value = animal.get(key)
+        if value is not None and not (isinstance(value, float) and np.isnan(value)):
+            return str(value)
+    return "?"
 
 
 @dataclass
@@ -347,7 +365,9 @@ def recording_stacks(
     hist_params: HistogramParams | None = None,
     stop_params=None,
     geometry: CageGeometry | None = None,
-    progress=None,
+    progress: ProgressCallback | None = None,
+    *,
+    warn: bool = True,
 ) -> RecordingStacks:
     """Extract the stops of an LMT database and bin them into one stack per animal.
 
@@ -362,13 +382,19 @@ def recording_stacks(
     geometry
         Cage geometry; the mouse cage by default.
     progress
-        Optional callable(done, total) forwarded to stop extraction.
+        Forwarded to stop extraction (:func:`~napari_mousestop.stops.extract_stops`).
+    warn
+        Also issue each of the report's warnings with :func:`warnings.warn` (as a script
+        expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
+        nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
     """
     from napari_mousestop.stops import extract_stops
 
     hist_params = hist_params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()
-    stops = extract_stops(db_path, params=stop_params, geometry=geometry, progress=progress)
+    stops = extract_stops(
+        db_path, params=stop_params, geometry=geometry, progress=progress, warn=warn
+    )
     info = dict(stops.attrs.get("recording", {}))
     start = pd.Timestamp(info["start_time"])
     duration = float(info["duration_s"])
@@ -380,9 +406,7 @@ def recording_stacks(
     )
     for i, a in enumerate(animals):
         rows = stops[stops["animal_id"] == a["animal_id"]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ShortRecordingWarning)
-            stacks[i], rep = stack_stops(rows, hist_params, geometry, start, duration)
+        stacks[i], rep = stack_stops(rows, hist_params, geometry, start, duration, warn=False)
         per_animal[str(a["animal_id"])] = rep
         warns += [w for w in rep["warnings"] if w not in warns]
         notes += [n for n in rep["notes"] if n not in notes and "off the floor" not in n]
@@ -390,7 +414,7 @@ def recording_stacks(
     if n_off:
         notes.append(f"{n_off} stops off the floor ({hist_params.off_floor})")
     name = Path(db_path).name
-    for w in warns:
+    for w in warns if warn else ():
         warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
     offset_s = (start - origin).total_seconds()
     hours = (stops["start_s"].to_numpy(dtype=np.float64) + offset_s) / 3600.0

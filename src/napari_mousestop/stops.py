@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from napari_mousestop._stop_kernel import place_track, stop_kernel
 from napari_mousestop.errors import FileChanged, LMTError
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.lmt import DetectionReader, Track, read_animals
+from napari_mousestop.progress import ProgressCallback, notify
 
 STOP_COLUMNS = (
     "recording",
@@ -144,6 +143,8 @@ def _detect(t_s, x, y, params: StopParams, fps: float):
     # stops are disjoint and each lasts >= min_duration_s: that bounds how many there can be
     span = float(t_s[-1] - t_s[0]) if n else 0.0
     cap = n if params.min_duration_s <= 0 else min(n, int(span / params.min_duration_s) + 2)
+    from napari_mousestop._stop_kernel import stop_kernel  # numba: compiled on first use
+
     return stop_kernel(
         t_s, x, y, h, float(params.speed_threshold_cm_s), float(params.speed_window_s),
         float(params.max_gap_s), float(params.min_duration_s), 1.5 / fps, max(cap, 1),
@@ -174,6 +175,8 @@ class _Clock:
     def place(self, f, x, y, geometry: CageGeometry) -> tuple[np.ndarray, ...]:
         """The detections whose frame FRAME knows: (frame, x cm, y cm, seconds); ``x`` and
         ``y`` (pixels, the caller's own arrays) are converted in place."""
+        from napari_mousestop._stop_kernel import place_track
+
         if self.consecutive:  # one compiled pass
             (ox, oy), (sx, sy) = geometry.origin_px, geometry.cm_per_px
             t = np.empty(0) if self.t is None else self.t
@@ -197,11 +200,17 @@ class _Clock:
         return self.t[idx]
 
 
+SKIPPED = "; skipped"
+"""End of the report's warning for an animal without usable detections."""
+
+
 def extract_stops(
     path: str | os.PathLike,
     params: StopParams | None = None,
     geometry: CageGeometry | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """All stops of every animal of one LMT recording.
 
@@ -214,7 +223,12 @@ def extract_stops(
     geometry
         Pixel-to-cm conversion and frame rate; the LMT mouse cage when None.
     progress
-        Called as ``progress(done, total)`` after each animal.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each animal; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
+    warn
+        Also issue a warning for each animal skipped with :func:`warnings.warn` (as a script
+        expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
+        nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
 
     Returns
     -------
@@ -264,6 +278,9 @@ def extract_stops(
     df.attrs["params"] = params.to_dict()
     df.attrs["geometry"] = geometry.to_dict()
     df.attrs["report"] = report
+    for msg in report["warnings"] if warn else ():
+        if msg.endswith(SKIPPED):
+            warnings.warn(msg, stacklevel=2)
     return df
 
 
@@ -291,8 +308,7 @@ def _read(path, animals, params, geometry, progress, method):
         for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
             row = animals.iloc[k]
             tables.append(_animal_stops(track, row, clock, params, geometry, report, path))
-            if progress is not None:
-                progress(k + 1, total)
+            notify(progress, k + 1, total, f"{path.name}: animal {k + 1}/{total}")
         report["anonymous_rows"] = reader.n_anonymous()
         report["method"] = reader.method
         report["reader"] = reader.provenance()
@@ -334,9 +350,7 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
     f, x, y, t = clock.place(track.frame, track.x_px, track.y_px, geometry)
     report["rows_without_frame"] += len(track.frame) - len(f)
     if len(f) == 0:
-        msg = f"{path}: {label} has no usable detections; skipped"
-        warnings.warn(msg, stacklevel=3)
-        report["warnings"].append(msg)
+        report["warnings"].append(f"{path}: {label} has no usable detections{SKIPPED}")
         report["skipped_animals"].append(int(track.animal_id))
         return _empty()
     report["detections_used"] += int(len(f))

@@ -150,3 +150,17 @@ def test_cli_bad_input_has_no_traceback_in_a_real_process(tmp_path):
     assert res.stderr.strip().splitlines()[-1] == (
         f"error: {path}: not an SQLite database (is it an LMT .sqlite file?)"
     )
+
+
+def test_launch_without_napari_names_the_extra_to_install(tmp_path):
+    """The core and the CLI install without napari: ``launch`` then says what to install."""
+    code = (
+        "import sys; sys.modules['napari'] = None\n"  # as if napari were not installed
+        "from napari_mousestop.cli import app; app(['launch'])"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    assert res.stderr.strip() == (
+        'error: the napari viewer needs napari: pip install "napari-mousestop[napari]"'
+    )

@@ -225,7 +225,7 @@ def test_predict_converts_a_raw_recording_with_the_models_own_parameters(tmp_pat
         "stops": StopParams().to_dict(),
         "geometry": CageGeometry.mouse().to_dict(),
     }
-    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1, threads=1)))
+    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1)))
     db = tmp_path / "rec.sqlite"
     generate_recording(db, hours=0.1, seed=1)
     csv = tmp_path / "pred.csv"
@@ -238,6 +238,6 @@ def test_predict_converts_a_raw_recording_with_the_models_own_parameters(tmp_pat
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     # a model that does not say how its stacks were made cannot bin a raw file
     ds.params = {}
-    bare = save_checkpoint(tmp_path / "b.pt", train_final(ds, TrainConfig(epochs=1, threads=1)))
+    bare = save_checkpoint(tmp_path / "b.pt", train_final(ds, TrainConfig(epochs=1)))
     result = runner.invoke(app, ["predict", str(bare), str(db), "-o", str(csv)])
     assert result.exit_code == 1 and "histogram parameters" in result.output

@@ -23,7 +23,7 @@ def explained(tmp_path_factory):
     root = tmp_path_factory.mktemp("explain")
     ds = planted_dataset(n_cages=4, per_cage=2, strength=4.0)
     data = save_dataset(ds, root / "planted.npz")
-    config = TrainConfig(epochs=3, threads=1, lr=0.05, seed=1)
+    config = TrainConfig(epochs=3, lr=0.05, seed=1)
     train_and_report(ds, root / "run", config, n_permutations=50, dataset_path=data)
     args = ["explain", str(root / "run"), "-o", str(root / "maps"), "--permutations", "50"]
     result = runner.invoke(app, [*args, "--stride", "3", "--statistic", "diff", "--quiet"])
@@ -111,8 +111,8 @@ def test_chosen_comparisons_and_primary_map(explained, tmp_path):
     ds, root, _ = explained
     res = explain_run(root / "run", tmp_path / "m", which=("contribution",), primary="input",
                       contrasts=["AF - AM"], n_permutations=50, figures=False)  # fmt: skip
-    assert res["index"] is None and res["figures"] == []
-    with xr.open_dataset(res["file"], engine="h5netcdf") as nc:
+    assert res.index is None and res.figures == []
+    with xr.open_dataset(res.file, engine="h5netcdf") as nc:
         assert list(nc["contrast"].values) == ["AF - AM"]
         assert nc.attrs["primary_map"] == "input"
         assert "occlusion_space" not in nc and "contribution_k3_difference" in nc

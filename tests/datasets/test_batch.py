@@ -61,7 +61,8 @@ def test_dask_build_keeps_good_recordings_and_round_trips(recordings, tmp_path):
     seen = []
     stats: dict = {}
     ds = build_dataset(
-        csv, out, PARAMS, n_workers=2, progress=lambda d, t: seen.append((d, t)), stats=stats
+        csv, out, PARAMS, n_workers=2, progress=lambda p: seen.append((p.done, p.total)),
+        stats=stats,
     )
     # the broken recording is skipped and reported, the others kept in cohort order
     assert [f["database"] for f in ds.params["failed"]] == ["broken.sqlite"]
@@ -138,6 +139,16 @@ def test_short_recording_is_zero_filled_with_a_warning(recordings, tmp_path):
     assert ds.X.shape == (4, 6, 6, 6)
     assert ds.X[:, 4:].sum() == 0 and ds.X[:, :3].sum() > 0
     assert any("4-5 of 6" in w for w in ds.params["recordings"]["b.sqlite"]["warnings"])
+
+
+def test_the_cli_prints_each_recording_warning_once(recordings, tmp_path):
+    csv = cohort_csv(recordings, rows_b(), "short_cli.csv")
+    args = ["dataset", str(csv), "-o", str(tmp_path / "s.npz"), "--interval", "100s",
+            "--intervals", "6", "--bins", "6", "--workers", "0"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "b.sqlite: " in lines[0] and "4-5 of 6" in lines[0]
 
 
 def test_unknown_labels_stop_before_any_work(recordings, tmp_path):

@@ -168,3 +168,22 @@ def test_missing_model_is_reported(make_napari_viewer, trained, monkeypatch):
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     assert widget.run() is None
     assert shown == ["choose a run folder or a model file (.pt)"]
+
+
+def test_branches_and_channels_follow_the_model(make_napari_viewer, qtbot, tmp_path, trained):
+    """A model trained with other kernels and channels (the Train widget allows it) is shown
+    with its own branches and channel range, not the paper's 3x3/9x9 and 16 channels."""
+    from napari_mousestop.learning.checkpoint import save_checkpoint
+    from napari_mousestop.learning.config import TrainConfig
+    from napari_mousestop.learning.training import train_final
+
+    ds, path, _ = trained
+    config = TrainConfig(epochs=1, channels=4, kernel_sizes=(3, 5), seed=0)
+    model = str(save_checkpoint(tmp_path / "m35.pt", train_final(ds, config)))
+    viewer, widget = _run(make_napari_viewer, qtbot, (ds, path, model), branch=3, channel=1)
+    assert list(widget.branch.choices) == [3, 5] and widget.channel.max == 3
+    assert viewer.layers[0].data.shape == widget.maps.averages.shape[2:]
+    widget.branch.value = 5
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.maps.kernel_size == 5 and widget.maps.n_channels == 4

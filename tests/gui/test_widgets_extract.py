@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_mousestop.datasets.build import build_dataset
 from napari_mousestop.datasets.dataset import load_dataset
 from napari_mousestop.gui.widgets.extract import ExtractWidget
 from napari_mousestop.histograms import HistogramParams, recording_stacks
+from napari_mousestop.progress import Progress
 from napari_mousestop.synthetic.generate import generate_cohort
 
 pytestmark = pytest.mark.gui
@@ -41,7 +43,9 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     worker.yielded.connect(progress.append)
     qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
     assert widget.status.text().startswith("4 recording(s) extracted"), widget.status.text()
-    assert any(item[0] == "progress" for item in progress)
+    reports = [item for item in progress if isinstance(item, Progress)]
+    assert reports and reports[-1].done == reports[-1].total  # the bar ends full
+    assert any("cage01_juvenile.sqlite" in p.message for p in reports)
 
     names = [layer.name for layer in viewer.layers]
     assert names.count("cage layout") == 1  # one layout for all recordings
@@ -75,6 +79,21 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     assert set(ds.class_names) == {"AM", "JM", "AF", "JF"}
     assert sorted(set(ds.cages)) == ["cage01", "cage02"]
     assert ds.params["histogram"]["interval_s"] == 600
+
+    # the same dataset, with the same recorded parameters, as the CLI's builder makes
+    params = HistogramParams(interval_s=600, n_intervals=3, n_bins=10)
+    core = build_dataset(cohort.cohort_csv, tmp_path / "core.npz", params, n_workers=0)
+    assert set(ds.params) == set(core.params)
+    for key in ("histogram", "stops", "geometry", "labels", "package_version"):
+        assert ds.params[key] == core.params[key], key
+    assert ds.params["recordings"].keys() == core.params["recordings"].keys()
+    assert sorted(s["fingerprint"] for s in ds.sources) == sorted(
+        s["fingerprint"] for s in core.sources
+    )
+    order = np.lexsort((ds.animals, ds.recordings))
+    core_order = np.lexsort((core.animals, core.recordings))
+    np.testing.assert_array_equal(ds.X[order], core.X[core_order])
+    np.testing.assert_array_equal(ds.labels[order], core.labels[core_order])
 
 
 def test_running_again_updates_layers_by_name(make_napari_viewer, qtbot, cohort):

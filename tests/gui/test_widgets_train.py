@@ -9,8 +9,9 @@ import pytest
 from _widget_data import saved_dataset
 from qtpy.QtCore import QTimer
 
+from napari_mousestop.errors import Cancelled
 from napari_mousestop.gui.widgets.train import TrainWidget
-from napari_mousestop.learning.config import Progress
+from napari_mousestop.learning.config import EpochProgress
 
 pytestmark = pytest.mark.gui
 
@@ -42,7 +43,7 @@ def test_training_runs_off_the_main_thread_and_shows_results(make_napari_viewer,
     timer.stop()
     # the Qt event loop kept turning while the model trained
     assert sum(ticks) >= 5
-    epochs = [p for p in seen if isinstance(p, Progress)]
+    epochs = [p for p in seen if isinstance(p, EpochProgress)]
     n_folds = len(np.unique(ds.cages))
     assert len(epochs) == 2 * n_folds + 2  # every epoch of every fold and of the final model
     assert widget.status.text().startswith("done: accuracy")
@@ -84,24 +85,28 @@ def test_balanced_folds_from_the_widget(make_napari_viewer, qtbot, tmp_path):
     folds = widget.report.folds
     assert widget.report.fold_scheme == "balanced" and len(folds) == n_cages // 2
     assert all(len(f.cages) == 2 for f in folds)
-    assert {p.n_folds for p in seen if isinstance(p, Progress)} == {n_cages // 2}
+    assert {p.n_folds for p in seen if isinstance(p, EpochProgress)} == {n_cages // 2}
     assert "balanced" in widget.summary.toPlainText()
 
 
 def _spy_on_training(monkeypatch):
-    """Record, on the training thread, whether Cancel was already pressed at each epoch."""
-    import napari_mousestop.learning.training as training
+    """Record, on the training thread, whether Cancel was already pressed at each epoch, and
+    how training ended."""
+    import napari_mousestop.learning.training as training  # every model trains in run_jobs
 
     real = training.run_jobs
-    log = {"stopped_at_epoch": [], "ended": False}
+    log = {"stopped_at_epoch": [], "ended": False, "raised": None}
 
-    def spy(dataset, jobs, callback=None, should_stop=None, on_output=None, client=None):
-        def on_epoch(progress):
+    def spy(dataset, jobs, progress=None, should_stop=None, on_output=None, client=None):
+        def on_epoch(p):
             log["stopped_at_epoch"].append(should_stop())
-            callback(progress)
+            progress(p)
 
         try:
             return real(dataset, jobs, on_epoch, should_stop, on_output, client)
+        except BaseException as exc:
+            log["raised"] = exc
+            raise
         finally:
             log["ended"] = True
 
@@ -121,9 +126,11 @@ def test_cancel_stops_within_one_epoch_and_viewer_stays_usable(
     qtbot.waitUntil(lambda: len(seen) >= 2, timeout=60_000)
     widget.cancel_button.click()
     qtbot.waitUntil(lambda: not widget.running and log["ended"], timeout=30_000)
-    # training stopped: at most the epoch running when Cancel was pressed finished after it
+    # training stopped because of Cancel, and promptly: at most the epoch running when Cancel
+    # was pressed finished after it (counted from the press, however many epochs ran before it
+    # on a busy machine)
+    assert isinstance(log["raised"], Cancelled)
     assert sum(log["stopped_at_epoch"]) <= 1
-    assert len(log["stopped_at_epoch"]) < 500
     assert widget.status.text() == "cancelled"
     assert widget.report is None
     assert widget.run_button.isEnabled()
@@ -143,14 +150,14 @@ def test_closing_the_widget_stops_its_worker(make_napari_viewer, qtbot, tmp_path
     qtbot.waitUntil(lambda: len(seen) >= 1, timeout=60_000)
     viewer.window.remove_dock_widget(widget)
     qtbot.waitUntil(lambda: bool(finished) and log["ended"], timeout=30_000)
-    assert sum(log["stopped_at_epoch"]) <= 1
-    assert len(log["stopped_at_epoch"]) < 500  # stopped long before the end of the first fold
+    assert isinstance(log["raised"], Cancelled)  # stopped, not finished
+    assert sum(log["stopped_at_epoch"]) <= 1  # within one epoch of the widget closing
 
 
 def test_errors_in_the_worker_become_notifications(
     make_napari_viewer, qtbot, tmp_path, monkeypatch
 ):
-    import napari_mousestop.learning.training as training
+    import napari_mousestop.learning.report as report
 
     _, path = saved_dataset(tmp_path)
     viewer, widget = _widget(make_napari_viewer, path, epochs=1)
@@ -158,7 +165,7 @@ def test_errors_in_the_worker_become_notifications(
     def broken(*args, **kwargs):
         raise ValueError("tiny.npz: something went wrong while training")
 
-    monkeypatch.setattr(training, "run_jobs", broken)
+    monkeypatch.setattr(report, "train_models", broken)
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     widget.run()
@@ -192,7 +199,7 @@ def test_parallel_folds_and_seeds_show_one_bar_the_spread_and_cancel_every_worke
     worker.yielded.connect(lambda _: texts.append(widget.status.text()))
     qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
     n_folds = len(np.unique(ds.cages))
-    epochs = [p for p in seen if isinstance(p, Progress)]
+    epochs = [p for p in seen if isinstance(p, EpochProgress)]
     assert len(epochs) == 2 * n_folds * 2  # every epoch of every fold of both seeds
     assert {(p.repeat, p.fold) for p in epochs} == {
         (r, k) for r in (1, 2) for k in range(1, n_folds + 1)
@@ -211,7 +218,7 @@ def test_parallel_folds_and_seeds_show_one_bar_the_spread_and_cancel_every_worke
     seen.clear()
     widget.run()
     widget.worker.yielded.connect(seen.append)
-    qtbot.waitUntil(lambda: any(isinstance(p, Progress) for p in seen), timeout=120_000)
+    qtbot.waitUntil(lambda: any(isinstance(p, EpochProgress) for p in seen), timeout=120_000)
     widget.cancel_button.click()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     assert widget.status.text() == "cancelled" and widget.report is None

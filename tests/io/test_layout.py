@@ -8,6 +8,7 @@ import pytest
 from napari_mousestop.errors import LayoutError
 from napari_mousestop.io.layout import (
     CageLayout,
+    CagePhoto,
     load_layout,
     photo_transform,
     save_layout,
@@ -167,3 +168,14 @@ def test_layout_photo_section_round_trip_and_relative_path(tmp_path):
     path.write_text(text.replace("[30, 40], ", ""))
     with pytest.raises(LayoutError, match="four"):
         load_layout(path)
+
+
+def test_toml_text_holds_exactly_the_layouts_dictionary():
+    """tomli-w writes the file: reading it back gives ``to_dict()`` unchanged, photo included."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    layout = load_layout()
+    photo = CagePhoto("cage.jpg", ((10.0, 12.0), (590.0, 11.0), (588.0, 570.0), (9.0, 571.0)))
+    for lay in (layout, CageLayout(layout.floor_cm, layout.shapes, photo)):
+        assert tomllib.loads(lay.to_toml()) == lay.to_dict()
+        assert CageLayout.from_dict(tomllib.loads(lay.to_toml())) == lay

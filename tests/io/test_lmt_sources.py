@@ -430,7 +430,7 @@ def test_predict_verify_refuses_a_damaged_recording(tmp_path):
         "stops": StopParams(min_duration_s=0.2).to_dict(),
         "geometry": CageGeometry.mouse().to_dict(),
     }
-    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1, threads=1)))
+    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1)))
     path = build(tmp_path / "rec.sqlite", Spec(frames=600))
     data = bytearray(path.read_bytes())
     leaf = index_pages(path)["leaf"][0]

@@ -50,14 +50,17 @@ def test_folds_in_two_worker_processes_give_the_sequential_predictions(planted):
     config = TrainConfig(epochs=3, seed=5)  # the test process runs 1 torch thread (conftest)
     here = loco_cv(planted, config)
     seen = []
-    there = loco_cv(planted, config, callback=seen.append, workers=2)
+    there = loco_cv(planted, config, progress=seen.append, workers=2)
     _same_runs(here, there)
     assert there.config == config and all(f.seconds > 0 for f in there.folds)
-    # every epoch of every fold was reported once, whichever worker trained it
+    # every epoch of every fold was reported once, whichever worker trained it, on one count
+    # over the whole run (one progress bar)
     n_folds = len(there.folds)
     assert sorted((p.fold, p.epoch) for p in seen) == [
         (k, e) for k in range(1, n_folds + 1) for e in range(1, 4)
     ]
+    assert [p.done for p in seen] == list(range(1, 3 * n_folds + 1))
+    assert {p.total for p in seen} == {3 * n_folds}
     assert {p.n_models for p in seen} == {n_folds}
     assert {p.cage for p in seen} == {f.cage for f in there.folds}
 
@@ -68,7 +71,7 @@ def test_an_existing_cluster_trains_the_folds_with_the_same_results(planted, clu
     here = loco_cv(planted, config)
     there = loco_cv(planted, config, scheduler=address)
     _same_runs(here, there)
-    # each worker process set its own torch threads; the test process is unchanged
+    # one torch thread in each worker process
     assert set(client.run(lambda: __import__("torch").get_num_threads()).values()) == {1}
 
 
@@ -81,13 +84,13 @@ def test_an_unreachable_scheduler_is_one_clear_error(planted, monkeypatch):
 def _cancel_after_first_epoch(run, seen):
     first = threading.Event()
 
-    def callback(p):
+    def progress(p):
         seen.append(p)
         first.set()
 
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        run(callback, first.is_set)
+        run(progress, first.is_set)
     return time.monotonic() - started
 
 
@@ -199,11 +202,12 @@ def test_an_interrupted_permutation_test_resumes_from_its_files(planted, cluster
     assert other.resumed == 0
 
 
-def test_workers_keep_glibcs_adaptive_malloc():
+def test_workers_keep_glibcs_adaptive_malloc_and_train_with_one_thread():
     """Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which made training 1.8x slower (a page
     fault for every large array): our local workers start without it from a clean process,
     and workers that have it (inherited, or on a running cluster) get large thresholds back
-    before their first task."""
+    before their first task. Torch has one thread in each worker, even when the calling
+    process has no OMP_NUM_THREADS (the nanny sets it; the library never sets threads)."""
     import os
     import subprocess
     import sys
@@ -214,11 +218,13 @@ def test_workers_keep_glibcs_adaptive_malloc():
         "if __name__ == '__main__':\n"
         "    with dask_client(None, 1) as c:\n"
         "        print(list(c.run(lambda: 'MALLOC_TRIM_THRESHOLD_' in os.environ).values()))\n"
+        "        print(list(c.run(lambda: __import__('torch').get_num_threads()).values()))\n"
         "    print('MALLOC_TRIM_THRESHOLD_' in os.environ, untrim_malloc())\n"
     )
-    base = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    unset = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True)
-    assert out.stdout.split("\n")[:2] == ["[False]", "False False"], out.stderr[-2000:]
+    assert out.stdout.split("\n")[:3] == ["[False]", "[1]", "False False"], out.stderr[-2000:]
     out = subprocess.run(
         [
             sys.executable,

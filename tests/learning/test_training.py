@@ -11,7 +11,7 @@ from napari_mousestop.learning.config import TrainConfig, resolve_device
 from napari_mousestop.learning.scaling import InputScaler
 from napari_mousestop.learning.training import balanced_folds, loco_cv, train_final
 
-FAST = {"epochs": 3, "threads": 1}
+FAST = {"epochs": 3}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def cv(planted):
-    return loco_cv(planted, TrainConfig(epochs=10, threads=1, seed=0))
+    return loco_cv(planted, TrainConfig(epochs=10, seed=0))
 
 
 def test_every_recording_of_a_cage_is_held_out_together(planted, cv):
@@ -71,7 +71,7 @@ def test_balanced_folds_spread_extra_cages_and_refuse_a_lone_kind(planted):
 def test_cv_with_balanced_folds_records_the_held_out_cages():
     ds = planted_dataset(n_cages=4, per_cage=2)
     seen = []
-    cv = loco_cv(ds, TrainConfig(folds="balanced", **FAST), callback=seen.append)
+    cv = loco_cv(ds, TrainConfig(folds="balanced", **FAST), progress=seen.append)
     assert [f.cages for f in cv.folds] == [("cage0", "cage1"), ("cage2", "cage3")]
     assert [f.cage for f in cv.folds] == ["cage0+cage1", "cage2+cage3"]
     for fold in cv.folds:
@@ -118,8 +118,8 @@ def test_should_stop_cancels_before_the_next_batch():
     with pytest.raises(Cancelled):
         loco_cv(
             ds,
-            TrainConfig(epochs=50, **{"threads": 1}),
-            callback=epochs_done.append,
+            TrainConfig(epochs=50),
+            progress=epochs_done.append,
             should_stop=should_stop,
         )
     assert len(calls) == 2  # asked once per batch, stopped at the first True
@@ -129,7 +129,7 @@ def test_should_stop_cancels_before_the_next_batch():
 def test_progress_reports_every_epoch_of_every_fold():
     ds = planted_dataset(n_cages=3, per_cage=2)
     seen = []
-    loco_cv(ds, TrainConfig(**FAST), callback=seen.append)
+    loco_cv(ds, TrainConfig(**FAST), progress=seen.append)
     assert [(p.fold, p.epoch) for p in seen] == [(f, e) for f in (1, 2, 3) for e in (1, 2, 3)]
     assert all(p.n_folds == 3 and p.n_epochs == 3 and p.loss > 0 for p in seen)
     assert all(0 <= p.accuracy <= 1 and p.test_accuracy is not None for p in seen)
@@ -220,3 +220,11 @@ def test_auto_device_is_cuda_only_when_available():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_configs_written_with_a_thread_count_still_load():
+    """Reports and checkpoints of 0.1 recorded ``threads``; it is now the process's setting."""
+    old = {**TrainConfig(epochs=7).to_dict(), "threads": 1}
+    assert TrainConfig.from_dict(old) == TrainConfig(epochs=7)
+    with pytest.raises(TypeError):
+        TrainConfig.from_dict({**old, "thread": 1})  # other unknown keys are still refused

@@ -107,9 +107,10 @@ def test_a_cohort_written_by_dask_workers_is_the_same_as_in_process(tmp_path):
     seen = []
     there = generate_cohort(
         tmp_path / "there", cages=2, hours=0.01, seed=3, workers=2,
-        progress=lambda done, total: seen.append((done, total)),
+        progress=seen.append,
     )  # fmt: skip
-    assert seen[-1] == (4, 4)
+    assert [(p.done, p.total) for p in seen] == [(k, 4) for k in range(1, 5)]
+    assert {p.message for p in seen} == {f"{db.name} written" for db in there.databases}
     assert [p.name for p in here.databases] == [p.name for p in there.databases]
     for a, b in zip(here.databases, there.databases, strict=True):
         assert _table_digest(a, "DETECTION") == _table_digest(b, "DETECTION")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.errors import MousestopError
 
 # --- the whole pipeline (pipeline.py) ----------------------------------------------------------
 
@@ -37,19 +38,19 @@ def demo(
     from napari_mousestop.pipeline import run_demo
 
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # captum's DeepLift announces its temporary hooks on every call: noise to a user
-        warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
-        result = run_demo(
-            out_dir,
-            cages=cages,
-            hours=hours,
-            interval_min=interval,
-            epochs=epochs,
-            seed=seed,
-            workers=workers,
-            start_time=start_time,
-        )
+    # captum's DeepLift announces its temporary hooks on every call: noise to a user. A filter of
+    # this command's process (the CLI owns it), set before any work starts.
+    warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+    result = run_demo(
+        out_dir,
+        cages=cages,
+        hours=hours,
+        interval_min=interval,
+        epochs=epochs,
+        seed=seed,
+        workers=workers,
+        start_time=start_time,
+    )
     minutes = (time.perf_counter() - started) / 60
     typer.echo(
         f"\nDone in {minutes:.1f} min. Results in {result.out_dir}/:\n"
@@ -66,6 +67,11 @@ def demo(
     if not view:
         typer.echo(f"No display: open the results with `mousestop launch {result.dataset}`.")
         return
-    from napari_mousestop.gui.widgets.launch import run_viewer
+    from napari_mousestop.cli.viewer import napari_viewer
 
+    try:
+        run_viewer = napari_viewer()
+    except MousestopError as exc:  # the results are written: say how to view them
+        typer.echo(f"Not opening napari: {exc}")
+        return
     run_viewer([result.dataset], dataset=result.dataset, model=result.run_dir / "model.pt")

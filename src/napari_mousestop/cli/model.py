@@ -7,73 +7,51 @@ from __future__ import annotations
 
 import typer
 
-from napari_mousestop.cli.common import friendly_errors
+from napari_mousestop.cli.common import ProgressBar, friendly_errors
+from napari_mousestop.learning.config import N_PERMUTATIONS, EpochProgress, TrainConfig
+from napari_mousestop.progress import Progress
+
+TRAIN = TrainConfig()
 
 # --- training and prediction (learning: training, report, predict) --------------------------
 
 
-class _TrainBars:
-    """tqdm bars for training: models finished, and epochs of every model of the run (folds
-    may train at the same time in worker processes)."""
+class _TrainBar(ProgressBar):
+    """One tqdm bar over every epoch of every model of the run (folds may train at the same
+    time in worker processes); its postfix counts the models finished and names the model that
+    reported last."""
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.models = None
-        self.epochs = None
-        self.seen: dict[tuple, int] = {}
+    def __init__(self, disable: bool = False) -> None:
+        super().__init__("training", "epoch", disable=disable)
 
-    def __call__(self, p) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        if self.models is None:
-            self.models = tqdm(total=p.n_models, desc="models", unit="model", position=0)
-            self.epochs = tqdm(
-                total=p.n_models * p.n_epochs, desc="epochs", unit="epoch", position=1
-            )
-        key = p.model_key
-        self.epochs.update(p.epoch - self.seen.get(key, 0))
-        self.seen[key] = p.epoch
-        self.epochs.set_postfix_str(f"{_model_name(p)}: loss {p.loss:.3f}", refresh=False)
-        if p.epoch == p.n_epochs:
-            self.models.update(1)
-
-    def close(self) -> None:
-        for bar in (self.epochs, self.models):
-            if bar is not None:
-                bar.close()
-
-
-def _model_name(p) -> str:
-    """Which model a progress report is about, in a few words."""
-    if p.stage == "final":
-        return "final model"
-    name = f"cage {p.cage}"
-    if p.stage == "permutation":
-        return f"permutation {p.permutation}/{p.n_permutations}, {name}"
-    return name + (f", seed {p.repeat}/{p.n_repeats}" if p.n_repeats > 1 else "")
+    def __call__(self, p: Progress) -> None:
+        if not isinstance(p, EpochProgress):
+            return  # stage messages (workers, baselines, writing): the bar stays as it is
+        super().__call__(p)
+        self.bar.set_postfix_str(
+            f"{p.models_done}/{p.n_models} models done; {p.message}, loss {p.loss:.3f}"
+        )
 
 
 @friendly_errors
 def train(
     dataset_path: str = typer.Argument(..., metavar="DATASET", help="Dataset file (.npz)."),
     out: str = typer.Option(..., "-o", "--out", help="Run folder to write (report, models)."),
-    epochs: int = typer.Option(100, help="Epochs per model."),
-    lr: float = typer.Option(1e-3, help="SGD learning rate."),
-    batch_size: int = typer.Option(8, help="Samples per SGD step."),
-    momentum: float = typer.Option(0.9, help="SGD momentum."),
-    weight_decay: float = typer.Option(0.0, help="SGD weight decay (L2)."),
-    seed: int = typer.Option(0, help="Seed of weights, batch order and permutations."),
-    permutations: int = typer.Option(10000, help="Permutations of each cage-level test."),
+    epochs: int = typer.Option(TRAIN.epochs, help="Epochs per model."),
+    lr: float = typer.Option(TRAIN.lr, help="SGD learning rate."),
+    batch_size: int = typer.Option(TRAIN.batch_size, help="Samples per SGD step."),
+    momentum: float = typer.Option(TRAIN.momentum, help="SGD momentum."),
+    weight_decay: float = typer.Option(TRAIN.weight_decay, help="SGD weight decay (L2)."),
+    seed: int = typer.Option(TRAIN.seed, help="Seed of weights, batch order and permutations."),
+    permutations: int = typer.Option(N_PERMUTATIONS, help="Permutations of each cage-level test."),
     folds: str = typer.Option(
-        "cage",
+        TRAIN.folds,
         help="cage: leave one cage out; balanced: hold out cages covering the classes evenly "
         "(e.g. one male and one female cage) together.",
     ),
-    scaling: str = typer.Option("log1p", help="Input scaling: log1p or none."),
+    scaling: str = typer.Option(TRAIN.scaling, help="Input scaling: log1p or none."),
     device: str = typer.Option(
-        "auto", help="auto (CUDA if present, shared by the workers), cpu or cuda."
+        TRAIN.device, help="auto (CUDA if present, shared by the workers), cpu or cuda."
     ),
     workers: int = typer.Option(
         None,
@@ -85,8 +63,9 @@ def train(
     ),
     threads: int = typer.Option(
         None,
-        help="Torch CPU threads of each worker process (default 1); with --workers 0, of this "
-        "process (default: torch's choice).",
+        min=1,
+        help="CPU threads of torch in this process (default: torch's choice); worker "
+        "processes train with one thread each.",
     ),
     repeats: int = typer.Option(
         1, help="Cross-validate with this many seeds (--seed, --seed+1, ...): spread, ensemble."
@@ -102,7 +81,6 @@ def train(
     """Cross-validation by cages of the CNN and the PCA baselines, statistics, final model."""
     from napari_mousestop.cluster import local_workers
     from napari_mousestop.datasets.dataset import load_dataset
-    from napari_mousestop.learning.config import TrainConfig
     from napari_mousestop.learning.report import train_and_report
     from napari_mousestop.learning.training import check_trainable, cv_folds
 
@@ -115,22 +93,20 @@ def train(
         seed=seed,
         device=device,
         scaling=scaling,
-        threads=threads,
         folds=folds,
     )
     if repeats < 1 or retrain_permutations < 0 or (workers is not None and workers < 0):
         raise ValueError("--repeats must be >= 1, --retrain-permutations and --workers >= 0")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)  # this command's process: set once, before any training
     ds = load_dataset(dataset_path)
     check_trainable(ds, config, cv=True)
     if workers is None and not scheduler:
         n_folds = len(cv_folds(ds.cages, ds.labels, folds))
         workers = local_workers(None, n_folds * (repeats + retrain_permutations) + int(final))
-    if not workers and not scheduler and threads:
-        import torch
-
-        torch.set_num_threads(threads)  # this command's own process trains the folds
-    bars = _TrainBars(enabled=not quiet)
-    try:
+    with _TrainBar(disable=quiet) as bar:
         rep = train_and_report(
             ds,
             out,
@@ -138,14 +114,12 @@ def train(
             permutations,
             dataset_path,
             final_model=final,
-            callback=bars,
+            progress=bar,
             repeats=repeats,
             retrain_permutations=retrain_permutations,
             workers=workers or 0,
             scheduler=scheduler,
         )
-    finally:
-        bars.close()
     acc = rep.cnn.accuracy
     typer.echo(
         f"CNN accuracy {acc.value:.3f} (95% cage-level interval {acc.interval.low:.3f}-"
@@ -198,21 +172,12 @@ def predict(
     ),
 ) -> None:
     """Class probabilities per animal from a trained model (recordings binned as in training)."""
-    from tqdm import tqdm
 
     from napari_mousestop.io.atomic import atomic_path
     from napari_mousestop.learning.predict import predict_files
 
-    bar = tqdm(total=len(inputs), desc="inputs", unit="file", disable=len(inputs) < 2)
-
-    def progress(done: int, total: int) -> None:
-        bar.n = done
-        bar.refresh()
-
-    try:
-        table = predict_files(model, inputs, progress=progress, verify=verify)
-    finally:
-        bar.close()
+    with ProgressBar("inputs", "file", disable=len(inputs) < 2) as bar:
+        table = predict_files(model, inputs, progress=bar, verify=verify)
     with atomic_path(out, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     known = table["true"].astype(str) != ""
@@ -262,43 +227,35 @@ def explain(
     """
     import warnings
 
-    from tqdm import tqdm
-
     from napari_mousestop.explain.run import explain_run
 
-    bar = tqdm(desc="explaining", unit="step", disable=quiet)
+    bar = ProgressBar("explaining", "step", disable=quiet, describe=True)
 
-    def progress(stage: str, done: int, total: int) -> None:
-        bar.set_description(stage)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
+    # captum's DeepLift announces its temporary hooks on every call: noise to a user. A filter of
+    # this command's process (the CLI owns it), set before any work starts.
+    warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
     try:
-        with warnings.catch_warnings():
-            # captum's DeepLift announces its temporary hooks on every call: noise to a user
-            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
-            res = explain_run(
-                run_dir,
-                out,
-                dataset=dataset_path,
-                patch=patch,
-                stride=stride,
-                n_permutations=permutations,
-                alpha=alpha,
-                seed=seed,
-                statistic=statistic,
-                by=by,
-                correct_only=correct_only,
-                primary=primary,
-                contrasts=contrast or None,
-                progress=progress,
-            )
+        res = explain_run(
+            run_dir,
+            out,
+            dataset=dataset_path,
+            patch=patch,
+            stride=stride,
+            n_permutations=permutations,
+            alpha=alpha,
+            seed=seed,
+            statistic=statistic,
+            by=by,
+            correct_only=correct_only,
+            primary=primary,
+            contrasts=contrast or None,
+            progress=bar,
+        )
     finally:
         bar.close()
     typer.echo(
-        f"wrote {res['file']} ({len(res['maps'])} arrays), {len(res['figures'])} figures "
-        f"and {res['index']}"
+        f"wrote {res.file} ({len(res.maps)} arrays), {len(res.figures)} figures "
+        f"and {res.index}"
     )
-    for name, why in res["skipped"].items():
+    for name, why in res.skipped.items():
         typer.echo(f"skipped {name}: {why}")

@@ -21,7 +21,8 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +31,18 @@ import pandas as pd
 from napari_mousestop import __version__
 from napari_mousestop.cluster import dask_client, local_workers
 from napari_mousestop.datasets.dataset import Dataset, save_dataset
-from napari_mousestop.errors import BatchError, ShortRecordingWarning
-from napari_mousestop.histograms import HistogramParams, recording_stacks
+from napari_mousestop.errors import BatchError, DatasetError, ShortRecordingWarning
+from napari_mousestop.histograms import (
+    HistogramParams,
+    RecordingStacks,
+    animal_key,
+    recording_stacks,
+)
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, CLASSES, assign_labels, read_cohort
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.progress import ProgressCallback, notify
+from napari_mousestop.stops import SKIPPED
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +113,14 @@ def process_recording(path: str, hist_params, stop_params, geometry) -> dict:
     Returns a picklable dict: ``stacks`` (n_animals, T, N, N), ``animals``, ``info``,
     ``stop_params``, ``warnings``, ``notes`` and ``report``.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rs = recording_stacks(path, hist_params, stop_params, geometry)
-    extra = [str(w.message) for w in caught if not issubclass(w.category, ShortRecordingWarning)]
+    rs = recording_stacks(path, hist_params, stop_params, geometry, warn=False)
+    skipped = [w for w in rs.report["stops"].get("warnings", []) if w.endswith(SKIPPED)]
     return {
         "stacks": rs.stacks,
         "animals": _jsonable(rs.animals),
         "info": _jsonable({**rs.info, "origin": rs.origin}),
         "stop_params": _jsonable(rs.stop_params),
-        "warnings": list(rs.report["warnings"]) + extra,
+        "warnings": list(rs.report["warnings"]) + skipped,
         "notes": list(rs.report["notes"]),
         "report": _jsonable({k: v for k, v in rs.report.items() if k not in ("warnings", "notes")}),
     }
@@ -174,9 +180,10 @@ def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> No
     if n_workers == 0:  # in this process, without Dask (debugging)
         for name, path in todo.items():
             try:
-                on_done(name, process_recording(path, *args), None)
+                res, err = process_recording(path, *args), None
             except Exception as exc:
-                on_done(name, None, exc)
+                res, err = None, exc
+            on_done(name, res, err)  # outside the try: a Cancelled from progress propagates
         return
     from dask.distributed import as_completed
 
@@ -201,11 +208,13 @@ def build_dataset(
     stop_params=None,
     geometry: CageGeometry | None = None,
     scheduler: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     n_workers: int | None = None,
     age_threshold_days: float = AGE_THRESHOLD_DAYS,
     use_cache: bool = True,
     stats: dict | None = None,
+    *,
+    warn: bool = True,
 ) -> Dataset:
     """Stacks of every animal-recording of a cohort, as one dataset file.
 
@@ -220,7 +229,9 @@ def build_dataset(
     scheduler
         Address of a running ``dask scheduler``; None starts a local cluster.
     progress
-        Optional callable(done, total) called as recordings finish (cache hits included).
+        Called with a :class:`~napari_mousestop.progress.Progress` as recordings finish
+        (cache hits included); raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     n_workers
         Local worker processes (default: CPU count, at most one per recording); 0 runs the
         recordings one after the other in this process, without Dask.
@@ -230,6 +241,9 @@ def build_dataset(
         Reuse and write the cache folder.
     stats
         Optional dict filled with ``cached``, ``computed`` (recording names) and ``failed``.
+    warn
+        Also issue each recording's warnings (``params["recordings"][name]["warnings"]``) with
+        :func:`warnings.warn`. The CLI passes False and prints them itself.
 
     Returns
     -------
@@ -289,8 +303,7 @@ def build_dataset(
                 st["cached"].append(name)
                 done += 1
                 log.info("%s: from cache", name)
-    if progress:
-        progress(done, total)
+    notify(progress, done, total, "recordings")
 
     def on_done(name: str, res: dict | None, err: Exception | None) -> None:
         nonlocal done
@@ -306,40 +319,38 @@ def build_dataset(
                     _cache_save(cache_dir / f"{keys[name]}.npz", res)
                 except OSError as exc:
                     log.warning("cannot write cache for %s: %s", name, exc)
-        if progress:
-            progress(done, total)
+        notify(progress, done, total, f"recordings ({name} done)")
 
     todo = {n: p for n, p in paths.items() if n not in results}
     if todo:
         _run(todo, (hist_params, stop_params, geometry), scheduler, n_workers, on_done)
-    dataset = _assemble(cohort, results, failed, identities)
+    samples, used = _pick(cohort, results, failed)
     failed.sort(key=lambda f: (db_order.get(f["database"], len(db_order)), f.get("animal", "")))
-    if dataset is None:
+    if not samples:
         lines = [f"{f['database']}: {f['error']}" for f in failed] or ["cohort is empty"]
         raise BatchError("no recording could be used:\n  " + "\n  ".join(lines))
-    for name in (n for n in paths if n in results):  # in cohort order
+    for name in (n for n in paths if n in results and warn):  # in cohort order
         for w in results[name]["warnings"]:
             warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
     stop_dict = next((r["stop_params"] for r in results.values() if r["stop_params"]), None)
-    dataset.params = _jsonable(
-        {
-            **all_params,
-            "stops": stop_dict or all_params["stops"],
-            "labels": {"classes": list(CLASSES), "age_threshold_days": age_threshold_days},
-            "cohort": Path(cohort_csv).name,
-            "package_version": __version__,
-            "fingerprint_rule": FINGERPRINT_RULE,
-            "recordings": {
-                n: {
-                    "info": r["info"],
-                    "warnings": r["warnings"],
-                    "notes": r["notes"],
-                    "reader": r.get("report", {}).get("stops", {}).get("reader"),
-                }
-                for n, r in sorted(results.items())
-            },
-            "failed": failed,
-        }
+    dataset = assemble_dataset(
+        samples,
+        hist_params,
+        stop_dict or all_params["stops"],
+        geometry,
+        sources=[{**identities[n], "database": n} for n in used],
+        recordings={
+            n: {
+                "info": r["info"],
+                "warnings": r["warnings"],
+                "notes": r["notes"],
+                "reader": r.get("report", {}).get("stops", {}).get("reader"),
+            }
+            for n, r in sorted(results.items())
+        },
+        failed=failed,
+        cohort=Path(cohort_csv).name,
+        age_threshold_days=age_threshold_days,
     )
     save_dataset(dataset, out_path)
     if stats is not None:
@@ -347,12 +358,10 @@ def build_dataset(
     return dataset
 
 
-def _assemble(cohort, results, failed, identities) -> Dataset | None:
-    """Pick each cohort row's stack out of its recording's results, in cohort order.
-
-    Returns None when no row could be used.
-    """
-    X, labels, cages, recs, animals, used = [], [], [], [], [], []
+def _pick(cohort, results, failed) -> tuple[list[Sample], list[str]]:
+    """Each cohort row's stack out of its recording's results, in cohort order; and the
+    recordings used. Rows whose animal is not in its database are added to ``failed``."""
+    samples, used = [], []
     for r in cohort.itertuples():
         res = results.get(r.database_name)
         if res is None:
@@ -369,27 +378,147 @@ def _assemble(cohort, results, failed, identities) -> Dataset | None:
                 }
             )
             continue
-        X.append(res["stacks"][i])
-        labels.append(r.label_index)
-        cages.append(r.cage)
-        recs.append(r.database_name)
-        animals.append(r.animal)
+        samples.append(
+            Sample(res["stacks"][i], CLASSES[r.label_index], r.cage, r.database_name, r.animal)
+        )
         if r.database_name not in used:
             used.append(r.database_name)
-    if not X:
-        return None
+    return samples, used
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One animal-recording of a dataset: its (T, N, N) stack and who it is."""
+
+    stack: np.ndarray
+    label: str
+    cage: str
+    recording: str
+    animal: str
+
+
+def assemble_dataset(
+    samples: Sequence[Sample],
+    hist_params: HistogramParams | dict,
+    stop_params: dict,
+    geometry: CageGeometry | dict,
+    sources: Sequence[dict] = (),
+    recordings: dict[str, dict] | None = None,
+    failed: Sequence[dict] = (),
+    cohort: str | None = None,
+    age_threshold_days: float = AGE_THRESHOLD_DAYS,
+    classes: Sequence[str] = CLASSES,
+) -> Dataset:
+    """The one place a :class:`~napari_mousestop.datasets.dataset.Dataset` is made, so every
+    dataset records the same parameters whoever built it (:func:`build_dataset`, the
+    Extract widget, stack layers in napari).
+
+    Parameters
+    ----------
+    samples
+        The animal-recordings, in order; ``label`` must be one of ``classes``.
+    hist_params, stop_params, geometry
+        What made the stacks.
+    sources
+        Identity (:func:`file_identity` plus ``database``) of each recording used.
+    recordings
+        Per recording name: ``info``, ``warnings``, ``notes``, ``reader``.
+    failed
+        What was left out: ``database``, optional ``animal``, ``error``.
+    cohort
+        Name of the cohort file, if any.
+    age_threshold_days
+        The age that separated juveniles from adults.
+    classes
+        The class names (the labels are their indices).
+
+    Raises
+    ------
+    DatasetError
+        If there is no sample or a label is not one of ``classes``.
+    """
+    classes = tuple(classes)
+    if not samples:
+        raise DatasetError("no animal-recording to put in the dataset")
+    unknown = sorted({s.label for s in samples} - set(classes))
+    if unknown:
+        raise DatasetError(f"labels {unknown} are not among the classes {list(classes)}")
+    hist = hist_params.to_dict() if isinstance(hist_params, HistogramParams) else hist_params
+    geom = geometry.to_dict() if isinstance(geometry, CageGeometry) else geometry
+    params = {
+        "histogram": dict(hist),
+        "stops": dict(stop_params),
+        "geometry": dict(geom),
+        "labels": {"classes": list(classes), "age_threshold_days": age_threshold_days},
+        "cohort": cohort,
+        "package_version": __version__,
+        "fingerprint_rule": FINGERPRINT_RULE,
+        "recordings": dict(recordings or {}),
+        "failed": list(failed),
+    }
     return Dataset(
-        X=np.stack(X),
-        labels=np.asarray(labels),
-        cages=np.asarray(cages),
-        recordings=np.asarray(recs),
-        animals=np.asarray(animals),
-        sources=[{**identities[n], "database": n} for n in used],
+        X=np.stack([np.asarray(s.stack, dtype=np.float32) for s in samples]),
+        labels=np.array([classes.index(s.label) for s in samples]),
+        cages=np.array([str(s.cage) for s in samples]),
+        recordings=np.array([str(s.recording) for s in samples]),
+        animals=np.array([str(s.animal) for s in samples]),
+        params=_jsonable(params),
+        sources=[dict(x) for x in sources],
+        classes=classes,
+    )
+
+
+def dataset_from_recordings(
+    recordings: Sequence[tuple[RecordingStacks, str, Sequence[str | None]]],
+) -> Dataset:
+    """A dataset of the labelled animals of recordings already binned (the Extract widget's).
+
+    Parameters
+    ----------
+    recordings
+        ``(stacks, cage, labels)`` per recording: its
+        :class:`~napari_mousestop.histograms.RecordingStacks`, its cage id and the class of
+        each of its animals (``stacks.animals`` order; None or unknown: left out, listed in
+        ``params["failed"]``). Parameters come from the first recording.
+
+    Raises
+    ------
+    DatasetError
+        If no animal has a known class (the message lists them).
+    """
+    samples, failed, sources, described = [], [], [], {}
+    for rs, cage, labels in recordings:
+        name = Path(rs.path).name
+        used = False
+        for stack, animal, label in zip(rs.stacks, rs.animals, labels, strict=True):
+            key = animal_key(animal)
+            if label not in CLASSES:
+                failed.append({"database": name, "animal": key, "error": "no class (sex, age)"})
+                continue
+            samples.append(Sample(stack, label, cage, name, key))
+            used = True
+        if used:
+            sources.append({**file_identity(rs.path), "database": name})
+        described[name] = {
+            "info": {**rs.info, "origin": rs.origin},
+            "warnings": list(rs.report.get("warnings", [])),
+            "notes": list(rs.report.get("notes", [])),
+            "reader": rs.report.get("stops", {}).get("reader"),
+        }
+    if not samples:
+        who = [f"{f['database']}: {f['animal']}" for f in failed]
+        raise DatasetError(f"no animal has a known class (sex and age): {who[:10]}")
+    first = recordings[0][0]
+    return assemble_dataset(
+        samples, first.params, first.stop_params, first.geometry, sources, described, failed
     )
 
 
 __all__ = [
+    "Sample",
+    "assemble_dataset",
     "build_dataset",
+    "dataset_from_recordings",
     "cache_key",
     "file_identity",
     "process_recording",

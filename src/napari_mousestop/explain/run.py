@@ -9,7 +9,8 @@ final model's activations, every class comparison with Holm's adjustment, one ma
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from napari_mousestop.plots.explain import (
     plot_hours,
     write_index,
 )
+from napari_mousestop.progress import ProgressCallback, notify
 
 EVIDENCE = ("contribution", "gradcam", "occlusion_space", "occlusion_hours")
 """Evidence map families computed by :func:`out_of_fold`."""
@@ -86,7 +88,7 @@ def out_of_fold(
     patch: int = 3,
     stride: int = 1,
     baseline: str = "empty",
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     explain: Callable[[StopCNN, np.ndarray, Any], list] | None = None,
 ) -> list[ExplanationMap | HourProfile]:
     """Evidence maps of every sample, each computed by the fold model that never saw its cage.
@@ -100,7 +102,8 @@ def out_of_fold(
     X
         All samples (n, T, N, N), raw (each fold's scaler is applied).
     progress
-        Optional ``callable(done, total)`` called after each fold.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each fold; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     explain
         ``explain(model, X, scaler)`` giving per-sample maps of some samples; default:
         :func:`explain_model` with ``geometry, classes, which, patch, stride, baseline``.
@@ -129,8 +132,7 @@ def out_of_fold(
             ]
         for dst, src in zip(merged, maps, strict=True):
             dst.data[idx] = src.data
-        if progress is not None:
-            progress(f + 1, len(folds))
+        notify(progress, f + 1, len(folds), f"fold {f + 1}/{len(folds)} explained")
     if merged is None or (seen != 1).any():
         missing = np.flatnonzero(seen != 1)
         raise ValueError(
@@ -243,6 +245,31 @@ def _comparison_maps(m: ExplanationMap, comps) -> tuple[list[ExplanationMap], di
     return maps, per
 
 
+@dataclass
+class ExplanationRun:
+    """What :func:`explain_run` wrote.
+
+    Attributes
+    ----------
+    maps
+        Variable names in the maps file.
+    file
+        The maps file (``maps.nc``).
+    figures
+        The PNG figures (empty without figures).
+    index
+        The index page (``index.md``), or None without figures.
+    skipped
+        Contrasts the cohort does not allow, with the reason.
+    """
+
+    maps: list[str]
+    file: Path
+    figures: list[Path] = field(default_factory=list)
+    index: Path | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 def explain_run(
     run_dir,
     out_dir,
@@ -259,7 +286,7 @@ def explain_run(
     primary: str = PRIMARY,
     contrasts: Sequence[str] | None = None,
     figures: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Explain a training run folder: out-of-fold evidence, final-model activations, statistics.
 
@@ -291,17 +318,15 @@ def explain_run(
     figures
         Also draw the PNGs and the index page.
     progress
-        Optional ``callable(stage, done, total)``.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each step; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work. The message names the
+        stage (``folds``, ``statistics``...); ``done`` and ``total`` count that stage's steps.
 
     Returns
     -------
-    dict
-        ``maps`` (variable names in the file), ``file`` (``maps.nc``), ``figures`` (PNG
-        paths), ``index`` (``index.md``, or None without figures), ``skipped`` (contrasts the
-        cohort does not allow, with the reason).
+    ExplanationRun
+        The maps file, its variables, the figures, the index page and the skipped contrasts.
     """
-    from pathlib import Path
-
     from napari_mousestop.datasets.dataset import Dataset, load_dataset
     from napari_mousestop.explain.files import save_maps
     from napari_mousestop.explain.maps import activation_maps, input_maps
@@ -343,12 +368,11 @@ def explain_run(
     predicted = np.array([classes.index(p) for p in pred_names]) if pred_names else None
 
     def step(stage: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(stage, done, total)
+        notify(progress, done, total, stage)
 
     per_sample = out_of_fold(
         run.folds, dataset.X, geometry, classes, which, patch, stride,
-        progress=lambda done, total: step("folds", done, total),
+        progress=lambda p: step("folds", p.done, p.total),
     )  # fmt: skip
     per_sample.append(input_maps(dataset.X, geometry, classes))
     spatial = [m for m in per_sample if isinstance(m, ExplanationMap)]
@@ -483,13 +507,9 @@ def explain_run(
             notes=_index_notes(path, primary, alpha, skipped),
         )
     names = [m.name for m in saved] + list(variables)
-    return {
-        "maps": names,
-        "file": path,
-        "figures": [p for p, _ in figs],
-        "index": index,
-        "skipped": skipped,
-    }
+    return ExplanationRun(
+        maps=names, file=Path(path), figures=[p for p, _ in figs], index=index, skipped=skipped
+    )
 
 
 NOTES = [

@@ -19,6 +19,8 @@ from typing import Any
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from napari_mousestop.progress import Progress
+
 _DONE = object()
 
 
@@ -212,7 +214,14 @@ class JobWidget(QWidget):
 
     def _handle_item(self, item: Any) -> None:
         if self._stop is not None and not self._stop.is_set():
-            self._on_item_cb(item)
+            if isinstance(item, Progress):
+                self.on_progress(item)
+            else:
+                self._on_item_cb(item)
+
+    def on_progress(self, p: Progress) -> None:
+        """Show a job's :class:`~napari_mousestop.progress.Progress` on the progress bar."""
+        self.set_progress(p.done, p.total, p.message)
 
     def _handle_done(self, value: Any) -> None:
         if self._stop is not None and not self._stop.is_set():

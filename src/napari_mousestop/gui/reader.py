@@ -24,10 +24,10 @@ from napari_mousestop.errors import LayoutError
 from napari_mousestop.gui.layers.images import maps_to_layers, photo_to_image
 from napari_mousestop.gui.layers.recordings import (
     LayerDataTuple,
-    animal_key,
     dataset_to_layers,
     recording_to_layers,
 )
+from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.layout import CageLayout, load_layout
 
 _LMT_TABLES = {"ANIMAL", "DETECTION", "FRAME"}

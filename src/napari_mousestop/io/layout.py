@@ -229,16 +229,10 @@ class CageLayout:
         )
 
     def to_toml(self) -> str:
-        """The layout as TOML text (the format :func:`load_layout` reads)."""
-        lines = ["[floor]", f"width_cm = {self.floor_cm[0]!r}", f"height_cm = {self.floor_cm[1]!r}"]
-        if self.photo is not None:
-            lines += ["", "[photo]", f"path = {json.dumps(self.photo.path)}"]
-            lines.append(f"corners_px = {json.dumps([list(c) for c in self.photo.corners_px])}")
-        for shape in self.shapes:
-            lines += ["", "[[shape]]"]
-            for key, value in shape.to_dict().items():
-                lines.append(f"{key} = {json.dumps(value)}")
-        return "\n".join(lines) + "\n"
+        """The layout as TOML text (the format :func:`load_layout` reads), written by tomli-w."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
 
 
 def load_layout(path: str | os.PathLike | None = None) -> CageLayout:

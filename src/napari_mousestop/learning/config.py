@@ -1,15 +1,23 @@
-"""Settings and result containers of training: :class:`TrainConfig`, :class:`Progress`,
+"""Settings and result containers of training: :class:`TrainConfig`, :class:`EpochProgress`,
 :class:`FoldResult`, :class:`CVResult`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from napari_mousestop.learning.model import ModelConfig, StopCNN
 from napari_mousestop.learning.scaling import InputScaler
+from napari_mousestop.progress import Progress
+
+if TYPE_CHECKING:  # torch loads when a model is built, not with the settings (the CLI reads them)
+    import torch
+
+    from napari_mousestop.learning.model import ModelConfig, StopCNN
+
+N_PERMUTATIONS = 10000
+"""Label permutations of each cage-level test of a training report."""
 
 FOLD_SCHEMES = ("cage", "balanced")
 """Cross-validation fold schemes (:attr:`TrainConfig.folds`)."""
@@ -51,13 +59,6 @@ class TrainConfig:
     track_test
         Record held-out loss and accuracy after every epoch (learning curves; never used to
         pick a model or a setting).
-    threads
-        Torch CPU threads of each worker process that trains folds (``workers >= 1`` or a
-        scheduler; None: 1, the fastest for this small model, and every fold then gives the
-        same numbers whichever process trains it). Training in the calling process
-        (``workers = 0``) uses that process's own setting: the library never changes it
-        (``torch.set_num_threads`` is a process-wide setting; the ``mousestop train`` command
-        applies ``--threads`` to its own process when ``--workers 0``).
     """
 
     epochs: int = 100
@@ -73,7 +74,6 @@ class TrainConfig:
     pool: int = 2
     folds: str = "cage"
     track_test: bool = True
-    threads: int | None = None
 
     def __post_init__(self) -> None:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -88,8 +88,6 @@ class TrainConfig:
             problems.append(f"momentum must lie in [0, 1) (got {self.momentum})")
         if self.weight_decay < 0:
             problems.append(f"weight decay must be >= 0 (got {self.weight_decay})")
-        if self.threads is not None and self.threads < 1:
-            problems.append(f"threads must be >= 1 (got {self.threads})")
         if self.scaling not in InputScaler.METHODS:
             problems.append(f"scaling must be one of {InputScaler.METHODS} (got {self.scaling!r})")
         if self.folds not in FOLD_SCHEMES:
@@ -99,6 +97,8 @@ class TrainConfig:
 
     def model_config(self, n_intervals: int, n_bins: int, n_classes: int) -> ModelConfig:
         """The architecture for data of T = ``n_intervals``, N = ``n_bins``."""
+        from napari_mousestop.learning.model import ModelConfig
+
         return ModelConfig(
             n_intervals=n_intervals,
             n_bins=n_bins,
@@ -116,14 +116,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are refused)."""
-        return cls(**d)
+        """Inverse of :meth:`to_dict` (unknown keys are refused).
+
+        ``threads``, recorded by versions before 0.2 (torch's thread count is a setting of the
+        process, not of a training run: ``mousestop train --threads``), is ignored.
+        """
+        return cls(**{k: v for k, v in d.items() if k != "threads"})
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One progress report, sent after every epoch.
+@dataclass(frozen=True, kw_only=True)
+class EpochProgress(Progress):
+    """The :class:`~napari_mousestop.progress.Progress` of training, sent after every epoch.
 
+    ``done`` and ``total`` count epochs over every model of the call (every fold of every
+    repeat and permutation, and the final model when trained with them; ``train_final``
+    alone: its own epochs), so one bar shows the whole run even when models train at once;
     ``fold`` counts from 1 to ``n_folds`` in CV; the final all-data model reports
     ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
     training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none);
@@ -211,6 +218,8 @@ class CVResult:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

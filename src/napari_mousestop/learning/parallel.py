@@ -7,12 +7,14 @@ datasets (:func:`napari_mousestop.cluster.dask_client`): ``workers=N`` starts a 
 of N single-threaded processes, ``scheduler="tcp://host:8786"`` uses the workers of a running
 ``dask scheduler``. :func:`run_jobs_on_cluster` sends the dataset once to every worker, submits
 the jobs and, in the calling thread, forwards each worker's per-epoch progress to the caller's
-callback and checks the caller's ``should_stop()``.
+``progress`` as one count of every epoch of every job, and checks the caller's
+``should_stop()``.
 
-* **Threads.** Each worker process sets its own torch thread count once, before any job
-  (:class:`TorchThreads`, a worker plugin: the caller's process is never changed); one thread
-  per process is the fastest for this small model, and makes every fold's numbers the same
-  whichever worker trains it.
+* **Threads.** Dask's nanny starts every worker process with ``OMP_NUM_THREADS=1``
+  (``distributed.nanny.pre-spawn-environ``), so torch trains with one thread in each: the
+  fastest for this small model, and every fold's numbers are the same whichever worker trains
+  it. Nothing here changes a process's thread count (workers started without a nanny keep
+  whatever their environment gives torch).
 * **Same results.** A job's seed is fixed before it is sent; a fold trained in a worker equals
   the fold trained here bit for bit (with the same number of torch threads).
 * **GPUs.** With ``device="auto"`` or ``"cuda"``, a worker that sees several GPUs trains on
@@ -36,38 +38,19 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from distributed.diagnostics.plugin import WorkerPlugin
-
 from napari_mousestop.cluster import dask_client
 from napari_mousestop.datasets.dataset import Dataset
 from napari_mousestop.errors import Cancelled
-from napari_mousestop.learning.config import Progress
-from napari_mousestop.learning.training import FoldJob, FoldOutput, progress_of, train_job
+from napari_mousestop.learning.training import FoldJob, FoldOutput, JobProgress, train_job
 
 STOP_WAIT_S = 60.0
 """How long a cancelled run waits for its running jobs to stop on a running cluster."""
 
-__all__ = ["TorchThreads", "fold_client", "run_jobs_on_cluster", "worker_device"]
-
-
-class TorchThreads(WorkerPlugin):
-    """Worker plugin: set the worker process's torch CPU threads once, before any job."""
-
-    name = "napari-mousestop-torch-threads"
-
-    def __init__(self, threads: int = 1) -> None:
-        self.threads = int(threads)
-
-    def setup(self, worker: Any) -> None:  # noqa: D102 - WorkerPlugin API
-        import torch
-
-        torch.set_num_threads(self.threads)
+__all__ = ["fold_client", "run_jobs_on_cluster", "worker_device"]
 
 
 @contextmanager
-def fold_client(
-    workers: int = 0, scheduler: str | None = None, threads: int | None = None, n_jobs: int = 1
-) -> Iterator[Any]:
+def fold_client(workers: int = 0, scheduler: str | None = None, n_jobs: int = 1) -> Iterator[Any]:
     """A Dask client whose workers train folds, or None to train them in this process.
 
     Parameters
@@ -77,8 +60,6 @@ def fold_client(
         ``min(N, n_jobs)`` worker processes.
     scheduler
         Address of a running ``dask scheduler``: use its workers.
-    threads
-        Torch CPU threads per worker process (None: 1).
     n_jobs
         Jobs to come (no more local workers than jobs are started).
     """
@@ -86,7 +67,7 @@ def fold_client(
         yield None
         return
     n = max(1, min(int(workers or 1), int(n_jobs)))
-    with dask_client(scheduler, n, plugins=[TorchThreads(threads or 1)]) as client:
+    with dask_client(scheduler, n) as client:
         yield client
 
 
@@ -137,12 +118,13 @@ def run_jobs_on_cluster(
     client: Any,
     dataset: Dataset,
     jobs: list[FoldJob],
-    callback: Callable[[Progress], None] | None = None,
+    tally: JobProgress,
     should_stop: Callable[[], bool] | None = None,
     on_output: Callable[[FoldJob, FoldOutput], None] | None = None,
 ) -> dict[str, FoldOutput]:
     """Train ``jobs`` on the workers of ``client``; see
-    :func:`napari_mousestop.learning.training.run_jobs` for the parameters.
+    :func:`napari_mousestop.learning.training.run_jobs` for the parameters (``tally`` sends
+    every worker's epochs on as one count).
 
     A job that fails stops the run: the other jobs are cancelled and its error is raised.
     """
@@ -166,9 +148,8 @@ def run_jobs_on_cluster(
             except queue.Empty:
                 return
             block = False
-            if callback is not None and msg.get("id") in by_id:
-                job = by_id[msg["id"]]
-                callback(progress_of(job, msg["epoch"], msg["figures"], len(out), len(jobs)))
+            if msg.get("id") in by_id:
+                tally.epoch(by_id[msg["id"]], msg["epoch"], msg["figures"])
 
     try:
         while pending:

@@ -30,7 +30,7 @@ import numpy as np
 
 from napari_mousestop.datasets.dataset import Dataset
 from napari_mousestop.io.atomic import write_text_atomic
-from napari_mousestop.learning.config import Progress, TrainConfig
+from napari_mousestop.learning.config import TrainConfig
 from napari_mousestop.learning.stats import (
     LabelShuffler,
     PermutationResult,
@@ -45,6 +45,7 @@ from napari_mousestop.learning.training import (
     job_client,
     run_jobs,
 )
+from napari_mousestop.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +63,14 @@ __all__ = ["PermutationPlan", "retrained_permutation_test", "run_key"]
 
 def run_key(dataset: Dataset, config: TrainConfig) -> str:
     """Key of the permutations of this dataset and these settings: a hash of the stacks,
-    labels, cages, recordings and every setting that changes results (not ``threads`` or
-    ``device``, which change them only to rounding)."""
+    labels, cages, recordings and every setting that changes results (not ``device``, which
+    changes them only to rounding)."""
     h = hashlib.sha256()
     for arr in (dataset.X, dataset.labels, dataset.cages, dataset.recordings):
         a = np.ascontiguousarray(arr)
         h.update(str((a.dtype.str, a.shape)).encode())
         h.update(a.tobytes())
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("threads", "device")}
+    settings = {k: v for k, v in config.to_dict().items() if k != "device"}
     h.update(json.dumps({"classes": list(dataset.classes), **settings}, sort_keys=True).encode())
     return h.hexdigest()[:32]
 
@@ -192,7 +193,7 @@ def retrained_permutation_test(
     n_permutations: int,
     observed: float,
     folder: str | os.PathLike | None = None,
-    callback: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 0,
     scheduler: str | None = None,
@@ -210,7 +211,7 @@ def retrained_permutation_test(
         The run's out-of-fold accuracy (``loco_cv(dataset, config)``, the same seed).
     folder
         Keep finished permutations there and reuse those already there (resume).
-    callback, should_stop, workers, scheduler
+    progress, should_stop, workers, scheduler
         As in :func:`napari_mousestop.learning.training.loco_cv`; progress reports carry
         ``stage="permutation"`` and the permutation's number.
 
@@ -223,6 +224,6 @@ def retrained_permutation_test(
     check_trainable(dataset, config, cv=True)
     plan = PermutationPlan(dataset, config, n_permutations, folder)
     if plan.jobs:
-        with job_client(workers, scheduler, config.threads, len(plan.jobs)) as client:
-            run_jobs(dataset, plan.jobs, callback, should_stop, plan.on_output, client)
+        with job_client(workers, scheduler, len(plan.jobs)) as client:
+            run_jobs(dataset, plan.jobs, progress, should_stop, plan.on_output, client)
     return plan.result(observed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from napari_mousestop.learning.checkpoint import (
     load_checkpoint,
     predict_proba,
 )
+from napari_mousestop.progress import ProgressCallback, notify
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
@@ -117,7 +118,7 @@ def predict_path(
 def predict_files(
     model: str | os.PathLike | Checkpoint,
     inputs: Sequence[str | os.PathLike],
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     verify: bool = False,
 ) -> pd.DataFrame:
     """Class probabilities per animal for every input file, in one table.
@@ -130,7 +131,8 @@ def predict_files(
         Datasets (``.npz``) and/or LMT recordings (``.sqlite``); recordings are converted with
         the checkpoint's own histogram, stop and geometry parameters.
     progress
-        Optional callable(done, total), called after each input.
+        Called with a :class:`~napari_mousestop.progress.Progress` after each input; raising
+        :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     verify
         Check each recording with ``PRAGMA quick_check`` before reading it.
     """
@@ -140,6 +142,5 @@ def predict_files(
     frames = []
     for k, path in enumerate(inputs):
         frames.append(predict_path(ckpt, path, verify))
-        if progress is not None:
-            progress(k + 1, len(inputs))
+        notify(progress, k + 1, len(inputs), f"{Path(path).name} done")
     return pd.concat(frames, ignore_index=True)

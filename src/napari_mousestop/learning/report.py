@@ -32,7 +32,7 @@ from napari_mousestop.learning.checkpoint import (
     make_checkpoint,
     save_checkpoint,
 )
-from napari_mousestop.learning.config import CVResult, Progress, TrainConfig
+from napari_mousestop.learning.config import N_PERMUTATIONS, CVResult, TrainConfig
 from napari_mousestop.learning.permutation import PermutationPlan
 from napari_mousestop.learning.report_text import (
     FOLD_DESCRIPTIONS,
@@ -56,6 +56,7 @@ from napari_mousestop.learning.stats import (
     summarize,
 )
 from napari_mousestop.learning.training import check_trainable, train_models
+from napari_mousestop.progress import ProgressCallback, notify
 
 REPORT_FORMAT = "napari-mousestop-run/2"
 """Format of ``report.json`` written now."""
@@ -201,7 +202,7 @@ def build_report(
     dataset: Dataset,
     cv: CVResult,
     baselines: dict[str, BaselineResult],
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
     repeats: list[CVResult] | None = None,
     retrained: PermutationResult | None = None,
@@ -211,7 +212,7 @@ def build_report(
 
     ``cv`` is the run the report describes; ``repeats`` (``cv`` first, then the other seeds)
     adds their spread and ensemble, ``retrained`` the full-pipeline permutation test and
-    ``execution`` where the models trained (workers, scheduler, threads).
+    ``execution`` where the models trained (workers, scheduler, permutations read back from disk).
     """
     classes = tuple(dataset.classes)
     y, pred, cages, recs = dataset.labels, cv.oof_pred, dataset.cages, dataset.recordings
@@ -359,57 +360,86 @@ def _save_folds(folder: Path, dataset: Dataset, cv: CVResult) -> None:
 
 @dataclass
 class TrainingRun:
-    """What :func:`run_training` returns: the report, every repeat's cross-validation (the
-    first is ``report``'s run) and the final model."""
+    """What one training run produced (:func:`run_training`).
+
+    Attributes
+    ----------
+    report
+        Cross-validated figures, baselines and tests (written as ``report.json``); with
+        several seeds ``report.repeats`` holds their spread and the ensemble's figures, with
+        a full-pipeline permutation test ``report.retrained_permutation`` its result.
+    cv
+        The fold models, scalers, learning curves and out-of-fold probabilities of the run the
+        report describes (the first seed).
+    final
+        The model trained on all data (None when not asked for).
+    run_dir
+        Where the run was written (None when it was not).
+    runs
+        The cross-validation of every seed, ``cv`` first (``[cv]`` without repeats).
+    """
 
     report: Report
-    runs: list[CVResult]
-    final: Checkpoint | None
+    cv: CVResult
+    final: Checkpoint | None = None
+    run_dir: Path | None = None
+    runs: list[CVResult] = field(default_factory=list)
 
-    @property
-    def cv(self) -> CVResult:
-        """The run the report describes (the first seed)."""
-        return self.runs[0]
+    def __post_init__(self) -> None:
+        if not self.runs:
+            self.runs = [self.cv]
 
 
 def run_training(
     dataset: Dataset,
     config: TrainConfig | None = None,
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
     final_model: bool = True,
-    callback: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    run_dir: str | os.PathLike | None = None,
     repeats: int = 1,
     retrain_permutations: int = 0,
-    permutation_folder: str | os.PathLike | None = None,
     workers: int = 0,
     scheduler: str | None = None,
 ) -> TrainingRun:
-    """Train and evaluate without writing a run folder (:func:`train_and_report` writes one).
+    """Cross-validation of the CNN and the baselines, statistics, the final model and, with
+    ``run_dir``, the run folder: the one training pipeline of the CLI, the widget and scripts.
 
     Every model (each fold of each repeat, the final model, each fold of each permutation)
     trains in one batch, in this process or on the same workers; then the baselines run and
-    the report is built. Parameters as in :func:`train_and_report`; ``permutation_folder``
-    keeps the finished permutations (None: none kept).
+    the report is built. ``progress`` receives an
+    :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch of every model
+    (one count over all of them) and a plain :class:`~napari_mousestop.progress.Progress` when
+    another stage (starting the workers, baselines and statistics, writing) starts;
+    ``should_stop`` cancels between batches, in every worker (see
+    :func:`~napari_mousestop.learning.training.loco_cv`). Finished permutations are kept in
+    ``run_dir/permutations`` (and resumed from there); without ``run_dir`` none are kept. The
+    other parameters are those of :func:`train_and_report`.
     """
     config = config or TrainConfig()
     check_trainable(dataset, config, cv=True)
+    run_dir = None if run_dir is None else Path(run_dir)
     plan = None
     if retrain_permutations:
-        plan = PermutationPlan(dataset, config, retrain_permutations, permutation_folder)
+        folder = None if run_dir is None else run_dir / "permutations"
+        plan = PermutationPlan(dataset, config, retrain_permutations, folder)
+    if workers or scheduler:
+        notify(progress, 0, 1, "starting the workers")
     runs, final = train_models(
         dataset,
         config,
         repeats,
         final_model,
-        callback,
+        progress,
         should_stop,
         workers=workers,
         scheduler=scheduler,
         extra_jobs=plan.jobs if plan is not None else (),
         on_output=plan.on_output if plan is not None else None,
     )
+    notify(progress, 0, 1, "baselines and statistics")
     baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
     retrained = None
     if plan is not None:
@@ -417,23 +447,25 @@ def run_training(
     execution = {
         "workers": int(workers),
         "scheduler": scheduler,
-        "threads_per_worker": (config.threads or 1) if (workers or scheduler) else None,
         "permutations_resumed": plan.resumed if plan is not None else 0,
     }
     report = build_report(
         dataset, runs[0], baselines, n_permutations, dataset_path, runs, retrained, execution
     )
-    return TrainingRun(report, runs, final)
+    if run_dir is not None:
+        notify(progress, 0, 1, f"writing {run_dir}")
+        write_run(run_dir, report, dataset, runs[0], final, runs)
+    return TrainingRun(report, runs[0], final, run_dir, runs)
 
 
 def train_and_report(
     dataset: Dataset,
     run_dir: str | os.PathLike,
     config: TrainConfig | None = None,
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
     final_model: bool = True,
-    callback: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     repeats: int = 1,
     retrain_permutations: int = 0,
@@ -456,7 +488,7 @@ def train_and_report(
         Recorded in the report.
     final_model
         Also train ``model.pt`` on all data.
-    callback, should_stop
+    progress, should_stop
         Progress and cancellation, as in :func:`~napari_mousestop.learning.training.loco_cv`.
     repeats
         Cross-validate with this many seeds (``config.seed``, ``config.seed + 1``, ...): the
@@ -474,22 +506,20 @@ def train_and_report(
     Report
         The report (also written to ``run_dir/report.json`` and ``report.md``).
     """
-    result = run_training(
+    return run_training(
         dataset,
         config,
         n_permutations,
         dataset_path,
         final_model,
-        callback,
+        progress,
         should_stop,
+        run_dir,
         repeats,
         retrain_permutations,
-        Path(run_dir) / "permutations",
         workers,
         scheduler,
-    )
-    write_run(run_dir, result.report, dataset, result.cv, result.final, result.runs)
-    return result.report
+    ).report
 
 
 @dataclass

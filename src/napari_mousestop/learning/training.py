@@ -1,10 +1,11 @@
 """Training the paper's CNN: input scaling, the training loop, leave-one-cage-out CV, final model.
 
-Everything here is plain Python + PyTorch: progress goes out through a callback that receives a
-:class:`Progress`, and a ``should_stop()`` callable is checked before every batch so a GUI can
-cancel promptly (:class:`~napari_mousestop.errors.Cancelled` is raised). Checkpoints live in
-:mod:`napari_mousestop.learning.checkpoint`, settings and results in
-:mod:`napari_mousestop.learning.config`.
+Everything here is plain Python + PyTorch: progress goes out through ``progress``, which receives
+an :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch (the package's one
+progress protocol, :mod:`napari_mousestop.progress`), and a ``should_stop()`` callable is checked
+before every batch so a GUI can cancel promptly (:class:`~napari_mousestop.errors.Cancelled` is
+raised). Checkpoints live in :mod:`napari_mousestop.learning.checkpoint`, settings and results
+in :mod:`napari_mousestop.learning.config`.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ from napari_mousestop.learning.checkpoint import (
 from napari_mousestop.learning.config import (
     FOLD_SCHEMES,
     CVResult,
+    EpochProgress,
     FoldResult,
-    Progress,
     TrainConfig,
     resolve_device,
 )
 from napari_mousestop.learning.model import ModelConfig, StopCNN
 from napari_mousestop.learning.scaling import InputScaler
+from napari_mousestop.progress import ProgressCallback
 
 __all__ = [
     "FoldJob",
     "FoldOutput",
+    "JobProgress",
     "balanced_folds",
     "check_trainable",
     "collect_cv",
@@ -48,6 +51,7 @@ __all__ = [
     "job_client",
     "loco_cv",
     "loco_folds",
+    "model_label",
     "run_jobs",
     "train_final",
     "train_fold",
@@ -198,8 +202,8 @@ def fit_model(
 
     Notes
     -----
-    Torch's CPU thread count is left as the process has it (``config.threads`` applies to
-    worker processes, see :mod:`napari_mousestop.learning.parallel`).
+    Torch's CPU thread count is left as the process has it (worker processes train with one
+    thread each, see :mod:`napari_mousestop.learning.parallel`).
     """
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):
@@ -328,8 +332,8 @@ class FoldJob:
     keep_model
         Return the trained model (False: only its held-out probabilities).
     progress
-        Fields of :class:`Progress` that name the model (stage, fold, n_folds, cage, repeat,
-        n_repeats, permutation, n_permutations).
+        Fields of :class:`~napari_mousestop.learning.config.EpochProgress` that name the model
+        (stage, fold, n_folds, cage, repeat, n_repeats, permutation, n_permutations).
     """
 
     id: str
@@ -376,25 +380,61 @@ def train_job(
     )
 
 
-def progress_of(job: FoldJob, epoch: int, figures: dict, done: int, n_models: int) -> Progress:
-    """The :class:`Progress` of ``job`` after ``epoch`` with the epoch's ``figures``."""
-    return Progress(
-        epoch=int(epoch),
-        n_epochs=job.config.epochs,
-        loss=figures["train_loss"],
-        accuracy=figures["train_accuracy"],
-        test_loss=figures.get("test_loss"),
-        test_accuracy=figures.get("test_accuracy"),
-        models_done=done,
-        n_models=n_models,
-        **job.progress,
-    )
+def model_label(job: FoldJob) -> str:
+    """Which model ``job`` trains, in a few words (``"cage c03"``, ``"final model"``,
+    ``"permutation 2/10, cage c03"``, ``"cage c03, seed 1"``)."""
+    p = job.progress
+    if p.get("stage") == "final":
+        return "final model"
+    name = f"cage {job.name}"
+    if p.get("stage") == "permutation":
+        return f"permutation {p['permutation']}/{p['n_permutations']}, {name}"
+    return name + (f", seed {job.config.seed}" if p.get("n_repeats", 1) > 1 else "")
+
+
+class JobProgress:
+    """One progress stream over many jobs that may train at the same time.
+
+    Every epoch of every job becomes an :class:`~napari_mousestop.learning.config.EpochProgress`
+    whose ``done`` and ``total`` count the epochs of all the jobs (so one bar shows the whole
+    run), ``models_done`` of ``n_models`` the jobs whose last epoch has been reported.
+    """
+
+    def __init__(self, jobs: list[FoldJob], progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.total = sum(job.config.epochs for job in jobs)
+        self.n_models = len(jobs)
+        self.epochs = 0
+        self.models_done = 0
+
+    def epoch(self, job: FoldJob, epoch: int, figures: dict) -> None:
+        """Report ``epoch`` of ``job`` with the epoch's ``figures``."""
+        self.epochs += 1
+        self.models_done += int(epoch) == job.config.epochs
+        if self.progress is None:
+            return
+        self.progress(
+            EpochProgress(
+                done=self.epochs,
+                total=self.total,
+                message=f"{model_label(job)}: epoch {epoch}/{job.config.epochs}",
+                epoch=int(epoch),
+                n_epochs=job.config.epochs,
+                loss=figures["train_loss"],
+                accuracy=figures["train_accuracy"],
+                test_loss=figures.get("test_loss"),
+                test_accuracy=figures.get("test_accuracy"),
+                models_done=self.models_done,
+                n_models=self.n_models,
+                **job.progress,
+            )
+        )
 
 
 def run_jobs(
     dataset: Dataset,
     jobs: list[FoldJob],
-    callback: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_output: Callable[[FoldJob, FoldOutput], None] | None = None,
     client=None,
@@ -407,8 +447,9 @@ def run_jobs(
         The stacks and labels (sent once to every worker).
     jobs
         The models to train.
-    callback
-        Receives a :class:`Progress` after every epoch of every job (in the calling thread).
+    progress
+        Receives an :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch
+        of every job, in the calling thread (:class:`JobProgress`: one count over all jobs).
     should_stop
         Checked before every batch here, and about 10 times a second while workers train;
         True raises :class:`~napari_mousestop.errors.Cancelled` after every worker stopped.
@@ -423,16 +464,16 @@ def run_jobs(
     dict
         Job id to :class:`FoldOutput`.
     """
+    tally = JobProgress(jobs, progress)
     if client is not None:
         from napari_mousestop.learning.parallel import run_jobs_on_cluster
 
-        return run_jobs_on_cluster(client, dataset, jobs, callback, should_stop, on_output)
+        return run_jobs_on_cluster(client, dataset, jobs, tally, should_stop, on_output)
     out: dict[str, FoldOutput] = {}
     for job in jobs:
 
         def on_epoch(epoch: int, figures: dict, job: FoldJob = job) -> None:
-            if callback is not None:
-                callback(progress_of(job, epoch, figures, len(out), len(jobs)))
+            tally.epoch(job, epoch, figures)
 
         out[job.id] = train_job(dataset, job, on_epoch, should_stop)
         if on_output is not None:
@@ -440,9 +481,7 @@ def run_jobs(
     return out
 
 
-def job_client(
-    workers: int = 0, scheduler: str | None = None, threads: int | None = None, n_jobs: int = 1
-):
+def job_client(workers: int = 0, scheduler: str | None = None, n_jobs: int = 1):
     """:func:`napari_mousestop.learning.parallel.fold_client` when ``workers`` or
     ``scheduler`` ask for worker processes; else a context that gives None (train here)
     without importing Dask."""
@@ -452,7 +491,7 @@ def job_client(
         return nullcontext(None)
     from napari_mousestop.learning.parallel import fold_client
 
-    return fold_client(workers, scheduler, threads, n_jobs)
+    return fold_client(workers, scheduler, n_jobs)
 
 
 def cv_jobs(
@@ -562,7 +601,7 @@ def train_models(
     config: TrainConfig | None = None,
     repeats: int = 1,
     final_model: bool = True,
-    callback: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 0,
     scheduler: str | None = None,
@@ -591,8 +630,8 @@ def train_models(
     final = final_job(dataset, config) if final_model else None
     everything = ([final] if final else []) + jobs + list(extra_jobs)  # the longest job first
     t0 = time.perf_counter()
-    with job_client(workers, scheduler, config.threads, len(everything)) as client:
-        outputs = run_jobs(dataset, everything, callback, should_stop, on_output, client)
+    with job_client(workers, scheduler, len(everything)) as client:
+        outputs = run_jobs(dataset, everything, progress, should_stop, on_output, client)
     seconds = time.perf_counter() - t0
     runs = collect_cv(dataset, config, jobs, outputs, seconds)
     checkpoint = None
@@ -606,7 +645,7 @@ def train_models(
 def loco_cv(
     dataset: Dataset,
     config: TrainConfig | None = None,
-    callback: Callable[[Progress], None] | None = None,
+    progress: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 0,
     scheduler: str | None = None,
@@ -622,15 +661,16 @@ def loco_cv(
         The stacks and labels.
     config
         Training settings (:class:`TrainConfig`); defaults when None.
-    callback
-        Receives a :class:`Progress` after every epoch of every fold.
+    progress
+        Receives an :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch
+        of every fold.
     should_stop
         Checked before every batch (and while workers train); True raises
         :class:`~napari_mousestop.errors.Cancelled` once every worker stopped.
     workers
         0: the folds one after the other in this process (torch threads as the process has
         them). N >= 1: the folds at the same time in N worker processes of a local Dask
-        cluster, ``config.threads`` (default 1) torch threads each.
+        cluster, one torch thread each.
     scheduler
         Address of a running ``dask scheduler`` (``tcp://host:8786``): the folds run on its
         workers instead (``workers`` is then ignored).
@@ -643,7 +683,7 @@ def loco_cv(
         which order the folds ran (bit for bit with the same number of torch threads).
     """
     runs, _ = train_models(
-        dataset, config, 1, False, callback, should_stop, workers=workers, scheduler=scheduler
+        dataset, config, 1, False, progress, should_stop, workers=workers, scheduler=scheduler
     )
     return runs[0]
 
@@ -651,7 +691,7 @@ def loco_cv(
 def train_final(
     dataset: Dataset,
     config: TrainConfig | None = None,
-    callback: Callable[[Progress], None] | None = None,
+    progress: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Checkpoint:
     """Train the final model on all samples, in this process, and return it as a
@@ -664,7 +704,7 @@ def train_final(
     config = config or TrainConfig()
     check_trainable(dataset, config, cv=False)
     job = final_job(dataset, config)
-    o = run_jobs(dataset, [job], callback, should_stop)[job.id]
+    o = run_jobs(dataset, [job], progress, should_stop)[job.id]
     return make_checkpoint(
         o.model, o.scaler, dataset, config, meta={"trained_on": "all", "history": o.history}
     )

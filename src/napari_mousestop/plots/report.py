@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,8 @@ from matplotlib.figure import Figure
 from napari_mousestop.io.atomic import atomic_path
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from napari_mousestop.learning.report import Report
 
 
@@ -19,23 +22,30 @@ def _save(fig: Figure, path: Path) -> None:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
 
 
+def draw_confusion(ax: Axes, matrix: np.ndarray, classes: Sequence[str]) -> None:
+    """A confusion matrix on ``ax`` (rows: true class, columns: predicted), counts written in.
+
+    Drawn by scikit-learn's :class:`~sklearn.metrics.ConfusionMatrixDisplay` (no colour bar,
+    colours from 0); used by the run folder's figure and the Train widget alike.
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    cm = np.asarray(matrix)
+    display = ConfusionMatrixDisplay(cm, display_labels=list(classes))
+    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format="d", im_kw={"vmin": 0})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+
+
 def plot_confusion(report: Report, path: Path) -> None:
     """Confusion matrices of the CNN and each baseline, side by side, as a PNG."""
     panels = [("CNN", report.cnn)] + [(k, b.summary) for k, b in report.baselines.items()]
-    classes = report.classes
     fig = Figure(figsize=(3.8 * len(panels), 3.4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, s) in zip(axes, panels, strict=True):
-        cm = np.asarray(s.confusion_matrix)
-        ax.imshow(cm, cmap="Blues", vmin=0)
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                colour = "white" if cm[i, j] > cm.max() / 2 else "black"
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=colour)
-        ax.set_xticks(range(len(classes)), classes)
-        ax.set_yticks(range(len(classes)), classes)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true" if ax is axes[0] else "")
+        draw_confusion(ax, s.confusion_matrix, report.classes)
+        if ax is not axes[0]:
+            ax.set_ylabel("")
         ax.set_title(f"{name} (accuracy {s.accuracy.value:.2f})")
     _save(fig, path)
 

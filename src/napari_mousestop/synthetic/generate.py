@@ -26,6 +26,7 @@ import pandas as pd
 
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import CageGeometry
+from napari_mousestop.progress import ProgressCallback, notify
 from napari_mousestop.synthetic.database import INDEXES, schema, write_content
 from napari_mousestop.synthetic.motion import (
     CLASS_PREFERENCES,
@@ -197,7 +198,7 @@ def generate_cohort(
     mice_per_cage: int = 4,
     cage_effect: float = 0.35,
     start_time: str = "2024-01-15 18:00",
-    progress=None,
+    progress: ProgressCallback | None = None,
     workers: int = 0,
     scheduler: str | None = None,
 ) -> CohortFiles:
@@ -219,7 +220,8 @@ def generate_cohort(
     start_time
         Clock time (UTC) of each recording's first frame.
     progress
-        Optional ``callable(done, total)`` called as databases are written.
+        Called with a :class:`~napari_mousestop.progress.Progress` as databases are written;
+        raising :class:`~napari_mousestop.errors.Cancelled` there stops the work.
     workers
         0: write the recordings one after the other in this process; N: on a local Dask
         cluster of N worker processes (:func:`napari_mousestop.cluster.dask_client`).
@@ -269,26 +271,26 @@ def generate_cohort(
     return CohortFiles(cohort_csv, truth_csv, [job[0] for job in jobs])
 
 
-def _write_recordings(jobs: list[tuple], progress, workers: int, scheduler: str | None) -> list:
+def _write_recordings(
+    jobs: list[tuple], progress: ProgressCallback | None, workers: int, scheduler: str | None
+) -> list:
     """``generate_recording(*job)`` for every job, here or on Dask; the truths in job order."""
     total = len(jobs)
     if not workers and not scheduler:
         truths = []
         for job in jobs:
             truths.append(generate_recording(*job))
-            if progress is not None:
-                progress(len(truths), total)
+            notify(progress, len(truths), total, f"{job[0].name} written")
         return truths
     from dask.distributed import as_completed
 
     from napari_mousestop.cluster import dask_client
 
     with dask_client(scheduler, min(int(workers or 1), total)) as client:
-        futures = [client.submit(generate_recording, *job, pure=False) for job in jobs]
-        for done, _ in enumerate(as_completed(futures), start=1):
-            if progress is not None:
-                progress(done, total)
-        return client.gather(futures)
+        futures = {client.submit(generate_recording, *job, pure=False): job for job in jobs}
+        for done, future in enumerate(as_completed(futures), start=1):
+            notify(progress, done, total, f"{futures[future][0].name} written")
+        return client.gather(list(futures))
 
 
 def score_stops(detected: pd.DataFrame, truth: pd.DataFrame, min_iou: float = 0.5) -> dict:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba
 
+from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.geometry import CageGeometry, grid_placement
 from napari_mousestop.io.layout import CageLayout, load_layout
 
@@ -50,15 +51,6 @@ def layer_name(cage: Any, animal: Any, label: Any = None, suffix: str = "") -> s
     if label is not None and str(label) not in ("", "nan", "None"):
         name += f" ({label})"
     return f"{name} {suffix}" if suffix else name
-
-
-def animal_key(animal: dict) -> str:
-    """How an animal is shown: its RFID, else its name, else its database id."""
-    for key in ("rfid", "name", "animal_id"):
-        value = animal.get(key)
-        if value is not None and not (isinstance(value, float) and np.isnan(value)):
-            return str(value)
-    return "?"
 
 
 def stops_to_points(

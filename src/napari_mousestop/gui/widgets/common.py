@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-
 
 # -- file fields ---------------------------------------------------------------------------------
 def path_of(edit: Any) -> str | None:
@@ -67,14 +65,17 @@ def stack_layers(viewer: Any, selected_only: bool = False) -> list[Any]:
 
 
 def dataset_from_layers(layers: Sequence[Any], classes: Sequence[str] | None = None) -> Any:
-    """A :class:`~napari_mousestop.datasets.dataset.Dataset` of labelled stack layers.
+    """A :class:`~napari_mousestop.datasets.dataset.Dataset` of labelled stack layers, made by
+    the core's :func:`~napari_mousestop.datasets.build.assemble_dataset` from each layer's
+    data and metadata.
 
     Raises
     ------
     ValueError
         If there is no stack layer, the shapes differ, or a layer has no known class.
     """
-    from napari_mousestop.datasets.dataset import Dataset
+    from napari_mousestop.datasets.build import Sample, assemble_dataset
+    from napari_mousestop.histograms import animal_key
     from napari_mousestop.io.cohort import CLASSES
 
     classes = tuple(classes or CLASSES)
@@ -86,33 +87,20 @@ def dataset_from_layers(layers: Sequence[Any], classes: Sequence[str] | None = N
     unlabeled = [lyr.name for lyr in layers if lyr.metadata.get("label") not in classes]
     if unlabeled:
         raise ValueError(f"layers without a class (AM, JM, AF, JF): {unlabeled[:5]}")
-    meta = [lyr.metadata for lyr in layers]
-    first = meta[0]
-    params = {}
-    if "hist_params" in first:
-        params = {
-            "histogram": first["hist_params"],
-            "stops": first.get("stop_params", {}),
-            "geometry": first.get("geometry", {}),
-        }
-    elif layers[0].scale[0]:
-        params = {"histogram": {"interval_s": float(layers[0].scale[0]) * 3600.0}}
-    return Dataset(
-        X=np.stack([np.asarray(lyr.data, dtype=np.float32) for lyr in layers]),
-        labels=np.array([classes.index(m["label"]) for m in meta]),
-        cages=np.array([str(m.get("cage", "?")) for m in meta]),
-        recordings=np.array([str(m.get("recording", "?")) for m in meta]),
-        animals=np.array([_animal_of(m) for m in meta]),
-        params=params,
-        classes=classes,
+    samples = []
+    for lyr in layers:
+        m = lyr.metadata
+        animal = m.get("animal", "?")
+        animal = animal_key(animal) if isinstance(animal, dict) else str(animal)
+        samples.append(Sample(lyr.data, m["label"], m.get("cage", "?"), m.get("recording", "?"),
+                              animal))  # fmt: skip
+    first = layers[0].metadata
+    hist = first.get("hist_params")
+    if hist is None:  # a stack without its parameters: the interval from the layer's scale
+        hist = {"interval_s": float(layers[0].scale[0]) * 3600.0} if layers[0].scale[0] else {}
+    return assemble_dataset(
+        samples, hist, first.get("stop_params", {}), first.get("geometry", {}), classes=classes
     )
-
-
-def _animal_of(meta: dict) -> str:
-    from napari_mousestop.gui.layers.recordings import animal_key
-
-    animal = meta.get("animal", "?")
-    return animal_key(animal) if isinstance(animal, dict) else str(animal)
 
 
 __all__ = ["clear_path", "dataset_from_layers", "path_of", "stack_layers", "upsert_layers"]

@@ -11,7 +11,7 @@ selector then only swaps each layer's data in place.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
@@ -38,6 +38,14 @@ from napari_mousestop.gui.widgets.common import (
 from napari_mousestop.io.cohort import CLASSES
 from napari_mousestop.io.geometry import Placement
 from napari_mousestop.io.layout import load_layout
+from napari_mousestop.learning.config import TrainConfig
+
+if TYPE_CHECKING:
+    from napari_mousestop.learning.model import ModelConfig
+
+
+def _branches(config: ModelConfig | TrainConfig) -> list[tuple[str, int]]:
+    return [(f"{k}x{k}", int(k)) for k in config.kernel_sizes]
 
 
 class CompareWidget(JobWidget):
@@ -75,10 +83,11 @@ class CompareWidget(JobWidget):
             tooltip="activation: what one channel responds to; contribution: "
             "where the evidence for each class lies (exact); Grad-CAM",
         )
+        default = TrainConfig()  # until a model is chosen: the default architecture
         self.branch = ComboBox(
             label="branch",
-            choices=[("3x3", 3), ("9x9", 9)],
-            tooltip="the convolution branch (kernel size)",
+            choices=_branches(default),
+            tooltip="the convolution branch (kernel size) of the model",
         )
         self.stage = ComboBox(
             label="stage",
@@ -89,7 +98,7 @@ class CompareWidget(JobWidget):
             label="channel",
             value=0,
             min=0,
-            max=15,
+            max=default.channels - 1,
             tooltip="channel of the branch (activation maps)",
         )
         self.difference = CheckBox(label="difference of two classes", value=False)
@@ -160,6 +169,7 @@ class CompareWidget(JobWidget):
             if checkpoint is None and folds is None:
                 model = _path(self.model_file, "a run folder or a model file (.pt)")
                 checkpoint = load_checkpoint(model, data=dataset)
+            self.fit_to_model((checkpoint or folds[0].checkpoint).model_config)
             pair = (self.class_a.value, self.class_b.value) if self.difference.value else None
             if pair and pair[0] == pair[1]:
                 raise ValueError("choose two different classes to compare")
@@ -183,6 +193,13 @@ class CompareWidget(JobWidget):
             return class_maps(*args)
 
         return self.start_job(job, lambda _: None, self.show_maps, 0, "computing class maps")
+
+    def fit_to_model(self, config: ModelConfig) -> None:
+        """Offer the branches (kernel sizes) and channels of the model whose maps are shown."""
+        choices = _branches(config)
+        if [c[1] for c in choices] != list(self.branch.choices):
+            self.branch.choices = choices
+        self.channel.max = max(config.channels - 1, 0)
 
     # -- showing --------------------------------------------------------------------------------
     def show_maps(self, maps: ClassMaps) -> None:

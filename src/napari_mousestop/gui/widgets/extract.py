@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label
 
 from napari_mousestop.errors import Cancelled
@@ -13,6 +12,7 @@ from napari_mousestop.gui.jobs import JobWidget, notify_error
 from napari_mousestop.gui.widgets.common import clear_path, path_of, upsert_layers
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.histograms import HistogramParams
+from napari_mousestop.progress import Progress
 
 INPUTS = ("LMT files", "folder", "cohort CSV")
 
@@ -41,8 +41,8 @@ def recordings_of(kind: str, files: Any, folder: Any, cohort: Any) -> list[tuple
 
 def cage_and_labels(db: str, animals: list[dict], rows: Any) -> tuple[str, dict[str, str | None]]:
     """Cage id and class per animal: from the cohort rows when given, else as the reader does."""
-    from napari_mousestop.gui.layers.recordings import animal_key
     from napari_mousestop.gui.reader import recording_names
+    from napari_mousestop.histograms import animal_key
     from napari_mousestop.io.cohort import class_label
 
     if rows is None:
@@ -59,65 +59,6 @@ def cage_and_labels(db: str, animals: list[dict], rows: Any) -> tuple[str, dict[
         except ValueError:
             labels[animal_key(a)] = None
     return str(rows["cage"].iloc[0]), labels
-
-
-def assemble_dataset(recordings: list[tuple[Any, str, dict]]) -> Any:
-    """A :class:`~napari_mousestop.datasets.dataset.Dataset` of every labelled animal of
-    ``recordings``
-    (``(RecordingStacks, cage, labels)`` each), with parameters and source identities.
-
-    Raises
-    ------
-    ValueError
-        If no animal has a class (the message lists them).
-    """
-    from napari_mousestop import __version__
-    from napari_mousestop.datasets.build import file_identity
-    from napari_mousestop.datasets.dataset import Dataset
-    from napari_mousestop.gui.layers.recordings import animal_key
-    from napari_mousestop.io.cohort import CLASSES
-
-    X, labels, cages, recs, animals, sources, missing = [], [], [], [], [], [], []
-    for rs, cage, classes in recordings:
-        used = False
-        for i, a in enumerate(rs.animals):
-            key = animal_key(a)
-            if classes.get(key) not in CLASSES:
-                missing.append(f"{Path(rs.path).name}: {key}")
-                continue
-            X.append(rs.stacks[i])
-            labels.append(CLASSES.index(classes[key]))
-            cages.append(cage)
-            recs.append(Path(rs.path).name)
-            animals.append(key)
-            used = True
-        if used:
-            sources.append({**file_identity(rs.path), "database": Path(rs.path).name})
-    if not X:
-        raise ValueError(f"no animal has a known class (sex and age): {missing[:10]}")
-    first = recordings[0][0]
-    params = {
-        "histogram": first.params.to_dict(),
-        "stops": dict(first.stop_params),
-        "geometry": first.geometry.to_dict(),
-        "labels": {"classes": list(CLASSES)},
-        "package_version": __version__,
-        "skipped_unlabelled": missing,
-        "recordings": {
-            Path(rs.path).name: {"reader": rs.report.get("stops", {}).get("reader")}
-            for rs, _, _ in recordings
-        },
-        "made_by": "napari widget",
-    }
-    return Dataset(
-        X=np.stack(X),
-        labels=np.array(labels),
-        cages=np.array(cages),
-        recordings=np.array(recs),
-        animals=np.array(animals),
-        params=params,
-        sources=sources,
-    )
 
 
 class ExtractWidget(JobWidget):
@@ -217,10 +158,7 @@ class ExtractWidget(JobWidget):
 
     def _on_item(self, item: Any) -> None:
         kind = item[0]
-        if kind == "progress":
-            _, done, text = item
-            self.set_progress(done, text=text)
-        elif kind == "layers":
+        if kind == "layers":
             upsert_layers(self.viewer, item[1])
             if self.viewer.dims.ndim == 3:
                 self.viewer.dims.axis_labels = ("hour", "y", "x")
@@ -242,9 +180,10 @@ class _ExtractJob:
         self.with_layout = with_layout
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple:
+        from napari_mousestop.datasets.build import dataset_from_recordings
         from napari_mousestop.datasets.dataset import save_dataset
         from napari_mousestop.gui.layers.recordings import recording_to_layers
-        from napari_mousestop.histograms import recording_stacks
+        from napari_mousestop.histograms import animal_key, recording_stacks
 
         done: list[tuple[Any, str, dict]] = []
         n = len(self.todo)
@@ -252,15 +191,13 @@ class _ExtractJob:
             name = Path(db).name
             last = [-1]
 
-            def progress(
-                i: int, total: int, k: int = k, name: str = name, last: list = last
-            ) -> None:
+            def progress(p: Progress, k: int = k, name: str = name, last: list = last) -> None:
                 if should_stop():
                     raise Cancelled()
-                pct = int(100 * i / total) if total else 100
+                pct = int(100 * p.fraction)
                 if pct != last[0]:
                     last[0] = pct
-                    emit(("progress", 100 * k + pct, f"{name} ({k + 1}/{n}): {pct}%"))
+                    emit(Progress(100 * k + pct, 100 * n, f"{name} ({k + 1}/{n}): {pct}%"))
 
             if should_stop():
                 raise Cancelled()
@@ -268,10 +205,13 @@ class _ExtractJob:
             cage, labels = cage_and_labels(db, rs.animals, rows)
             layout = None if (self.with_layout and k == 0) else False
             emit(("layers", recording_to_layers(rs, cage=cage, labels=labels, layout=layout)))
-            emit(("progress", 100 * (k + 1), f"{name} ({k + 1}/{n}) done"))
+            emit(Progress(100 * (k + 1), 100 * n, f"{name} ({k + 1}/{n}) done"))
             done.append((rs, cage, labels))
         dataset = None
         if self.out:
-            dataset = assemble_dataset(done)
+            dataset = dataset_from_recordings(
+                [(rs, cage, [labels.get(animal_key(a)) for a in rs.animals])
+                 for rs, cage, labels in done]
+            )  # fmt: skip
             save_dataset(dataset, self.out)
         return len(done), dataset, self.out

@@ -13,6 +13,8 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from qtpy.QtWidgets import QSizePolicy
 
+from napari_mousestop.plots.report import draw_confusion
+
 FOREGROUND = "#d0d4da"
 BACKGROUND = "#262930"
 
@@ -110,18 +112,7 @@ def plot_confusion(
     """A confusion matrix (rows: true class, columns: predicted) with counts written in."""
     canvas.clear()
     ax = canvas.styled_axes(1, 1, 1)
-    cm = np.asarray(matrix)
-    ax.imshow(cm, cmap="Blues", vmin=0)
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            dark = cm[i, j] > cm.max() / 2
-            ax.text(
-                j, i, str(cm[i, j]), ha="center", va="center", color="white" if dark else "black"
-            )
-    ax.set_xticks(range(len(classes)), classes)
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    draw_confusion(ax, matrix, classes)
     if title:
         ax.set_title(title, fontsize=9)
     canvas.figure.tight_layout()

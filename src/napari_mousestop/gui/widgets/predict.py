@@ -84,9 +84,7 @@ class PredictWidget(JobWidget):
 
     def _on_item(self, item: Any) -> None:
         if isinstance(item, tuple) and item[0] == "layers":  # one recording done
-            _, layers, done, total = item
-            upsert_layers(self.viewer, layers)
-            self.set_progress(done, total, f"{done}/{total} recordings")
+            upsert_layers(self.viewer, item[1])
 
     def _on_done(self, result: Any) -> None:
         if not result:
@@ -170,6 +168,7 @@ class _FileJob:
         from napari_mousestop.histograms import recording_stacks
         from napari_mousestop.learning.checkpoint import predict_proba
         from napari_mousestop.learning.predict import recording_inputs
+        from napari_mousestop.progress import Progress
 
         hist, stop, geometry = recording_inputs(self.ckpt)
         rows: list[dict] = []
@@ -181,18 +180,13 @@ class _FileJob:
                 raise ValueError(f"{f}: no animals in the ANIMAL table")
             cage, labels = recording_names(f, rs.animals)
             proba = predict_proba(self.ckpt, rs.stacks)
-            from napari_mousestop.gui.layers.recordings import animal_key
+            from napari_mousestop.histograms import animal_key
 
             names = [layer_name(cage, animal_key(a), labels.get(animal_key(a))) for a in rs.animals]
             rows += _rows(self.ckpt, names, proba)
             for row in rows[-len(names) :]:
                 row["recording"] = Path(f).name
-            emit(
-                (
-                    "layers",
-                    recording_to_layers(rs, cage=cage, labels=labels),
-                    k + 1,
-                    len(self.files),
-                )
-            )
+            emit(("layers", recording_to_layers(rs, cage=cage, labels=labels)))
+            n = len(self.files)
+            emit(Progress(k + 1, n, f"{k + 1}/{n} recordings"))
         return tuple(self.ckpt.classes), rows

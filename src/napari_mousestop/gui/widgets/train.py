@@ -5,8 +5,7 @@ from __future__ import annotations
 import html
 import os
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
@@ -28,7 +27,11 @@ from napari_mousestop.gui.widgets.common import (
 )
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.gui.widgets.plots import HistoryPlot, PlotCanvas, plot_confusion
-from napari_mousestop.learning.config import FOLD_SCHEMES, TrainConfig
+from napari_mousestop.learning.config import FOLD_SCHEMES, EpochProgress, TrainConfig
+from napari_mousestop.progress import Progress
+
+if TYPE_CHECKING:
+    from napari_mousestop.learning.report import TrainingRun
 
 SOURCES = ("dataset file", "stack layers")
 COLUMNS = {
@@ -80,7 +83,7 @@ class TrainWidget(JobWidget):
                 "device": ("auto", "cpu", "cuda"),
                 "folds": FOLD_SCHEMES,
             },
-            skip=("track_test", "threads"),
+            skip=("track_test",),
             defaults={"epochs": 30},
         )
         self.n_permutations = SpinBox(
@@ -193,6 +196,7 @@ class TrainWidget(JobWidget):
     # -- running --------------------------------------------------------------------------------
     def run(self) -> Any:
         """Start training (returns the worker, or None when the inputs are not usable)."""
+        from napari_mousestop.learning.report import run_training
         from napari_mousestop.learning.stats import frequency_guess_accuracy
         from napari_mousestop.learning.training import check_trainable, cv_folds
 
@@ -211,8 +215,7 @@ class TrainWidget(JobWidget):
             dataset.labels, [(tr, te) for _, tr, te in folds], len(dataset.classes)
         )
         n_runs = int(self.repeats.value) + int(self.retrain_permutations.value)
-        self._n_models = len(folds) * n_runs + (1 if self.final_model.value else 0)
-        total = config.epochs * self._n_models
+        total = config.epochs * (len(folds) * n_runs + (1 if self.final_model.value else 0))
         self._folds, self._curves, self._epochs, self.dataset = [], {}, {}, dataset
         self._history = HistoryPlot(
             self.live, chance=1.0 / len(dataset.classes), frequency_guess=guess
@@ -221,29 +224,25 @@ class TrainWidget(JobWidget):
         self.runs = []
         run_dir = path_of(self.run_dir)
         path = path_of(self.dataset_file) if self.source.value == "dataset file" else None
-        job = _TrainJob(
-            dataset,
-            config,
-            int(self.n_permutations.value),
-            bool(self.final_model.value),
-            run_dir,
-            path,
-            {
-                "repeats": int(self.repeats.value),
-                "retrain_permutations": int(self.retrain_permutations.value),
-                "workers": int(self.workers.value),
-                "scheduler": str(self.scheduler.value).strip() or None,
-            },
-        )
-        return self.start_job(job, self._on_item, self._on_done, total, "training")
+        args = (config, int(self.n_permutations.value), path, bool(self.final_model.value))
+        how = {
+            "repeats": int(self.repeats.value),
+            "retrain_permutations": int(self.retrain_permutations.value),
+            "workers": int(self.workers.value),
+            "scheduler": str(self.scheduler.value).strip() or None,
+        }
 
-    def _on_item(self, item: Any) -> None:
-        from napari_mousestop.learning.config import Progress
+        def job(emit: Any, should_stop: Any) -> TrainingRun:
+            return run_training(
+                dataset, *args, progress=emit, should_stop=should_stop, run_dir=run_dir, **how
+            )
 
-        if isinstance(item, str):
-            self.status.setText(item)
-            return
-        if not isinstance(item, Progress):
+        return self.start_job(job, lambda _: None, self._on_done, total, "training")
+
+    def on_progress(self, item: Progress) -> None:
+        """Epochs move the progress bar and the live curves; later stages say what runs."""
+        if not isinstance(item, EpochProgress):
+            self.status.setText(item.message + "...")
             return
         key = item.model_key
         self._epochs[key] = item.epoch
@@ -262,32 +261,30 @@ class TrainWidget(JobWidget):
             fold["train_accuracy"].append(item.accuracy)
             if item.test_accuracy is not None:
                 fold["test_accuracy"].append(item.test_accuracy)
-        done = sum(self._epochs.values())
-        self.set_progress(done, text=self._progress_text(item))
+        self.set_progress(item.done, item.total, self._progress_text(item))
         now = time.monotonic()
         if now - self._last_draw > 0.2 or item.epoch == item.n_epochs:
             self._last_draw = now
             self._history.update(self._folds)
 
-    def _progress_text(self, item: Any) -> str:
+    def _progress_text(self, item: EpochProgress) -> str:
         """Models finished of the run, and those training now (several with workers)."""
         n_epochs = item.n_epochs
-        finished = sum(e == n_epochs for e in self._epochs.values())
         running = [k for k, e in self._epochs.items() if e < n_epochs]
         names = ", ".join(f"{_model_label(k)} {self._epochs[k]}/{n_epochs}" for k in running[:3])
         more = f" and {len(running) - 3} more" if len(running) > 3 else ""
         now = f"; training {names}{more}" if running else ""
-        return f"{finished}/{self._n_models} models done{now}; loss {item.loss:.3f}"
+        return f"{item.models_done}/{item.n_models} models done{now}; loss {item.loss:.3f}"
 
-    def _on_done(self, result: Any) -> None:
+    def _on_done(self, result: TrainingRun | None) -> None:
         if result is None:
             return
-        self.report, self.cv, self.final = result["report"], result["cv"], result["final"]
-        self.runs = result["runs"]
+        self.report, self.cv, self.final = result.report, result.cv, result.final
+        self.runs = result.runs
         self._history.update(self._folds)
         self.show_report(self.report)
         self.tabs.setCurrentIndex(1)
-        where = f"; saved to {result['run_dir']}" if result["run_dir"] else ""
+        where = f"; saved to {result.run_dir}" if result.run_dir else ""
         self.status.setText(f"done: accuracy {self.report.accuracy:.2f}{where}")
 
     def _show_spread(self, row: int, rep: Any) -> None:
@@ -352,46 +349,11 @@ class TrainWidget(JobWidget):
 
 
 def _model_label(key: tuple) -> str:
-    """A model of :attr:`Progress.model_key` in a few words."""
+    """A model of :attr:`~napari_mousestop.learning.config.EpochProgress.model_key` in a few
+    words."""
     stage, repeat, permutation, fold = key
     if stage == "final":
         return "final model"
     if stage == "permutation":
         return f"permutation {permutation} fold {fold}"
     return f"fold {fold}" + (f" (seed {repeat})" if repeat > 1 else "")
-
-
-class _TrainJob:
-    """The work of one run, on the helper thread (never touches Qt or napari)."""
-
-    def __init__(self, dataset, config, n_permutations, final_model, run_dir, dataset_path, how):
-        self.args = (dataset, config, n_permutations, final_model, run_dir, dataset_path)
-        self.how = how
-
-    def __call__(self, emit, should_stop) -> dict:
-        from napari_mousestop.learning.report import run_training, write_run
-
-        dataset, config, n_perm, final_model, run_dir, dataset_path = self.args
-        if self.how["workers"] or self.how["scheduler"]:
-            emit("starting the workers...")
-        result = run_training(
-            dataset,
-            config,
-            n_perm,
-            dataset_path,
-            final_model,
-            emit,
-            should_stop,
-            permutation_folder=Path(run_dir) / "permutations" if run_dir else None,
-            **self.how,
-        )
-        if run_dir:
-            emit(f"writing {run_dir}...")
-            write_run(Path(run_dir), result.report, dataset, result.cv, result.final, result.runs)
-        return {
-            "report": result.report,
-            "cv": result.cv,
-            "runs": result.runs,
-            "final": result.final,
-            "run_dir": run_dir,
-        }

@@ -1,0 +1,40 @@
+"""The command line's defaults are the parameter dataclasses' defaults (one source of truth)."""
+
+from __future__ import annotations
+
+import typer
+
+from napari_mousestop.cli.app import app
+from napari_mousestop.histograms import HistogramParams, parse_duration
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.stops import StopParams
+
+STOP = {
+    "speed": "speed_threshold_cm_s",
+    "min_duration": "min_duration_s",
+    "window": "speed_window_s",
+    "max_gap": "max_gap_s",
+    "time_base": "time_base",
+    "verify": "verify",
+}
+HIST = {"intervals": "n_intervals", "bins": "n_bins", "align_to": "align_to",
+        "timezone": "timezone", "weight": "weight", "off_floor": "off_floor"}  # fmt: skip
+TRAIN = ["epochs", "lr", "batch_size", "momentum", "weight_decay", "seed", "folds", "scaling",
+         "device"]  # fmt: skip
+
+
+def _defaults(command: str) -> dict:
+    click_app = typer.main.get_command(app)
+    return {p.name: p.default for p in click_app.commands[command].params}
+
+
+def test_stop_histogram_and_training_options_default_to_the_dataclasses():
+    stops, dataset, train = _defaults("stops"), _defaults("dataset"), _defaults("train")
+    for option, field in STOP.items():
+        assert stops[option] == dataset[option] == getattr(StopParams(), field), option
+    assert stops["method"] == StopParams().method
+    for option, field in HIST.items():
+        assert dataset[option] == getattr(HistogramParams(), field), option
+    assert parse_duration(dataset["interval"]) == HistogramParams().interval_s
+    for option in TRAIN:
+        assert train[option] == getattr(TrainConfig(), option), option
