@@ -3,24 +3,28 @@
 Paper size by default: 96 animal-recordings (12 cages x 2 recordings x 4 mice), T = 72, N = 30,
 100 epochs, batch 8. Three measurements in the same run:
 
-1. ``loco_cv`` (our code: scaler, callbacks, cancellation checks, held-out evaluation per epoch);
+1. ``loco_cv`` (our code: scaler, progress reports, cancellation checks, held-out evaluation per
+   epoch);
 2. a bare loop doing the same optimizer steps (same folds, same batch sizes, no extras);
 3. both again fold by fold, alternating which goes first, so both see the same machine load
-   (the fair ratio on a shared machine);
-4. optionally, the folds spread over 2 processes of 1 thread each (``--parallel``).
+   (the fair ratio on a shared machine); ``--skip-bare`` leaves 2 and 3 out;
+4. with ``--workers N``, the same folds in N worker processes of one torch thread each
+   (``loco_cv(..., workers=N)``): cluster start-up and training timed apart, the speed-up over
+   1, the check that the predictions are the same bit for bit, and the speed-up to expect on
+   1 to 12 free cores from the measured per-fold times (longest first over W workers, plus the
+   measured start-up).
 
 Usage::
 
     python benchmarks/bench_training.py                 # full size (about 15 min on 2 cores)
     python benchmarks/bench_training.py --epochs 5      # quick
-    python benchmarks/bench_training.py --epochs 10 --parallel --json out.json
+    python benchmarks/bench_training.py --epochs 100 --workers 2 --skip-bare --json out.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import sys
@@ -85,7 +89,7 @@ def bare_loop(ds: Dataset, config: TrainConfig, only: int | None = None) -> tupl
 
 
 def interleaved(ds: Dataset, config: TrainConfig) -> dict:
-    """Fold by fold, our fold training (as ``loco_cv`` runs it: scaler, callback, stop checks,
+    """Fold by fold, our fold training (as ``loco_cv`` runs it: scaler, progress, stop checks,
     held-out evaluation) and the bare loop's, alternating which goes first, so that both see
     the same machine load. Returns summed (wall, CPU) seconds of each."""
     sums = {"ours_s": 0.0, "ours_cpu_s": 0.0, "bare_s": 0.0, "bare_cpu_s": 0.0}
@@ -104,32 +108,38 @@ def interleaved(ds: Dataset, config: TrainConfig) -> dict:
     return sums
 
 
-_DS: Dataset | None = None
+def lpt_makespan(seconds: list[float], workers: int) -> float:
+    """Wall time of jobs of the given durations on ``workers`` identical workers, longest first
+    to the least loaded worker (what a Dask scheduler approximates)."""
+    loads = [0.0] * workers
+    for d in sorted(seconds, reverse=True):
+        loads[loads.index(min(loads))] += d
+    return max(loads)
 
 
-def _init_worker(args: tuple) -> None:
-    global _DS
-    torch.set_num_threads(1)
-    _DS = make_dataset(*args)
+def in_workers(ds: Dataset, config: TrainConfig, workers: int) -> dict:
+    """The folds of ``loco_cv`` in ``workers`` local worker processes (1 torch thread each):
+    cluster start-up and training timed apart; the run's out-of-fold probabilities."""
+    from napari_mousestop.learning.training import collect_cv, cv_jobs, job_client, run_jobs
 
-
-def _fold_job(job: tuple) -> tuple[str, np.ndarray]:
-    cage, train, test, config_dict, seed = job
-    config = TrainConfig.from_dict(config_dict)
-    _, _, _, proba = train_fold(_DS, train, test, config, seed)
-    return cage, proba
-
-
-def parallel_folds(shape: tuple, ds: Dataset, config: TrainConfig, processes: int) -> float:
-    """All folds spread over ``processes`` worker processes of one thread each: seconds."""
-    cfg = config.to_dict()
-    jobs = [(c, tr, te, cfg, k) for k, (c, tr, te) in enumerate(loco_folds(ds.cages))]
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(processes, initializer=_init_worker, initargs=(shape,)) as pool:
-        pool.map(abs, range(processes))  # start-up (imports, data) not counted
-        t0 = time.perf_counter()
-        pool.map(_fold_job, jobs, chunksize=1)
-        return time.perf_counter() - t0
+    jobs = cv_jobs(ds, config)
+    t0 = time.perf_counter()
+    with job_client(workers, None, len(jobs)) as client:
+        started = time.perf_counter()
+        outputs = run_jobs(ds, jobs, client=client)
+        trained = time.perf_counter()
+        rss = client.run(lambda: __import__("psutil").Process().memory_info().rss)
+    closed = time.perf_counter()
+    cv = collect_cv(ds, config, jobs, outputs, trained - started)[0]
+    return {
+        "startup_s": started - t0,
+        "train_s": trained - started,
+        "close_s": closed - trained,
+        "total_s": closed - t0,
+        "fold_s": [f.seconds for f in cv.folds],
+        "worker_rss_mb": sorted(v / 2**20 for v in rss.values()),
+        "oof_proba": cv.oof_proba,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -141,17 +151,30 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--bins", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=1, help="torch threads, sequential runs")
-    p.add_argument("--parallel", action="store_true", help="also time 2 processes x 1 thread")
+    p.add_argument(
+        "--workers", type=int, default=0, help="also run the folds in this many worker processes"
+    )
+    p.add_argument(
+        "--skip-bare", action="store_true", help="skip the bare-loop comparisons (overhead)"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --workers: alternate sequential and parallel runs this many times (the "
+        "fair ratio on a shared machine is each round's, under the same load)",
+    )
     p.add_argument("--json", help="write the figures to this file")
     a = p.parse_args(argv)
 
     shape = (a.cages, a.per_cage, a.intervals, a.bins)
     ds = make_dataset(*shape)
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads)  # this script's own process
     config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, device="cpu")
     n_train = len(ds) - 2 * a.per_cage
     steps = a.cages * a.epochs * -(-n_train // a.batch_size)
     print(f"dataset {ds.X.shape}, {a.cages} folds x {a.epochs} epochs = {steps} SGD steps")
+    load = {"start": os.getloadavg()[0]}
 
     warm = make_dataset(2, 1, a.intervals, a.bins)  # warm-up: allocator, kernels, imports
     bare_loop(warm, TrainConfig(epochs=2, batch_size=a.batch_size))
@@ -159,44 +182,106 @@ def main(argv: list[str] | None = None) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     cv = loco_cv(ds, config, progress=events.append, should_stop=lambda: False)
     ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+    load["after_sequential"] = os.getloadavg()[0]
     acc = float(np.mean(cv.oof_pred == ds.labels))
     print(f"loco_cv:        {ours:8.1f} s wall, {ours_cpu:8.1f} s CPU  (accuracy {acc:.3f})")
-    bare, bare_cpu = bare_loop(ds, config)
-    print(f"bare loop:      {bare:8.1f} s wall, {bare_cpu:8.1f} s CPU")
-    ratio, cpu_ratio = ours / bare, ours_cpu / bare_cpu
-    print(f"ratio:          {ratio:8.3f} wall, {cpu_ratio:8.3f} CPU (target <= 1.2)")
-    inter = interleaved(ds, config)
-    i_ratio = inter["ours_s"] / inter["bare_s"]
-    i_cpu = inter["ours_cpu_s"] / inter["bare_cpu_s"]
-    print(f"interleaved:    ours {inter['ours_s']:.1f} s, bare {inter['bare_s']:.1f} s wall")
-    print(f"ratio:          {i_ratio:8.3f} wall, {i_cpu:8.3f} CPU (interleaved, same load)")
     out = {
-        "interleaved": {**inter, "ratio": i_ratio, "cpu_ratio": i_cpu},
         "shape": list(ds.X.shape),
         "epochs": a.epochs,
         "batch_size": a.batch_size,
         "threads": a.threads,
         "sgd_steps": steps,
         "loco_cv_s": ours,
-        "bare_loop_s": bare,
-        "ratio": ours / bare,
         "loco_cv_cpu_s": ours_cpu,
-        "bare_loop_cpu_s": bare_cpu,
-        "cpu_ratio": ours_cpu / bare_cpu,
+        "fold_s": [f.seconds for f in cv.folds],
         "progress_events": len(events),
         "oof_accuracy": acc,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_avg_1min": os.getloadavg()[0],
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
     }
-    if a.parallel:
-        par = parallel_folds(shape, ds, config, processes=2)
-        print(f"2 proc x 1 thr: {par:8.1f} s  (speed-up vs sequential loco_cv {ours / par:.2f})")
-        out["parallel_2x1_s"] = par
-        out["parallel_speedup"] = ours / par
+    if not a.skip_bare:
+        bare, bare_cpu = bare_loop(ds, config)
+        print(f"bare loop:      {bare:8.1f} s wall, {bare_cpu:8.1f} s CPU")
+        print(f"ratio:          {ours / bare:8.3f} wall, {ours_cpu / bare_cpu:8.3f} CPU")
+        inter = interleaved(ds, config)
+        i_ratio = inter["ours_s"] / inter["bare_s"]
+        i_cpu = inter["ours_cpu_s"] / inter["bare_cpu_s"]
+        print(f"interleaved:    ours {inter['ours_s']:.1f} s, bare {inter['bare_s']:.1f} s wall")
+        print(f"ratio:          {i_ratio:8.3f} wall, {i_cpu:8.3f} CPU (interleaved, same load)")
+        out.update(
+            bare_loop_s=bare,
+            bare_loop_cpu_s=bare_cpu,
+            ratio=ours / bare,
+            cpu_ratio=ours_cpu / bare_cpu,
+            interleaved={**inter, "ratio": i_ratio, "cpu_ratio": i_cpu},
+        )
+        load["after_bare"] = os.getloadavg()[0]
+    if a.workers:
+        par = in_workers(ds, config, a.workers)
+        load["after_workers"] = os.getloadavg()[0]
+        same = bool(np.array_equal(par.pop("oof_proba"), cv.oof_proba))
+        speedup, speedup_total = ours / par["train_s"], ours / par["total_s"]
+        print(
+            f"{a.workers} workers:      {par['total_s']:8.1f} s wall in all: start-up "
+            f"{par['startup_s']:.1f} s, training {par['train_s']:.1f} s, closing "
+            f"{par['close_s']:.1f} s; same predictions as sequential: {same}; worker memory "
+            f"{', '.join(f'{m:.0f}' for m in par['worker_rss_mb'])} MB"
+        )
+        print(
+            f"speed-up:       {speedup:8.2f}x training, {speedup_total:.2f}x with start-up "
+            f"(target >= 1.7x with 2 workers)"
+        )
+        slowdown = float(np.mean(par["fold_s"]) / np.mean(out["fold_s"]))
+        print(
+            f"per fold:       {np.mean(out['fold_s']):.1f} s alone, {np.mean(par['fold_s']):.1f} s"
+            f" with {a.workers} at once (x{slowdown:.2f})"
+        )
+        rounds = [{"sequential_s": ours, **{k: par[k] for k in ("train_s", "total_s")}}]
+        for r in range(1, a.rounds):  # parallel first, then sequential: the order alternates
+            again = in_workers(ds, config, a.workers)
+            t0 = time.perf_counter()
+            loco_cv(ds, config)
+            seq = time.perf_counter() - t0
+            rounds.append({"sequential_s": seq, "train_s": again["train_s"],
+                           "total_s": again["total_s"]})  # fmt: skip
+            print(
+                f"round {r + 1}:        sequential {seq:.1f} s, {a.workers} workers "
+                f"{again['total_s']:.1f} s in all ({again['train_s']:.1f} s training): "
+                f"{seq / again['train_s']:.2f}x training, {seq / again['total_s']:.2f}x in all"
+            )
+        ratios = [r["sequential_s"] / r["train_s"] for r in rounds]
+        ratios_total = [r["sequential_s"] / r["total_s"] for r in rounds]
+        if a.rounds > 1:
+            print(
+                f"median of {a.rounds} rounds: {np.median(ratios):.2f}x training, "
+                f"{np.median(ratios_total):.2f}x in all"
+            )
+        # expected scaling on a machine with at least W free cores: folds take their
+        # sequential time, spread longest-first over W workers, plus the start-up measured here
+        scaling = {
+            w: ours / (par["startup_s"] + lpt_makespan(out["fold_s"], w)) for w in range(1, 13)
+        }
+        print(
+            "expected speed-up on W free cores (start-up included): "
+            + ", ".join(f"{w}: {v:.1f}x" for w, v in scaling.items())
+        )
+        out["workers"] = {
+            **par,
+            "n": a.workers,
+            "same_predictions": same,
+            "speedup_training": speedup,
+            "speedup_with_startup": speedup_total,
+            "fold_slowdown_when_parallel": slowdown,
+            "rounds": rounds,
+            "median_speedup_training": float(np.median(ratios)),
+            "median_speedup_with_startup": float(np.median(ratios_total)),
+            "expected_speedup_on_free_cores": scaling,
+        }
+    out["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_avg_1min": load,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    print(f"load average (1 min): {load}")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(out, fh, indent=1)

@@ -25,16 +25,16 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
-# One torch thread per test process (torch reads this when first imported): the tests' models are
-# small, and several suites share this machine's cores. A setting of this process, never of the
-# library (see docs/architecture.md).
+# One torch thread per test process (torch reads this when first imported): as in the worker
+# processes that train folds (so in-process and worker results are bit-identical), the fastest for
+# these small models, and several suites share this machine's cores. A setting of this process,
+# never of the library (see docs/architecture.md).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from hypothesis import HealthCheck, settings
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
-from napari_mousestop.synthetic.generate import generate_cohort, generate_recording
+from napari_mousestop.synthetic.generate import generate_cohort, generate_recording  # noqa: E402
 
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(

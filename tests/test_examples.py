@@ -68,11 +68,14 @@ def test_dask_cluster_example(tmp_path):
             str(EXAMPLES / "dask_cluster.py"),
             str(out),
             "--cages",
-            "1",
+            "2",
             "--hours",
             "0.5",
+            "--epochs",
+            "2",
         ],
         tmp_path,
     )
-    assert "8 animal-recordings, computed 2 recordings" in stdout
+    assert "16 animal-recordings, computed 4 recordings" in stdout
+    assert "2 folds trained on the cluster" in stdout
     assert (out / "dataset.npz").stat().st_size > 0

@@ -47,6 +47,10 @@ class BatchError(MousestopError, ValueError):
     """No recording of the cohort could be used; the message lists why each failed."""
 
 
+class ClusterError(MousestopError, ValueError):
+    """A Dask scheduler that cannot be reached; the message names its address."""
+
+
 class CheckpointError(MousestopError, ValueError):
     """A checkpoint that cannot be read or does not fit the data; the message says why."""
 
@@ -66,6 +70,7 @@ __all__ = [
     "BatchError",
     "Cancelled",
     "CheckpointError",
+    "ClusterError",
     "CohortError",
     "DatasetError",
     "FileChanged",

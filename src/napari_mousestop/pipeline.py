@@ -2,7 +2,9 @@
 
 This is what ``mousestop demo`` (and so the README's ``make demo``) runs. Each step is the same
 public function a user would call by hand, and each writes its output next to the others, with
-every parameter recorded in ``demo.json``.
+every parameter recorded in ``demo.json``. One local Dask cluster is started for the whole demo
+and every parallel step (writing the recordings, building the dataset, training the folds) runs
+on its workers through its scheduler address, as it would on a real cluster.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,17 +33,19 @@ class DemoResult:
     accuracy: float
     baselines: dict
     seconds: dict = field(default_factory=dict)
+    chance: float = 0.25
 
 
 def run_demo(
     out_dir: str | os.PathLike,
-    cages: int = 6,
-    hours: float = 3.0,
+    cages: int = 12,
+    hours: float = 0.5,
     interval_min: float = 30.0,
     epochs: int = 60,
     seed: int = 0,
-    workers: int = 2,
+    workers: int | None = None,
     permutations: int = 1000,
+    start_time: str = "2024-01-15 20:00",
     log: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the paper's pipeline on a generated cohort, end to end.
@@ -53,7 +58,8 @@ def run_demo(
         ``maps/`` (explanation maps and figures), plus ``demo.json``.
     cages
         Cages in the cohort (alternating male and female, 4 mice each, recorded juvenile and
-        adult): ``2 * cages`` recordings, ``8 * cages`` animal-recordings.
+        adult): ``2 * cages`` recordings, ``8 * cages`` animal-recordings (12 cages: the
+        paper's 96).
     hours
         Length of each recording. LMT records 30 frames per second, so every hour of four mice
         is about 430,000 detection rows (about 100 MB of SQLite).
@@ -65,9 +71,13 @@ def run_demo(
     seed
         Seed of the generator, the training and the permutation tests.
     workers
-        Dask worker processes for the dataset.
+        Worker processes of the demo's local Dask cluster (None: one per core; 0: every step
+        in this process, without Dask).
     permutations
         Permutations of the cage-level tests (accuracy and class-difference maps).
+    start_time
+        Clock time (UTC) at which every recording starts: by default 20:00, in the dark
+        (active) phase, when mice stop more often than in the light phase (07:00-19:00).
     log
         Where progress lines go.
 
@@ -93,38 +103,58 @@ def run_demo(
         seconds[name] = round(time.perf_counter() - started, 1)
         log(f"  {name}: {seconds[name]} s")
 
-    t0 = time.perf_counter()
-    log(f"1/5 generating {2 * cages} LMT recordings of {hours:g} h ({4 * cages} mice)...")
-    files = generate_cohort(out / "data", cages=cages, hours=hours, seed=seed)
-    step("generate", t0)
+    from napari_mousestop.cluster import dask_client, local_workers
 
-    t0 = time.perf_counter()
-    first = files.databases[0]
-    log(f"2/5 extracting the stops of {first.name}...")
-    stops = extract_stops(first)
-    stops_csv = write_stops(stops, out / f"stops_{first.stem}.csv")
-    log(f"  {len(stops)} stops -> {stops_csv}")
-    step("stops", t0)
+    started = time.perf_counter()
+    n_workers = 0 if workers == 0 else local_workers(workers, 2 * cages)
+    with ExitStack() as stack:
+        address = None
+        if n_workers:
+            log(f"starting a local Dask cluster of {n_workers} worker processes...")
+            address = stack.enter_context(dask_client(None, n_workers)).scheduler.address
+        t0 = time.perf_counter()
+        log(f"1/5 generating {2 * cages} LMT recordings of {hours:g} h ({4 * cages} mice)...")
+        files = generate_cohort(
+            out / "data", cages=cages, hours=hours, seed=seed, start_time=start_time,
+            scheduler=address,
+        )  # fmt: skip
+        step("generate", t0)
 
-    t0 = time.perf_counter()
-    n_intervals = int(round(hours * 60 / interval_min))
-    hist = HistogramParams(interval_s=interval_min * 60, n_intervals=n_intervals, n_bins=30)
-    log(f"3/5 building the dataset (T = {hist.n_intervals}, N = {hist.n_bins}) on Dask...")
-    dataset_path = out / "dataset.npz"
-    dataset = build_dataset(files.cohort_csv, dataset_path, hist, n_workers=workers)
-    log(f"  {len(dataset)} animal-recordings -> {dataset_path}")
-    step("dataset", t0)
+        t0 = time.perf_counter()
+        first = files.databases[0]
+        log(f"2/5 extracting the stops of {first.name}...")
+        stops = extract_stops(first)
+        stops_csv = write_stops(stops, out / f"stops_{first.stem}.csv")
+        log(f"  {len(stops)} stops -> {stops_csv}")
+        step("stops", t0)
 
-    t0 = time.perf_counter()
-    config = TrainConfig(epochs=epochs, seed=seed)
-    log(f"4/5 leave-one-cage-out training ({cages} folds x {epochs} epochs) and baselines...")
-    run_dir = out / "run"
-    report = train_and_report(
-        dataset, run_dir, config, n_permutations=permutations, dataset_path=dataset_path
-    )
-    baselines = {name: b.summary.accuracy.value for name, b in report.baselines.items()}
-    log(f"  CNN accuracy {report.accuracy:.3f}; baselines {baselines} -> {run_dir}")
-    step("train", t0)
+        t0 = time.perf_counter()
+        n_intervals = int(round(hours * 60 / interval_min))
+        hist = HistogramParams(interval_s=interval_min * 60, n_intervals=n_intervals, n_bins=30)
+        log(f"3/5 building the dataset (T = {hist.n_intervals}, N = {hist.n_bins})...")
+        dataset_path = out / "dataset.npz"
+        local = 0 if address is None else None  # no Dask at all without a cluster
+        dataset = build_dataset(
+            files.cohort_csv, dataset_path, hist, scheduler=address, n_workers=local
+        )
+        log(f"  {len(dataset)} animal-recordings -> {dataset_path}")
+        step("dataset", t0)
+
+        t0 = time.perf_counter()
+        config = TrainConfig(epochs=epochs, seed=seed)
+        log(f"4/5 leave-one-cage-out training ({cages} folds x {epochs} epochs) and baselines...")
+        run_dir = out / "run"
+        report = train_and_report(
+            dataset, run_dir, config, n_permutations=permutations, dataset_path=dataset_path,
+            scheduler=address,
+        )  # fmt: skip
+        baselines = {name: b.summary.accuracy.value for name, b in report.baselines.items()}
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in baselines.items())
+        log(
+            f"  CNN accuracy {report.accuracy:.3f}; {shown}; chance "
+            f"{report.null_reference.chance:.3f} -> {run_dir}"
+        )
+        step("train", t0)
 
     t0 = time.perf_counter()
     log("5/5 explanation maps (out of fold) and class comparisons...")
@@ -133,6 +163,7 @@ def run_demo(
     log(f"  maps and figures -> {maps_dir}")
     step("explain", t0)
 
+    seconds["total"] = round(time.perf_counter() - started, 1)
     result = DemoResult(
         out_dir=out,
         cohort_csv=files.cohort_csv,
@@ -143,6 +174,7 @@ def run_demo(
         accuracy=float(report.accuracy),
         baselines=baselines,
         seconds=seconds,
+        chance=float(report.null_reference.chance),
     )
     record = {
         "parameters": {
@@ -151,11 +183,13 @@ def run_demo(
             "interval_min": interval_min,
             "epochs": epochs,
             "seed": seed,
-            "workers": workers,
+            "workers": n_workers,
             "permutations": permutations,
+            "start_time": start_time,
         },
         "accuracy": result.accuracy,
         "baselines": baselines,
+        "chance": result.chance,
         "seconds": seconds,
         "outputs": {k: str(v) for k, v in vars(result).items() if isinstance(v, Path)},
     }

@@ -22,8 +22,12 @@ def run(tmp_path_factory):
     ds = planted_dataset(n_cages=4, per_cage=2, strength=4.0)
     data = save_dataset(ds, root / "planted.npz")
     out = root / "run"
-    args = ["train", str(data), "-o", str(out), "--epochs", "4", "--threads", "1"]
-    result = runner.invoke(app, [*args, "--permutations", "200", "--seed", "2", "--quiet"])
+    # default --workers: folds in worker processes (one per core), with every option of a
+    # careful run: 2 seeds and a full-pipeline permutation test of 3 relabellings
+    args = ["train", str(data), "-o", str(out), "--epochs", "4", "--seed", "2", "--quiet"]
+    result = runner.invoke(
+        app, [*args, "--permutations", "200", "--repeats", "2", "--retrain-permutations", "3"]
+    )
     assert result.exit_code == 0, result.output
     return ds, data, out, result.output
 
@@ -65,10 +69,56 @@ def test_train_writes_the_run_folder(run):
     assert len(oof) == len(ds) and {"p_AM", "p_JM", "p_AF", "p_JF"} <= set(oof.columns)
 
 
+def test_repeats_and_the_full_pipeline_permutation_test_are_reported(run):
+    ds, _, out, output = run
+    assert "full-pipeline permutation test (retrained 3 times)" in output
+    assert "2 seeds: accuracy mean" in output
+    report = json.loads((out / "report.json").read_text())
+    rep = report["repeats"]
+    assert rep["seeds"] == [2, 3] and len(rep["accuracy"]["values"]) == 2
+    assert rep["accuracy"]["values"][0] == report["cnn"]["accuracy"]["value"]  # seed 2 is the run
+    assert set(rep["per_class"]) == set(ds.classes)
+    assert np.sum(rep["ensemble"]["confusion_matrix"]) == len(ds)
+    retrained = report["retrained_permutation"]
+    assert retrained["n_permutations"] == 3 and retrained["level"] == "design"
+    assert retrained["observed"] == report["cnn"]["accuracy"]["value"]
+    assert retrained["p_value"] in (0.25, 0.5, 0.75, 1.0)
+    assert report["config"]["repeats"] == 2 and report["config"]["retrain_permutations"] == 3
+    assert report["config"]["execution"]["workers"] >= 1
+    # every seed's fold models are kept; the first seed's are the ones explained
+    for cage in ("cage0", "cage1", "cage2", "cage3"):
+        ckpt = load_checkpoint(out / "repeats" / "seed_3" / f"{cage}.pt", ds)
+        assert ckpt.meta["held_out_cage"] == cage and ckpt.config["seed"] == 3
+    assert len(list((out / "permutations").glob("perm_*.json"))) == 3
+    md = (out / "report.md").read_text()
+    assert "full-pipeline permutation test" in md and "CNN ensemble of 2 seeds" in md
+    assert "ensemble" in pd.read_csv(out / "predictions.csv").columns
+
+
+def test_a_rerun_in_this_process_resumes_the_permutations_and_gives_the_same_report(
+    run, tmp_path
+):
+    import shutil
+
+    _, data, out, _ = run
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    args = ["train", str(data), "-o", str(again), "--epochs", "4", "--seed", "2", "-q"]
+    more = ["--permutations", "200", "--repeats", "2", "--retrain-permutations", "3"]
+    result = runner.invoke(app, [*args, *more, "--workers", "0", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    first = json.loads((out / "report.json").read_text())
+    second = json.loads((again / "report.json").read_text())
+    assert second["config"]["execution"]["permutations_resumed"] == 3
+    assert second["config"]["execution"]["workers"] == 0
+    for key in ("cnn", "repeats", "retrained_permutation", "permutation", "predictions"):
+        assert second[key] == first[key], key
+
+
 def test_balanced_folds_from_the_command_line(run, tmp_path):
     ds, data, _, _ = run
     out = tmp_path / "balanced"
-    args = ["train", str(data), "-o", str(out), "--epochs", "2", "--threads", "1"]
+    args = ["train", str(data), "-o", str(out), "--epochs", "2", "--workers", "0"]
     result = runner.invoke(app, [*args, "--folds", "balanced", "--permutations", "50", "-q"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())

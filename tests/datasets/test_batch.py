@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import napari_mousestop.cluster as cluster_module
 import napari_mousestop.datasets.build as batch
 from napari_mousestop.cli.app import app
 from napari_mousestop.datasets.build import build_dataset, file_identity
 from napari_mousestop.datasets.dataset import load_dataset
-from napari_mousestop.errors import BatchError, CohortError, ShortRecordingWarning
+from napari_mousestop.errors import BatchError, ClusterError, CohortError, ShortRecordingWarning
 from napari_mousestop.histograms import HistogramParams, recording_stacks
 from napari_mousestop.synthetic.generate import default_mice, generate_recording
 
@@ -235,8 +236,8 @@ def test_existing_scheduler_is_used(recordings, tmp_path, monkeypatch):
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         ds = build_dataset(csv, tmp_path / "s.npz", PARAMS, scheduler=cluster.scheduler_address)
         assert len(ds) == 4 and ds.params["failed"] == []
-    monkeypatch.setattr(batch, "SCHEDULER_TIMEOUT", "1s")
-    with pytest.raises(BatchError, match="cannot reach the dask scheduler"):
+    monkeypatch.setattr(cluster_module, "SCHEDULER_TIMEOUT", "1s")
+    with pytest.raises(ClusterError, match="cannot reach the dask scheduler"):
         build_dataset(
             csv, tmp_path / "t.npz", PARAMS, scheduler="tcp://127.0.0.1:9", use_cache=False
         )

@@ -208,3 +208,23 @@ def test_simulated_sizes_and_coverages_with_strong_cage_effects():
     assert rate("(design)") <= 0.10
     assert rate("sex test") <= 0.10 and rate("4-class permutation test, predictions") > 0.3
     assert rate("sex-only") <= 0.10
+
+
+def test_repeats_give_the_spread_of_accuracy_and_the_ensemble_of_probabilities():
+    from napari_mousestop.learning.stats import repeat_figures
+
+    y = np.array([0, 0, 1, 1])
+    cages = np.array(["a", "a", "b", "b"])
+    # seed 1 gets animals 0, 1, 2 right; seed 2 gets 0 and 3; their average gets 0, 2 and 3
+    p1 = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.55, 0.45]])
+    p2 = np.array([[0.8, 0.2], [0.3, 0.7], [0.7, 0.3], [0.1, 0.9]])
+    rep = repeat_figures(y, [p1, p2], cages, ("A", "B"), [4, 5])
+    assert rep.seeds == [4, 5]
+    assert rep.accuracy.values == [0.75, 0.5]
+    assert rep.accuracy.mean == 0.625
+    assert rep.accuracy.sd == pytest.approx(np.std([0.75, 0.5], ddof=1))
+    assert (rep.accuracy.min, rep.accuracy.max) == (0.5, 0.75)
+    assert rep.per_class["A"].values == [1.0, 0.5] and rep.per_class["B"].values == [0.5, 0.5]
+    assert rep.ensemble.accuracy.value == 0.75
+    assert rep.ensemble.confusion_matrix == [[1, 1], [0, 2]]
+    assert rep.to_dict()["accuracy"]["mean"] == 0.625

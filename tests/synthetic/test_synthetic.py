@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_mousestop.synthetic.generate import generate_recording
+import napari_mousestop.synthetic.database as database
+from napari_mousestop.synthetic.generate import generate_cohort, generate_recording
 from napari_mousestop.synthetic.motion import CLASS_PREFERENCES, PLACE_NAMES, PLACES, plan_mouse
 
 
@@ -75,6 +76,46 @@ def test_same_seed_same_content(tmp_path):
     digest = [hashlib.sha256(str(_q(tmp_path / f"{n}.sqlite", "SELECT * FROM DETECTION"))
                              .encode()).hexdigest() for n in "abc"]  # fmt: skip
     assert digest[0] == digest[1] != digest[2]
+
+
+def _table_digest(path, table):
+    rows = _q(path, f"SELECT * FROM {table} ORDER BY rowid")
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def test_batched_inserts_write_the_rows_of_one_row_inserts(tmp_path, monkeypatch):
+    """Many rows per INSERT statement (the fast path) changes no row, ID or counter."""
+    generate_recording(tmp_path / "batched.sqlite", hours=0.02, seed=8)
+    per_statement = database.ROWS_PER_STATEMENT
+    monkeypatch.setattr(database, "ROWS_PER_STATEMENT", 1)
+    generate_recording(tmp_path / "single.sqlite", hours=0.02, seed=8)
+    for table in ("ANIMAL", "DETECTION", "FRAME", "EVENT"):
+        digests = {_table_digest(tmp_path / f"{n}.sqlite", table) for n in ("batched", "single")}
+        assert len(digests) == 1, table
+    p = tmp_path / "batched.sqlite"
+    ((n, first, last),) = _q(p, "SELECT count(*), min(ID), max(ID) FROM DETECTION")
+    assert (first, last) == (1, n) and n % per_statement  # a partial last batch
+    assert dict(_q(p, "SELECT name, seq FROM sqlite_sequence"))["DETECTION"] == n
+    ddl = {r[0] for r in _q(p, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")}
+    assert ddl == {r[0] for r in _q(tmp_path / "single.sqlite", "SELECT sql FROM sqlite_master "
+                                    "WHERE sql IS NOT NULL")}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_cohort_written_by_dask_workers_is_the_same_as_in_process(tmp_path):
+    here = generate_cohort(tmp_path / "here", cages=2, hours=0.01, seed=3)
+    seen = []
+    there = generate_cohort(
+        tmp_path / "there", cages=2, hours=0.01, seed=3, workers=2,
+        progress=seen.append,
+    )  # fmt: skip
+    assert [(p.done, p.total) for p in seen] == [(k, 4) for k in range(1, 5)]
+    assert {p.message for p in seen} == {f"{db.name} written" for db in there.databases}
+    assert [p.name for p in here.databases] == [p.name for p in there.databases]
+    for a, b in zip(here.databases, there.databases, strict=True):
+        assert _table_digest(a, "DETECTION") == _table_digest(b, "DETECTION")
+    assert here.cohort_csv.read_text() == there.cohort_csv.read_text()
+    assert here.truth_csv.read_text() == there.truth_csv.read_text()
 
 
 def test_truth_frames_are_rests(small_recording):

@@ -34,14 +34,33 @@ def synth(
     cages: int = typer.Option(4, help="Number of cages (alternating male, female), 4 mice each."),
     hours: float = typer.Option(6.0, help="Length of each recording in hours."),
     seed: int = typer.Option(0, help="Random seed."),
+    workers: int = typer.Option(
+        None, help="Worker processes (default: one per core; 0: in this process)."
+    ),
+    scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
 ) -> None:
-    """Generate a synthetic LMT cohort: each cage recorded juvenile and adult."""
+    """Generate a synthetic LMT cohort: each cage recorded juvenile and adult.
+
+    The files are the same whatever --workers or --scheduler (every recording's seed is drawn
+    from --seed first)."""
+    from napari_mousestop.cluster import local_workers
     from napari_mousestop.synthetic.generate import generate_cohort
 
     if cages < 1 or hours <= 0:
         raise ValueError("--cages must be >= 1 and --hours > 0")
+    if workers is not None and workers < 0:
+        raise ValueError(f"--workers must be >= 0 (got {workers})")
+    n_workers = 0 if workers == 0 else local_workers(workers, 2 * cages)
     with ProgressBar("synth", "db") as bar:
-        files = generate_cohort(out_dir, cages=cages, hours=hours, seed=seed, progress=bar)
+        files = generate_cohort(
+            out_dir,
+            cages=cages,
+            hours=hours,
+            seed=seed,
+            progress=bar,
+            workers=n_workers,
+            scheduler=scheduler,
+        )
     typer.echo(f"{len(files.databases)} databases, {files.cohort_csv}, {files.truth_csv}")
 
 

@@ -13,12 +13,19 @@ from napari_mousestop.errors import MousestopError
 @friendly_errors
 def demo(
     out_dir: str = typer.Argument("demo_output", help="Folder for all the demo's results."),
-    cages: int = typer.Option(6, help="Cages (4 mice each, recorded juvenile and adult)."),
-    hours: float = typer.Option(3.0, help="Hours per recording."),
+    cages: int = typer.Option(12, help="Cages (4 mice each, recorded juvenile and adult)."),
+    hours: float = typer.Option(0.5, help="Hours per recording."),
     interval: float = typer.Option(30.0, help="Histogram interval (min); T = hours / interval."),
     epochs: int = typer.Option(60, help="Training epochs per fold."),
     seed: int = typer.Option(0, help="Seed of generator, training and permutations."),
-    workers: int = typer.Option(2, help="Dask worker processes for the dataset."),
+    workers: int = typer.Option(
+        None,
+        help="Worker processes of the demo's Dask cluster: recordings, dataset and folds "
+        "(default: one per core; 0: all in this process).",
+    ),
+    start_time: str = typer.Option(
+        "2024-01-15 20:00", help="Clock time (UTC) of every recording's start (20:00: dark)."
+    ),
     view: bool = typer.Option(
         None, "--view/--no-view", help="Open napari on the results (default: when a display is)."
     ),
@@ -26,10 +33,14 @@ def demo(
     """Run the whole pipeline on a generated cohort; open napari on it when a display is present."""
     import os
     import time
+    import warnings
 
     from napari_mousestop.pipeline import run_demo
 
     started = time.perf_counter()
+    # captum's DeepLift announces its temporary hooks on every call: noise to a user. A filter of
+    # this command's process (the CLI owns it), set before any work starts.
+    warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
     result = run_demo(
         out_dir,
         cages=cages,
@@ -38,13 +49,16 @@ def demo(
         epochs=epochs,
         seed=seed,
         workers=workers,
+        start_time=start_time,
     )
     minutes = (time.perf_counter() - started) / 60
     typer.echo(
         f"\nDone in {minutes:.1f} min. Results in {result.out_dir}/:\n"
         f"  stop table      {result.stops_csv}\n"
         f"  dataset         {result.dataset}\n"
-        f"  training report {result.run_dir / 'report.md'} (accuracy {result.accuracy:.3f})\n"
+        f"  training report {result.run_dir / 'report.md'} (CNN accuracy {result.accuracy:.3f}; "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result.baselines.items())
+        + f"; chance {result.chance:.3f})\n"
         f"  class maps      {result.maps_dir}/ (PNG figures)"
     )
     if view is None:

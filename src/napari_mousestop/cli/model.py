@@ -27,37 +27,21 @@ TRAIN = TrainConfig()
 # --- training and prediction (learning: training, report, predict) --------------------------
 
 
-class _TrainBars:
-    """tqdm bars for training: one over folds, one over the epochs of the current fold."""
+class _TrainBar(ProgressBar):
+    """One tqdm bar over every epoch of every model of the run (folds may train at the same
+    time in worker processes); its postfix counts the models finished and names the model that
+    reported last."""
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.folds = None
-        self.epochs = None
+    def __init__(self, disable: bool = False) -> None:
+        super().__init__("training", "epoch", disable=disable)
 
     def __call__(self, p: Progress) -> None:
-        if not self.enabled or not isinstance(p, EpochProgress):
-            return  # stage messages (baselines, writing): the bars stay as they are
-        from tqdm import tqdm
-
-        if p.stage == "cv" and self.folds is None:
-            self.folds = tqdm(total=p.n_folds, desc="folds", unit="fold", position=0)
-        if p.epoch == 1:
-            if self.epochs is not None:
-                self.epochs.close()
-            desc = f"cage {p.cage}" if p.stage == "cv" else "final model"
-            self.epochs = tqdm(total=p.n_epochs, desc=desc, unit="epoch", position=1, leave=False)
-        self.epochs.set_postfix(loss=f"{p.loss:.3f}", acc=f"{p.accuracy:.2f}")
-        self.epochs.update(1)
-        if p.epoch == p.n_epochs and p.stage == "cv":
-            self.folds.update(1)
-            if p.fold == p.n_folds:
-                self.folds.close()
-
-    def close(self) -> None:
-        for bar in (self.epochs, self.folds):
-            if bar is not None:
-                bar.close()
+        if not isinstance(p, EpochProgress):
+            return  # stage messages (workers, baselines, writing): the bar stays as it is
+        super().__call__(p)
+        self.bar.set_postfix_str(
+            f"{p.models_done}/{p.n_models} models done; {p.message}, loss {p.loss:.3f}"
+        )
 
 
 @friendly_errors
@@ -77,16 +61,39 @@ def train(
         "(e.g. one male and one female cage) together.",
     ),
     scaling: str = typer.Option(TRAIN.scaling, help="Input scaling: log1p or none."),
-    device: str = typer.Option(TRAIN.device, help="auto (CUDA if present), cpu or cuda."),
+    device: str = typer.Option(
+        TRAIN.device, help="auto (CUDA if present, shared by the workers), cpu or cuda."
+    ),
+    workers: int = typer.Option(
+        None,
+        help="Worker processes training folds at the same time (default: one per core, at "
+        "most one per model; 0: one after the other in this process).",
+    ),
+    scheduler: str = typer.Option(
+        None, help="Address of a running dask scheduler: train the folds on its workers."
+    ),
     threads: int = typer.Option(
-        None, min=1, help="CPU threads of torch in this process (default: torch's choice)."
+        None,
+        min=1,
+        help="CPU threads of torch in this process (default: torch's choice); worker "
+        "processes train with one thread each.",
+    ),
+    repeats: int = typer.Option(
+        1, help="Cross-validate with this many seeds (--seed, --seed+1, ...): spread, ensemble."
+    ),
+    retrain_permutations: int = typer.Option(
+        0,
+        help="Also run the full-pipeline permutation test: retrain the cross-validation on this "
+        "many relabelled cohorts (kept in OUT/permutations; a rerun resumes).",
     ),
     final: bool = typer.Option(True, "--final/--no-final", help="Train model.pt on all data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Cross-validation by cages of the CNN and the PCA baselines, statistics, final model."""
+    from napari_mousestop.cluster import local_workers
     from napari_mousestop.datasets.dataset import load_dataset
     from napari_mousestop.learning.report import train_and_report
+    from napari_mousestop.learning.training import check_trainable, cv_folds
 
     config = TrainConfig(
         epochs=epochs,
@@ -99,18 +106,31 @@ def train(
         scaling=scaling,
         folds=folds,
     )
+    if repeats < 1 or retrain_permutations < 0 or (workers is not None and workers < 0):
+        raise ValueError("--repeats must be >= 1, --retrain-permutations and --workers >= 0")
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)  # this command's process: set once, before any training
     ds = load_dataset(dataset_path)
-    bars = _TrainBars(enabled=not quiet)
-    try:
+    check_trainable(ds, config, cv=True)
+    if workers is None and not scheduler:
+        n_folds = len(cv_folds(ds.cages, ds.labels, folds))
+        workers = local_workers(None, n_folds * (repeats + retrain_permutations) + int(final))
+    with _TrainBar(disable=quiet) as bar:
         rep = train_and_report(
-            ds, out, config, permutations, dataset_path, final_model=final, progress=bars
+            ds,
+            out,
+            config,
+            permutations,
+            dataset_path,
+            final_model=final,
+            progress=bar,
+            repeats=repeats,
+            retrain_permutations=retrain_permutations,
+            workers=workers or 0,
+            scheduler=scheduler,
         )
-    finally:
-        bars.close()
     acc = rep.cnn.accuracy
     typer.echo(
         f"CNN accuracy {acc.value:.3f} (95% cage-level interval {acc.interval.low:.3f}-"
@@ -118,6 +138,19 @@ def train(
         f"p = {rep.permutation.p_value:.4g}; chance {rep.null_reference.chance:.3f}, "
         f"training-frequency guess {rep.null_reference.frequency_guess:.3f}"
     )
+    if rep.retrained_permutation is not None:
+        r = rep.retrained_permutation
+        typer.echo(
+            f"full-pipeline permutation test (retrained {r.n_permutations} times): p = "
+            f"{r.p_value:.4g}, null mean {r.null_mean:.3f}; prediction-permutation p = "
+            f"{rep.permutation.p_value:.4g}"
+        )
+    if rep.repeats is not None:
+        a = rep.repeats.accuracy
+        typer.echo(
+            f"{len(rep.repeats.seeds)} seeds: accuracy mean {a.mean:.3f}, SD {a.sd:.3f}, range "
+            f"{a.min:.3f}-{a.max:.3f}; ensemble {rep.repeats.ensemble.accuracy.value:.3f}"
+        )
     for name, f in rep.factors.items():
         typer.echo(
             f"{name}: right for {f.accuracy.value:.3f} (95% {f.accuracy.interval.low:.3f}-"

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from napari_mousestop import __version__
+from napari_mousestop.cluster import dask_client, local_workers
 from napari_mousestop.datasets.dataset import Dataset, save_dataset
 from napari_mousestop.errors import BatchError, CohortError, DatasetError, ShortRecordingWarning
 from napari_mousestop.histograms import (
@@ -56,8 +57,6 @@ from napari_mousestop.stops import SKIPPED
 log = logging.getLogger(__name__)
 
 _MIB = 1 << 20
-SCHEDULER_TIMEOUT = "20s"
-"""How long to try reaching a ``--scheduler`` address before giving up."""
 FINGERPRINT_RULE = "sha256(size as 8-byte little-endian + first MiB + last MiB)"
 
 
@@ -201,25 +200,10 @@ def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> No
                 res, err = None, exc
             on_done(name, res, err)  # outside the try: a Cancelled from progress propagates
         return
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    cluster = None
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
-        except (OSError, ValueError) as exc:
-            raise BatchError(f"cannot reach the dask scheduler {scheduler!r} ({exc})") from None
-    else:
-        n = n_workers or min(os.cpu_count() or 1, len(todo))
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.CRITICAL,  # failures are reported by build_dataset
-        )
-        client = Client(cluster)
-    try:
+    n = local_workers(n_workers, len(todo))
+    with dask_client(scheduler, n) as client:
         futures = {
             client.submit(process_recording, p, *args, tr, pure=False): k
             for k, (p, tr) in todo.items()
@@ -231,10 +215,6 @@ def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> No
                 res, err = None, exc
             on_done(futures[fut], res, err)
             fut.release()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def build_dataset(
@@ -304,6 +284,8 @@ def build_dataset(
         calibration (all offending rows listed).
     BatchError
         If no animal-recording could be built (nothing is written).
+    ClusterError
+        If ``scheduler`` cannot be reached.
     """
     from napari_mousestop.stops import StopParams
 

@@ -128,11 +128,21 @@ class TrainConfig:
 class EpochProgress(Progress):
     """The :class:`~napari_mousestop.progress.Progress` of training, sent after every epoch.
 
-    ``done`` and ``total`` count epochs over all folds (the final model: its own epochs);
+    ``done`` and ``total`` count epochs over every model of the call (every fold of every
+    repeat and permutation, and the final model when trained with them; ``train_final``
+    alone: its own epochs), so one bar shows the whole run even when models train at once;
     ``fold`` counts from 1 to ``n_folds`` in CV; the final all-data model reports
     ``stage="final"`` with ``fold = n_folds = 1``. ``loss`` and ``accuracy`` are the epoch's
     training figures; ``test_loss`` and ``test_accuracy`` the held-out fold's (None if none);
     ``cage`` names the fold's held-out cage (cages joined by ``+`` with balanced folds).
+
+    Several models may train at once (folds in worker processes), so reports of different
+    folds interleave: ``stage``, ``repeat``, ``permutation`` and ``fold`` say which model an
+    epoch belongs to. ``repeat`` counts the seeds of a repeated run from 1 to ``n_repeats``;
+    ``stage="permutation"`` reports a model of the full-pipeline permutation test
+    (``permutation`` from 1 to ``n_permutations``). ``models_done`` of ``n_models`` models of
+    the whole run (every fold of every repeat and permutation, and the final model) have
+    finished.
     """
 
     fold: int
@@ -145,6 +155,17 @@ class EpochProgress(Progress):
     test_accuracy: float | None = None
     stage: str = "cv"
     cage: str | None = None
+    repeat: int = 1
+    n_repeats: int = 1
+    permutation: int = 0
+    n_permutations: int = 0
+    models_done: int = 0
+    n_models: int = 1
+
+    @property
+    def model_key(self) -> tuple[str, int, int, int]:
+        """Which model this epoch belongs to: ``(stage, repeat, permutation, fold)``."""
+        return (self.stage, self.repeat, self.permutation, self.fold)
 
 
 @dataclass
@@ -152,7 +173,8 @@ class FoldResult:
     """One cross-validation fold: the model that never saw the held-out cage(s).
 
     ``cage`` names the fold: the held-out cage, or with balanced folds the held-out cages
-    joined by ``+`` (``cages`` lists them).
+    joined by ``+`` (``cages`` lists them). ``seconds`` is the time its training took where it
+    ran (in a worker process or here).
     """
 
     cage: str
@@ -163,6 +185,7 @@ class FoldResult:
     history: dict[str, list[float]]
     proba: np.ndarray
     cages: tuple[str, ...] = ()
+    seconds: float = 0.0
 
 
 @dataclass

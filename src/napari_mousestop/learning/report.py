@@ -4,7 +4,9 @@
 person reads), ``predictions.csv`` (out-of-fold class probabilities per animal),
 ``confusion_matrix.png``, ``accuracy_by_cage.png``, ``learning_curves.png``, ``model.pt`` (the
 final all-data model) and ``folds/<fold>.pt`` (the model that never saw that fold's cages, for
-out-of-fold explanations). Every file is written atomically.
+out-of-fold explanations). A run repeated with several seeds also keeps every other repeat's fold
+models in ``repeats/seed_<seed>/<fold>.pt``; a full-pipeline permutation test keeps its finished
+permutations in ``permutations/`` (and resumes from them). Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from napari_mousestop.learning.checkpoint import (
     save_checkpoint,
 )
 from napari_mousestop.learning.config import N_PERMUTATIONS, CVResult, TrainConfig
+from napari_mousestop.learning.permutation import PermutationPlan
 from napari_mousestop.learning.report_text import (
     FOLD_DESCRIPTIONS,
     SETTINGS_ASSUMES,
@@ -42,14 +45,17 @@ from napari_mousestop.learning.stats import (
     FactorFigures,
     NullReference,
     PermutationResult,
+    RepeatFigures,
     Summary,
+    accuracy,
     compare_on_cages,
     factor_figures,
     null_reference,
     permutation_test,
+    repeat_figures,
     summarize,
 )
-from napari_mousestop.learning.training import loco_cv, train_final
+from napari_mousestop.learning.training import check_trainable, train_models
 from napari_mousestop.progress import ProgressCallback, notify
 
 REPORT_FORMAT = "napari-mousestop-run/2"
@@ -113,6 +119,14 @@ class Report:
         ``"cage"`` or ``"balanced"`` (``config["folds"]``); ``folds`` lists every fold.
     settings_note
         The statement that settings were fixed in advance.
+    repeats
+        With several seeds (``config["repeats"]`` > 1): every repeat's accuracy and per-class
+        accuracy, their mean and spread, and the ensemble's figures. Everything else in the
+        report (``cnn``, tests, baselines comparisons, folds, predictions) is the first
+        repeat, the run whose fold models are in ``folds/``.
+    retrained_permutation
+        The full-pipeline permutation test of ``cnn``'s accuracy (cross-validation retrained
+        on each relabelling), when asked for; ``permutation`` keeps the predictions fixed.
     """
 
     classes: list[str]
@@ -130,6 +144,8 @@ class Report:
     folds: list[FoldRecord]
     predictions: list[dict]
     cv_seconds: float
+    repeats: RepeatFigures | None = None
+    retrained_permutation: PermutationResult | None = None
     created: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
@@ -156,6 +172,10 @@ class Report:
             "n_cages": self.n_cages,
             "cnn": self.cnn.to_dict(),
             "permutation": self.permutation.to_dict(),
+            "retrained_permutation": (
+                None if self.retrained_permutation is None else self.retrained_permutation.to_dict()
+            ),
+            "repeats": None if self.repeats is None else self.repeats.to_dict(),
             "factors": {k: v.to_dict() for k, v in self.factors.items()},
             "baselines": {
                 k: {
@@ -184,8 +204,16 @@ def build_report(
     baselines: dict[str, BaselineResult],
     n_permutations: int = N_PERMUTATIONS,
     dataset_path: str | os.PathLike | None = None,
+    repeats: list[CVResult] | None = None,
+    retrained: PermutationResult | None = None,
+    execution: dict | None = None,
 ) -> Report:
-    """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions."""
+    """All figures of a run (see ``docs/training.md``), computed from out-of-fold predictions.
+
+    ``cv`` is the run the report describes; ``repeats`` (``cv`` first, then the other seeds)
+    adds their spread and ensemble, ``retrained`` the full-pipeline permutation test and
+    ``execution`` where the models trained (workers, scheduler, permutations read back from disk).
+    """
     classes = tuple(dataset.classes)
     y, pred, cages, recs = dataset.labels, cv.oof_pred, dataset.cages, dataset.recordings
     seed = cv.config.seed
@@ -211,6 +239,12 @@ def build_report(
         )
         for f in cv.folds
     ]
+    rep = None
+    if repeats is not None and len(repeats) > 1:
+        rep = repeat_figures(
+            y, [r.oof_proba for r in repeats], cages, classes, [r.config.seed for r in repeats]
+        )
+        ensemble = np.mean(np.stack([r.oof_proba for r in repeats]), axis=0).argmax(axis=1)
     predictions = [
         {
             "animal": str(dataset.animals[i]),
@@ -220,6 +254,7 @@ def build_report(
             "predicted": classes[pred[i]],
             "proba": {c: float(cv.oof_proba[i, j]) for j, c in enumerate(classes)},
             **{name: classes[r.oof_pred[i]] for name, r in baselines.items()},
+            **({"ensemble": classes[ensemble[i]]} if rep is not None else {}),
         }
         for i in range(len(dataset))
     ]
@@ -245,8 +280,11 @@ def build_report(
             **cv.config.to_dict(),
             "dataset": path,
             "n_permutations": int(n_permutations),
+            "repeats": len(repeats) if repeats else 1,
+            "retrain_permutations": 0 if retrained is None else retrained.n_permutations,
             "model": cv.model_config.to_dict(),
             "device_used": cv.device,
+            "execution": execution or {"workers": 0, "scheduler": None},
         },
         dataset={
             "path": path,
@@ -260,6 +298,8 @@ def build_report(
         folds=folds,
         predictions=predictions,
         cv_seconds=cv.seconds,
+        repeats=rep,
+        retrained_permutation=retrained,
     )
 
 
@@ -269,8 +309,13 @@ def write_run(
     dataset: Dataset,
     cv: CVResult,
     final: Checkpoint | None = None,
+    repeats: list[CVResult] | None = None,
 ) -> Path:
-    """Write the run folder (report files, figures, fold models and the final model)."""
+    """Write the run folder (report files, figures, fold models and the final model).
+
+    ``repeats`` (``cv`` first): the fold models of the other seeds go to
+    ``repeats/seed_<seed>/<fold>.pt``.
+    """
     from napari_mousestop.plots.report import (
         plot_accuracy_by_cage,
         plot_confusion,
@@ -279,17 +324,9 @@ def write_run(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    for fold in cv.folds:
-        meta = {
-            "held_out_cage": fold.cage,
-            "held_out_cages": list(fold.cages) or [fold.cage],
-            "fold_scheme": cv.config.folds,
-            "test_index": fold.test_index.tolist(),
-            "test_animals": dataset.animals[fold.test_index].tolist(),
-            "history": fold.history,
-        }
-        ckpt = make_checkpoint(fold.model, fold.scaler, dataset, cv.config, meta=meta)
-        save_checkpoint(run_dir / "folds" / fold_file_name(fold.cage), ckpt)
+    _save_folds(run_dir / "folds", dataset, cv)
+    for other in (repeats or [cv])[1:]:
+        _save_folds(run_dir / "repeats" / f"seed_{other.config.seed}", dataset, other)
     if final is not None:
         save_checkpoint(run_dir / "model.pt", final)
     rows = []
@@ -307,6 +344,20 @@ def write_run(
     return run_dir
 
 
+def _save_folds(folder: Path, dataset: Dataset, cv: CVResult) -> None:
+    for fold in cv.folds:
+        meta = {
+            "held_out_cage": fold.cage,
+            "held_out_cages": list(fold.cages) or [fold.cage],
+            "fold_scheme": cv.config.folds,
+            "test_index": fold.test_index.tolist(),
+            "test_animals": dataset.animals[fold.test_index].tolist(),
+            "history": fold.history,
+        }
+        ckpt = make_checkpoint(fold.model, fold.scaler, dataset, cv.config, meta=meta)
+        save_checkpoint(folder / fold_file_name(fold.cage), ckpt)
+
+
 @dataclass
 class TrainingRun:
     """What one training run produced (:func:`run_training`).
@@ -314,19 +365,29 @@ class TrainingRun:
     Attributes
     ----------
     report
-        Cross-validated figures, baselines and tests (written as ``report.json``).
+        Cross-validated figures, baselines and tests (written as ``report.json``); with
+        several seeds ``report.repeats`` holds their spread and the ensemble's figures, with
+        a full-pipeline permutation test ``report.retrained_permutation`` its result.
     cv
-        The fold models, scalers, learning curves and out-of-fold probabilities.
+        The fold models, scalers, learning curves and out-of-fold probabilities of the run the
+        report describes (the first seed).
     final
         The model trained on all data (None when not asked for).
     run_dir
         Where the run was written (None when it was not).
+    runs
+        The cross-validation of every seed, ``cv`` first (``[cv]`` without repeats).
     """
 
     report: Report
     cv: CVResult
     final: Checkpoint | None = None
     run_dir: Path | None = None
+    runs: list[CVResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            self.runs = [self.cv]
 
 
 def run_training(
@@ -338,29 +399,63 @@ def run_training(
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     run_dir: str | os.PathLike | None = None,
+    repeats: int = 1,
+    retrain_permutations: int = 0,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> TrainingRun:
     """Cross-validation of the CNN and the baselines, statistics, the final model and, with
     ``run_dir``, the run folder: the one training pipeline of the CLI, the widget and scripts.
 
-    ``progress`` receives an :class:`~napari_mousestop.learning.config.EpochProgress` after
-    every epoch and a plain :class:`~napari_mousestop.progress.Progress` when a later stage
-    (baselines and statistics, writing) starts; ``should_stop`` cancels between batches (see
-    :func:`~napari_mousestop.learning.training.loco_cv`). The other parameters are those of
-    :func:`train_and_report`.
+    Every model (each fold of each repeat, the final model, each fold of each permutation)
+    trains in one batch, in this process or on the same workers; then the baselines run and
+    the report is built. ``progress`` receives an
+    :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch of every model
+    (one count over all of them) and a plain :class:`~napari_mousestop.progress.Progress` when
+    another stage (starting the workers, baselines and statistics, writing) starts;
+    ``should_stop`` cancels between batches, in every worker (see
+    :func:`~napari_mousestop.learning.training.loco_cv`). Finished permutations are kept in
+    ``run_dir/permutations`` (and resumed from there); without ``run_dir`` none are kept. The
+    other parameters are those of :func:`train_and_report`.
     """
     config = config or TrainConfig()
-    cv = loco_cv(dataset, config, progress=progress, should_stop=should_stop)
+    check_trainable(dataset, config, cv=True)
+    run_dir = None if run_dir is None else Path(run_dir)
+    plan = None
+    if retrain_permutations:
+        folder = None if run_dir is None else run_dir / "permutations"
+        plan = PermutationPlan(dataset, config, retrain_permutations, folder)
+    if workers or scheduler:
+        notify(progress, 0, 1, "starting the workers")
+    runs, final = train_models(
+        dataset,
+        config,
+        repeats,
+        final_model,
+        progress,
+        should_stop,
+        workers=workers,
+        scheduler=scheduler,
+        extra_jobs=plan.jobs if plan is not None else (),
+        on_output=plan.on_output if plan is not None else None,
+    )
     notify(progress, 0, 1, "baselines and statistics")
     baselines = run_baselines(dataset, seed=config.seed, folds=config.folds)
-    report = build_report(dataset, cv, baselines, n_permutations, dataset_path)
-    final = None
-    if final_model:
-        final = train_final(dataset, config, progress=progress, should_stop=should_stop)
+    retrained = None
+    if plan is not None:
+        retrained = plan.result(accuracy(dataset.labels, runs[0].oof_pred))
+    execution = {
+        "workers": int(workers),
+        "scheduler": scheduler,
+        "permutations_resumed": plan.resumed if plan is not None else 0,
+    }
+    report = build_report(
+        dataset, runs[0], baselines, n_permutations, dataset_path, runs, retrained, execution
+    )
     if run_dir is not None:
-        run_dir = Path(run_dir)
         notify(progress, 0, 1, f"writing {run_dir}")
-        write_run(run_dir, report, dataset, cv, final)
-    return TrainingRun(report, cv, final, run_dir)
+        write_run(run_dir, report, dataset, runs[0], final, runs)
+    return TrainingRun(report, runs[0], final, run_dir, runs)
 
 
 def train_and_report(
@@ -372,6 +467,10 @@ def train_and_report(
     final_model: bool = True,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    repeats: int = 1,
+    retrain_permutations: int = 0,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> Report:
     """Cross-validation of the CNN and the baselines, statistics, the final model, the run folder.
 
@@ -391,6 +490,16 @@ def train_and_report(
         Also train ``model.pt`` on all data.
     progress, should_stop
         Progress and cancellation, as in :func:`~napari_mousestop.learning.training.loco_cv`.
+    repeats
+        Cross-validate with this many seeds (``config.seed``, ``config.seed + 1``, ...): the
+        report adds the spread of accuracy and per-class accuracy and the ensemble's figures.
+    retrain_permutations
+        Also run the full-pipeline permutation test with this many relabellings (each one a
+        whole cross-validation); finished ones are kept in ``run_dir/permutations`` and reused
+        when the same command runs again (resume).
+    workers, scheduler
+        Where the models train (:func:`~napari_mousestop.learning.training.loco_cv`): 0 in
+        this process, N in N local worker processes, or on a running Dask scheduler.
 
     Returns
     -------
@@ -398,7 +507,18 @@ def train_and_report(
         The report (also written to ``run_dir/report.json`` and ``report.md``).
     """
     return run_training(
-        dataset, config, n_permutations, dataset_path, final_model, progress, should_stop, run_dir
+        dataset,
+        config,
+        n_permutations,
+        dataset_path,
+        final_model,
+        progress,
+        should_stop,
+        run_dir,
+        repeats,
+        retrain_permutations,
+        workers,
+        scheduler,
     ).report
 
 

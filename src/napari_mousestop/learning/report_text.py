@@ -85,6 +85,31 @@ def statements(report: Report) -> list[Statement]:
             report.permutation.assumes,
         ),
     ]
+    retrained = report.retrained_permutation
+    if retrained is not None:
+        out.append(
+            Statement(
+                "full-pipeline permutation test",
+                f"Training procedure above chance: {_perm(retrained)}, every relabelling "
+                f"cross-validated again (prediction-permutation p = "
+                f"{report.permutation.p_value:.4g})",
+                retrained.assumes,
+            )
+        )
+    rep = report.repeats
+    if rep is not None:
+        acc = rep.accuracy
+        per_class = ", ".join(f"{c} {v.mean:.3f} (SD {v.sd:.3f})" for c, v in rep.per_class.items())
+        out.append(
+            Statement(
+                "repeated seeds",
+                f"Over {len(rep.seeds)} seeds ({', '.join(map(str, rep.seeds))}): accuracy "
+                f"mean {acc.mean:.3f}, SD {acc.sd:.3f}, range {acc.min:.3f}-{acc.max:.3f}; per "
+                f"class {per_class}; the ensemble (probabilities averaged over seeds) "
+                f"{rep.ensemble.accuracy.value:.3f}, {_ci(rep.ensemble.accuracy)}",
+                rep.note,
+            )
+        )
     for name, f in report.factors.items():
         by = ", ".join(f"{k} {v:.3f}" for k, v in f.four_class_by_level.items())
         assumes = "; ".join(
@@ -136,11 +161,23 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def _where(cfg: dict) -> str:
+    ex = cfg.get("execution") or {}
+    if ex.get("scheduler"):
+        return f"models trained on the Dask cluster {ex['scheduler']}"
+    if ex.get("workers"):
+        return f"models trained in {ex['workers']} worker processes"
+    return "models trained one after the other in one process"
+
+
 def markdown(report: Report) -> str:
     """``report.md``: tables CNN vs baselines, every test with its assumption, the confusion
     matrix, folds and settings."""
     ds, classes = report.dataset, report.classes
     models = [("CNN", report.cnn)] + [(k, b.summary) for k, b in report.baselines.items()]
+    if report.repeats is not None:
+        k = len(report.repeats.seeds)
+        models.insert(1, (f"CNN ensemble of {k} seeds", report.repeats.ensemble))
     rows = []
     for name, s in models:
         i, w = s.accuracy.interval, s.animal_interval
@@ -206,7 +243,7 @@ def markdown(report: Report) -> str:
         "",
         "## Settings",
         "",
-        f"{report.settings_note} Device {cfg['device_used']}; cross-validation took "
+        f"{report.settings_note} Device {cfg['device_used']}; {_where(cfg)}; training took "
         f"{report.cv_seconds:.1f} s.",
         "",
     ]

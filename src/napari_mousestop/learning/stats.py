@@ -382,19 +382,32 @@ def permutation_test(
     for start in range(0, n_permutations, batch):
         k = min(batch, n_permutations - start)
         null[start : start + k] = np.mean(shuffler.draw(k, rng) == y_pred, axis=1)
-    p = (1 + int(np.sum(null >= observed - _TIE))) / (1 + n_permutations)
+    return permutation_result(
+        observed,
+        null,
+        shuffler,
+        "labels were assigned at random at that level (the design's randomisation); the "
+        "models are not retrained, so it tests these predictions, not the training procedure",
+    )
+
+
+def permutation_result(
+    observed: float, null: np.ndarray, shuffler: LabelShuffler, assumes: str
+) -> PermutationResult:
+    """``p = (1 + #{null >= observed}) / (1 + len(null))`` and the null's mean and 95%
+    quantile, for the permutations ``shuffler`` drew."""
+    null = np.asarray(null, dtype=float)
+    n = len(null)
+    p = (1 + int(np.sum(null >= observed - _TIE))) / (1 + n)
     return PermutationResult(
-        observed=observed,
+        observed=float(observed),
         p_value=float(p),
-        n_permutations=int(n_permutations),
+        n_permutations=int(n),
         level=shuffler.level,
         scheme=shuffler.scheme,
-        null_mean=float(null.mean()) if n_permutations else float("nan"),
-        null_q95=float(np.quantile(null, 0.95)) if n_permutations else float("nan"),
-        assumes=(
-            "labels were assigned at random at that level (the design's randomisation); the "
-            "models are not retrained, so it tests these predictions, not the training procedure"
-        ),
+        null_mean=float(null.mean()) if n else float("nan"),
+        null_q95=float(np.quantile(null, 0.95)) if n else float("nan"),
+        assumes=assumes,
     )
 
 
@@ -687,3 +700,82 @@ def null_reference(
         "fixed, so its null stays near chance: against this bias it is conservative."
     )
     return NullReference(1.0 / n_classes, guess, permutation.null_mean, assumes, note)
+
+
+# --- the same run with several seeds -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spread(_Record):
+    """One figure over repeated runs: every run's value, their mean, SD (n - 1), min and max."""
+
+    values: list[float]
+    mean: float
+    sd: float
+    min: float
+    max: float
+
+
+def spread(values: list[float] | np.ndarray) -> Spread:
+    """:class:`Spread` of ``values`` (SD is NaN for a single value)."""
+    v = np.asarray(values, dtype=float)
+    sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+    return Spread(v.tolist(), float(v.mean()), sd, float(v.min()), float(v.max()))
+
+
+@dataclass(frozen=True)
+class RepeatFigures(_Record):
+    """Cross-validation repeated with different seeds: how much the figures move, and the
+    ensemble of the repeats.
+
+    Attributes
+    ----------
+    seeds
+        The seed of every repeat (the first is the run the rest of the report describes).
+    accuracy
+        Out-of-fold accuracy of every repeat.
+    per_class
+        Per class, the fraction of its animal-recordings each repeat classifies right.
+    ensemble
+        The out-of-fold figures of the ensemble: every animal-recording's class probabilities
+        averaged over the repeats (each from the fold model that never saw its cage), then the
+        most probable class.
+    note
+        What the spread measures, and what it does not.
+    """
+
+    seeds: list[int]
+    accuracy: Spread
+    per_class: dict[str, Spread]
+    ensemble: Summary
+    note: str
+
+
+def repeat_figures(
+    y_true: np.ndarray,
+    probas: list[np.ndarray],
+    cages: np.ndarray,
+    classes: tuple[str, ...],
+    seeds: list[int],
+    level: float = 0.95,
+) -> RepeatFigures:
+    """:class:`RepeatFigures` of the out-of-fold probabilities (n, C) of each repeat."""
+    y = np.asarray(y_true)
+    preds = [np.asarray(p).argmax(axis=1) for p in probas]
+    per_class = {
+        c: spread([float(np.mean(pr[y == k] == k)) for pr in preds])
+        for k, c in enumerate(classes)
+        if np.any(y == k)
+    }
+    mean_proba = np.mean(np.stack([np.asarray(p) for p in probas]), axis=0)
+    return RepeatFigures(
+        seeds=[int(s) for s in seeds],
+        accuracy=spread([accuracy(y, pr) for pr in preds]),
+        per_class=per_class,
+        ensemble=summarize(y, mean_proba.argmax(axis=1), cages, len(classes), level),
+        note=(
+            "The spread over seeds measures how much one run's figures depend on weight "
+            "initialisation and batch order alone, on this cohort; it is not an interval for "
+            "new cages (the folds and the animals are the same in every repeat)."
+        ),
+    )

@@ -10,7 +10,10 @@ in :mod:`napari_mousestop.learning.config`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -32,16 +35,28 @@ from napari_mousestop.learning.config import (
 )
 from napari_mousestop.learning.model import ModelConfig, StopCNN
 from napari_mousestop.learning.scaling import InputScaler
+from napari_mousestop.progress import ProgressCallback
 
 __all__ = [
+    "FoldJob",
+    "FoldOutput",
+    "JobProgress",
     "balanced_folds",
     "check_trainable",
+    "collect_cv",
     "cv_folds",
+    "cv_jobs",
+    "final_job",
     "fit_model",
+    "job_client",
     "loco_cv",
     "loco_folds",
+    "model_label",
+    "run_jobs",
     "train_final",
     "train_fold",
+    "train_job",
+    "train_models",
 ]
 
 
@@ -184,11 +199,12 @@ def fit_model(
     model, history
         The trained model and per-epoch ``train_loss``, ``train_accuracy``, ``test_loss``,
         ``test_accuracy`` (the last two empty without test data).
+
+    Notes
+    -----
+    Torch's CPU thread count is left as the process has it (worker processes train with one
+    thread each, see :mod:`napari_mousestop.learning.parallel`).
     """
-    return _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop)
-
-
-def _fit(X, y, model_config, config, seed, X_test, y_test, on_epoch, should_stop):
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -252,10 +268,15 @@ def train_fold(
     seed: int,
     on_epoch: Callable[[int, dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    labels: np.ndarray | None = None,
 ) -> tuple[StopCNN, InputScaler, dict[str, list[float]], np.ndarray]:
     """Fit the scaler and a model on ``train_index`` only; return them, the history and the
-    held-out class probabilities (n_test, C)."""
+    held-out class probabilities (n_test, C).
+
+    ``labels`` replaces ``dataset.labels`` (the permutation test trains on relabelled data).
+    """
     X = dataset.X
+    y = dataset.labels if labels is None else np.asarray(labels)
     scaler = InputScaler(config.scaling).fit(X[train_index])
     x_train = scaler.transform(X[train_index])
     x_test = scaler.transform(X[test_index])
@@ -263,12 +284,12 @@ def train_fold(
     mcfg = config.model_config(t, n_bins, len(dataset.classes))
     model, history = fit_model(
         x_train,
-        dataset.labels[train_index],
+        y[train_index],
         mcfg,
         config,
         seed,
         X_test=x_test,
-        y_test=dataset.labels[test_index],
+        y_test=y[test_index],
         on_epoch=on_epoch,
         should_stop=should_stop,
     )
@@ -279,11 +300,355 @@ def train_fold(
     return model, scaler, history, proba
 
 
+# --- models as jobs: the same work here or in worker processes -------------------------------
+
+
+FINAL_SEED_KEY = 10**6
+"""Key mixed with the seed for the final all-data model (folds use their index)."""
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """One model to train: the fold's samples, its seed and what its progress reports say.
+
+    Every model of a run (each fold of each repeat, the final model, each fold of each
+    permutation) is a job; jobs are independent, so they may run in any order, here or in
+    worker processes (:func:`run_jobs`), and give the same model.
+
+    Attributes
+    ----------
+    id
+        Unique within a run (``"cv/0/cage01"``, ``"final"``, ``"perm/3/cage01"``).
+    name
+        The fold's name (held-out cages joined by ``+``; ``"all"`` for the final model).
+    train, test
+        Sample indices.
+    config
+        Training settings.
+    seed
+        Seed of this model (weight initialisation and batch order).
+    labels
+        Class of every sample when not the dataset's (permutations).
+    keep_model
+        Return the trained model (False: only its held-out probabilities).
+    progress
+        Fields of :class:`~napari_mousestop.learning.config.EpochProgress` that name the model
+        (stage, fold, n_folds, cage, repeat, n_repeats, permutation, n_permutations).
+    """
+
+    id: str
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    config: TrainConfig
+    seed: int
+    labels: np.ndarray | None = None
+    keep_model: bool = True
+    progress: dict = field(default_factory=dict)
+
+
+@dataclass
+class FoldOutput:
+    """What training one :class:`FoldJob` gives back."""
+
+    model: StopCNN | None
+    scaler: InputScaler
+    history: dict[str, list[float]]
+    proba: np.ndarray
+    seconds: float
+    device: str
+
+
+def train_job(
+    dataset: Dataset,
+    job: FoldJob,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FoldOutput:
+    """Train one job (:func:`train_fold`) and time it."""
+    t0 = time.perf_counter()
+    model, scaler, history, proba = train_fold(
+        dataset, job.train, job.test, job.config, job.seed, on_epoch, should_stop, job.labels
+    )
+    return FoldOutput(
+        model if job.keep_model else None,
+        scaler,
+        history,
+        proba,
+        time.perf_counter() - t0,
+        str(resolve_device(job.config.device)),
+    )
+
+
+def model_label(job: FoldJob) -> str:
+    """Which model ``job`` trains, in a few words (``"cage c03"``, ``"final model"``,
+    ``"permutation 2/10, cage c03"``, ``"cage c03, seed 1"``)."""
+    p = job.progress
+    if p.get("stage") == "final":
+        return "final model"
+    name = f"cage {job.name}"
+    if p.get("stage") == "permutation":
+        return f"permutation {p['permutation']}/{p['n_permutations']}, {name}"
+    return name + (f", seed {job.config.seed}" if p.get("n_repeats", 1) > 1 else "")
+
+
+class JobProgress:
+    """One progress stream over many jobs that may train at the same time.
+
+    Every epoch of every job becomes an :class:`~napari_mousestop.learning.config.EpochProgress`
+    whose ``done`` and ``total`` count the epochs of all the jobs (so one bar shows the whole
+    run), ``models_done`` of ``n_models`` the jobs whose last epoch has been reported.
+    """
+
+    def __init__(self, jobs: list[FoldJob], progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.total = sum(job.config.epochs for job in jobs)
+        self.n_models = len(jobs)
+        self.epochs = 0
+        self.models_done = 0
+
+    def epoch(self, job: FoldJob, epoch: int, figures: dict) -> None:
+        """Report ``epoch`` of ``job`` with the epoch's ``figures``."""
+        self.epochs += 1
+        self.models_done += int(epoch) == job.config.epochs
+        if self.progress is None:
+            return
+        self.progress(
+            EpochProgress(
+                done=self.epochs,
+                total=self.total,
+                message=f"{model_label(job)}: epoch {epoch}/{job.config.epochs}",
+                epoch=int(epoch),
+                n_epochs=job.config.epochs,
+                loss=figures["train_loss"],
+                accuracy=figures["train_accuracy"],
+                test_loss=figures.get("test_loss"),
+                test_accuracy=figures.get("test_accuracy"),
+                models_done=self.models_done,
+                n_models=self.n_models,
+                **job.progress,
+            )
+        )
+
+
+def run_jobs(
+    dataset: Dataset,
+    jobs: list[FoldJob],
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_output: Callable[[FoldJob, FoldOutput], None] | None = None,
+    client=None,
+) -> dict[str, FoldOutput]:
+    """Train every job, in this process or on the workers of a Dask ``client``.
+
+    Parameters
+    ----------
+    dataset
+        The stacks and labels (sent once to every worker).
+    jobs
+        The models to train.
+    progress
+        Receives an :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch
+        of every job, in the calling thread (:class:`JobProgress`: one count over all jobs).
+    should_stop
+        Checked before every batch here, and about 10 times a second while workers train;
+        True raises :class:`~napari_mousestop.errors.Cancelled` after every worker stopped.
+    on_output
+        Called as ``on_output(job, output)`` in the calling thread as each job finishes.
+    client
+        A ``dask.distributed.Client`` (:func:`napari_mousestop.learning.parallel.fold_client`);
+        None trains the jobs one after the other in this process.
+
+    Returns
+    -------
+    dict
+        Job id to :class:`FoldOutput`.
+    """
+    tally = JobProgress(jobs, progress)
+    if client is not None:
+        from napari_mousestop.learning.parallel import run_jobs_on_cluster
+
+        return run_jobs_on_cluster(client, dataset, jobs, tally, should_stop, on_output)
+    out: dict[str, FoldOutput] = {}
+    for job in jobs:
+
+        def on_epoch(epoch: int, figures: dict, job: FoldJob = job) -> None:
+            tally.epoch(job, epoch, figures)
+
+        out[job.id] = train_job(dataset, job, on_epoch, should_stop)
+        if on_output is not None:
+            on_output(job, out[job.id])
+    return out
+
+
+def job_client(workers: int = 0, scheduler: str | None = None, n_jobs: int = 1):
+    """:func:`napari_mousestop.learning.parallel.fold_client` when ``workers`` or
+    ``scheduler`` ask for worker processes; else a context that gives None (train here)
+    without importing Dask."""
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (got {workers})")
+    if not workers and not scheduler:
+        return nullcontext(None)
+    from napari_mousestop.learning.parallel import fold_client
+
+    return fold_client(workers, scheduler, n_jobs)
+
+
+def cv_jobs(
+    dataset: Dataset,
+    config: TrainConfig,
+    repeats: int = 1,
+    labels: np.ndarray | None = None,
+    prefix: str = "cv",
+    progress: dict | None = None,
+) -> list[FoldJob]:
+    """The fold jobs of cross-validation by cages, for ``repeats`` seeds.
+
+    Repeat ``r`` uses the seed ``config.seed + r`` (so repeat 0 is the run of ``config``
+    itself, and every repeat equals a single run with its seed); fold ``k`` of a repeat gets
+    its own seed derived from the repeat's seed and ``k``.
+    """
+    y = dataset.labels if labels is None else labels
+    folds = cv_folds(dataset.cages, y, config.folds)
+    jobs = []
+    for r in range(repeats):
+        cfg = replace(config, seed=config.seed + r)
+        for k, (name, train, test) in enumerate(folds):
+            jobs.append(
+                FoldJob(
+                    id=f"{prefix}/{r}/{k}",
+                    name=name,
+                    train=train,
+                    test=test,
+                    config=cfg,
+                    seed=_seed_for(cfg.seed, k),
+                    labels=labels,
+                    keep_model=labels is None,
+                    progress={
+                        "stage": "cv",
+                        "fold": k + 1,
+                        "n_folds": len(folds),
+                        "cage": name,
+                        "repeat": r + 1,
+                        "n_repeats": repeats,
+                        **(progress or {}),
+                    },
+                )
+            )
+    return jobs
+
+
+def final_job(dataset: Dataset, config: TrainConfig) -> FoldJob:
+    """The job of the final model: every sample, no held-out data."""
+    return FoldJob(
+        id="final",
+        name="all",
+        train=np.arange(len(dataset)),
+        test=np.array([], dtype=np.int64),
+        config=config,
+        seed=_seed_for(config.seed, FINAL_SEED_KEY),
+        progress={"stage": "final", "fold": 1, "n_folds": 1},
+    )
+
+
+def collect_cv(
+    dataset: Dataset,
+    config: TrainConfig,
+    jobs: list[FoldJob],
+    outputs: dict[str, FoldOutput],
+    seconds: float,
+) -> list[CVResult]:
+    """The :class:`CVResult` of every repeat from the outputs of :func:`cv_jobs` jobs."""
+    n_classes = len(dataset.classes)
+    by_repeat: dict[int, list[FoldJob]] = {}
+    for job in jobs:
+        by_repeat.setdefault(job.progress["repeat"], []).append(job)
+    results = []
+    for repeat_jobs in by_repeat.values():
+        oof = np.full((len(dataset), n_classes), np.nan, dtype=np.float64)
+        folds = []
+        for job in repeat_jobs:
+            o = outputs[job.id]
+            oof[job.test] = o.proba
+            held_out = tuple(str(c) for c in np.unique(dataset.cages[job.test]))
+            folds.append(
+                FoldResult(
+                    job.name, job.train, job.test, o.model, o.scaler, o.history, o.proba,
+                    held_out, o.seconds,
+                )
+            )  # fmt: skip
+        X = dataset.X
+        results.append(
+            CVResult(
+                folds=folds,
+                oof_proba=oof,
+                labels=dataset.labels.copy(),
+                cages=dataset.cages.copy(),
+                recordings=dataset.recordings.copy(),
+                animals=dataset.animals.copy(),
+                classes=tuple(dataset.classes),
+                config=repeat_jobs[0].config,
+                model_config=config.model_config(X.shape[1], X.shape[2], n_classes),
+                seconds=seconds,
+                device=outputs[repeat_jobs[0].id].device,
+            )
+        )
+    return results
+
+
+def train_models(
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    repeats: int = 1,
+    final_model: bool = True,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+    extra_jobs: list[FoldJob] | tuple = (),
+    on_output: Callable[[FoldJob, FoldOutput], None] | None = None,
+) -> tuple[list[CVResult], Checkpoint | None]:
+    """Cross-validation by cages for ``repeats`` seeds and the final model, all at once.
+
+    Every fold of every repeat and the final model are independent jobs; with ``workers``
+    or ``scheduler`` they train in worker processes at the same time (see
+    :func:`loco_cv`), and give the same models as here. ``extra_jobs`` (the permutation
+    test's) train in the same batch, on the same workers; ``on_output`` sees every finished
+    job (:func:`run_jobs`).
+
+    Returns
+    -------
+    runs, final
+        One :class:`CVResult` per repeat (seed ``config.seed + r``) and the final model's
+        checkpoint (None without ``final_model``).
+    """
+    config = config or TrainConfig()
+    check_trainable(dataset, config, cv=True)
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1 (got {repeats})")
+    jobs = cv_jobs(dataset, config, repeats)
+    final = final_job(dataset, config) if final_model else None
+    everything = ([final] if final else []) + jobs + list(extra_jobs)  # the longest job first
+    t0 = time.perf_counter()
+    with job_client(workers, scheduler, len(everything)) as client:
+        outputs = run_jobs(dataset, everything, progress, should_stop, on_output, client)
+    seconds = time.perf_counter() - t0
+    runs = collect_cv(dataset, config, jobs, outputs, seconds)
+    checkpoint = None
+    if final is not None:
+        o = outputs[final.id]
+        meta = {"trained_on": "all", "history": o.history}
+        checkpoint = make_checkpoint(o.model, o.scaler, dataset, config, meta=meta)
+    return runs, checkpoint
+
+
 def loco_cv(
     dataset: Dataset,
     config: TrainConfig | None = None,
     progress: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> CVResult:
     """Cross-validation of the CNN by cages: leave one cage out, or balanced folds.
 
@@ -300,63 +665,27 @@ def loco_cv(
         Receives an :class:`~napari_mousestop.learning.config.EpochProgress` after every epoch
         of every fold.
     should_stop
-        Checked before every batch; True raises :class:`Cancelled`.
+        Checked before every batch (and while workers train); True raises
+        :class:`~napari_mousestop.errors.Cancelled` once every worker stopped.
+    workers
+        0: the folds one after the other in this process (torch threads as the process has
+        them). N >= 1: the folds at the same time in N worker processes of a local Dask
+        cluster, one torch thread each.
+    scheduler
+        Address of a running ``dask scheduler`` (``tcp://host:8786``): the folds run on its
+        workers instead (``workers`` is then ignored).
 
     Returns
     -------
     CVResult
-        Fold models, scalers, learning curves and out-of-fold probabilities.
+        Fold models, scalers, learning curves and out-of-fold probabilities. A fold's seed is
+        derived from ``config.seed`` and its index, so the results do not depend on where or in
+        which order the folds ran (bit for bit with the same number of torch threads).
     """
-    import time
-
-    config = config or TrainConfig()
-    check_trainable(dataset, config, cv=True)
-    folds = cv_folds(dataset.cages, dataset.labels, config.folds)
-    n_classes = len(dataset.classes)
-    oof = np.full((len(dataset), n_classes), np.nan, dtype=np.float64)
-    results: list[FoldResult] = []
-    t0 = time.perf_counter()
-    for k, (cage, train, test) in enumerate(folds):
-
-        def on_epoch(epoch: int, fig: dict, k: int = k, cage: str = cage) -> None:
-            if progress is not None:
-                progress(
-                    EpochProgress(
-                        done=k * config.epochs + epoch,
-                        total=len(folds) * config.epochs,
-                        message=f"cage {cage}: epoch {epoch}/{config.epochs}",
-                        fold=k + 1,
-                        n_folds=len(folds),
-                        epoch=epoch,
-                        n_epochs=config.epochs,
-                        loss=fig["train_loss"],
-                        accuracy=fig["train_accuracy"],
-                        test_loss=fig.get("test_loss"),
-                        test_accuracy=fig.get("test_accuracy"),
-                        cage=cage,
-                    )
-                )
-
-        model, scaler, history, proba = train_fold(
-            dataset, train, test, config, _seed_for(config.seed, k), on_epoch, should_stop
-        )
-        oof[test] = proba
-        held_out = tuple(str(c) for c in np.unique(dataset.cages[test]))
-        results.append(FoldResult(cage, train, test, model, scaler, history, proba, held_out))
-    X = dataset.X
-    return CVResult(
-        folds=results,
-        oof_proba=oof,
-        labels=dataset.labels.copy(),
-        cages=dataset.cages.copy(),
-        recordings=dataset.recordings.copy(),
-        animals=dataset.animals.copy(),
-        classes=tuple(dataset.classes),
-        config=config,
-        model_config=config.model_config(X.shape[1], X.shape[2], n_classes),
-        seconds=time.perf_counter() - t0,
-        device=str(resolve_device(config.device)),
+    runs, _ = train_models(
+        dataset, config, 1, False, progress, should_stop, workers=workers, scheduler=scheduler
     )
+    return runs[0]
 
 
 def train_final(
@@ -365,37 +694,17 @@ def train_final(
     progress: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Checkpoint:
-    """Train the final model on all samples and return it as a :class:`Checkpoint`.
+    """Train the final model on all samples, in this process, and return it as a
+    :class:`Checkpoint`.
 
     The checkpoint carries the weights, architecture, class names, scaler, the dataset's
     parameters (T, N, interval, stop thresholds, geometry) and versions; save it with
-    :func:`save_checkpoint`.
+    :func:`~napari_mousestop.learning.checkpoint.save_checkpoint`.
     """
     config = config or TrainConfig()
     check_trainable(dataset, config, cv=False)
-    everything = np.arange(len(dataset))
-    none = np.array([], dtype=np.int64)
-
-    def on_epoch(epoch: int, fig: dict) -> None:
-        if progress is not None:
-            progress(
-                EpochProgress(
-                    done=epoch,
-                    total=config.epochs,
-                    message=f"final model: epoch {epoch}/{config.epochs}",
-                    fold=1,
-                    n_folds=1,
-                    epoch=epoch,
-                    n_epochs=config.epochs,
-                    loss=fig["train_loss"],
-                    accuracy=fig["train_accuracy"],
-                    stage="final",
-                )
-            )
-
-    model, scaler, history, _ = train_fold(
-        dataset, everything, none, config, _seed_for(config.seed, 10**6), on_epoch, should_stop
-    )
+    job = final_job(dataset, config)
+    o = run_jobs(dataset, [job], progress, should_stop)[job.id]
     return make_checkpoint(
-        model, scaler, dataset, config, meta={"trained_on": "all", "history": history}
+        o.model, o.scaler, dataset, config, meta={"trained_on": "all", "history": o.history}
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
 from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
@@ -45,19 +46,28 @@ COLUMNS = {
 class TrainWidget(JobWidget):
     """Train the CNN with cross-validation by cages, baselines and statistics, off the main thread.
 
+    The folds (of every seed, and of the full-pipeline permutation test) train in worker
+    processes when *workers* > 0 (0: one after the other in napari's process) or on a running
+    Dask cluster (*scheduler*); one bar counts every epoch of every model, the status line
+    names the models finished and those training, and Cancel stops every worker.
+
     Results stay on the widget after a run: :attr:`report` (the run's
     :class:`~napari_mousestop.learning.report.Report`), :attr:`cv`
-    (fold models and out-of-fold probabilities), :attr:`final` (the all-data checkpoint) and
-    :attr:`dataset`, so the comparison widget can use them without a file.
+    (fold models and out-of-fold probabilities of the first seed), :attr:`runs` (every seed),
+    :attr:`final` (the all-data checkpoint) and :attr:`dataset`, so the comparison widget can
+    use them without a file.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         self.report: Any = None
         self.cv: Any = None
+        self.runs: list = []
         self.final: Any = None
         self.dataset: Any = None
         self._folds: list[dict] = []
+        self._curves: dict[tuple, dict] = {}
+        self._epochs: dict[tuple, int] = {}
         self._last_draw = 0.0
         self.source = ComboBox(
             label="data",
@@ -83,6 +93,36 @@ class TrainWidget(JobWidget):
             max=100_000,
             tooltip="permutations of each cage-level test of accuracy (CNN, sex, age)",
         )
+        self.repeats = SpinBox(
+            label="seeds (repeats)",
+            value=1,
+            min=1,
+            max=100,
+            tooltip="cross-validate with this many seeds (seed, seed + 1, ...): the results "
+            "show the spread of accuracy and the ensemble's accuracy",
+        )
+        self.retrain_permutations = SpinBox(
+            label="retrained permutations",
+            value=0,
+            min=0,
+            max=100_000,
+            tooltip="full-pipeline permutation test: retrain the whole cross-validation on this "
+            "many relabelled cohorts (0: off). Kept in the run folder and resumed",
+        )
+        self.workers = SpinBox(
+            label="workers",
+            value=os.cpu_count() or 1,
+            min=0,
+            max=1024,
+            tooltip="processes training folds at the same time (0: one after the other in "
+            "napari's process)",
+        )
+        self.scheduler = LineEdit(
+            label="scheduler",
+            value="",
+            tooltip="address of a running dask scheduler (tcp://host:8786) to train the folds "
+            "on its workers; empty: local worker processes",
+        )
         self.final_model = CheckBox(
             label="final model on all data",
             value=True,
@@ -101,6 +141,10 @@ class TrainWidget(JobWidget):
                 self.dataset_file,
                 self.params,
                 self.n_permutations,
+                self.repeats,
+                self.retrain_permutations,
+                self.workers,
+                self.scheduler,
                 self.final_model,
                 self.run_dir,
             ]
@@ -170,19 +214,27 @@ class TrainWidget(JobWidget):
         guess = frequency_guess_accuracy(
             dataset.labels, [(tr, te) for _, tr, te in folds], len(dataset.classes)
         )
-        total = config.epochs * (len(folds) + (1 if self.final_model.value else 0))
-        self._folds, self.dataset = [], dataset
+        n_runs = int(self.repeats.value) + int(self.retrain_permutations.value)
+        total = config.epochs * (len(folds) * n_runs + (1 if self.final_model.value else 0))
+        self._folds, self._curves, self._epochs, self.dataset = [], {}, {}, dataset
         self._history = HistoryPlot(
             self.live, chance=1.0 / len(dataset.classes), frequency_guess=guess
         )
         self.report = self.cv = self.final = None
+        self.runs = []
         run_dir = path_of(self.run_dir)
         path = path_of(self.dataset_file) if self.source.value == "dataset file" else None
         args = (config, int(self.n_permutations.value), path, bool(self.final_model.value))
+        how = {
+            "repeats": int(self.repeats.value),
+            "retrain_permutations": int(self.retrain_permutations.value),
+            "workers": int(self.workers.value),
+            "scheduler": str(self.scheduler.value).strip() or None,
+        }
 
         def job(emit: Any, should_stop: Any) -> TrainingRun:
             return run_training(
-                dataset, *args, progress=emit, should_stop=should_stop, run_dir=run_dir
+                dataset, *args, progress=emit, should_stop=should_stop, run_dir=run_dir, **how
             )
 
         return self.start_job(job, lambda _: None, self._on_done, total, "training")
@@ -192,50 +244,61 @@ class TrainWidget(JobWidget):
         if not isinstance(item, EpochProgress):
             self.status.setText(item.message + "...")
             return
-        key = (item.stage, item.fold)
-        if not self._folds or self._folds[-1]["key"] != key:
-            self._folds.append(
-                {
+        key = item.model_key
+        self._epochs[key] = item.epoch
+        if item.stage != "permutation" and item.repeat == 1:  # curves of the first seed
+            if key not in self._curves:
+                self._curves[key] = {
                     "key": key,
                     "cage": item.cage,
                     "train_loss": [],
                     "test_accuracy": [],
                     "train_accuracy": [],
                 }
-            )
-        fold = self._folds[-1]
-        fold["train_loss"].append(item.loss)
-        fold["train_accuracy"].append(item.accuracy)
-        if item.test_accuracy is not None:
-            fold["test_accuracy"].append(item.test_accuracy)
-        n_cv = item.n_folds if item.stage == "cv" else len([f for f in self._folds[:-1]])
-        done = (
-            (item.fold - 1) * item.n_epochs + item.epoch
-            if item.stage == "cv"
-            else (n_cv * item.n_epochs + item.epoch)
-        )
-        what = (
-            f"fold {item.fold}/{item.n_folds} (held out: {item.cage})"
-            if item.stage == "cv"
-            else ("final model")
-        )
-        self.set_progress(
-            done, text=f"{what}, epoch {item.epoch}/{item.n_epochs}, loss {item.loss:.3f}"
-        )
+                self._folds.append(self._curves[key])
+            fold = self._curves[key]
+            fold["train_loss"].append(item.loss)
+            fold["train_accuracy"].append(item.accuracy)
+            if item.test_accuracy is not None:
+                fold["test_accuracy"].append(item.test_accuracy)
+        self.set_progress(item.done, item.total, self._progress_text(item))
         now = time.monotonic()
         if now - self._last_draw > 0.2 or item.epoch == item.n_epochs:
             self._last_draw = now
             self._history.update(self._folds)
 
+    def _progress_text(self, item: EpochProgress) -> str:
+        """Models finished of the run, and those training now (several with workers)."""
+        n_epochs = item.n_epochs
+        running = [k for k, e in self._epochs.items() if e < n_epochs]
+        names = ", ".join(f"{_model_label(k)} {self._epochs[k]}/{n_epochs}" for k in running[:3])
+        more = f" and {len(running) - 3} more" if len(running) > 3 else ""
+        now = f"; training {names}{more}" if running else ""
+        return f"{item.models_done}/{item.n_models} models done{now}; loss {item.loss:.3f}"
+
     def _on_done(self, result: TrainingRun | None) -> None:
         if result is None:
             return
         self.report, self.cv, self.final = result.report, result.cv, result.final
+        self.runs = result.runs
         self._history.update(self._folds)
         self.show_report(self.report)
         self.tabs.setCurrentIndex(1)
         where = f"; saved to {result.run_dir}" if result.run_dir else ""
         self.status.setText(f"done: accuracy {self.report.accuracy:.2f}{where}")
+
+    def _show_spread(self, row: int, rep: Any) -> None:
+        """The last table row: accuracy over the seeds, mean and SD, and its range."""
+        acc = rep.accuracy
+        per_class = "; ".join(f"{c} {v.mean:.2f} (SD {v.sd:.2f})" for c, v in rep.per_class.items())
+        cells = (f"{acc.mean:.3f} ± {acc.sd:.3f}", f"{acc.min:.2f} - {acc.max:.2f} (range)")
+        for c, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            item.setToolTip(
+                f"accuracy of each seed: {', '.join(f'{v:.3f}' for v in acc.values)}; per "
+                f"class: {per_class}. {rep.note}"
+            )
+            self.table.setItem(row, c, item)
 
     def show_report(self, report: Any) -> None:
         """Confusion matrix, CNN vs baselines table, and every interval and test of a
@@ -250,8 +313,15 @@ class TrainWidget(JobWidget):
             title=f"CNN, out of fold (accuracy {cnn.accuracy.value:.2f})",
         )
         rows = [("CNN", cnn)] + [(k, b.summary) for k, b in report.baselines.items()]
-        self.table.setRowCount(len(rows))
-        self.table.setVerticalHeaderLabels([name for name, _ in rows])
+        rep = report.repeats
+        if rep is not None:
+            rows.insert(1, (f"CNN ensemble ({len(rep.seeds)} seeds)", rep.ensemble))
+        self.table.setRowCount(len(rows) + (rep is not None))
+        self.table.setVerticalHeaderLabels(
+            [name for name, _ in rows] + ([f"CNN, {len(rep.seeds)} seeds"] if rep else [])
+        )
+        if rep is not None:
+            self._show_spread(len(rows), rep)
         for r, (name, s) in enumerate(rows):
             ci, wil = s.accuracy.interval, s.animal_interval
             comp = report.comparisons.get(name)
@@ -276,3 +346,14 @@ class TrainWidget(JobWidget):
                 for st in statements(report)
             )
         )
+
+
+def _model_label(key: tuple) -> str:
+    """A model of :attr:`~napari_mousestop.learning.config.EpochProgress.model_key` in a few
+    words."""
+    stage, repeat, permutation, fold = key
+    if stage == "final":
+        return "final model"
+    if stage == "permutation":
+        return f"permutation {permutation} fold {fold}"
+    return f"fold {fold}" + (f" (seed {repeat})" if repeat > 1 else "")

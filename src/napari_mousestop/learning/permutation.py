@@ -1,0 +1,229 @@
+"""The full-pipeline permutation test: cross-validation retrained on relabelled cohorts.
+
+The prediction-permutation test of :func:`napari_mousestop.learning.stats.permutation_test`
+keeps the out-of-fold predictions fixed and permutes the labels; it asks whether *these
+predictions* beat chance. This test asks whether the *training procedure* learns anything: the
+labels are permuted at the level they were assigned (the same :func:`label_shuffler` scheme:
+with one sex per cage, the sexes of the cages across cages and the ages within each cage), and
+the whole cross-validation (folds, scalers, models, with the run's own settings and seed) is
+rerun on each relabelled cohort. Its null distribution therefore includes everything the
+procedure can fit by chance, which on 96 animals and a 124,000-parameter model is the honest
+reference; its cost is one cross-validation per permutation.
+
+Each finished permutation is written to ``FOLDER/perm_NNNNN.json`` (its labels, out-of-fold
+predictions and accuracy) under a key of the dataset and the settings, so an interrupted test
+resumes where it stopped, and a larger test reuses the permutations already done. Permutation
+``i`` is drawn from its own seed (the run's seed and ``i``), so it is the same whatever the
+number of permutations asked for or the order in which they finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.io.atomic import write_text_atomic
+from napari_mousestop.learning.config import TrainConfig
+from napari_mousestop.learning.stats import (
+    LabelShuffler,
+    PermutationResult,
+    label_shuffler,
+    permutation_result,
+)
+from napari_mousestop.learning.training import (
+    FoldJob,
+    FoldOutput,
+    check_trainable,
+    cv_jobs,
+    job_client,
+    run_jobs,
+)
+from napari_mousestop.progress import ProgressCallback
+
+log = logging.getLogger(__name__)
+
+FILE_FORMAT = "napari-mousestop-permutation/1"
+"""Format of a finished permutation's file."""
+
+ASSUMES = (
+    "labels were assigned at random at that level (the design's randomisation); the whole "
+    "cross-validation is retrained on every relabelling with the run's settings and seed, so "
+    "it tests the training procedure on this cohort, not one set of predictions"
+)
+
+__all__ = ["PermutationPlan", "retrained_permutation_test", "run_key"]
+
+
+def run_key(dataset: Dataset, config: TrainConfig) -> str:
+    """Key of the permutations of this dataset and these settings: a hash of the stacks,
+    labels, cages, recordings and every setting that changes results (not ``device``, which
+    changes them only to rounding)."""
+    h = hashlib.sha256()
+    for arr in (dataset.X, dataset.labels, dataset.cages, dataset.recordings):
+        a = np.ascontiguousarray(arr)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    settings = {k: v for k, v in config.to_dict().items() if k != "device"}
+    h.update(json.dumps({"classes": list(dataset.classes), **settings}, sort_keys=True).encode())
+    return h.hexdigest()[:32]
+
+
+class PermutationPlan:
+    """The jobs of a retrained permutation test, the ones already on disk, and its result.
+
+    Parameters
+    ----------
+    dataset, config
+        The data and the run's settings (``config.seed`` seeds the permutations and, as in the
+        run itself, every fold's model).
+    n_permutations
+        Permutations of the test.
+    folder
+        Where finished permutations are kept (None: nowhere, no resume).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        config: TrainConfig,
+        n_permutations: int,
+        folder: str | os.PathLike | None = None,
+    ) -> None:
+        if n_permutations < 1:
+            raise ValueError(f"permutations must be >= 1 (got {n_permutations})")
+        self.dataset, self.config, self.n = dataset, config, int(n_permutations)
+        self.folder = Path(folder) if folder is not None else None
+        self.shuffler: LabelShuffler = label_shuffler(
+            dataset.labels, dataset.cages, dataset.recordings, tuple(dataset.classes)
+        )
+        self.key = run_key(dataset, config)
+        self.accuracy: dict[int, float] = {}
+        self._done: dict[int, dict[str, FoldOutput]] = {}
+        for i in range(self.n):
+            found = self._load(i)
+            if found is not None:
+                self.accuracy[i] = found
+        self.resumed = len(self.accuracy)
+        self.jobs: list[FoldJob] = []
+        self._labels: dict[int, np.ndarray] = {}
+        self._jobs_of: dict[int, list[FoldJob]] = {}
+        for i in range(self.n):
+            if i in self.accuracy:
+                continue
+            labels = self.labels(i)
+            self._labels[i] = labels
+            progress = {"stage": "permutation", "permutation": i + 1, "n_permutations": self.n}
+            jobs = cv_jobs(dataset, config, 1, labels, prefix=f"perm/{i}", progress=progress)
+            self._jobs_of[i] = jobs
+            self.jobs += jobs
+
+    def labels(self, i: int) -> np.ndarray:
+        """The labels of permutation ``i`` (the same for every ``n_permutations``)."""
+        rng = np.random.default_rng([int(self.config.seed), 0x7065726D, int(i)])
+        return self.shuffler.draw(1, rng)[0]
+
+    def _file(self, i: int) -> Path | None:
+        return None if self.folder is None else self.folder / f"perm_{i + 1:05d}.json"
+
+    def _load(self, i: int) -> float | None:
+        path = self._file(i)
+        if path is None or not path.is_file():
+            return None
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        if doc.get("format") != FILE_FORMAT or doc.get("key") != self.key:
+            return None  # another dataset or other settings: computed again, then replaced
+        return float(doc["accuracy"])
+
+    def on_output(self, job: FoldJob, output: FoldOutput) -> None:
+        """Collect a finished fold; once a permutation's folds are all in, score and keep it."""
+        if not job.id.startswith("perm/"):
+            return
+        i = int(job.id.split("/")[1])
+        done = self._done.setdefault(i, {})
+        done[job.id] = output
+        jobs = self._jobs_of[i]
+        if len(done) < len(jobs):
+            return
+        y = self._labels[i]
+        pred = np.full(len(y), -1, dtype=np.int64)
+        for j in jobs:
+            pred[j.test] = done[j.id].proba.argmax(axis=1)
+        self.accuracy[i] = float(np.mean(pred == y))
+        del self._done[i]
+        path = self._file(i)
+        if path is not None:
+            doc = {
+                "format": FILE_FORMAT,
+                "key": self.key,
+                "permutation": i + 1,
+                "accuracy": self.accuracy[i],
+                "labels": y.tolist(),
+                "predicted": pred.tolist(),
+                "level": self.shuffler.level,
+                "config": self.config.to_dict(),
+            }
+            try:
+                write_text_atomic(path, json.dumps(doc))
+            except OSError as exc:
+                log.warning("cannot keep permutation %d in %s: %s", i + 1, path, exc)
+
+    def result(self, observed: float) -> PermutationResult:
+        """The test of ``observed`` (the accuracy of the run with the same settings and seed)
+        against the permutations, once all of them are done."""
+        missing = [i + 1 for i in range(self.n) if i not in self.accuracy]
+        if missing:
+            raise RuntimeError(f"permutations not finished: {missing[:10]}")
+        null = np.array([self.accuracy[i] for i in range(self.n)])
+        return permutation_result(observed, null, self.shuffler, ASSUMES)
+
+
+def retrained_permutation_test(
+    dataset: Dataset,
+    config: TrainConfig,
+    n_permutations: int,
+    observed: float,
+    folder: str | os.PathLike | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+) -> PermutationResult:
+    """The full-pipeline permutation test of a cross-validation's accuracy.
+
+    Parameters
+    ----------
+    dataset, config
+        The data and the settings of the run whose accuracy is tested.
+    n_permutations
+        Relabellings; each costs one cross-validation (the smallest p is
+        ``1 / (1 + n_permutations)``).
+    observed
+        The run's out-of-fold accuracy (``loco_cv(dataset, config)``, the same seed).
+    folder
+        Keep finished permutations there and reuse those already there (resume).
+    progress, should_stop, workers, scheduler
+        As in :func:`napari_mousestop.learning.training.loco_cv`; progress reports carry
+        ``stage="permutation"`` and the permutation's number.
+
+    Returns
+    -------
+    PermutationResult
+        ``p = (1 + #{null >= observed}) / (1 + n_permutations)``, the null mean and 95%
+        quantile, the level and scheme of the relabelling.
+    """
+    check_trainable(dataset, config, cv=True)
+    plan = PermutationPlan(dataset, config, n_permutations, folder)
+    if plan.jobs:
+        with job_client(workers, scheduler, len(plan.jobs)) as client:
+            run_jobs(dataset, plan.jobs, progress, should_stop, plan.on_output, client)
+    return plan.result(observed)
