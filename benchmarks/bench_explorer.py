@@ -138,6 +138,8 @@ def main() -> None:
     from qtpy import API_NAME
     from qtpy.QtWidgets import QApplication
 
+    from napari_mousestop.gui.widgets.explore import text_overlay
+
     results: dict = {"command": " ".join(sys.argv), "machine": f"{platform.machine()}, "
                      f"{os.cpu_count()} CPUs", "window": list(args.size)}  # fmt: skip
     ds = paper_cohort(T=args.hours, seed=args.seed)
@@ -173,7 +175,7 @@ def main() -> None:
     _steps(viewer, app, hours[:5])  # warm-up
     _report(name, *_steps(viewer, app, hours), results)
     print(f"load average {os.getloadavg()[0]:.1f} after timing")
-    print(f"canvas text at the last step: {viewer.text_overlay.text.splitlines()[0]!r}")
+    print(f"canvas text at the last step: {text_overlay(viewer).text.splitlines()[0]!r}")
     viewer.close()
 
     if args.grid:

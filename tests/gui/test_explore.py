@@ -11,7 +11,7 @@ import pytest
 from napari_mousestop.datasets.dataset import Dataset, save_dataset
 from napari_mousestop.datasets.mosaic import Mosaic
 from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY
-from napari_mousestop.gui.widgets.explore import ExploreWidget
+from napari_mousestop.gui.widgets.explore import ExploreWidget, text_overlay
 from napari_mousestop.io.cohort import CLASSES
 
 pytestmark = pytest.mark.gui
@@ -69,8 +69,8 @@ def _shot(viewer, qtbot):
 
 def _screen(viewer, shot, y_cm, x_cm):
     """Pixel (row, col) of world position (y, x) in a canvas screenshot."""
-    cy, cx = viewer.camera.center[-2:]
-    zoom = viewer.camera.zoom
+    cy, cx = viewer.scene.camera.center[-2:]
+    zoom = viewer.scene.camera.zoom
     h, w = shot.shape[:2]
     return int(round((y_cm - cy) * zoom + h / 2)), int(round((x_cm - cx) * zoom + w / 2))
 
@@ -82,7 +82,7 @@ def test_every_tile_is_lit_where_its_animal_stopped_that_hour(opened, qtbot):
     for other in viewer.layers[1:]:  # the mosaic alone: only stops can light the canvas
         other.visible = False
     w = 50 / N
-    assert viewer.camera.zoom * w >= 3  # a bin is several screen pixels wide
+    assert viewer.scene.camera.zoom * w >= 3  # a bin is several screen pixels wide
     for hour in range(T):
         viewer.dims.set_point(0, float(hour))
         shot = _shot(viewer, qtbot)
@@ -122,10 +122,10 @@ def test_the_slider_changes_the_canvas_and_reads_as_clock_time(opened, qtbot):
     for hour in range(T):
         viewer.dims.set_point(0, float(hour))
         shots.append(_shot(viewer, qtbot))
-        text = viewer.text_overlay.text.splitlines()[0]
+        text = text_overlay(viewer).text.splitlines()[0]
         assert text == explorer.hour_label.text()
         assert explorer.hourly.cursor.get_xdata()[0] == pytest.approx(hour + 0.5)
-    assert viewer.text_overlay.visible
+    assert text_overlay(viewer).visible
     for a, b in ((0, 1), (1, 2)):
         assert np.abs(shots[a] - shots[b]).mean() > 0.05
     viewer.dims.set_point(0, 1.0)

@@ -13,6 +13,7 @@ import qtpy
 
 from napari_mousestop.gui import sample_data as _sample_data
 from napari_mousestop.gui.sample_data import make_sample_cohort
+from napari_mousestop.gui.widgets.explore import text_overlay
 
 pytestmark = pytest.mark.gui
 
@@ -60,7 +61,7 @@ def test_open_recording_and_scrub_hours(make_napari_viewer, qtbot, recording):
         viewer.dims.set_point(0, float(hour))
         assert viewer.dims.point[0] == pytest.approx(hour)
         shots[hour] = _shot(viewer, qtbot)
-        texts[hour] = viewer.text_overlay.text.splitlines()[0]
+        texts[hour] = text_overlay(viewer).text.splitlines()[0]
     points = viewer.layers["cage01 stops"]
     assert {0.0, 1.0} <= set(points.data[:, 0])
     for img in shots.values():

@@ -103,6 +103,15 @@ class MosaicView:
         )
 
 
+
+def text_overlay(viewer: Any) -> Any:
+    """The canvas' text overlay (``viewer.canvas.overlays.text`` since napari 0.9, where
+    ``viewer.text_overlay`` is deprecated; the latter before)."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    text = getattr(overlays, "text", None)
+    return text if text is not None else viewer.text_overlay
+
+
 class ExploreWidget(QWidget):
     """Clock time, hover details and a stops-per-hour plot for the mosaics in the viewer."""
 
@@ -208,7 +217,7 @@ class ExploreWidget(QWidget):
         self.animals.clear()
         if self.view is None:
             self.animals.blockSignals(False)
-            self.viewer.text_overlay.visible = False
+            text_overlay(self.viewer).visible = False
             self.hour_label.setText("open a recording or a dataset")
             self.plot.clear()
             self.plot.draw_idle()
@@ -221,9 +230,10 @@ class ExploreWidget(QWidget):
         layer.mouse_drag_callbacks.append(self._on_click)
         QTimer.singleShot(0, self._select_mosaic)  # its contrast in the layer controls
         layer.colorbar.visible = True
-        self.viewer.text_overlay.visible = True
-        self.viewer.text_overlay.position = "top_left"
-        self.viewer.text_overlay.font_size = 12
+        overlay = text_overlay(self.viewer)
+        overlay.visible = True
+        overlay.position = "top_left"
+        overlay.font_size = 12
         self.redraw()
         self._on_hour()
 
@@ -251,7 +261,7 @@ class ExploreWidget(QWidget):
             return
         text = self.hour_text()
         self.hour_label.setText(text)
-        self.viewer.text_overlay.text = text
+        text_overlay(self.viewer).text = text
         self._move_cursor()
         self._on_status()
 
@@ -359,7 +369,7 @@ class ExploreWidget(QWidget):
             except (TypeError, ValueError, RuntimeError):
                 pass
         self._connections = []
-        self.viewer.text_overlay.visible = False
+        text_overlay(self.viewer).visible = False
         if self.view is not None:
             try:
                 self.view.layer.mouse_drag_callbacks.remove(self._on_click)
