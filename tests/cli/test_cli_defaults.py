@@ -15,6 +15,7 @@ STOP = {
     "window": "speed_window_s",
     "max_gap": "max_gap_s",
     "time_base": "time_base",
+    "method": "method",
     "verify": "verify",
 }
 HIST = {"intervals": "n_intervals", "bins": "n_bins", "align_to": "align_to",
@@ -32,7 +33,6 @@ def test_stop_histogram_and_training_options_default_to_the_dataclasses():
     stops, dataset, train = _defaults("stops"), _defaults("dataset"), _defaults("train")
     for option, field in STOP.items():
         assert stops[option] == dataset[option] == getattr(StopParams(), field), option
-    assert stops["method"] == StopParams().method
     for option, field in HIST.items():
         assert dataset[option] == getattr(HistogramParams(), field), option
     assert parse_duration(dataset["interval"]) == HistogramParams().interval_s

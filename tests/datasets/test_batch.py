@@ -200,14 +200,18 @@ def test_cli_builds_and_lists_failures(recordings, tmp_path):
     out = tmp_path / "cli.npz"
     args = ["dataset", str(csv), "-o", str(out), "--interval", "2min", "--intervals", "3"]
     res = CliRunner().invoke(
-        app, [*args, "--bins", "6", "--workers", "0", "--min-duration", "2", "--verify"]
-    )
+        app,
+        [*args, "--bins", "6", "--workers", "0", "--min-duration", "2", "--verify",
+         "--method", "sql"],
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output and "gone.sqlite" in res.output
     ds = load_dataset(out)
     assert ds.X.shape == (4, 3, 6, 6)
     assert ds.params["stops"]["min_duration_s"] == 2.0 and ds.params["stops"]["verify"]
     assert ds.params["recordings"]["b.sqlite"]["reader"]["verified"]
+    assert ds.params["stops"]["method"] == "sql"  # read as asked: SQL, no page decoding
+    assert ds.params["recordings"]["b.sqlite"]["reader"]["source"] == "sql"
     assert ds.params["histogram"]["interval_s"] == 120.0
     bad = cohort_csv(recordings, [("gone.sqlite", "X", "c", "F", "A")], "cli_bad.csv")
     res = CliRunner().invoke(app, ["dataset", str(bad), "-o", str(tmp_path / "b.npz")])

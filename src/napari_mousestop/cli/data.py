@@ -25,6 +25,19 @@ from napari_mousestop.stops import StopParams
 STOP = StopParams()
 HIST = HistogramParams()
 
+# --- stop detection: the options of `stops` and `dataset` (defaults from StopParams) ----------
+
+SPEED = typer.Option(STOP.speed_threshold_cm_s, help="Stops: speed threshold (cm/s).")
+MIN_DURATION = typer.Option(STOP.min_duration_s, help="Stops: shortest stop (s).")
+WINDOW = typer.Option(STOP.speed_window_s, help="Stops: speed window (s), against jitter.")
+MAX_GAP = typer.Option(STOP.max_gap_s, help="Stops: longest detection gap in a stop (s).")
+TIME_BASE = typer.Option(STOP.time_base, help="Stops: time from timestamp (FRAME) or frames.")
+CAGE_SCALE = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57).")
+METHOD = typer.Option(STOP.method, help="How DETECTION is read: auto, pages or sql.")
+VERIFY = typer.Option(
+    STOP.verify, "--verify", help="Check each file with PRAGMA quick_check first (reads it all)."
+)
+
 # --- synthetic recordings and stops (synthetic, stops) -----------------------------------------
 
 
@@ -70,16 +83,14 @@ def stops(
         ..., help="LMT .sqlite file (opened read-only), or another tracker's file."
     ),
     out: str = typer.Option(..., "-o", "--out", help="Stop table to write (.csv or .parquet)."),
-    speed: float = typer.Option(STOP.speed_threshold_cm_s, help="Speed threshold (cm/s)."),
-    min_duration: float = typer.Option(STOP.min_duration_s, help="Shortest stop (s)."),
-    window: float = typer.Option(STOP.speed_window_s, help="Speed window (s), against jitter."),
-    max_gap: float = typer.Option(STOP.max_gap_s, help="Longest detection gap in a stop (s)."),
-    time_base: str = typer.Option(STOP.time_base, help="timestamp (FRAME.TIMESTAMP) or frames."),
-    cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
-    method: str = typer.Option(STOP.method, help="How DETECTION is read: auto, pages or sql."),
-    verify: bool = typer.Option(
-        STOP.verify, "--verify", help="Check the file with PRAGMA quick_check first (reads it all)."
-    ),
+    speed: float = SPEED,
+    min_duration: float = MIN_DURATION,
+    window: float = WINDOW,
+    max_gap: float = MAX_GAP,
+    time_base: str = TIME_BASE,
+    cage: str = CAGE_SCALE,
+    method: str = METHOD,
+    verify: bool = VERIFY,
     source_software: str = SOURCE_SOFTWARE,
     fps: float = FPS,
     calibration: str = CALIBRATION,
@@ -169,21 +180,20 @@ def dataset(
     ),
     weight: str = typer.Option(HIST.weight, help="count: 1 per stop; duration: seconds per stop."),
     off_floor: str = typer.Option(HIST.off_floor, help="Stops off the floor: clip or drop."),
-    speed: float = typer.Option(STOP.speed_threshold_cm_s, help="Stops: speed threshold (cm/s)."),
-    min_duration: float = typer.Option(STOP.min_duration_s, help="Stops: shortest stop (s)."),
-    window: float = typer.Option(STOP.speed_window_s, help="Stops: speed window (s)."),
-    max_gap: float = typer.Option(STOP.max_gap_s, help="Stops: longest detection gap (s)."),
-    time_base: str = typer.Option(STOP.time_base, help="Stops: time from timestamp or frames."),
-    cage: str = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57)."),
+    speed: float = SPEED,
+    min_duration: float = MIN_DURATION,
+    window: float = WINDOW,
+    max_gap: float = MAX_GAP,
+    time_base: str = TIME_BASE,
+    cage: str = CAGE_SCALE,
+    method: str = METHOD,
     age_threshold: float = typer.Option(
         AGE_THRESHOLD_DAYS, help="Ages below this many days are juvenile."
     ),
     workers: int = typer.Option(None, help="Worker processes (default: one per core; 0: no Dask)."),
     scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every recording."),
-    verify: bool = typer.Option(
-        STOP.verify, "--verify", help="Check each file with PRAGMA quick_check first (reads all)."
-    ),
+    verify: bool = VERIFY,
     fps: float = typer.Option(
         None, "--fps", help="Other trackers: frames per second where the cohort's fps is empty."
     ),
@@ -223,7 +233,7 @@ def dataset(
             cohort_csv,
             out,
             params,
-            StopParams(speed, min_duration, window, max_gap, time_base, verify=verify),
+            StopParams(speed, min_duration, window, max_gap, time_base, method, verify),
             geometry=geometry,
             scheduler=scheduler,
             progress=bar,
