@@ -29,7 +29,7 @@ _API = {
     "learning.training": ["loco_cv", "train_final"],
     "learning.checkpoint": ["Checkpoint", "load_checkpoint", "save_checkpoint"],
     "learning.report": ["TrainingRun", "load_run", "run_training", "train_and_report"],
-    "learning.predict": ["predict_files"],
+    "learning.predict": ["predict_files", "predict_recording"],
     "explain.maps": [
         "ExplanationMap",
         "activation_maps",

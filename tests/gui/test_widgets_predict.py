@@ -88,3 +88,10 @@ def test_lmt_files_are_binned_like_the_training_data(make_napari_viewer, qtbot, 
         p_af = points.features.loc[mine, "p_AF"].to_numpy()
         assert p_af == pytest.approx(tile["prediction"]["proba"]["AF"])
     assert any(isinstance(w, type(widget)) for w in viewer.window.dock_widgets.values())
+    # the same probabilities as `mousestop predict` (one core function behind both)
+    from napari_mousestop.learning.predict import predict_files
+
+    cli = predict_files(model, [db]).set_index("animal")
+    for tile in tiles:
+        want = cli.loc[tile["animal"]["rfid"], ["p_AM", "p_JM", "p_AF", "p_JF"]].to_numpy()
+        np.testing.assert_allclose(list(tile["prediction"]["proba"].values()), want, rtol=1e-6)

@@ -75,7 +75,7 @@ def predict_path(
     path = Path(path)
     suffix = path.suffix.lower()
     if tracker is not None and suffix not in (".npz", *SQLITE_SUFFIXES):
-        return _predict_recording(checkpoint, path, None, tracker)
+        return predict_recording(checkpoint, path, tracker=tracker)[1]
     if path.suffix.lower() == ".npz":
         ds = load_dataset(path)
         check_fits(checkpoint, ds, where=str(path))
@@ -94,7 +94,7 @@ def predict_path(
     if suffix in SQLITE_SUFFIXES:
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
-        return _predict_recording(checkpoint, path, verify, None)
+        return predict_recording(checkpoint, path, verify)[1]
     from napari_mousestop.io.trackers import sniff_source_software
 
     software = sniff_source_software(path)
@@ -109,10 +109,44 @@ def predict_path(
     )
 
 
-def _predict_recording(checkpoint: Checkpoint, path: Path, verify: bool, tracker) -> pd.DataFrame:
-    """A raw recording binned with the checkpoint's own parameters, then classified."""
-    from napari_mousestop.histograms import recording_stacks
+def predict_recording(
+    checkpoint: Checkpoint,
+    path: str | os.PathLike,
+    verify: bool = False,
+    tracker=None,
+    progress: ProgressCallback | None = None,
+) -> tuple:
+    """One raw recording binned with the checkpoint's own parameters, then classified.
 
+    Parameters
+    ----------
+    checkpoint
+        The model; its data parameters give the histogram, stop and geometry parameters.
+    path
+        An LMT recording or, with ``tracker``, another tracker's file.
+    verify
+        Check an LMT recording with ``PRAGMA quick_check`` first.
+    tracker
+        :class:`~napari_mousestop.io.trackers.TrackerParams` for another tracker's file.
+    progress
+        Called with the reading's :class:`~napari_mousestop.progress.Progress`.
+
+    Returns
+    -------
+    tuple
+        ``(stacks, predictions)``: the
+        :class:`~napari_mousestop.histograms.RecordingStacks` the model saw (to show them) and
+        one row per animal as :func:`predict_path` gives (``animal``: its RFID, else name, else
+        id; indexed like ``stacks.animals``).
+
+    Raises
+    ------
+    ValueError
+        A recording without animals.
+    """
+    from napari_mousestop.histograms import animal_key, recording_stacks
+
+    path = Path(path)
     hist, stop_params, geometry = recording_inputs(checkpoint)
     if verify:
         from dataclasses import replace
@@ -120,21 +154,23 @@ def _predict_recording(checkpoint: Checkpoint, path: Path, verify: bool, tracker
         from napari_mousestop.stops import StopParams
 
         stop_params = replace(stop_params or StopParams(), verify=True)
-    rs = recording_stacks(path, hist, stop_params, geometry, tracker=tracker)
+    rs = recording_stacks(path, hist, stop_params, geometry, progress=progress, tracker=tracker)
+    if not rs.animals:
+        raise ValueError(f"{path}: no animals in the recording")
     check_fits(checkpoint, rs.stacks, where=str(path))
     proba = predict_proba(checkpoint, rs.stacks)
-    animals = [a.get("rfid") or a.get("name") or str(a.get("animal_id")) for a in rs.animals]
-    return _frame(
+    frame = _frame(
         checkpoint,
         proba,
         {
             "source": str(path),
             "recording": path.name,
             "cage": "",
-            "animal": animals,
+            "animal": [animal_key(a) for a in rs.animals],
             "true": "",
         },
     )
+    return rs, frame
 
 
 def predict_files(

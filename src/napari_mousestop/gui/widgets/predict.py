@@ -180,30 +180,28 @@ class _FileJob:
         from napari_mousestop.errors import Cancelled
         from napari_mousestop.gui.layers.mosaic import mosaic_height_cm, recording_to_layers
         from napari_mousestop.gui.layers.recordings import layer_name
-        from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_names
-        from napari_mousestop.histograms import recording_stacks
-        from napari_mousestop.learning.checkpoint import predict_proba
-        from napari_mousestop.learning.predict import recording_inputs
+        from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_layout, recording_names
+        from napari_mousestop.learning.predict import predict_recording
         from napari_mousestop.progress import Progress
 
-        hist, stop, geometry = recording_inputs(self.ckpt)
+        classes = list(self.ckpt.classes)
         rows: list[dict] = []
         below = 0.0  # each recording's mosaic below the previous one
+        n = len(self.files)
         for k, f in enumerate(self.files):
             if should_stop():
                 raise Cancelled()
-            rs = recording_stacks(f, hist, stop, geometry)
-            if not rs.animals:
-                raise ValueError(f"{f}: no animals in the ANIMAL table")
+            rs, frame = predict_recording(self.ckpt, f)
             cage, labels = recording_names(f, rs.animals)
-            proba = predict_proba(self.ckpt, rs.stacks)
-            names = [layer_name(cage, animal_key(a), labels.get(animal_key(a))) for a in rs.animals]
+            names = [layer_name(cage, a, labels.get(a)) for a in frame["animal"]]
+            proba = frame[[f"p_{c}" for c in classes]].to_numpy()
             rows += _rows(self.ckpt, names, proba)
             for row in rows[-len(names) :]:
                 row["recording"] = Path(f).name
-            layers = recording_to_layers(rs, cage=cage, labels=labels, origin=(below, 0.0))
+            layers = recording_to_layers(
+                rs, cage=cage, labels=labels, layout=recording_layout(f), origin=(below, 0.0)
+            )
             below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
             emit(("layers", layers))
-            n = len(self.files)
             emit(Progress(k + 1, n, f"{k + 1}/{n} recordings"))
-        return tuple(self.ckpt.classes), rows
+        return tuple(classes), rows
