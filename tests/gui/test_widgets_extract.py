@@ -50,16 +50,28 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     from napari_mousestop.datasets.mosaic import Mosaic
     from napari_mousestop.gui.widgets.common import stack_layers
 
-    mosaics = [lyr for lyr in viewer.layers if "mosaic" in lyr.metadata]
+    name = cohort.cohort_csv.stem
+    mosaics = [lyr for lyr in viewer.layers if "mosaic" in lyr.metadata and lyr.name != name]
     assert len(mosaics) == 4  # one per recording, each with its stops and its layout
     for lyr in mosaics:
         assert {f"{lyr.name} stops", f"{lyr.name} layout"} <= {x.name for x in viewer.layers}
     tops = sorted(lyr.translate[1] for lyr in mosaics)
     heights = [lyr.data.shape[1] * lyr.scale[1] for lyr in mosaics]
     assert all(b - a >= max(heights) for a, b in zip(tops, tops[1:], strict=False))  # no overlap
-    stacks = stack_layers(viewer)
+    stacks = [v for v in stack_layers(viewer) if v.layer.name != name]
     assert len(stacks) == 8  # 2 cages x 2 recordings x 2 mice
-    assert all(v.name.endswith((" (AM)", " (JM)", " (AF)", " (JF)")) for v in stacks)
+    # (a name says its recording, "[cage01_adult]", when an animal is shown more than once)
+    plain = sorted(v.name.split(" [")[0] for v in stacks)
+    assert all(n.endswith((" (AM)", " (JM)", " (AF)", " (JF)")) for n in plain)
+    # then the whole cohort at a glance: one mosaic by class, below every recording
+    whole = viewer.layers[name]
+    tiles = Mosaic.from_dict(whole.metadata["mosaic"]).tiles
+    assert [t.label for t in tiles] == sorted(
+        (t.label for t in tiles), key=["AM", "JM", "AF", "JF"].index
+    )
+    assert sorted(t.name for t in tiles) == plain
+    assert whole.data.sum() == sum(lyr.data.sum() for lyr in mosaics)
+    assert whole.translate[1] >= max(t + h for t, h in zip(tops, heights, strict=True))
     assert tuple(viewer.dims.axis_labels) == ("hour", "y", "x")
 
     # each tile holds what the core computes and sits on its floor in cm, hours

@@ -98,8 +98,9 @@ class ExtractWidget(JobWidget):
     Other trackers' files (DeepLabCut, SLEAP... read through movement, with a calibration) and
     Points layers added by movement's own napari plugin are read the same way. Per animal the
     stack (Image) and its stops (Points, coloured by hour) are added, or updated when a layer of
-    the same name exists; all in cm and hours, over the cage layout. Optionally the labelled
-    animals are written as one dataset file.
+    the same name exists; all in cm and hours, over the cage layout. A cohort CSV's labelled
+    animals also end as one mosaic by class and cage (named after the CSV). Optionally the
+    labelled animals are written as one dataset file.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
@@ -224,7 +225,8 @@ class ExtractWidget(JobWidget):
             return None
         out = path_of(self.dataset_file)
         self.dataset = None
-        job = _ExtractJob(todo, hist, stop, out)
+        cohort = path_of(self.cohort) if self.input_kind.value == "cohort CSV" else None
+        job = _ExtractJob(todo, hist, stop, out, cohort)
         return self.start_job(
             job, self._on_item, self._on_done, 100 * len(todo), "extracting stops"
         )
@@ -247,13 +249,19 @@ class ExtractWidget(JobWidget):
 class _ExtractJob:
     """One extraction run on the helper thread (never touches Qt or napari)."""
 
-    def __init__(self, todo, hist, stop, out) -> None:
+    def __init__(self, todo, hist, stop, out, cohort=None) -> None:
         self.todo, self.hist, self.stop, self.out = todo, hist, stop, out
+        self.cohort = cohort  # a cohort CSV: its labelled animals end as one mosaic by class
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple:
         from napari_mousestop.datasets.build import dataset_from_recordings
         from napari_mousestop.datasets.dataset import save_dataset
-        from napari_mousestop.gui.layers.mosaic import mosaic_height_cm, recording_to_layers
+        from napari_mousestop.errors import DatasetError
+        from napari_mousestop.gui.layers.mosaic import (
+            dataset_to_layers,
+            mosaic_height_cm,
+            recording_to_layers,
+        )
         from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_layout
         from napari_mousestop.histograms import animal_key, recording_stacks
         from napari_mousestop.io.layout import load_calibration
@@ -292,10 +300,20 @@ class _ExtractJob:
             emit(Progress(100 * (k + 1), 100 * n, f"{name} ({k + 1}/{n}) done"))
             done.append((rs, cage, labels))
         dataset = None
+        if self.out or self.cohort:
+            try:
+                dataset = dataset_from_recordings(
+                    [(rs, cage, [labels.get(animal_key(a)) for a in rs.animals])
+                     for rs, cage, labels in done]
+                )  # fmt: skip
+            except DatasetError:
+                if self.out:  # asked for a dataset: say why there is none
+                    raise
         if self.out:
-            dataset = dataset_from_recordings(
-                [(rs, cage, [labels.get(animal_key(a)) for a in rs.animals])
-                 for rs, cage, labels in done]
-            )  # fmt: skip
             save_dataset(dataset, self.out)
+        if self.cohort and dataset is not None:  # the cohort at a glance, below its recordings
+            name = Path(self.cohort).stem
+            emit(("layers", dataset_to_layers(
+                dataset, name=name, layout=recording_layout(self.cohort), origin=(below, 0.0)
+            )))  # fmt: skip
         return len(done), dataset, self.out
