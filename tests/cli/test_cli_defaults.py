@@ -33,6 +33,7 @@ def test_stop_histogram_and_training_options_default_to_the_dataclasses():
     stops, dataset, train = _defaults("stops"), _defaults("dataset"), _defaults("train")
     for option, field in STOP.items():
         assert stops[option] == dataset[option] == getattr(StopParams(), field), option
+    assert _defaults("predict")["verify"] == StopParams().verify
     for option, field in HIST.items():
         assert dataset[option] == getattr(HistogramParams(), field), option
     assert parse_duration(dataset["interval"]) == HistogramParams().interval_s

@@ -15,6 +15,7 @@ import typer
 from napari_mousestop.errors import MousestopError
 from napari_mousestop.io.trackers import TrackerParams, sniff_source_software
 from napari_mousestop.progress import Progress
+from napari_mousestop.stops import StopParams
 
 F = TypeVar("F", bound=Callable)
 
@@ -67,6 +68,13 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+VERIFY = typer.Option(
+    StopParams().verify,
+    "--verify",
+    help="Check each LMT file with PRAGMA quick_check first (reads it all).",
+)
+"""``--verify`` of every command that reads recordings (stops, dataset, predict)."""
 
 # --- other trackers' files (read through movement): options shared by stops, dataset, predict ---
 

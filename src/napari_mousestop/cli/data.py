@@ -13,6 +13,7 @@ from napari_mousestop.cli.common import (
     SOURCE_SOFTWARE,
     START_TIME,
     TRACKER,
+    VERIFY,
     ProgressBar,
     friendly_errors,
     refuse_tracker_file,
@@ -34,9 +35,6 @@ MAX_GAP = typer.Option(STOP.max_gap_s, help="Stops: longest detection gap in a s
 TIME_BASE = typer.Option(STOP.time_base, help="Stops: time from timestamp (FRAME) or frames.")
 CAGE_SCALE = typer.Option("mouse", help="Cage scale: mouse (10/57 cm/px) or rat (20/57).")
 METHOD = typer.Option(STOP.method, help="How DETECTION is read: auto, pages or sql.")
-VERIFY = typer.Option(
-    STOP.verify, "--verify", help="Check each file with PRAGMA quick_check first (reads it all)."
-)
 
 # --- synthetic recordings and stops (synthetic, stops) -----------------------------------------
 

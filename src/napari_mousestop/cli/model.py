@@ -15,6 +15,7 @@ from napari_mousestop.cli.common import (
     KEYPOINTS,
     SOURCE_SOFTWARE,
     START_TIME,
+    VERIFY,
     ProgressBar,
     friendly_errors,
     tracker_params,
@@ -180,9 +181,7 @@ def predict(
     out: str = typer.Option(
         ..., "-o", "--out", help="CSV to write: class probabilities per animal."
     ),
-    verify: bool = typer.Option(
-        False, "--verify", help="Check recordings with PRAGMA quick_check first (reads them all)."
-    ),
+    verify: bool = VERIFY,
     source_software: str = SOURCE_SOFTWARE,
     fps: float = FPS,
     calibration: str = CALIBRATION,

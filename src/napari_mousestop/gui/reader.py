@@ -33,9 +33,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from napari_mousestop.errors import LayoutError
+from napari_mousestop.datasets.mosaic import Mosaic
+from napari_mousestop.errors import LayoutError, TrackerError
 from napari_mousestop.gui.layers.images import maps_to_layers, photo_to_image
 from napari_mousestop.gui.layers.mosaic import (
+    MOSAIC_KEY,
     dataset_to_layers,
     mosaic_height_cm,
     recording_to_layers,
@@ -143,6 +145,14 @@ def recording_names(db: str | Path, animals: list[dict]) -> tuple[str, dict[str,
     return cage, labels
 
 
+def _hours_covering(duration_s: float) -> Any:
+    """1 h intervals covering a recording of ``duration_s`` seconds, at most the paper's 72."""
+    from napari_mousestop.histograms import HistogramParams
+
+    hours = math.ceil(duration_s / 3600)
+    return HistogramParams(n_intervals=int(min(72, max(1, hours))))
+
+
 def read_recording(
     path: str | Path, hist_params: Any = None, origin: tuple[float, float] = (0.0, 0.0)
 ) -> list[LayerDataTuple]:
@@ -163,12 +173,11 @@ def read_recording(
     origin
         World position ``(y, x)`` in cm of the mosaic.
     """
-    from napari_mousestop.histograms import HistogramParams, recording_stacks
+    from napari_mousestop.histograms import recording_stacks
     from napari_mousestop.io.lmt import read_recording_info
 
     if hist_params is None:
-        hours = read_recording_info(path).duration_s / 3600
-        hist_params = HistogramParams(n_intervals=int(min(72, max(1, math.ceil(hours)))))
+        hist_params = _hours_covering(read_recording_info(path).duration_s)
     rs = recording_stacks(path, hist_params)
     if not rs.animals:
         raise ValueError(f"{path}: no animals in the ANIMAL table")
@@ -193,9 +202,6 @@ def _add_image(
     """Put an image of the cage, warped onto the floor, under each tile of the mosaic in
     ``layers`` (a notification if it cannot be read: a missing photo must not lose the
     recording)."""
-    from napari_mousestop.datasets.mosaic import Mosaic
-    from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY
-
     try:
         from skimage.io import imread
 
@@ -225,13 +231,12 @@ def tracker_settings(path: str | Path) -> Any:
     TrackerError
         No calibration found (the message says where to put one).
     """
-    from napari_mousestop.errors import TrackerError
     from napari_mousestop.io.cohort import cohort_trackers
-    from napari_mousestop.io.trackers import TrackerParams, sniff_source_software
+    from napari_mousestop.io.trackers import TrackerParams
 
     path = Path(path)
     rows = _sidecar_cohort(path)
-    beside = next((path.parent / n for n in LAYOUT_FILES if (path.parent / n).is_file()), None)
+    beside = layout_file_beside(path)
     if rows is not None and rows["source_software"].iloc[0]:
         tracker = cohort_trackers(rows)[rows["database"].iloc[0]]
     else:
@@ -264,7 +269,7 @@ def read_tracker_recording(
     origin
         World position ``(y, x)`` in cm of the mosaic.
     """
-    from napari_mousestop.histograms import HistogramParams, bin_recording
+    from napari_mousestop.histograms import bin_recording
     from napari_mousestop.io.geometry import CageGeometry
     from napari_mousestop.io.layout import load_calibration
     from napari_mousestop.stops import extract_stops
@@ -272,8 +277,7 @@ def read_tracker_recording(
     tracker = tracker_settings(path)
     stops = extract_stops(path, tracker=tracker)
     if hist_params is None:
-        hours = stops.attrs["recording"]["duration_s"] / 3600
-        hist_params = HistogramParams(n_intervals=int(min(72, max(1, math.ceil(hours)))))
+        hist_params = _hours_covering(stops.attrs["recording"]["duration_s"])
     rs = bin_recording(stops, hist_params, CageGeometry.from_dict(stops.attrs["geometry"]))
     cage, labels = recording_names(path, rs.animals)
     layout = load_calibration(tracker.calibration)
@@ -290,15 +294,20 @@ def recording_layout(path: str | Path) -> CageLayout | None:
 
     A layout file that cannot be used gives a notification and the default layout.
     """
-    for name in LAYOUT_FILES:
-        candidate = Path(path).parent / name
-        if candidate.is_file():
-            try:
-                return load_layout(candidate)
-            except LayoutError as exc:
-                _notify(f"{exc}; using the default cage layout")
-                return None
-    return None
+    candidate = layout_file_beside(path)
+    if candidate is None:
+        return None
+    try:
+        return load_layout(candidate)
+    except LayoutError as exc:
+        _notify(f"{exc}; using the default cage layout")
+        return None
+
+
+def layout_file_beside(path: str | Path) -> Path | None:
+    """The first of :data:`LAYOUT_FILES` in ``path``'s folder, if any."""
+    folder = Path(path).parent
+    return next((folder / n for n in LAYOUT_FILES if (folder / n).is_file()), None)
 
 
 def read_dataset_layers(

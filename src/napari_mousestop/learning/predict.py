@@ -76,7 +76,7 @@ def predict_path(
     suffix = path.suffix.lower()
     if tracker is not None and suffix not in (".npz", *SQLITE_SUFFIXES):
         return predict_recording(checkpoint, path, tracker=tracker)[1]
-    if path.suffix.lower() == ".npz":
+    if suffix == ".npz":
         ds = load_dataset(path)
         check_fits(checkpoint, ds, where=str(path))
         proba = predict_proba(checkpoint, ds.X)
@@ -114,7 +114,6 @@ def predict_recording(
     path: str | os.PathLike,
     verify: bool = False,
     tracker=None,
-    progress: ProgressCallback | None = None,
 ) -> tuple:
     """One raw recording binned with the checkpoint's own parameters, then classified.
 
@@ -128,8 +127,6 @@ def predict_recording(
         Check an LMT recording with ``PRAGMA quick_check`` first.
     tracker
         :class:`~napari_mousestop.io.trackers.TrackerParams` for another tracker's file.
-    progress
-        Called with the reading's :class:`~napari_mousestop.progress.Progress`.
 
     Returns
     -------
@@ -154,7 +151,7 @@ def predict_recording(
         from napari_mousestop.stops import StopParams
 
         stop_params = replace(stop_params or StopParams(), verify=True)
-    rs = recording_stacks(path, hist, stop_params, geometry, progress=progress, tracker=tracker)
+    rs = recording_stacks(path, hist, stop_params, geometry, tracker=tracker)
     if not rs.animals:
         raise ValueError(f"{path}: no animals in the recording")
     check_fits(checkpoint, rs.stacks, where=str(path))

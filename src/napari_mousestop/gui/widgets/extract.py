@@ -312,8 +312,7 @@ class _ExtractJob:
         if self.out:
             save_dataset(dataset, self.out)
         if self.cohort and dataset is not None:  # the cohort at a glance, below its recordings
-            name = Path(self.cohort).stem
-            emit(("layers", dataset_to_layers(
-                dataset, name=name, layout=recording_layout(self.cohort), origin=(below, 0.0)
-            )))  # fmt: skip
+            layout = recording_layout(self.cohort)
+            cohort = dataset_to_layers(dataset, Path(self.cohort).stem, layout, (below, 0.0))
+            emit(("layers", cohort))
         return len(done), dataset, self.out
