@@ -48,3 +48,22 @@ def planted_dataset(
         animals=np.array(animals),
         params={"histogram": {"interval_s": 3600, "n_intervals": n_intervals, "n_bins": n_bins}},
     )
+
+
+def recording_model(path, hist):
+    """A one-epoch model on a small planted dataset whose parameters say how raw recordings are
+    binned (``hist``, the default stops, the mouse cage), saved to ``path``: what `predict`
+    needs to classify a recording."""
+    from napari_mousestop.io.geometry import CageGeometry
+    from napari_mousestop.learning.checkpoint import save_checkpoint
+    from napari_mousestop.learning.config import TrainConfig
+    from napari_mousestop.learning.training import train_final
+    from napari_mousestop.stops import StopParams
+
+    ds = planted_dataset(n_cages=2, per_cage=2, n_intervals=hist.n_intervals, n_bins=hist.n_bins)
+    ds.params = {
+        "histogram": hist.to_dict(),
+        "stops": StopParams().to_dict(),
+        "geometry": CageGeometry.mouse().to_dict(),
+    }
+    return save_checkpoint(path, train_final(ds, TrainConfig(epochs=1)))

@@ -210,22 +210,15 @@ def test_train_reports_bad_input_in_one_line(tmp_path):
 
 
 def test_predict_converts_a_raw_recording_with_the_models_own_parameters(tmp_path):
+    from _planted import recording_model
     from napari_mousestop.histograms import HistogramParams
-    from napari_mousestop.io.geometry import CageGeometry
     from napari_mousestop.learning.checkpoint import save_checkpoint
     from napari_mousestop.learning.config import TrainConfig
     from napari_mousestop.learning.training import train_final
-    from napari_mousestop.stops import StopParams
     from napari_mousestop.synthetic.generate import generate_recording
 
     hist = HistogramParams(interval_s=300, n_intervals=2, n_bins=14)
-    ds = planted_dataset(n_cages=2, per_cage=2, n_intervals=2)
-    ds.params = {
-        "histogram": hist.to_dict(),
-        "stops": StopParams().to_dict(),
-        "geometry": CageGeometry.mouse().to_dict(),
-    }
-    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1)))
+    model = recording_model(tmp_path / "m.pt", hist)
     db = tmp_path / "rec.sqlite"
     generate_recording(db, hours=0.1, seed=1)
     csv = tmp_path / "pred.csv"
@@ -237,6 +230,7 @@ def test_predict_converts_a_raw_recording_with_the_models_own_parameters(tmp_pat
     probs = table[["p_AM", "p_JM", "p_AF", "p_JF"]].to_numpy(dtype=float)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     # a model that does not say how its stacks were made cannot bin a raw file
+    ds = planted_dataset(n_cages=2, per_cage=2, n_intervals=2)
     ds.params = {}
     bare = save_checkpoint(tmp_path / "b.pt", train_final(ds, TrainConfig(epochs=1)))
     result = runner.invoke(app, ["predict", str(bare), str(db), "-o", str(csv)])

@@ -121,23 +121,12 @@ def test_bad_input_prints_one_line_in_a_real_process(tmp_path, pose_recording):
 
 
 def test_predict_on_a_deeplabcut_file(pose_recording, tmp_path):
-    from _planted import planted_dataset
+    from _planted import recording_model
     from napari_mousestop.histograms import HistogramParams
-    from napari_mousestop.io.geometry import CageGeometry
-    from napari_mousestop.learning.checkpoint import save_checkpoint
-    from napari_mousestop.learning.config import TrainConfig
-    from napari_mousestop.learning.training import train_final
-    from napari_mousestop.stops import StopParams
 
     hist = HistogramParams(interval_s=1800, n_intervals=2, n_bins=14, align_to="19:00",
                            timezone="Europe/Paris")  # fmt: skip
-    ds = planted_dataset(n_cages=2, per_cage=2, n_intervals=2)
-    ds.params = {
-        "histogram": hist.to_dict(),
-        "stops": StopParams().to_dict(),
-        "geometry": CageGeometry.mouse().to_dict(),
-    }
-    model = save_checkpoint(tmp_path / "m.pt", train_final(ds, TrainConfig(epochs=1)))
+    model = recording_model(tmp_path / "m.pt", hist)
     csv = tmp_path / "pred.csv"
     args = _tracker_args(pose_recording, timezone=1)  # 19:00 read in the model's time zone
     res = runner.invoke(app, ["predict", str(model), str(pose_recording.path), "-o", str(csv),
