@@ -132,3 +132,29 @@ def test_truncated_file_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="not a napari-mousestop dataset"):
         load_dataset(path)
     assert not zipfile.is_zipfile(path)
+
+
+def test_factors_and_covariates_survive_the_file(tmp_path):
+    ds = make(n=4)
+    study = Dataset(
+        ds.X, np.array([0, 1, 1, 0]), ds.cages, ds.recordings, ds.animals,
+        classes=("KO", "WT"),
+        factors={"genotype": np.array(["KO", "WT", "WT", "KO"])},
+        covariates={"strain": np.array(["C57BL/6J"] * 4), "treatment": np.array(["", "x", "", "y"])},
+    )  # fmt: skip
+    back = load_dataset(save_dataset(study, tmp_path / "g.npz"))
+    assert back.classes == ("KO", "WT")
+    assert list(back.factors) == ["genotype"]
+    assert back.factors["genotype"].tolist() == ["KO", "WT", "WT", "KO"]
+    assert back.covariates["treatment"].tolist() == ["", "x", "", "y"]
+    assert back.subset(np.array([1, 2])).factors["genotype"].tolist() == ["WT", "WT"]
+
+
+def test_factors_of_an_older_dataset_come_from_its_class_names():
+    ds = make(n=4)  # AM/JM/AF/JF, no factors given
+    names = ds.class_names
+    assert ds.factors["sex"].tolist() == [c[1] for c in names]
+    assert ds.factors["age"].tolist() == [c[0] for c in names]
+    assert ds.params["factors_from"] == "class names"
+    other = Dataset(ds.X, ds.labels % 2, ds.cages, ds.recordings, ds.animals, classes=("KO", "WT"))
+    assert other.factors["class"].tolist() == list(other.class_names)

@@ -43,6 +43,16 @@ class Dataset:
         One dict per source file: ``name``, ``size``, ``fingerprint``.
     classes
         Class names, in label order.
+    factors
+        The cohort columns the classes were made from, in order (``{"sex": ..., "age": ...}``
+        for the paper's AM/JM/AF/JF; ``{"genotype": ...}`` for a KO/WT study): each a str
+        array (n,) with the sample's value. The study design (:mod:`napari_mousestop.design`)
+        finds from them at which level each factor varies. Datasets saved without them get
+        them from the class names by :func:`factors_from_classes` (recorded in
+        ``params["factors_from"]``).
+    covariates
+        Every other cohort column, kept as a str array (n,) per column (never used as a class,
+        never dropped).
     """
 
     X: np.ndarray
@@ -53,6 +63,8 @@ class Dataset:
     params: dict = field(default_factory=dict)
     sources: list[dict] = field(default_factory=list)
     classes: tuple[str, ...] = CLASSES
+    factors: dict[str, np.ndarray] | None = None
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.X = np.asarray(self.X, dtype=np.float32)
@@ -61,6 +73,16 @@ class Dataset:
         self.recordings = np.asarray(self.recordings, dtype=str)
         self.animals = np.asarray(self.animals, dtype=str)
         self.classes = tuple(self.classes)
+        if self.factors is None:
+            fits = self.labels.ndim == 1 and (
+                not self.labels.size
+                or (self.labels.min() >= 0 and self.labels.max() < len(self.classes))
+            )
+            # Labels that do not fit are refused by validate() below, naming the problem.
+            self.factors = factors_from_classes(self.classes, self.labels) if fits else {}
+            self.params = {**self.params, "factors_from": "class names"}
+        self.factors = {str(k): np.asarray(v, dtype=str) for k, v in self.factors.items()}
+        self.covariates = {str(k): np.asarray(v, dtype=str) for k, v in self.covariates.items()}
         self.validate()
 
     def __len__(self) -> int:
@@ -80,8 +102,16 @@ class Dataset:
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise DatasetError(f"{where}: {name} has shape {arr.shape}, expected ({n},)")
+        for kind, table in (("factor", self.factors), ("covariate", self.covariates)):
+            for name, arr in table.items():
+                if arr.shape != (n,):
+                    raise DatasetError(
+                        f"{where}: {kind} {name!r} has shape {arr.shape}, expected ({n},)"
+                    )
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
             raise DatasetError(f"{where}: labels must lie in 0..{len(self.classes) - 1}")
+        if not self.factors:
+            raise DatasetError(f"{where}: no factor: the classes must come from a column")
         if not np.isfinite(self.X).all():
             bad = sorted(set(self.animals[~np.isfinite(self.X).all(axis=(1, 2, 3))]))
             raise DatasetError(f"{where}: X holds NaN or infinite values (animals {bad})")
@@ -97,7 +127,27 @@ class Dataset:
             params=dict(self.params),
             sources=list(self.sources),
             classes=self.classes,
+            factors={k: v[index] for k, v in self.factors.items()},
+            covariates={k: v[index] for k, v in self.covariates.items()},
         )
+
+
+def factors_from_classes(classes: tuple[str, ...], labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Factors of a dataset saved without them, from its class names.
+
+    Class names of the paper's form (``AM, JM, AF, JF``, or any subset) give ``sex`` (M/F) and
+    ``age`` (A/J); any other names give one factor, ``class``, whose values are the names.
+    """
+    names = np.asarray(classes, dtype=str)[np.asarray(labels, dtype=np.int64)]
+    paper = bool(classes) and all(
+        len(c) == 2 and c[0] in "AJ" and c[1] in "MF" for c in classes
+    )
+    if paper:
+        return {
+            "sex": np.array([c[1] for c in names], dtype=str),
+            "age": np.array([c[0] for c in names], dtype=str),
+        }
+    return {"class": names}
 
 
 def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
@@ -119,6 +169,8 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
         "classes": list(dataset.classes),
         "params": dataset.params,
         "sources": dataset.sources,
+        "factors": list(dataset.factors),
+        "covariates": list(dataset.covariates),
     }
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
@@ -130,6 +182,8 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
                 recordings=dataset.recordings,
                 animals=dataset.animals,
                 meta=np.array(json.dumps(meta)),
+                **{f"factor__{k}": v for k, v in dataset.factors.items()},
+                **{f"covariate__{k}": v for k, v in dataset.covariates.items()},
             )
     return path
 
@@ -173,6 +227,10 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
             params=meta["params"],
             sources=meta["sources"],
             classes=tuple(meta["classes"]),
+            factors=(
+                {k: arrays[f"factor__{k}"] for k in meta["factors"]} if "factors" in meta else None
+            ),
+            covariates={k: arrays[f"covariate__{k}"] for k in meta.get("covariates", [])},
         )
     except KeyError as exc:
         raise DatasetError(f"{path}: dataset metadata lacks {exc}") from None
