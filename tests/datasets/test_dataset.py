@@ -140,7 +140,7 @@ def test_factors_and_covariates_survive_the_file(tmp_path):
         ds.X, np.array([0, 1, 1, 0]), ds.cages, ds.recordings, ds.animals,
         classes=("KO", "WT"),
         factors={"genotype": np.array(["KO", "WT", "WT", "KO"])},
-        covariates={"strain": np.array(["C57BL/6J"] * 4), "treatment": np.array(["", "x", "", "y"])},
+        covariates={"strain": np.array(["B6"] * 4), "treatment": np.array(["", "x", "", "y"])},
     )  # fmt: skip
     back = load_dataset(save_dataset(study, tmp_path / "g.npz"))
     assert back.classes == ("KO", "WT")

@@ -24,7 +24,6 @@ from napari_mousestop.io.cohort import CLASSES
 _FORMAT = "napari-mousestop-dataset/1"
 
 
-
 @dataclass
 class Dataset:
     """Stacks of stop histograms, one per animal-recording, with labels and provenance.
@@ -139,9 +138,7 @@ def factors_from_classes(classes: tuple[str, ...], labels: np.ndarray) -> dict[s
     ``age`` (A/J); any other names give one factor, ``class``, whose values are the names.
     """
     names = np.asarray(classes, dtype=str)[np.asarray(labels, dtype=np.int64)]
-    paper = bool(classes) and all(
-        len(c) == 2 and c[0] in "AJ" and c[1] in "MF" for c in classes
-    )
+    paper = bool(classes) and all(len(c) == 2 and c[0] in "AJ" and c[1] in "MF" for c in classes)
     if paper:
         return {
             "sex": np.array([c[1] for c in names], dtype=str),
