@@ -400,3 +400,75 @@ def read_three_ways(path: Path, animal_ids) -> dict:
     assert_same(read(path, animal_ids, "sql"), ref)
     assert sha256(path) == before
     return got
+
+
+# --- quirks of real recordings (issue 23; docs/lmt_format.md, "Quirks of real files") ----------
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """A small LMT recording with the quirks real files hold (:func:`build_quirky`).
+
+    Each mouse rests ``rest_s`` then walks ``walk_s`` (20 cm/s) in turn, so it has one stop per
+    cycle. Frames are numbered from 1 at ``fps``.
+    """
+
+    animals: int = 2
+    seconds: float = 60.0
+    fps: float = 30.0
+    rest_s: float = 4.0
+    walk_s: float = 2.0
+    start_ms: int = 1_700_000_000_000
+    pauses: tuple[tuple[float, float], ...] = ()  # (at s, length s): the clock jumps, no frames
+    duplicate_rows: int = 0  # DETECTION rows repeated (same frame and animal, shifted 0.5 px)
+    duplicate_frames: int = 0  # FRAME rows repeated (same FRAMENUMBER and TIMESTAMP)
+    frames_deleted: int = 0  # FRAME rows deleted (their detections stay)
+    empty_animal: bool = False  # an ANIMAL row with RFID 'None' and no detection
+    backwards_at: int | None = None  # a frame whose TIMESTAMP is earlier than its predecessor's
+    index: bool = True  # LMT's covering index (the page reader reads it)
+
+
+def build_quirky(path: Path, q: Quirks) -> Path:
+    """Write the LMT file ``q`` describes; returns ``path``."""
+    FILES_BUILT[0] += 1
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    n = int(round(q.seconds * q.fps))
+    frames = np.arange(1, n + 1)
+    t_ms = np.round((frames - 1) * 1000.0 / q.fps).astype(np.int64)
+    for at, length in q.pauses:
+        t_ms[frames - 1 >= int(at * q.fps)] += int(length * 1000)
+    ts = q.start_ms + t_ms
+    if q.backwards_at is not None:
+        ts[q.backwards_at - 1] = ts[q.backwards_at - 2] - 5
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE ANIMAL (ID INTEGER PRIMARY KEY AUTOINCREMENT, RFID TEXT, NAME TEXT)")
+    rows = [(a, f"RFID_{a}", f"m{a}") for a in range(1, q.animals + 1)]
+    if q.empty_animal:
+        rows.append((q.animals + 1, "None", None))
+    con.executemany("INSERT INTO ANIMAL (ID, RFID, NAME) VALUES (?, ?, ?)", rows)
+    # LMT's FRAME without its key: real files hold duplicate frame numbers
+    con.execute("CREATE TABLE FRAME (FRAMENUMBER INTEGER, TIMESTAMP INTEGER, NUMPARTICLE INTEGER)")
+    frame_rows = [(int(f), int(s)) for f, s in zip(frames, ts, strict=True)]
+    frame_rows += frame_rows[n // 3 : n // 3 + q.duplicate_frames]
+    con.executemany("INSERT INTO FRAME (FRAMENUMBER, TIMESTAMP, NUMPARTICLE) VALUES (?, ?, 2)",
+                    frame_rows)  # fmt: skip
+    if q.frames_deleted:
+        gone = frames[n // 2 : n // 2 + q.frames_deleted]
+        con.execute(f"DELETE FROM FRAME WHERE FRAMENUMBER IN ({','.join(map(str, gone))})")
+    cycle = q.rest_s + q.walk_s
+    det = []
+    for a in range(1, q.animals + 1):
+        phase = (frames - 1) / q.fps + a * 0.7
+        walking = (phase % cycle) >= q.rest_s
+        x_cm = 5.0 + np.cumsum(np.where(walking, 20.0 / q.fps, 0.0)) % 40.0
+        x_px, y_px = 114 + x_cm / (10 / 57), np.full(n, 150.0 + 40 * a)
+        det += [(int(f), a, float(x), float(y)) for f, x, y in zip(frames, x_px, y_px, strict=True)]
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(det), q.duplicate_rows, replace=False):
+        f, a, x, y = det[i]
+        det.append((f, a, x + 0.5, y))
+    _detection_table(con, "DETECTION", Spec(), det, INDEXES["standard"] if q.index else "")
+    con.commit()
+    con.close()
+    return path

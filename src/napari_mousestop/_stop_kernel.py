@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+DURATION_TOLERANCE_S = 1e-6
+"""Durations are compared with ``min_duration_s`` to the microsecond: float noise (1e-16 s) in
+the difference of two frame times never decides whether a stop is kept."""
+
 
 @njit(cache=True, nogil=True)
 def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step, cap):  # pragma: no cover
@@ -59,7 +63,9 @@ def stop_kernel(t, x, y, h, thr, window, max_gap, min_dur, min_step, cap):  # pr
             cut = True
         if start >= 0 and (cut or not slow):
             end = i - 1
-            if t[end] - t[start] >= min_dur:
+            # 1e-6 s: a duration of exactly min_dur frames apart passes whatever float rounding
+            # (t[42] - t[12] = 0.9999999999999999 at 30 fps)
+            if t[end] - t[start] >= min_dur - DURATION_TOLERANCE_S:
                 if k == cap:  # cannot happen with the caller's bound; stay safe
                     break
                 cnt = end - start + 1

@@ -160,26 +160,64 @@ def _detect(t_s, x, y, params: StopParams, fps: float):
     )  # fmt: skip
 
 
+PAUSE_S = 60.0
+"""A stretch longer than this (s) between two consecutive frames of FRAME is a pause: the
+recording was stopped, so its time counts as not recorded (histogram coverage, quality table)."""
+
+
 class _Clock:
-    """FRAMENUMBER -> seconds since the recording's first frame, keeping little memory."""
+    """FRAMENUMBER -> seconds since the recording's first frame, keeping little memory.
+
+    Also what FRAME says about the recording itself (:attr:`stats`): duplicate frame numbers
+    (one row kept per frame: the earliest TIMESTAMP, counted and named in :attr:`warnings`),
+    pauses (gaps over :data:`PAUSE_S`) and the frames expected at the frame rate.
+    """
 
     def __init__(self, frames, ts_ms, params: StopParams, fps: float, path):
+        self.warnings: list[str] = []
+        dup = np.flatnonzero(frames[1:] == frames[:-1]) + 1
+        if dup.size:  # sorted by (frame, TIMESTAMP): the first of each frame is its earliest
+            differ = int((ts_ms[dup] != ts_ms[dup - 1]).sum())
+            self.warnings.append(
+                f"{path}: FRAME holds {dup.size} duplicate FRAMENUMBER row(s) (first: frame "
+                f"{int(frames[dup[0]])}; {differ} with another TIMESTAMP): one row kept per "
+                "frame, the earliest TIMESTAMP"
+            )
+            keep = np.ones(len(frames), bool)
+            keep[dup] = False
+            frames, ts_ms = frames[keep], ts_ms[keep]
         self.f0, self.f_last, self.n = int(frames[0]), int(frames[-1]), len(frames)
         self.ts0 = int(ts_ms[0])
         self.consecutive = self.f_last - self.f0 + 1 == self.n
         self.frames = None if self.consecutive else frames
         self.fps = fps
-        if params.time_base == "frames":
-            self.t = None
-            return
-        back = np.flatnonzero(np.diff(ts_ms) < 0)
-        if back.size:
-            raise LMTError(
-                f"{path}: FRAME.TIMESTAMP goes backwards {back.size} time(s), first after frame "
-                f"{frames[back[0]]}; the clock is unreliable (use time_base='frames' to time "
-                "stops by frame number instead)"
-            )
-        self.t = (ts_ms - ts_ms[0]) / 1000.0
+        self.t = None
+        if params.time_base != "frames":
+            back = np.flatnonzero(np.diff(ts_ms) < 0)
+            if back.size:
+                raise LMTError(
+                    f"{path}: FRAME.TIMESTAMP goes backwards {back.size} time(s), first from "
+                    f"frame {frames[back[0]]} to frame {frames[back[0] + 1]}; the clock is "
+                    "unreliable (use time_base='frames' to time stops by frame number instead)"
+                )
+            self.t = (ts_ms - ts_ms[0]) / 1000.0
+        secs = self.t if self.t is not None else (frames - frames[0]) / fps
+        step = np.diff(secs)
+        long = np.flatnonzero(step > PAUSE_S)
+        pauses = [[float(secs[i]), float(secs[i + 1])] for i in long]
+        span = float(secs[-1]) if len(secs) else 0.0
+        paused = sum(b - a for a, b in pauses)
+        self.stats = {
+            "time_base": params.time_base,
+            "clock_span_s": span,
+            "n_frames": int(self.n),
+            "frames_expected": int(round((span - paused) * fps)) + 1,
+            "frame_numbers_missing": int(self.f_last - self.f0 + 1 - self.n),
+            "duplicate_frame_rows": int(dup.size),
+            "pauses": pauses,
+            "paused_s": float(paused),
+            "longest_frame_gap_s": float(step.max()) if len(step) else 0.0,
+        }
 
     def place(self, f, x, y, geometry: CageGeometry) -> tuple[np.ndarray, ...]:
         """The detections whose frame FRAME knows: (frame, x cm, y cm, seconds); ``x`` and
@@ -245,16 +283,20 @@ def extract_stops(
     individuals
         With ``tracker``: the individuals to read (movement's names); None: all.
     warn
-        Also issue a warning for each animal skipped with :func:`warnings.warn` (as a script
-        expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
-        nothing then needs ``warnings.catch_warnings``, which is not thread-safe.
+        Also issue each of the report's warnings (animals skipped, rows dropped or merged, with
+        their counts) with :func:`warnings.warn` (as a script expects). Callers that report
+        the warnings themselves (the CLI, a worker) pass False: nothing then needs
+        ``warnings.catch_warnings``, which is not thread-safe.
 
     Returns
     -------
     pandas.DataFrame
         One row per stop with the columns of ``STOP_COLUMNS``. ``df.attrs`` holds
         ``"recording"`` (path, name, start_time, duration_s, n_frames, animals), ``"params"``,
-        ``"geometry"`` and ``"report"`` (rows left out and warnings; ``report["reader"]``: how
+        ``"geometry"`` and ``"report"`` (rows left out, merged or kept by rounding, with their
+        counts: ``anonymous_rows``, ``glitch_rows``, ``null_coordinate_rows``,
+        ``duplicate_rows``, ``rows_without_frame``, ``stops_at_min_duration``; what FRAME says
+        in ``frames``; per animal in ``per_animal``; warnings; ``report["reader"]``: how
         the file was read, for a tracker every parameter of
         :func:`~napari_mousestop.io.trackers.read_tracks`). A tracker's individuals are named
         as movement names them (``name``; ``animal_id`` is their position in the file, from 1)
@@ -297,6 +339,7 @@ def extract_stops(
         "start_time": start.isoformat(),
         "duration_s": float(clock.seconds(np.array([clock.f_last]))[0]),
         "n_frames": int(clock.n),
+        "pauses": clock.stats["pauses"],
         "animals": [
             {k: _plain(r[k]) for k in ("animal_id", "rfid", "name", "sex", "age")}
             for _, r in animals.iterrows()
@@ -306,8 +349,7 @@ def extract_stops(
     df.attrs["geometry"] = geometry.to_dict()
     df.attrs["report"] = report
     for msg in report["warnings"] if warn else ():
-        if msg.endswith(SKIPPED):
-            warnings.warn(msg, stacklevel=2)
+        warnings.warn(msg, stacklevel=2)
     return df
 
 
@@ -320,8 +362,11 @@ def _read(path, animals, params, geometry, progress, method):
         "glitch_rows": 0,
         "null_coordinate_rows": 0,
         "rows_without_frame": 0,
+        "duplicate_rows": 0,
+        "stops_at_min_duration": 0,
         "detections_used": 0,
         "skipped_animals": [],
+        "per_animal": {},
         "warnings": [],
     }
     tables = []
@@ -331,6 +376,7 @@ def _read(path, animals, params, geometry, progress, method):
             raise LMTError(f"{path}: FRAME is empty (no recorded frames)")
         clock = _Clock(frames, ts_ms, params, geometry.fps, path)
         del frames, ts_ms  # the clock keeps what it needs
+        report["frames"] = clock.stats
         total = len(animals)
         for k, track in enumerate(reader.tracks(animals["animal_id"].tolist())):
             row = animals.iloc[k]
@@ -339,8 +385,24 @@ def _read(path, animals, params, geometry, progress, method):
         report["anonymous_rows"] = reader.n_anonymous()
         report["method"] = reader.method
         report["reader"] = reader.provenance()
-        report["warnings"] = reader.warnings + report["warnings"]
+        report["warnings"] = reader.warnings + clock.warnings + report["warnings"]
+    _say_counts(report, path)
     return tables, clock, report
+
+
+def _say_counts(report: dict, path) -> None:
+    """One warning per kind of row that was dropped or merged, with its count."""
+    n_dup, n_nf = report["duplicate_rows"], report["rows_without_frame"]
+    if n_dup:
+        report["warnings"].append(
+            f"{path}: {n_dup} duplicate DETECTION row(s) (one animal twice in one frame): one "
+            "row kept per (frame, animal), the smallest MASS_X (then MASS_Y)"
+        )
+    if n_nf:
+        report["warnings"].append(
+            f"{path}: {n_nf} DETECTION row(s) of a frame that FRAME does not hold: left out "
+            "(no time for them)"
+        )
 
 
 def _plain(v):
@@ -366,6 +428,38 @@ def _empty() -> pd.DataFrame:
     )
 
 
+def _first_per_frame(f: np.ndarray, *cols: np.ndarray) -> tuple[int, tuple[np.ndarray, ...]]:
+    """Keep the first row of each frame (rows sorted by frame, then x, then y: the smallest
+    MASS_X, then MASS_Y); returns (rows dropped, (f, *cols))."""
+    if len(f) < 2:
+        return 0, (f, *cols)
+    dup = f[1:] == f[:-1]
+    if not dup.any():
+        return 0, (f, *cols)
+    keep = np.concatenate([[True], ~dup])
+    return int(dup.sum()), tuple(np.ascontiguousarray(c[keep]) for c in (f, *cols))
+
+
+def _durations(t, s, e, params: StopParams) -> tuple[np.ndarray, int]:
+    """Stop durations (s), float noise below 1 ns removed; and how many stops were kept only
+    because durations are compared to the microsecond (exactly ``min_duration_s`` long)."""
+    raw = t[e] - t[s]
+    return np.round(raw, 9), int((raw < params.min_duration_s).sum())
+
+
+def _track_stats(t: np.ndarray) -> dict:
+    """An animal's detections over time: count, longest gap, hours with detections."""
+    if len(t) == 0:
+        return {"detections": 0, "longest_gap_s": None, "hours_covered": 0.0}
+    step = np.diff(t)
+    covered = float(step[step <= PAUSE_S].sum())
+    return {
+        "detections": int(len(t)),
+        "longest_gap_s": float(step.max()) if len(step) else 0.0,
+        "hours_covered": round(covered / 3600.0, 6),
+    }
+
+
 def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, path):
     label = f"animal {track.animal_id} ({row['rfid'] or row['name'] or 'no RFID'})"
     report["glitch_rows"] += track.n_glitch
@@ -374,14 +468,29 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
         report["warnings"].append(
             f"{label}: {track.n_null} detections with NULL coordinates left out"
         )
-    f, x, y, t = clock.place(track.frame, track.x_px, track.y_px, geometry)
-    report["rows_without_frame"] += len(track.frame) - len(f)
+    n_dup, (frame, x_px, y_px) = _first_per_frame(track.frame, track.x_px, track.y_px)
+    report["duplicate_rows"] += n_dup
+    f, x, y, t = clock.place(frame, x_px, y_px, geometry)
+    n_nf = len(frame) - len(f)
+    report["rows_without_frame"] += n_nf
+    stats = {
+        "glitch_rows": int(track.n_glitch),
+        "null_coordinate_rows": int(track.n_null),
+        "duplicate_rows": n_dup,
+        "rows_without_frame": n_nf,
+        **_track_stats(t),
+    }
+    report["per_animal"][str(track.animal_id)] = stats
     if len(f) == 0:
         report["warnings"].append(f"{path}: {label} has no usable detections{SKIPPED}")
         report["skipped_animals"].append(int(track.animal_id))
+        stats["stops"] = 0
         return _empty()
     report["detections_used"] += int(len(f))
     s, e, mx, my = _detect(t, x, y, params, geometry.fps)
+    dur, n_exact = _durations(t, s, e, params)
+    report["stops_at_min_duration"] += n_exact
+    stats["stops"] = int(len(s))
     return pd.DataFrame(
         {
             "animal_id": np.full(len(s), track.animal_id, dtype=np.int64),
@@ -390,7 +499,7 @@ def _animal_stops(track: Track, row, clock: _Clock, params, geometry, report, pa
             "start_frame": f[s].astype(np.int64),
             "end_frame": f[e].astype(np.int64),
             "start_s": t[s],
-            "duration_s": t[e] - t[s],
+            "duration_s": dur,
             "x_cm": mx,
             "y_cm": my,
         }
@@ -406,12 +515,16 @@ def _tracker_stops(source, params, tracker, individuals, progress, warn) -> pd.D
         "low_confidence_points": 0,
         "bridged_points": 0,
         "frames_without_centre": 0,
+        "stops_at_min_duration": 0,
         "detections_used": 0,
         "skipped_animals": [],
-        "warnings": [],
+        "per_animal": {},
+        "warnings": list(rec.provenance.get("warnings", [])),
     }
     tables = []
     for k, tr in enumerate(rec.tracks):
+        stats = {"frames_without_centre": int(tr.n_no_centre), **_track_stats(tr.t_s), "stops": 0}
+        report["per_animal"][str(tr.animal_id)] = stats
         report["low_confidence_points"] += tr.n_low_confidence
         report["bridged_points"] += tr.n_bridged
         report["frames_without_centre"] += tr.n_no_centre
@@ -423,6 +536,9 @@ def _tracker_stops(source, params, tracker, individuals, progress, warn) -> pd.D
         else:
             report["detections_used"] += len(tr.frame)
             s, e, mx, my = _detect(tr.t_s, tr.x_cm, tr.y_cm, params, rec.fps)
+            dur, n_exact = _durations(tr.t_s, s, e, params)
+            report["stops_at_min_duration"] += n_exact
+            stats["stops"] = int(len(s))
             tables.append(
                 pd.DataFrame(
                     {
@@ -432,7 +548,7 @@ def _tracker_stops(source, params, tracker, individuals, progress, warn) -> pd.D
                         "start_frame": tr.frame[s],
                         "end_frame": tr.frame[e],
                         "start_s": tr.t_s[s],
-                        "duration_s": tr.t_s[e] - tr.t_s[s],
+                        "duration_s": dur,
                         "x_cm": mx,
                         "y_cm": my,
                     }
@@ -470,8 +586,7 @@ def _tracker_stops(source, params, tracker, individuals, progress, warn) -> pd.D
     df.attrs["geometry"] = tracker_geometry(rec).to_dict()
     df.attrs["report"] = report
     for msg in report["warnings"] if warn else ():
-        if msg.endswith(SKIPPED):
-            warnings.warn(msg, stacklevel=3)
+        warnings.warn(msg, stacklevel=3)
     return df
 
 

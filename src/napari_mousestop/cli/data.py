@@ -147,10 +147,12 @@ def stops(
             f"{r['frames_without_centre']} frames without a centre)"
         )
         return
+    n_animals = len(df.attrs["recording"]["animals"]) - len(r["skipped_animals"])
     typer.echo(
-        f"{len(df)} stops of {df['animal_id'].nunique()} animals -> {out} "
+        f"{len(df)} stops of {n_animals} animals -> {out} "
         f"(left out: {r['anonymous_rows']} anonymous, {r['glitch_rows']} glitch, "
-        f"{r['null_coordinate_rows']} NULL rows)"
+        f"{r['null_coordinate_rows']} NULL rows, {r['rows_without_frame']} without a FRAME row; "
+        f"{r['duplicate_rows']} duplicate rows merged)"
     )
 
 

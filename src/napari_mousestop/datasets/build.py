@@ -439,12 +439,30 @@ def _pick(cohort, results, failed) -> tuple[list[Sample], list[str]]:
                 }
             )
             continue
+        why = unusable(res["animals"][i], res.get("report", {}).get("stops", {}))
+        if why:
+            failed.append({"database": r.database_name, "animal": r.animal,
+                           "error": f"line {r.row}: {why}"})  # fmt: skip
+            continue
         samples.append(
             Sample(res["stacks"][i], CLASSES[r.label_index], r.cage, r.database_name, r.animal)
         )
         if r.database_name not in used:
             used.append(r.database_name)
     return samples, used
+
+
+NO_DETECTIONS = "no usable detections (its stack would be all zeros, not a sample)"
+
+
+def unusable(animal: dict, stop_report: dict) -> str | None:
+    """Why an animal of a recording cannot be a sample (None when it can): an animal without
+    usable detections (e.g. an ANIMAL row with RFID 'None', a known LMT artefact) has an
+    all-zero stack that says nothing about it."""
+    skipped = {str(a) for a in stop_report.get("skipped_animals", [])}
+    if str(animal.get("animal_id")) in skipped or str(animal.get("name")) in skipped:
+        return NO_DETECTIONS
+    return None
 
 
 @dataclass(frozen=True)
@@ -563,6 +581,10 @@ def dataset_from_recordings(
             key = animal_key(animal)
             if label not in CLASSES:
                 failed.append({"database": name, "animal": key, "error": "no class (sex, age)"})
+                continue
+            why = unusable(animal, rs.report.get("stops", {}))
+            if why:
+                failed.append({"database": name, "animal": key, "error": why})
                 continue
             samples.append(Sample(stack, label, cage, name, key))
             used = True

@@ -1,0 +1,116 @@
+"""What real recordings contain (issue 23): each quirk handled by a documented rule, said in a
+warning and counted in the output's provenance. Every file is made here, small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from _lmt_files import Quirks, build_quirky
+from napari_mousestop.cli.app import app
+from napari_mousestop.datasets.build import NO_DETECTIONS, build_dataset
+from napari_mousestop.errors import LMTError
+from napari_mousestop.histograms import HistogramParams
+from napari_mousestop.stops import StopParams, detect_stops, extract_stops
+
+
+def _still(n: int, first: int, last: int) -> np.ndarray:
+    """x (cm) of a mouse moving 1 cm per frame (30 cm/s) but still from frame first to last."""
+    v = np.ones(n)
+    v[first + 1 : last + 1] = 0.0
+    return np.cumsum(v)
+
+
+@pytest.mark.parametrize("start", range(2, 42))
+def test_a_stop_of_exactly_one_second_is_kept_whatever_its_start_frame(start):
+    """t[42] - t[12] = 0.9999999999999999 at 30 fps: still one second, so still a stop."""
+    n, fps = 120, 30.0
+    t = np.arange(n) / fps
+    params = StopParams(speed_window_s=0.0)  # speed from one detection each side
+    # still from start-1 to start+31: slow (speed 0) from start to start+30, 30 frames = 1 s
+    s, e = detect_stops(t, _still(n, start - 1, start + 31), np.zeros(n), params)
+    assert [(int(a), int(b)) for a, b in zip(s, e, strict=True)] == [(start, start + 30)]
+    # one frame shorter is never a stop
+    assert len(detect_stops(t, _still(n, start - 1, start + 30), np.zeros(n), params)[0]) == 0
+
+
+def _cohort(tmp_path, rows: list[tuple], extra: str = "") -> Path:
+    lines = ["database,animal,cage,sex,age" + extra]
+    lines += [",".join(map(str, r)) for r in rows]
+    path = tmp_path / "cohort.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_animal_without_detections_is_never_a_sample(tmp_path):
+    """ANIMAL row with RFID 'None' and no detection: in the failed list, not in X."""
+    build_quirky(tmp_path / "c1.sqlite", Quirks(empty_animal=True))
+    cohort = _cohort(tmp_path, [("c1.sqlite", "RFID_1", "c1", "M", "A"),
+                                ("c1.sqlite", "RFID_2", "c1", "M", "A"),
+                                ("c1.sqlite", "None", "c1", "M", "A")])  # fmt: skip
+    hist = HistogramParams(interval_s=60.0, n_intervals=2, n_bins=4)
+    ds = build_dataset(cohort, tmp_path / "d.npz", hist, n_workers=0, use_cache=False, warn=False)
+    assert list(ds.animals) == ["RFID_1", "RFID_2"]
+    assert [(f["animal"], NO_DETECTIONS in f["error"]) for f in ds.params["failed"]] == [
+        ("None", True)
+    ]
+    res = CliRunner().invoke(app, ["dataset", str(cohort), "-o", str(tmp_path / "e.npz"),
+                                   "--interval", "1min", "--intervals", "2", "--bins", "4",
+                                   "--workers", "0"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "2 animal-recordings" in res.output
+    assert "1 skipped" in res.output and "c1.sqlite / None: line 4: no usable detections" in (
+        res.output
+    )
+
+
+def _stops(path, **kw):
+    return extract_stops(path, StopParams(**kw), warn=False)
+
+
+def test_duplicate_detections_keep_one_row_per_frame_and_are_counted(tmp_path):
+    """Duplicate (frame, animal) rows: one kept (smallest MASS_X), a warning with the count,
+    the same stops as the file without them."""
+    clean = _stops(build_quirky(tmp_path / "clean.sqlite", Quirks()))
+    path = build_quirky(tmp_path / "dup.sqlite", Quirks(duplicate_rows=183))
+    for method in ("auto", "sql"):
+        df = _stops(path, method=method)
+        r = df.attrs["report"]
+        assert r["duplicate_rows"] == 183
+        assert sum(a["duplicate_rows"] for a in r["per_animal"].values()) == 183
+        assert any("183 duplicate DETECTION row(s)" in w for w in r["warnings"])
+        cols = ["animal_id", "start_frame", "end_frame", "duration_s", "x_cm", "y_cm"]
+        pd.testing.assert_frame_equal(df[cols], clean[cols])
+    with pytest.warns(UserWarning, match="183 duplicate DETECTION"):
+        extract_stops(path)
+    res = CliRunner().invoke(app, ["stops", str(path), "-o", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    assert "183 duplicate" in res.output
+
+
+def test_a_duplicate_frame_number_is_named_not_called_a_backwards_clock(tmp_path):
+    path = build_quirky(tmp_path / "f.sqlite", Quirks(duplicate_frames=3))
+    df = _stops(path)
+    r = df.attrs["report"]
+    assert r["frames"]["duplicate_frame_rows"] == 3
+    assert any("3 duplicate FRAMENUMBER row(s) (first: frame 601" in w for w in r["warnings"])
+    assert not any("backwards" in w for w in r["warnings"])
+    back = build_quirky(tmp_path / "b.sqlite", Quirks(backwards_at=100))
+    with pytest.raises(LMTError, match="goes backwards 1 time.*from frame 99 to frame 100"):
+        _stops(back)
+
+
+def test_detections_without_a_frame_row_are_said(tmp_path):
+    path = build_quirky(tmp_path / "nf.sqlite", Quirks(frames_deleted=45))
+    df = _stops(path)
+    r = df.attrs["report"]
+    assert r["rows_without_frame"] == 45 * 2  # two animals
+    assert any("90 DETECTION row(s) of a frame that FRAME does not hold" in w
+               for w in r["warnings"])  # fmt: skip
+    res = CliRunner().invoke(app, ["stops", str(path), "-o", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    assert "90 without a FRAME row" in res.output
