@@ -114,3 +114,28 @@ def test_detections_without_a_frame_row_are_said(tmp_path):
     res = CliRunner().invoke(app, ["stops", str(path), "-o", str(tmp_path / "s.csv")])
     assert res.exit_code == 0, res.output
     assert "90 without a FRAME row" in res.output
+
+
+def test_coverage_comes_from_the_frames_and_cut_stops_are_said(tmp_path):
+    """A recording paused for 3 minutes: those minutes are not recorded (coverage 0), not
+    'no stops'; the stops after the last interval are counted and the CLI says so."""
+    path = build_quirky(tmp_path / "p.sqlite", Quirks(seconds=150, pauses=((60.0, 180.0),)))
+    df = _stops(path)
+    assert df.attrs["recording"]["pauses"] == [[pytest.approx(59.967, abs=1e-3), 240.0]]
+    assert df.attrs["report"]["frames"]["paused_s"] == pytest.approx(180.033, abs=1e-3)
+    from napari_mousestop.histograms import bin_recording
+
+    rs = bin_recording(df, HistogramParams(interval_s=60.0, n_intervals=5, n_bins=4), warn=False)
+    cov = rs.report["animals"]["1"]["coverage"]
+    assert cov == pytest.approx([1.0, 0.0, 0.0, 0.0, 1.0], abs=1e-3)
+    n_after = [rs.report["animals"][a]["n_after_end"] for a in ("1", "2")]
+    assert min(n_after) > 0
+    assert f"{sum(n_after)} stops after the last of 5 intervals cut" in " ".join(
+        rs.report["notes"]
+    )
+    cohort = _cohort(tmp_path, [("p.sqlite", "RFID_1", "c1", "M", "A")])
+    res = CliRunner().invoke(app, ["dataset", str(cohort), "-o", str(tmp_path / "e.npz"),
+                                   "--interval", "1min", "--intervals", "5", "--bins", "4",
+                                   "--workers", "0"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert f"note: p.sqlite: {sum(n_after)} stops after the last of 5 intervals cut" in res.output

@@ -167,12 +167,29 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _coverage(offset_s: float, duration_s: float, params: HistogramParams) -> np.ndarray:
-    """Fraction of each interval covered by the recording (from ``offset_s`` to its end)."""
+def _overlap(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.ndarray:
+    return np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0, None)
+
+
+def _coverage(
+    offset_s: float, duration_s: float, params: HistogramParams, pauses=()
+) -> np.ndarray:
+    """Fraction of each interval covered by the recording's frames: from ``offset_s`` to its
+    end, less its pauses (``[start_s, end_s]`` since the recording's start, when the clock ran
+    without frames)."""
     lo = np.arange(params.n_intervals) * params.interval_s
     hi = lo + params.interval_s
-    covered = np.clip(np.minimum(hi, offset_s + duration_s) - np.maximum(lo, offset_s), 0, None)
-    return covered / params.interval_s
+    covered = _overlap(lo, hi, offset_s, offset_s + duration_s)
+    for a, b in pauses or ():
+        covered = covered - _overlap(lo, hi, offset_s + a, offset_s + b)
+    return np.clip(covered, 0, None) / params.interval_s
+
+
+def _paused(pauses) -> str:
+    if not pauses:
+        return ""
+    hours = sum(b - a for a, b in pauses) / 3600
+    return f", paused {len(pauses)} time(s) for {hours:.2f} h in all"
 
 
 def stack_stops(
@@ -182,6 +199,7 @@ def stack_stops(
     recording_start: pd.Timestamp | str | None = None,
     recording_duration_s: float | None = None,
     *,
+    pauses=(),
     warn: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Bin the stops of one animal into a ``(T, N, N)`` stack.
@@ -200,6 +218,9 @@ def stack_stops(
     recording_duration_s
         Length of the recording; by default the end of the last stop. Intervals it does not
         cover are reported as missing.
+    pauses
+        ``[start_s, end_s]`` stretches (s since the recording's start) without frames: not
+        recorded, so not covered (a 40 h pause is "not recorded", not "no stops").
     warn
         Also issue each of the report's warnings with :func:`warnings.warn` (as a script
         expects). Callers that report the warnings themselves (the CLI, a worker) pass False:
@@ -254,7 +275,7 @@ def stack_stops(
     stack = np.zeros((T, N, N), dtype=np.float64)
     np.add.at(stack, (t[keep], yi[keep], xi[keep]), w[keep])
 
-    coverage = _coverage(offset_s, float(recording_duration_s), params)
+    coverage = _coverage(offset_s, float(recording_duration_s), params, pauses)
     missing_iv = np.flatnonzero(coverage <= 0)
     warns, notes = [], []
     if missing_iv.size:
@@ -263,8 +284,8 @@ def stack_stops(
         size = "" if unit.startswith("hour") else f" (of {format_duration(params.interval_s)})"
         warns.append(
             f"recording covers {recording_duration_s / 3600:.2f} h from {offset_s / 3600:.2f} h "
-            f"after the origin; {unit} {_ranges(missing_iv)} of {T}{size} not recorded: "
-            "zero-filled"
+            f"after the origin{_paused(pauses)}; {unit} {_ranges(missing_iv)} of {T}{size} "
+            "not recorded: zero-filled"
         )
     partial = np.flatnonzero((coverage > 0) & (coverage < 0.5))
     if partial.size:
@@ -272,10 +293,9 @@ def stack_stops(
     end_s = offset_s + float(recording_duration_s)
     if end_s > T * params.interval_s:
         cut_h = (end_s - T * params.interval_s) / 3600
-        notes.append(
-            f"recording runs {cut_h:.2f} h past the last of {T} intervals: cut "
-            f"({int(after.sum())} stops after it ignored)"
-        )
+        notes.append(f"recording runs {cut_h:.2f} h past the last of {T} intervals: cut")
+    if after.any():
+        notes.append(f"{int(after.sum())} stops after the last of {T} intervals cut")
     if off.any():
         verb = "clipped to edge bins" if params.off_floor == "clip" else "dropped"
         notes.append(f"{int(off.sum())} stops off the floor {verb}")
@@ -449,6 +469,10 @@ def bin_recording(
     return _bin(stops, hist_params, geometry, stop_params, warn, stacklevel=3)
 
 
+_PER_ANIMAL = re.compile(r"\d+ stops (off the floor|after the last)")
+"""Notes of one animal's stack that the recording's notes sum up instead."""
+
+
 def _bin(stops, hist_params, geometry, stop_params, warn: bool, stacklevel: int) -> RecordingStacks:
     """:func:`bin_recording`; warnings point ``stacklevel`` frames up (the public caller's)."""
     hist_params = hist_params or HistogramParams()
@@ -467,13 +491,20 @@ def _bin(stops, hist_params, geometry, stop_params, warn: bool, stacklevel: int)
     )
     for i, a in enumerate(animals):
         rows = stops[stops["animal_id"] == a["animal_id"]]
-        stacks[i], rep = stack_stops(rows, hist_params, geometry, start, duration, warn=False)
+        stacks[i], rep = stack_stops(rows, hist_params, geometry, start, duration,
+                                     pauses=info.get("pauses") or (), warn=False)  # fmt: skip
         per_animal[str(a["animal_id"])] = rep
         warns += [w for w in rep["warnings"] if w not in warns]
-        notes += [n for n in rep["notes"] if n not in notes and "off the floor" not in n]
+        notes += [n for n in rep["notes"] if n not in notes and not _PER_ANIMAL.match(n)]
     n_off = sum(r["n_off_floor"] for r in per_animal.values())
     if n_off:
         notes.append(f"{n_off} stops off the floor ({hist_params.off_floor})")
+    n_after = [r["n_after_end"] for r in per_animal.values()]
+    if any(n_after):
+        notes.append(
+            f"{sum(n_after)} stops after the last of {hist_params.n_intervals} intervals cut "
+            f"(per animal: {', '.join(map(str, n_after))})"
+        )
     for w in warns if warn else ():
         warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=stacklevel)
     offset_s = (start - origin).total_seconds() if start is not None else 0.0

@@ -249,6 +249,8 @@ def dataset(
     for name, recording in ds.params["recordings"].items():
         for w in recording["warnings"]:
             typer.secho(f"warning: {name}: {w}", fg=typer.colors.YELLOW, err=True)
+        for n in recording.get("notes", []):
+            typer.echo(f"note: {name}: {n}", err=True)
     path = out if out.endswith(".npz") else out + ".npz"
     counts = ", ".join(f"{c} {int((ds.class_names == c).sum())}" for c in ds.classes)
     typer.echo(
