@@ -130,12 +130,34 @@ def test_coverage_comes_from_the_frames_and_cut_stops_are_said(tmp_path):
     assert cov == pytest.approx([1.0, 0.0, 0.0, 0.0, 1.0], abs=1e-3)
     n_after = [rs.report["animals"][a]["n_after_end"] for a in ("1", "2")]
     assert min(n_after) > 0
-    assert f"{sum(n_after)} stops after the last of 5 intervals cut" in " ".join(
-        rs.report["notes"]
-    )
+    assert f"{sum(n_after)} stops after the last of 5 intervals cut" in " ".join(rs.report["notes"])
     cohort = _cohort(tmp_path, [("p.sqlite", "RFID_1", "c1", "M", "A")])
     res = CliRunner().invoke(app, ["dataset", str(cohort), "-o", str(tmp_path / "e.npz"),
                                    "--interval", "1min", "--intervals", "5", "--bins", "4",
                                    "--workers", "0"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert f"note: p.sqlite: {sum(n_after)} stops after the last of 5 intervals cut" in res.output
+
+
+def test_the_cli_counts_an_individual_without_stops(tmp_path):
+    """One DeepLabCut individual that never stops: '0 stops of 1 individual'."""
+    import movement.io.load_poses
+    import movement.io.save_poses
+
+    from napari_mousestop.io.layout import save_calibration
+
+    n = 90
+    pos = np.zeros((n, 2, 1, 1))
+    pos[:, 0, 0, 0] = 5 + np.arange(n) * 0.5  # 15 cm/s at 30 fps
+    pos[:, 1, 0, 0] = 25.0
+    ds = movement.io.load_poses.from_numpy(
+        pos, np.ones((n, 1, 1)), individual_names=["individual_0"], keypoint_names=["body"], fps=30
+    )
+    path = tmp_path / "one.h5"
+    movement.io.save_poses.to_dlc_file(ds, path, split_individuals=False)
+    cal = save_calibration(tmp_path / "cal.toml", [[0, 0], [50, 0], [50, 50], [0, 50]])
+    res = CliRunner().invoke(app, ["stops", str(path), "-o", str(tmp_path / "s.csv"),
+                                   "--source-software", "DeepLabCut", "--fps", "30",
+                                   "--calibration", str(cal)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "0 stops of 1 individual ->" in res.output

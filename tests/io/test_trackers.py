@@ -320,8 +320,48 @@ def test_nwb_files_give_their_own_frame_rate(tmp_path, identity_calibration):
     params = TrackerParams("NWB", calibration=identity_calibration)
     rec = read_tracks(path, params)
     assert rec.fps == 25.0 and rec.provenance["fps_from"] == "file"
-    with pytest.raises(TrackerError, match="frame rate is 25 fps but 30 was given"):
-        read_tracks(path, replace(params, fps=30))
+    assert rec.provenance["warnings"] == []
+
+
+def test_a_given_frame_rate_wins_over_an_nwb_file_s(tmp_path, identity_calibration):
+    """NWB written with timestamps 0, 1, 2... s reads as 1 fps: --fps 30 wins, with a note;
+    without it, the implausible rate and the absurd speed are warned about."""
+    from pynwb import NWBHDF5IO
+
+    n = 60
+    pos = np.zeros((n, 2, 2, 1))
+    pos[:, 0, :, 0] = (np.arange(n) * 0.1)[:, None]  # 0.1 cm per frame: 3 cm/s at 30 fps
+    ds = _poses(pos, np.ones((n, 2, 1)), fps=1.0)
+    path = tmp_path / "m.nwb"
+    with NWBHDF5IO(path, "w") as io:
+        io.write(movement.io.save_poses.to_nwb_file(ds))
+    params = TrackerParams("NWB", calibration=identity_calibration)
+    rec = read_tracks(path, params)
+    assert rec.fps == 1.0
+    assert any("1 fps (file) is implausible" in w for w in rec.provenance["warnings"])
+    rec = read_tracks(path, replace(params, fps=30))
+    assert rec.fps == 30.0 and rec.provenance["fps_from"] == "given (the file says 1 fps)"
+    np.testing.assert_allclose(rec.tracks[0].t_s, np.arange(n) / 30.0)
+    assert [w for w in rec.provenance["warnings"] if "given 30 fps was used" in w]
+    stops = extract_stops(path, tracker=replace(params, fps=30), warn=False)
+    assert stops.attrs["report"]["warnings"] == rec.provenance["warnings"]
+    fast = pos * 1000  # 100 cm per frame
+    ds = _poses(fast, np.ones((n, 2, 1)), fps=30.0)
+    rec = read_tracks(ds, TrackerParams(calibration=identity_calibration))
+    assert any("median 3000 cm/s" in w for w in rec.provenance["warnings"])
+
+
+def test_movement_017_dimension_names_are_read(identity_calibration):
+    """movement 0.17 names the dimensions individual and keypoint: the same tracks."""
+    pos = np.full((30, 2, 2, 1), 25.0)
+    pos[:, 0, 0, 0] = np.linspace(10, 20, 30)
+    ds = _poses(pos, np.ones((30, 2, 1)))
+    params = TrackerParams(calibration=identity_calibration)
+    old = read_tracks(ds, params)
+    new = read_tracks(ds.rename({"individuals": "individual", "keypoints": "keypoint"}), params)
+    assert new.individuals == old.individuals and new.provenance["keypoints"] == ["a", "b"]
+    np.testing.assert_array_equal(new.tracks[0].x_cm, old.tracks[0].x_cm)
+    np.testing.assert_array_equal(new.tracks[0].frame, old.tracks[0].frame)
 
 
 def test_without_movement_the_error_names_the_extra(monkeypatch, pose_recording):

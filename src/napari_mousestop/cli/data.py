@@ -141,7 +141,8 @@ def stops(
     r = df.attrs["report"]
     if tracker is not None:
         typer.echo(
-            f"{len(df)} stops of {df['name'].nunique()} individuals -> {out} "
+            f"{len(df)} stops of {_count(len(df.attrs['recording']['animals']), 'individual')} "
+            f"-> {out} "
             f"({r['low_confidence_points']} keypoint positions below confidence "
             f"{tracker.confidence_threshold:g} dropped, {r['bridged_points']} bridged; "
             f"{r['frames_without_centre']} frames without a centre)"
@@ -149,11 +150,15 @@ def stops(
         return
     n_animals = len(df.attrs["recording"]["animals"]) - len(r["skipped_animals"])
     typer.echo(
-        f"{len(df)} stops of {n_animals} animals -> {out} "
+        f"{len(df)} stops of {_count(n_animals, 'animal')} -> {out} "
         f"(left out: {r['anonymous_rows']} anonymous, {r['glitch_rows']} glitch, "
         f"{r['null_coordinate_rows']} NULL rows, {r['rows_without_frame']} without a FRAME row; "
         f"{r['duplicate_rows']} duplicate rows merged)"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # --- datasets (datasets.build) --------------------------------------------------------------

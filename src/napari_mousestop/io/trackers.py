@@ -15,9 +15,12 @@ centimetres, with its time in seconds. For each individual:
    a missing LMT detection.
 4. Pixels become cm through the calibration: the projective transform that takes the floor's
    four corners in the video (the layout file's ``[video]`` section) onto the floor's corners.
-5. Times are the file's times in seconds (frame / fps); the frame rate comes from the file (NWB),
-   from the user, or from the calibration, in that order. The clock time of time 0 (``start_time``)
-   comes from the user, so intervals can be aligned to the light phase as for LMT.
+5. Times are the file's times in seconds (frame / fps); the frame rate comes from the user, the
+   file (NWB) or the calibration, in that order: a rate the user gives wins over the file's (its
+   times are then scaled, and the provenance says so). A rate below 5 or above 500 fps, or an
+   individual whose median speed exceeds 100 cm/s, is warned about. The clock time of time 0
+   (``start_time``) comes from the user, so intervals can be aligned to the light phase as for
+   LMT.
 
 movement is an optional dependency (``pip install "napari-mousestop[movement]"``), imported
 only when such a recording is read. Importing it changes the process (movement configures its
@@ -103,7 +106,7 @@ class TrackerParams:
         VIA-tracks (movement's names; any case).
     fps
         Frames per second of the video. Required unless the file (NWB) or the calibration's
-        ``[video]`` section gives it; for NWB a different value is an error.
+        ``[video]`` section gives it; it wins over the file's (noted in the provenance).
     calibration
         Layout file with a ``[video]`` section: the floor's corners in the video's pixels.
     start_time
@@ -309,16 +312,30 @@ def read_tracks(
             "calibration's [video] section)"
         )
     if in_memory:
-        ds = source
+        ds = _singular_dims(source)
         if "position" not in ds or "individuals" not in ds.dims or "time" not in ds.dims:
             raise TrackerError(f"{path}: not a movement dataset (position, time, individuals)")
     else:
         ds = _load(movement, path, params.source_software, fps)
-    if params.source_software == "NWB" or fps is None:
-        fps, fps_from = _file_frame_rate(path, ds, params)
+    ds = _singular_dims(ds)
+    notes: list[str] = []
     t = np.asarray(ds["time"].values, dtype=np.float64)
+    if params.source_software == "NWB" or fps is None:
+        fps, fps_from, file_fps = _file_frame_rate(path, ds, params)
+        if file_fps != fps and ds.attrs.get("time_unit") != "frames":
+            t = t * file_fps / fps  # the file's times at its rate, as frames, at the given one
+            notes.append(
+                f"{path}: the file's frame rate is {file_fps:g} fps; the given {fps:g} fps "
+                f"was used (its times scaled by {file_fps / fps:g})"
+            )
     if ds.attrs.get("time_unit") == "frames":
         t = t / fps
+    if not MIN_PLAUSIBLE_FPS <= fps <= MAX_PLAUSIBLE_FPS:
+        notes.append(
+            f"{path}: a frame rate of {fps:g} fps ({fps_from}) is implausible for a video "
+            f"(expected {MIN_PLAUSIBLE_FPS:g} to {MAX_PLAUSIBLE_FPS:g}): check it, and give the "
+            "video's rate (--fps, an fps column) if it is wrong"
+        )
     if len(t) > 1 and not (np.diff(t) > 0).all():
         raise TrackerError(f"{path}: the file's times do not increase from frame to frame")
     names = [str(v) for v in ds["individuals"].values]
@@ -344,6 +361,7 @@ def read_tracks(
             pos = pos.sel(keypoints=list(chosen))
             c = c.sel(keypoints=list(chosen)) if c is not None else None
         tracks.append(_track(movement, names.index(name) + 1, name, pos, c, params, gap, t, tform))
+    notes += _absurd_speeds(path, tracks, fps)
     start = params.start_timestamp()
     provenance = {
         "source": "movement",
@@ -370,6 +388,7 @@ def read_tracks(
         "start_time": None if start is None else start.isoformat(),
         "start_time_given": params.start_time,
         "timezone": params.timezone,
+        "warnings": notes,
     }
     return TrackedRecording(
         path=path,
@@ -416,21 +435,52 @@ def _frame_rate(params: TrackerParams, layout: CageLayout) -> tuple[float | None
     return None, "file"
 
 
-def _file_frame_rate(path: Path, ds, params: TrackerParams) -> tuple[float, str]:
-    """The frame rate the file (or the movement dataset) records; a different given one is an
-    error."""
+def _file_frame_rate(path: Path, ds, params: TrackerParams) -> tuple[float, str, float]:
+    """(fps used, where it came from, the file's fps): a rate the user gives wins over the
+    file's (NWB files written with timestamps 0, 1, 2... s read as 1 fps)."""
     try:
         file_fps = float(ds.attrs.get("fps"))
     except (TypeError, ValueError):
         file_fps = math.nan
     if not (math.isfinite(file_fps) and file_fps > 0):
+        if params.fps is not None:
+            return params.fps, "given (the file gives none)", params.fps
         raise TrackerError(f"{path}: frame rate missing: the file gives none; give it (--fps)")
     if params.fps is not None and not math.isclose(params.fps, file_fps, rel_tol=1e-6):
-        raise TrackerError(
-            f"{path}: the file's frame rate is {file_fps:g} fps but {params.fps:g} was given; "
-            "leave fps out for this file"
-        )
-    return file_fps, "file"
+        return params.fps, f"given (the file says {file_fps:g} fps)", file_fps
+    return file_fps, "file", file_fps
+
+
+MIN_PLAUSIBLE_FPS, MAX_PLAUSIBLE_FPS = 5.0, 500.0
+"""Frame rates outside this range are warned about: a camera for behaviour runs in it."""
+ABSURD_SPEED_CM_S = 100.0
+"""A median speed above this (cm/s) is no mouse's or rat's: the frame rate or the calibration
+is wrong."""
+
+
+def _absurd_speeds(path: Path, tracks: list[PoseTrack], fps: float) -> list[str]:
+    """A warning per individual whose median frame-to-frame speed is absurd."""
+    out = []
+    for tr in tracks:
+        if len(tr.t_s) < 3:
+            continue
+        dt = np.diff(tr.t_s)
+        v = np.hypot(np.diff(tr.x_cm), np.diff(tr.y_cm))[dt > 0] / dt[dt > 0]
+        med = float(np.median(v)) if len(v) else 0.0
+        if med > ABSURD_SPEED_CM_S:
+            out.append(
+                f"{path}: individual {tr.name!r} moves at a median {med:.0f} cm/s at "
+                f"{fps:g} fps, which no rodent does: check the frame rate and the calibration"
+            )
+    return out
+
+
+def _singular_dims(ds):
+    """movement 0.17 names the dimensions ``individual`` and ``keypoint``; earlier releases
+    ``individuals`` and ``keypoints``. Both are read (as the latter)."""
+    names = {"individual": "individuals", "keypoint": "keypoints"}
+    rename = {k: v for k, v in names.items() if k in ds.dims and v not in ds.dims}
+    return ds.rename(rename) if rename else ds
 
 
 def _load(movement, path: Path, software: str, fps):
