@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from _lmt_files import Quirks, build_quirky
 from napari_mousestop.cli.app import app
 from napari_mousestop.datasets.build import NO_DETECTIONS, build_dataset
-from napari_mousestop.errors import LMTError
+from napari_mousestop.errors import CohortError, LMTError
 from napari_mousestop.histograms import HistogramParams
 from napari_mousestop.stops import StopParams, detect_stops, extract_stops
 
@@ -161,3 +161,28 @@ def test_the_cli_counts_an_individual_without_stops(tmp_path):
                                    "--calibration", str(cal)])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "0 stops of 1 individual ->" in res.output
+
+
+def test_a_cohort_times_one_recording_by_frames(tmp_path):
+    """One recording with a backwards clock: its time_base cell says frames, the other keeps
+    its timestamps; the dataset records which used which, and the CLI says it."""
+    build_quirky(tmp_path / "bad.sqlite", Quirks(backwards_at=100))
+    build_quirky(tmp_path / "good.sqlite", Quirks(pauses=((30.0, 5.0),)))
+    cohort = _cohort(tmp_path, [("bad.sqlite", "RFID_1", "c1", "M", "A", "frames"),
+                                ("good.sqlite", "RFID_1", "c2", "M", "A", "")],
+                     extra=",time_base")  # fmt: skip
+    hist = HistogramParams(interval_s=60.0, n_intervals=2, n_bins=4)
+    ds = build_dataset(cohort, tmp_path / "d.npz", hist, n_workers=0, warn=False)
+    rec = ds.params["recordings"]
+    assert rec["bad.sqlite"]["time_base"] == "frames"
+    assert rec["good.sqlite"]["time_base"] == "timestamp"
+    assert ds.params["stops"]["time_base"] == "timestamp"
+    assert len(ds) == 2
+    res = CliRunner().invoke(app, ["dataset", str(cohort), "-o", str(tmp_path / "e.npz"),
+                                   "--interval", "1min", "--intervals", "2", "--bins", "4",
+                                   "--workers", "0"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "timed by frame number (time_base frames): bad.sqlite" in res.output
+    bad = _cohort(tmp_path, [("bad.sqlite", "RFID_1", "c1", "M", "A", "clock")], ",time_base")
+    with pytest.raises(CohortError, match="line 2: time_base 'clock' is not timestamp or frames"):
+        build_dataset(bad, tmp_path / "f.npz", hist, n_workers=0, warn=False)

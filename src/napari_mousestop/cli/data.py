@@ -263,6 +263,9 @@ def dataset(
         f"{len(set(ds.cages))} cages ({counts}); X {ds.X.shape}; "
         f"{len(stats.get('cached', []))} from cache, {len(stats.get('computed', []))} computed"
     )
+    by_frames = [n for n, r in ds.params["recordings"].items() if r.get("time_base") == "frames"]
+    if by_frames:
+        typer.echo(f"timed by frame number (time_base frames): {', '.join(by_frames)}")
     failed = ds.params.get("failed", [])
     if failed:
         typer.secho(f"{len(failed)} skipped:", fg=typer.colors.RED, err=True)

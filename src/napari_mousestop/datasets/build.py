@@ -25,7 +25,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -190,12 +190,13 @@ def _fill_labels_from_animal_table(cohort: pd.DataFrame, failed: list[dict]) -> 
 
 
 def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> None:
-    """Run process_recording for each ``todo`` item (name -> (path, tracker)); call
-    on_done(name, res, err)."""
+    """Run process_recording for each ``todo`` item (name -> (path, tracker, stop params));
+    ``args`` are (histogram params, geometry); call on_done(name, res, err)."""
+    hist, geometry = args
     if n_workers == 0:  # in this process, without Dask (debugging)
-        for name, (path, tracker) in todo.items():
+        for name, (path, tracker, sp) in todo.items():
             try:
-                res, err = process_recording(path, *args, tracker), None
+                res, err = process_recording(path, hist, sp, geometry, tracker), None
             except Exception as exc:
                 res, err = None, exc
             on_done(name, res, err)  # outside the try: a Cancelled from progress propagates
@@ -205,8 +206,8 @@ def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> No
     n = local_workers(n_workers, len(todo))
     with dask_client(scheduler, n) as client:
         futures = {
-            client.submit(process_recording, p, *args, tr, pure=False): k
-            for k, (p, tr) in todo.items()
+            client.submit(process_recording, p, hist, sp, geometry, tr, pure=False): k
+            for k, (p, tr, sp) in todo.items()
         }
         for fut in as_completed(futures):
             try:
@@ -331,8 +332,17 @@ def build_dataset(
         }
     paths = dict(zip(cohort["database_name"], cohort["database"], strict=True))
     cache_dir = out_path.with_name(out_path.name + ".cache")
+    time_bases = dict(zip(cohort["database_name"], cohort["time_base"], strict=True))
+    own_stops = {
+        n: replace(stop_params, time_base=time_bases[n]) if time_bases[n] else stop_params
+        for n in paths
+    }
     keys = {
-        n: cache_key(identities[n], {**all_params, **_tracker_key(trackers[paths[n]])})
+        n: cache_key(
+            identities[n],
+            {**all_params, "stops": _jsonable(own_stops[n].to_dict()),
+             **_tracker_key(trackers[paths[n]])},
+        )  # fmt: skip
         for n in paths
     }
     results: dict[str, dict] = {}
@@ -364,9 +374,9 @@ def build_dataset(
                     log.warning("cannot write cache for %s: %s", name, exc)
         notify(progress, done, total, f"recordings ({name} done)")
 
-    todo = {n: (p, trackers[p]) for n, p in paths.items() if n not in results}
+    todo = {n: (p, trackers[p], own_stops[n]) for n, p in paths.items() if n not in results}
     if todo:
-        _run(todo, (hist_params, stop_params, geometry), scheduler, n_workers, on_done)
+        _run(todo, (hist_params, geometry), scheduler, n_workers, on_done)
     samples, used = _pick(cohort, results, failed)
     failed.sort(key=lambda f: (db_order.get(f["database"], len(db_order)), f.get("animal", "")))
     if not samples:
@@ -375,7 +385,9 @@ def build_dataset(
     for name in (n for n in paths if n in results and warn):  # in cohort order
         for w in results[name]["warnings"]:
             warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=2)
-    stop_dict = next((r["stop_params"] for r in results.values() if r["stop_params"]), None)
+    # the dataset's stop parameters; a recording timed otherwise (the cohort's time_base)
+    # says so in params["recordings"][name]["time_base"]
+    stop_dict = all_params["stops"]
     dataset = assemble_dataset(
         samples,
         hist_params,
@@ -388,6 +400,7 @@ def build_dataset(
                 "warnings": r["warnings"],
                 "notes": r["notes"],
                 "reader": r.get("report", {}).get("stops", {}).get("reader"),
+                "time_base": (r.get("stop_params") or {}).get("time_base"),
             }
             for n, r in sorted(results.items())
         },

@@ -22,6 +22,10 @@ animal in the file (empty: the ``animal`` cell); ``fps``, ``calibration`` (a lay
 ``[video]`` section, relative to the CSV's folder) and ``start_time`` (clock time of the video's
 time 0) may be left empty when the dataset's options or the calibration give them. Their sex and
 age must be in the cohort (such files have no ANIMAL table).
+
+An optional ``time_base`` column (``timestamp`` or ``frames``; empty: the dataset's
+``--time-base``) times one LMT recording's stops by frame number when its clock is broken,
+without forcing frame timing on the whole cohort.
 """
 
 from __future__ import annotations
@@ -157,7 +161,8 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
         ``cage``, ``sex``, ``age``, the :data:`TRACKER_COLUMNS` (str, ``""`` where empty;
         ``source_software`` in movement's spelling, ``individual`` filled from ``animal``,
         ``calibration`` an absolute path) and ``row`` (1-based line number in the file, header
-        = line 1), in file order.
+        = line 1), in file order; ``time_base`` (``timestamp``, ``frames`` or ``""`` for the
+        dataset's option): how the recording's stops are timed.
 
     Raises
     ------
@@ -180,10 +185,13 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
         raise CohortError(
             f"{path}: cohort CSV lacks columns {missing} (expected {', '.join(COHORT_COLUMNS)})"
         )
-    for col in ("sex", "age", *TRACKER_COLUMNS):
+    for col in ("sex", "age", *TRACKER_COLUMNS, "time_base"):
         if col not in df.columns:
             df[col] = ""
-    df = df[[*COHORT_COLUMNS, *TRACKER_COLUMNS]].apply(lambda s: s.astype(str).str.strip())
+    df = df[[*COHORT_COLUMNS, *TRACKER_COLUMNS, "time_base"]].apply(
+        lambda s: s.astype(str).str.strip()
+    )
+    df["time_base"] = df["time_base"].str.lower()
     df["row"] = range(2, len(df) + 2)
     if df.empty:
         raise CohortError(f"{path}: cohort CSV has no rows")
@@ -194,6 +202,11 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
         if not getattr(r, c)
     ]
     bad += _tracker_cells(df, path)
+    bad += [
+        f"line {r.row}: time_base {r.time_base!r} is not timestamp or frames"
+        for r in df.itertuples()
+        if r.time_base not in ("", "timestamp", "frames")
+    ]
     dup = df.duplicated(["database", "animal"], keep=False)
     bad += [f"line {r.row}: {r.animal} listed twice for {r.database}" for r in df[dup].itertuples()]
     tracked = df[df["source_software"] != ""]
@@ -203,11 +216,11 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
         for r in tracked[dup].itertuples()
     ]
     for db, rows in df.groupby("database", sort=False):
-        if len(rows[list(_FILE_SETTINGS)].drop_duplicates()) > 1:
+        if len(rows[[*_FILE_SETTINGS, "time_base"]].drop_duplicates()) > 1:
             lines = ", ".join(str(r) for r in rows["row"])
             bad.append(
                 f"lines {lines}: {db} is listed with different source_software, fps, "
-                "calibration or start_time"
+                "calibration, start_time or time_base"
             )
     if bad:
         raise CohortError(f"{path}: bad cohort rows:\n  " + "\n  ".join(bad))
