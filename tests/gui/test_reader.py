@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import zipfile
 
@@ -52,12 +53,24 @@ GARBAGE = {
 }
 
 
-@pytest.mark.parametrize("suffix", [".sqlite", ".npz", ".tif", ".csv"])
+@pytest.mark.parametrize("suffix", [".npz", ".tif", ".csv"])
 @pytest.mark.parametrize("content", list(GARBAGE))
 def test_garbage_files_are_declined_without_raising(tmp_path, suffix, content):
     path = tmp_path / f"file{suffix}"
     path.write_bytes(GARBAGE[content])
     assert get_reader(str(path)) is None
+
+
+@pytest.mark.parametrize("content", list(GARBAGE))
+def test_a_sqlite_file_that_is_no_lmt_database_gets_our_one_line_reason(tmp_path, content, notes):
+    """Not napari's generic 'refused the file': the file and the problem, in one line."""
+    path = tmp_path / "file.sqlite"
+    path.write_bytes(GARBAGE[content])
+    reader = get_reader(str(path))
+    assert reader is not None
+    assert reader(str(path)) is None
+    assert len(notes) == 1 and notes[0].startswith(str(path)) and "\n" not in notes[0]
+    assert any(w in notes[0] for w in ("not an SQLite database", "no ANIMAL table", "unreadable"))
 
 
 def test_missing_files_directories_and_empty_lists_are_declined(tmp_path):
@@ -68,13 +81,16 @@ def test_missing_files_directories_and_empty_lists_are_declined(tmp_path):
     assert get_reader(None) is None
 
 
-def test_foreign_sqlite_and_npz_are_declined(tmp_path):
+def test_foreign_sqlite_is_explained_and_npz_declined(tmp_path, notes):
     db = tmp_path / "other.sqlite"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE SOMETHING (ID INTEGER)")
     con.commit()
     con.close()
-    assert get_reader(str(db)) is None
+    assert get_reader(str(db))(str(db)) is None
+    assert len(notes) == 1
+    pattern = rf"{re.escape(str(db))}: no [A-Z]+ table \(not an LMT database\?\)"
+    assert re.fullmatch(pattern, notes[0])
     npz = tmp_path / "arrays.npz"
     np.savez(npz, X=np.zeros(3), labels=np.zeros(3))
     assert get_reader(str(npz)) is None
@@ -94,11 +110,12 @@ def test_lmt_lookalike_that_cannot_be_read_notifies_and_returns_none(tmp_path, n
     assert len(notes) == 1 and str(db) in notes[0]
 
 
-def test_truncated_recording_is_declined(tmp_path, sample_db):
+def test_truncated_recording_is_explained(tmp_path, sample_db, notes):
     data = sample_db.read_bytes()
     db = tmp_path / "truncated.sqlite"
     db.write_bytes(data[: len(data) // 3])
-    assert get_reader(str(db)) is None
+    assert get_reader(str(db))(str(db)) is None
+    assert len(notes) == 1 and notes[0].startswith(str(db))
 
 
 def test_corrupt_recording_notifies_and_returns_none(tmp_path, sample_db, notes):

@@ -11,9 +11,11 @@ Explanation maps are the ``maps.nc`` file of ``mousestop explain`` (or the folde
 folders of the earlier format (``maps.json`` and one ``.npz`` per map) still open, without
 their class differences, which used an older definition.
 
-``get_reader`` answers cheaply from the file's header (SQLite magic and LMT tables, the
-dataset's arrays inside the zip, or the maps file's format attribute) and returns ``None`` for
-anything else, so napari offers the file to other plugins. Reading never raises: a file that
+``get_reader`` answers cheaply from the file's header (the dataset's arrays inside the zip, the
+maps file's format attribute, a tracker's file's first bytes) and returns ``None`` for anything
+else, so napari offers the file to other plugins. Every ``.sqlite`` file is claimed: one that is
+not an LMT database (not SQLite at all, or without the LMT tables) gets a notification saying
+so in one line, instead of napari's generic "refused the file". Reading never raises: a file that
 turns out to be unusable (truncated, corrupt, no animals...) gives a napari notification naming
 the file and the problem, and the reader returns ``None``.
 
@@ -411,7 +413,9 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list | None] | None:
     if not paths:
         return None
     suffixes = {Path(p).suffix.lower() for p in paths}
-    if suffixes == {".sqlite"} and all(is_lmt_database(p) for p in paths):
+    if suffixes == {".sqlite"} and all(Path(p).is_file() for p in paths):
+        # every .sqlite file is ours to explain: one that is not an LMT database gets our
+        # one-line reason (not a database, no LMT tables...), not napari's "refused the file"
         return _safe(read_recording, mosaics=True)
     if suffixes == {".npz"} and all(is_dataset_file(p) for p in paths):
         return _safe(read_dataset_layers, mosaics=True)
