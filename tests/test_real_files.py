@@ -122,7 +122,7 @@ def test_coverage_comes_from_the_frames_and_cut_stops_are_said(tmp_path):
     path = build_quirky(tmp_path / "p.sqlite", Quirks(seconds=150, pauses=((60.0, 180.0),)))
     df = _stops(path)
     assert df.attrs["recording"]["pauses"] == [[pytest.approx(59.967, abs=1e-3), 240.0]]
-    assert df.attrs["report"]["frames"]["paused_s"] == pytest.approx(180.033, abs=1e-3)
+    assert df.attrs["report"]["frames"]["paused_s"] == pytest.approx(180.0, abs=1e-3)
     from napari_mousestop.histograms import bin_recording
 
     rs = bin_recording(df, HistogramParams(interval_s=60.0, n_intervals=5, n_bins=4), warn=False)
@@ -186,3 +186,43 @@ def test_a_cohort_times_one_recording_by_frames(tmp_path):
     bad = _cohort(tmp_path, [("bad.sqlite", "RFID_1", "c1", "M", "A", "clock")], ",time_base")
     with pytest.raises(CohortError, match="line 2: time_base 'clock' is not timestamp or frames"):
         build_dataset(bad, tmp_path / "f.npz", hist, n_workers=0, warn=False)
+
+
+def test_the_quality_table_flags_what_to_look_at(tmp_path):
+    """mousestop qc: per recording frames, pauses, duplicates; per animal identified share,
+    gaps, stops; flags; as a CSV and a summary; the same table beside every dataset."""
+    good = build_quirky(tmp_path / "good.sqlite", Quirks())
+    bad = build_quirky(
+        tmp_path / "bad.sqlite",
+        Quirks(seconds=90, pauses=((30.0, 700.0),), duplicate_rows=5, empty_animal=True),
+    )
+    out = tmp_path / "qc.csv"
+    res = CliRunner().invoke(app, ["qc", str(good), str(bad), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table["recording"]) == ["good.sqlite"] * 2 + ["bad.sqlite"] * 3
+    g = table[table["recording"] == "good.sqlite"]
+    assert (g["flags"] == "").all()
+    assert (g["frames_recorded"] == 1800).all() and (g["frames_expected"] == 1800).all()
+    assert (g["identified_share"] == 1.0).all() and (g["stops"] > 0).all()
+    b = table[table["recording"] == "bad.sqlite"].set_index("animal")
+    assert (b["pauses"] == 1).all() and (b["duplicate_detection_rows"] == 5).all()
+    assert float(b.loc["RFID_1", "longest_gap_s"]) == pytest.approx(700.033, abs=1e-3)
+    assert float(b.loc["RFID_1", "hours_covered"]) == pytest.approx(90 / 3600, abs=1e-3)
+    assert b.loc["RFID_1", "flags"] == "pause > 10 min; duplicate rows"
+    assert b.loc["None", "flags"].endswith("no usable detections")
+    assert "good.sqlite: 0.02 h, 1800 of 1800 frames (0.0% dropped)" in res.output
+    assert "bad.sqlite: 0.22 h, 2700 of 2700 frames (0.0% dropped), 1 pause(s)" in res.output
+    assert "None: identified 0.0%" in res.output and "3 of 5 animal-recordings flagged" in (
+        res.output
+    )
+    cohort = _cohort(tmp_path, [("good.sqlite", "RFID_1", "c1", "M", "A"),
+                                ("bad.sqlite", "RFID_1", "c2", "M", "A")])  # fmt: skip
+    hist = HistogramParams(interval_s=60.0, n_intervals=2, n_bins=4)
+    ds = build_dataset(cohort, tmp_path / "d.npz", hist, n_workers=0, warn=False)
+    beside = pd.read_csv(tmp_path / "d.qc.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(beside, table)
+    assert ds.params["quality"] == {"file": "d.qc.csv", "flagged": 3, "rows": 5}
+    res = CliRunner().invoke(app, ["qc", str(cohort), "-o", str(tmp_path / "c.csv")])
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv", keep_default_na=False), table)

@@ -206,7 +206,7 @@ class _Clock:
         long = np.flatnonzero(step > PAUSE_S)
         pauses = [[float(secs[i]), float(secs[i + 1])] for i in long]
         span = float(secs[-1]) if len(secs) else 0.0
-        paused = sum(b - a for a, b in pauses)
+        paused = sum(b - a for a, b in pauses) - len(pauses) / fps  # beyond one frame step
         self.stats = {
             "time_base": params.time_base,
             "clock_span_s": span,

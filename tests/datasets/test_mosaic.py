@@ -107,7 +107,10 @@ def test_labels_are_short_but_unique_and_captions_name_classes_and_cages():
     cages = {c.text for c in m.captions if c.kind == "cage"}
     assert classes == list(CLASSES) and cages == {f"cage{c}" for c in range(1, 13)}
     assert short_names(["000012345678", "000012345679", "X"]) == ["5678", "5679", "X"]
-    assert short_names(["aa1111", "bb1111"]) == ["a1111", "b1111"]
+    assert short_names(["0010A4371D3E", "0010A4371D3F"]) == ["1D3E", "1D3F"]
+    # a tracker's individuals keep their whole names (not 'al_0' for 'individual_0')
+    assert short_names(["individual_0", "individual_1"]) == ["individual_0", "individual_1"]
+    assert short_names(["aa1111", "bb1111"]) == ["aa1111", "bb1111"]
 
 
 def test_one_recording_is_one_band_with_classes_in_the_labels():

@@ -196,7 +196,10 @@ def test_a_file_with_only_a_video_section_is_a_calibration(tmp_path):
     assert cal.video.corners_px == tuple(tuple(c) for c in CORNERS)
     assert cal.video.fps == 25.0 and cal.video.frame == str(tmp_path / "frame0.png")
     default = load_layout()
-    assert cal.floor_cm == default.floor_cm and cal.shapes == default.shapes  # filled in
+    assert cal.floor_cm == default.floor_cm  # filled in
+    # not LMT's dome, feeders and water over an open field: the floor's outline only
+    assert cal.names == ["wall (top)", "wall (right)", "wall (bottom)", "wall (left)"]
+    assert cal.shapes == tuple(s for s in default.shapes if s.name.startswith("wall"))
     again = load_layout(save_layout(cal, tmp_path / "copy.toml"))
     assert again == cal
 
@@ -246,7 +249,7 @@ def test_save_calibration_round_trip_and_checks(tmp_path):
     cal = load_calibration(path)
     assert cal.video.corners_px == tuple(tuple(c) for c in CORNERS) and cal.video.fps == 25.0
     assert cal.floor_cm == (40.0, 30.0)
-    assert cal.shapes == ()  # the default shapes belong to a 50 x 50 cm floor
+    assert cal["wall (bottom)"].points_xy == ((40.0, 30.0), (0.0, 30.0))  # its own outline
     with pytest.raises(LayoutError, match="convex quadrilateral"):
         save_calibration(tmp_path / "bad.toml", [CORNERS[0], CORNERS[2], CORNERS[1], CORNERS[3]])
     assert not (tmp_path / "bad.toml").exists()

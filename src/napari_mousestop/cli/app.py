@@ -1,7 +1,7 @@
 """The ``mousestop`` Typer application: every subcommand registered in pipeline order.
 
-The subcommands live in one module per group: :mod:`.data` (``synth``, ``stops``, ``dataset``),
-:mod:`.model` (``train``, ``predict``, ``explain``), :mod:`.viewer` (``launch``) and
+The subcommands live in one module per group: :mod:`.data` (``synth``, ``stops``, ``qc``,
+``dataset``), :mod:`.model` (``train``, ``predict``, ``explain``), :mod:`.viewer` (``launch``) and
 :mod:`.demo` (``demo``). They are plain functions; the order below is the order of
 ``mousestop --help``.
 """
@@ -22,6 +22,7 @@ app = typer.Typer(
 for command in (
     data.synth,
     data.stops,
+    data.qc,
     data.dataset,
     model.train,
     model.predict,

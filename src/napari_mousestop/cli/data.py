@@ -1,4 +1,5 @@
-"""``mousestop synth``, ``stops`` and ``dataset``: recordings, stop tables and datasets."""
+"""``mousestop synth``, ``stops``, ``qc`` and ``dataset``: recordings, stop tables, quality tables
+and datasets."""
 
 from __future__ import annotations
 
@@ -266,9 +267,65 @@ def dataset(
     by_frames = [n for n, r in ds.params["recordings"].items() if r.get("time_base") == "frames"]
     if by_frames:
         typer.echo(f"timed by frame number (time_base frames): {', '.join(by_frames)}")
+    quality = ds.params.get("quality")
+    if quality:
+        typer.echo(
+            f"quality table: {quality['file']} beside it ({quality['flagged']} of "
+            f"{quality['rows']} animal-recordings flagged; mousestop qc prints it)"
+        )
     failed = ds.params.get("failed", [])
     if failed:
         typer.secho(f"{len(failed)} skipped:", fg=typer.colors.RED, err=True)
         for f in failed:
             who = f"{f['database']}" + (f" / {f['animal']}" if f.get("animal") else "")
             typer.secho(f"  {who}: {f['error']}", fg=typer.colors.RED, err=True)
+
+
+# --- the quality table (quality) --------------------------------------------------------------
+
+
+@friendly_errors
+def qc(
+    files: list[str] = typer.Argument(  # noqa: B008 (typer's idiom)
+        ..., help="LMT .sqlite files, or one cohort CSV (its recordings, trackers' included)."
+    ),
+    out: str = typer.Option(
+        "qc.csv", "-o", "--out", help="Quality table to write (.csv, one row per animal)."
+    ),
+    time_base: str = TIME_BASE,
+    cage: str = CAGE_SCALE,
+    method: str = METHOD,
+) -> None:
+    """Quality table of recordings: frames recorded and expected, pauses, duplicate rows,
+    detections without frames; per animal its identified share, glitches, longest gap, stops and
+    hours covered. Flags what should make a user look twice (printed, and in the flags column).
+    """
+    from pathlib import Path
+
+    from napari_mousestop.io.cohort import cohort_trackers, read_cohort
+    from napari_mousestop.io.geometry import CageGeometry
+    from napari_mousestop.quality import recordings_quality, summary, write_quality
+
+    if cage not in ("mouse", "rat"):
+        raise ValueError(f"--cage must be mouse or rat, got {cage!r}")
+    if len(files) == 1 and Path(files[0]).suffix.lower() == ".csv":
+        cohort = read_cohort(files[0])
+        trackers = cohort_trackers(cohort)
+        sources = [(db, trackers[db]) for db in dict.fromkeys(cohort["database"])]
+    else:
+        for f in files:
+            try:
+                refuse_tracker_file(f)
+            except ValueError as exc:
+                raise ValueError(f"{exc}; for qc, list it in a cohort CSV instead") from None
+        sources = [(f, None) for f in files]
+    geometry = CageGeometry.rat() if cage == "rat" else CageGeometry.mouse()
+    with ProgressBar("qc", "recording") as bar:
+        table, failed = recordings_quality(
+            sources, StopParams(time_base=time_base, method=method), geometry, progress=bar
+        )
+    write_quality(table, out)
+    typer.echo(summary(table, failed))
+    typer.echo(f"quality table -> {out}")
+    if table.empty:
+        raise ValueError("no recording could be read")

@@ -52,6 +52,7 @@ from napari_mousestop.io.cohort import (
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.trackers import TrackerParams
 from napari_mousestop.progress import ProgressCallback, notify
+from napari_mousestop.quality import quality_path, quality_rows, quality_table, write_quality
 from napari_mousestop.stops import SKIPPED
 
 log = logging.getLogger(__name__)
@@ -274,9 +275,10 @@ def build_dataset(
     -------
     Dataset
         Samples in cohort order. ``params`` holds every parameter, the package version, the
-        fingerprint rule, per-recording info, warnings and notes, and ``failed`` (database,
-        optional animal, error) for everything skipped. ``sources`` holds each used file's
-        identity.
+        fingerprint rule, per-recording info, warnings and notes, ``failed`` (database,
+        optional animal, error) for everything skipped, and ``quality``: the quality table
+        (:mod:`napari_mousestop.quality`) written beside the dataset as ``DATASET.qc.csv``.
+        ``sources`` holds each used file's identity.
 
     Raises
     ------
@@ -409,6 +411,23 @@ def build_dataset(
         age_threshold_days=age_threshold_days,
         tracker=all_params.get("tracker"),
     )
+    qc = quality_table(
+        row
+        for n in paths
+        if n in results
+        for row in quality_rows(
+            results[n]["info"],
+            results[n].get("report", {}).get("stops", {}),
+            (results[n].get("report", {}).get("stops", {}).get("reader") or {}).get("fps")
+            or geometry.fps,
+        )
+    )
+    qc_file = write_quality(qc, quality_path(out_path))
+    dataset.params["quality"] = {
+        "file": qc_file.name,
+        "flagged": int((qc["flags"] != "").sum()),
+        "rows": len(qc),
+    }
     save_dataset(dataset, out_path)
     if stats is not None:
         stats.update(st)

@@ -195,12 +195,17 @@ class Mosaic:
 def short_names(names: Sequence[str], min_chars: int = 4) -> list[str]:
     """The shortest endings (at least ``min_chars`` long) that still tell ``names`` apart.
 
-    Long RFIDs (``000012345678``) become their last digits (``5678``) where that is unique.
+    Long RFIDs (``000012345678``: 8 letters and digits or more, 6 digits at least) become their
+    last characters (``5678``) where that is unique; any other name (``individual_0``, ``m1``)
+    is kept whole.
     """
     names = [str(n) for n in names]
     unique = set(names)
+    rfids = {
+        n for n in unique if len(n) >= 8 and n.isalnum() and sum(c.isdigit() for c in n) >= 6
+    }
     for k in range(min_chars, max((len(n) for n in names), default=0) + 1):
-        cut = {n: n[-k:] for n in unique}
+        cut = {n: n[-k:] if n in rfids else n for n in unique}
         if len(set(cut.values())) == len(unique):
             return [cut[n] for n in names]
     return names

@@ -347,11 +347,12 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
     if video is not None:
         if video.frame is not None and not Path(video.frame).is_absolute():
             video = replace(video, frame=str(path.parent / video.frame))
-        # a calibration file: the default layout gives the floor, shapes and light cycle it
-        # leaves out (its shapes only on a floor of its own size)
+        # a calibration file: the default layout gives the floor and light cycle it leaves
+        # out; its shapes are LMT's cage (dome, feeders, water), not this arena's: without
+        # shapes of its own, the arena is drawn as its floor's outline only
         default = load_layout()
         floor = layout.floor_cm if "floor" in data else default.floor_cm
-        shapes = default.shapes if floor == default.floor_cm else ()
+        shapes = floor_outline(floor)
         layout = replace(
             layout,
             floor_cm=floor,
@@ -360,6 +361,18 @@ def load_layout(path: str | os.PathLike | None = None) -> CageLayout:
             light=layout.light if "light" in data else default.light,
         )
     return layout
+
+
+def floor_outline(floor_cm: tuple[float, float]) -> tuple[CageShape, ...]:
+    """The four walls of a floor of ``floor_cm = (width, height)``: the layout of an arena
+    nothing more is known of."""
+    w, h = (float(v) for v in floor_cm)
+    corners = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)]
+    sides = ("top", "right", "bottom", "left")
+    return tuple(
+        CageShape(f"wall ({side})", "line", (corners[i], corners[i + 1]), "white", "")
+        for i, side in enumerate(sides)
+    )
 
 
 def save_calibration(
