@@ -226,3 +226,27 @@ def test_the_quality_table_flags_what_to_look_at(tmp_path):
     res = CliRunner().invoke(app, ["qc", str(cohort), "-o", str(tmp_path / "c.csv")])
     assert res.exit_code == 0, res.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv", keep_default_na=False), table)
+
+
+def test_the_generator_plants_the_quirks_and_leaves_a_clean_file_unchanged(tmp_path):
+    from _lmt_files import sha256
+    from napari_mousestop.synthetic.generate import generate_recording
+    from napari_mousestop.synthetic.quirks import SyntheticQuirks
+
+    hours = 0.1
+    truth = generate_recording(tmp_path / "a.sqlite", hours=hours, seed=5)
+    generate_recording(tmp_path / "b.sqlite", hours=hours, seed=5, quirks=None)
+    assert sha256(tmp_path / "a.sqlite") == sha256(tmp_path / "b.sqlite")
+    q = SyntheticQuirks(duplicate_rows=40, pauses=((0.05, 2.0),), frames_deleted=30,
+                        empty_animal=True)  # fmt: skip
+    quirky = generate_recording(tmp_path / "q.sqlite", hours=hours, seed=5, quirks=q)
+    planted = quirky.attrs["quirks"]
+    assert 0 < planted["duplicate_rows"] <= 40 and planted["frames_deleted"] == 30
+    late = truth["start_s"] >= 0.05 * 3600
+    np.testing.assert_allclose(quirky["start_s"][late], truth["start_s"][late] + 7200)
+    df = _stops(tmp_path / "q.sqlite")
+    r = df.attrs["report"]
+    assert r["duplicate_rows"] == planted["duplicate_rows"]
+    assert r["rows_without_frame"] > 0
+    assert len(r["frames"]["pauses"]) == 1 and r["frames"]["paused_s"] == pytest.approx(7200, 1e-3)
+    assert r["skipped_animals"] == [5]

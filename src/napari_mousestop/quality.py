@@ -249,6 +249,18 @@ def quality_path(dataset_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".qc.csv")
 
 
+def write_beside_dataset(table: pd.DataFrame, dataset, dataset_path: str | os.PathLike) -> Path:
+    """Write ``table`` beside a dataset (:func:`quality_path`) and record it in the dataset's
+    ``params["quality"]`` (file name, rows, rows flagged); call before saving the dataset."""
+    file = write_quality(table, quality_path(dataset_path))
+    dataset.params["quality"] = {
+        "file": file.name,
+        "flagged": int((table["flags"] != "").sum()),
+        "rows": len(table),
+    }
+    return file
+
+
 __all__ = [
     "COLUMNS",
     "FLAGS",
@@ -258,5 +270,6 @@ __all__ = [
     "quality_table",
     "recordings_quality",
     "summary",
+    "write_beside_dataset",
     "write_quality",
 ]

@@ -43,6 +43,10 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     worker.yielded.connect(progress.append)
     qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
     assert widget.status.text().startswith("4 recording(s) extracted"), widget.status.text()
+    # the quality table, shown and written beside the dataset
+    assert "cage01_juvenile.sqlite: 0.30 h" in widget.status.text()
+    assert "animal-recordings flagged" in widget.status.text()
+    assert (tmp_path / "cohort.qc.csv").is_file()
     reports = [item for item in progress if isinstance(item, Progress)]
     assert reports and reports[-1].done == reports[-1].total  # the bar ends full
     assert any("cage01_juvenile.sqlite" in p.message for p in reports)

@@ -52,7 +52,7 @@ from napari_mousestop.io.cohort import (
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.trackers import TrackerParams
 from napari_mousestop.progress import ProgressCallback, notify
-from napari_mousestop.quality import quality_path, quality_rows, quality_table, write_quality
+from napari_mousestop.quality import quality_rows, quality_table, write_beside_dataset
 from napari_mousestop.stops import SKIPPED
 
 log = logging.getLogger(__name__)
@@ -422,12 +422,7 @@ def build_dataset(
             or geometry.fps,
         )
     )
-    qc_file = write_quality(qc, quality_path(out_path))
-    dataset.params["quality"] = {
-        "file": qc_file.name,
-        "flagged": int((qc["flags"] != "").sum()),
-        "rows": len(qc),
-    }
+    write_beside_dataset(qc, dataset, out_path)
     save_dataset(dataset, out_path)
     if stats is not None:
         stats.update(st)

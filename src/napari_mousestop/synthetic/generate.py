@@ -36,6 +36,7 @@ from napari_mousestop.synthetic.motion import (
     frame_times,
     plan_mouse,
 )
+from napari_mousestop.synthetic.quirks import SyntheticQuirks, pause_offsets_ms, plant
 
 
 @dataclass
@@ -88,6 +89,7 @@ def generate_recording(
     start_time: str = "2024-01-15 18:00",
     geometry: CageGeometry | None = None,
     chunk_frames: int = 54_000,
+    quirks: SyntheticQuirks | None = None,
 ) -> pd.DataFrame:
     """Write one synthetic LMT database and return its planted stops.
 
@@ -107,6 +109,11 @@ def generate_recording(
         Cage geometry used to convert cm to pixels (LMT mouse cage by default).
     chunk_frames
         Frames generated and inserted per batch (bounds memory).
+    quirks
+        Quirks of real files to plant (duplicate rows, pauses, deleted FRAME rows, an empty
+        ANIMAL row; :class:`~napari_mousestop.synthetic.quirks.SyntheticQuirks`). None: a
+        clean recording (the same file as before for a given seed). The truth's ``start_s``
+        includes the pauses; the counts planted are in its ``attrs["quirks"]``.
 
     Returns
     -------
@@ -131,6 +138,8 @@ def generate_recording(
         segs = plan_mouse(t_s[-1] + 1.0, w, start_hour, rng)
         state, truth = detection_states(segs, t_s, rng)
         plans.append((segs, state, truth))
+    pause_ms = pause_offsets_ms(ts_ms, quirks)
+    planted: dict = {}
     with atomic_path(path) as tmp:
         tmp.unlink()
         con = sqlite3.connect(tmp, isolation_level=None)
@@ -147,16 +156,19 @@ def generate_recording(
                 con,
                 mice,
                 plans,
-                ts_ms + int(start.value // 10**6),
+                ts_ms + pause_ms + int(start.value // 10**6),
                 rng,
                 geometry,
                 chunk_frames,
                 start_hour,
             )
+            if quirks is not None:
+                planted = plant(con, quirks, seed)
             con.execute("COMMIT")
             con.executescript(INDEXES)
         finally:
             con.close()
+    t_s = (ts_ms + pause_ms) / 1000.0  # the clock the file records
     rows = []
     for k, (m, (_, _, truth)) in enumerate(zip(mice, plans, strict=False)):
         for f0, f1, x, y, place in truth:
@@ -187,7 +199,10 @@ def generate_recording(
         "place",
     ]
     truth_df = pd.DataFrame(rows, columns=cols)
-    return truth_df[truth_df["duration_s"] >= 1.0].reset_index(drop=True)
+    truth_df = truth_df[truth_df["duration_s"] >= 1.0].reset_index(drop=True)
+    if quirks is not None:
+        truth_df.attrs["quirks"] = {**planted, "pauses": [list(p) for p in quirks.pauses]}
+    return truth_df
 
 
 def generate_cohort(

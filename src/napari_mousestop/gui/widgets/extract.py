@@ -175,6 +175,7 @@ class ExtractWidget(JobWidget):
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             event.connect(lambda *_: self.points_layer.reset_choices())
         self.dataset: Any = None
+        self.quality = ""  # the last run's quality table, as text
         lay = self.layout()
         lay.addWidget(self.form.native)
         lay.addWidget(self._buttons)
@@ -240,10 +241,12 @@ class ExtractWidget(JobWidget):
     def _on_done(self, result: Any) -> None:
         if result is None:
             return
-        n, dataset, out = result
+        n, dataset, out, quality = result
         self.dataset = dataset
+        self.quality = quality
         where = f"; dataset written to {out}" if out else ""
-        self.status.setText(f"{n} recording(s) extracted{where}")
+        # the quality table, readable (mousestop qc prints the same)
+        self.status.setText(f"{n} recording(s) extracted{where}\n{quality}")
 
 
 class _ExtractJob:
@@ -266,6 +269,12 @@ class _ExtractJob:
         from napari_mousestop.histograms import animal_key, recording_stacks
         from napari_mousestop.io.layout import load_calibration
         from napari_mousestop.io.trackers import recording_path
+        from napari_mousestop.quality import (
+            quality_rows,
+            quality_table,
+            summary,
+            write_beside_dataset,
+        )
 
         done: list[tuple[Any, str, dict]] = []
         below = 0.0  # each recording's animals below the previous recording's
@@ -309,10 +318,17 @@ class _ExtractJob:
             except DatasetError:
                 if self.out:  # asked for a dataset: say why there is none
                     raise
+        rows = [
+            row
+            for rs, _, _ in done
+            for row in quality_rows(rs.info, rs.report.get("stops", {}), rs.geometry.fps)
+        ]
+        qc = quality_table(rows)
         if self.out:
+            write_beside_dataset(qc, dataset, self.out)
             save_dataset(dataset, self.out)
         if self.cohort and dataset is not None:  # the cohort at a glance, below its recordings
             layout = recording_layout(self.cohort)
             cohort = dataset_to_layers(dataset, Path(self.cohort).stem, layout, (below, 0.0))
             emit(("layers", cohort))
-        return len(done), dataset, self.out
+        return len(done), dataset, self.out, summary(qc)
