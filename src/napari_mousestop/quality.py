@@ -118,14 +118,14 @@ def quality_rows(info: dict, stop_report: dict, fps: float) -> list[dict]:
         rec_flags.append(FLAGS["duplicates"])
     if dropped > MAX_DROPPED:
         rec_flags.append(FLAGS["dropped"])
-    per_animal = stop_report.get("per_animal") or {}
+    per_animal = stop_report.get("per_animal")  # None: a report of an older version
     rows = []
     for a in info.get("animals", []):
-        st = per_animal.get(str(a.get("animal_id")), {})
+        st = (per_animal or {}).get(str(a.get("animal_id")), {})
         det = int(st.get("detections", 0))
-        share = _ratio(det, n_frames)
+        share = _ratio(det, n_frames) if per_animal is not None else float("nan")
         flags = list(rec_flags)
-        if det == 0:
+        if per_animal is not None and det == 0:
             flags.append(FLAGS["empty"])
         elif share < MIN_IDENTIFIED:
             flags.append(FLAGS["identified"])
@@ -249,16 +249,20 @@ def quality_path(dataset_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".qc.csv")
 
 
-def write_beside_dataset(table: pd.DataFrame, dataset, dataset_path: str | os.PathLike) -> Path:
-    """Write ``table`` beside a dataset (:func:`quality_path`) and record it in the dataset's
-    ``params["quality"]`` (file name, rows, rows flagged); call before saving the dataset."""
-    file = write_quality(table, quality_path(dataset_path))
+def save_with_dataset(table: pd.DataFrame, dataset, dataset_path: str | os.PathLike) -> Path:
+    """Save ``dataset`` (:func:`~napari_mousestop.datasets.dataset.save_dataset`) with its
+    ``params["quality"]`` (file name, rows, rows flagged), then ``table`` beside it
+    (:func:`quality_path`): a failed save leaves neither."""
+    from napari_mousestop.datasets.dataset import save_dataset
+
+    file = quality_path(dataset_path)
     dataset.params["quality"] = {
         "file": file.name,
         "flagged": int((table["flags"] != "").sum()),
         "rows": len(table),
     }
-    return file
+    save_dataset(dataset, dataset_path)
+    return write_quality(table, file)
 
 
 __all__ = [
@@ -270,6 +274,6 @@ __all__ = [
     "quality_table",
     "recordings_quality",
     "summary",
-    "write_beside_dataset",
+    "save_with_dataset",
     "write_quality",
 ]

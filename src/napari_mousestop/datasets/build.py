@@ -33,7 +33,7 @@ import pandas as pd
 
 from napari_mousestop import __version__
 from napari_mousestop.cluster import dask_client, local_workers
-from napari_mousestop.datasets.dataset import Dataset, save_dataset
+from napari_mousestop.datasets.dataset import Dataset
 from napari_mousestop.errors import BatchError, CohortError, DatasetError, ShortRecordingWarning
 from napari_mousestop.histograms import (
     HistogramParams,
@@ -52,7 +52,7 @@ from napari_mousestop.io.cohort import (
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.trackers import TrackerParams
 from napari_mousestop.progress import ProgressCallback, notify
-from napari_mousestop.quality import quality_rows, quality_table, write_beside_dataset
+from napari_mousestop.quality import quality_rows, quality_table, save_with_dataset
 from napari_mousestop.stops import SKIPPED
 
 log = logging.getLogger(__name__)
@@ -111,9 +111,14 @@ def _jsonable(obj):
     return str(obj)
 
 
+CACHE_FORMAT = 2
+"""Bumped when what a recording's cache entry holds changes within one version (2: duplicate
+rows merged, pauses and per-animal counts in the report)."""
+
+
 def cache_key(identity: dict, params: dict) -> str:
     """Key of a recording's cache entry: its identity and every parameter (and the version)."""
-    doc = {"identity": identity, "params": params, "version": __version__}
+    doc = {"identity": identity, "params": params, "version": __version__, "format": CACHE_FORMAT}
     return hashlib.sha256(json.dumps(_jsonable(doc), sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -422,8 +427,7 @@ def build_dataset(
             or geometry.fps,
         )
     )
-    write_beside_dataset(qc, dataset, out_path)
-    save_dataset(dataset, out_path)
+    save_with_dataset(qc, dataset, out_path)
     if stats is not None:
         stats.update(st)
     return dataset

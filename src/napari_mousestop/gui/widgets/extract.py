@@ -258,7 +258,6 @@ class _ExtractJob:
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple:
         from napari_mousestop.datasets.build import dataset_from_recordings
-        from napari_mousestop.datasets.dataset import save_dataset
         from napari_mousestop.errors import DatasetError
         from napari_mousestop.gui.layers.mosaic import (
             dataset_to_layers,
@@ -272,8 +271,8 @@ class _ExtractJob:
         from napari_mousestop.quality import (
             quality_rows,
             quality_table,
+            save_with_dataset,
             summary,
-            write_beside_dataset,
         )
 
         done: list[tuple[Any, str, dict]] = []
@@ -325,8 +324,7 @@ class _ExtractJob:
         ]
         qc = quality_table(rows)
         if self.out:
-            write_beside_dataset(qc, dataset, self.out)
-            save_dataset(dataset, self.out)
+            save_with_dataset(qc, dataset, self.out)
         if self.cohort and dataset is not None:  # the cohort at a glance, below its recordings
             layout = recording_layout(self.cohort)
             cohort = dataset_to_layers(dataset, Path(self.cohort).stem, layout, (below, 0.0))
