@@ -249,20 +249,13 @@ def quality_path(dataset_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".qc.csv")
 
 
-def save_with_dataset(table: pd.DataFrame, dataset, dataset_path: str | os.PathLike) -> Path:
-    """Save ``dataset`` (:func:`~napari_mousestop.datasets.dataset.save_dataset`) with its
-    ``params["quality"]`` (file name, rows, rows flagged), then ``table`` beside it
-    (:func:`quality_path`): a failed save leaves neither."""
-    from napari_mousestop.datasets.dataset import save_dataset
-
-    file = quality_path(dataset_path)
-    dataset.params["quality"] = {
-        "file": file.name,
+def quality_params(table: pd.DataFrame, file: str | os.PathLike) -> dict:
+    """What a dataset records of its quality table: file name, rows, rows flagged."""
+    return {
+        "file": Path(file).name,
         "flagged": int((table["flags"] != "").sum()),
         "rows": len(table),
     }
-    save_dataset(dataset, dataset_path)
-    return write_quality(table, file)
 
 
 __all__ = [
@@ -274,6 +267,6 @@ __all__ = [
     "quality_table",
     "recordings_quality",
     "summary",
-    "save_with_dataset",
+    "quality_params",
     "write_quality",
 ]

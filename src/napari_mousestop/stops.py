@@ -283,10 +283,10 @@ def extract_stops(
     individuals
         With ``tracker``: the individuals to read (movement's names); None: all.
     warn
-        Also issue each of the report's warnings (animals skipped, rows dropped or merged, with
-        their counts) with :func:`warnings.warn` (as a script expects). Callers that report
-        the warnings themselves (the CLI, a worker) pass False: nothing then needs
-        ``warnings.catch_warnings``, which is not thread-safe.
+        Also issue the report's warnings about animals skipped, rows dropped or merged (with
+        their counts) and the frame rate with :func:`warnings.warn` (as a script expects).
+        Callers that report the warnings themselves (the CLI, a worker) pass False: nothing then
+        needs ``warnings.catch_warnings``, which is not thread-safe.
 
     Returns
     -------
@@ -318,11 +318,12 @@ def extract_stops(
     if animals.empty:
         raise LMTError(f"{path}: the ANIMAL table lists no animals")
     try:
-        tables, clock, report = _read(path, animals, params, geometry, progress, params.method)
+        tables, clock, report, loud = _read(path, animals, params, geometry, progress,
+                                            params.method)  # fmt: skip
     except FileChanged as exc:  # a writer got in (the lock was lost): read it all again
         if params.method == "pages":
             raise
-        tables, clock, report = _read(path, animals, params, geometry, progress, "sql")
+        tables, clock, report, loud = _read(path, animals, params, geometry, progress, "sql")
         report["reader"]["reason"] = f"{exc} (read again through SQL)"
     if report["detections_used"] == 0:
         seen = sum(report[k] for k in ("anonymous_rows", "glitch_rows", "null_coordinate_rows"))
@@ -349,7 +350,8 @@ def extract_stops(
     df.attrs["geometry"] = geometry.to_dict()
     df.attrs["report"] = report
     for msg in report["warnings"] if warn else ():
-        warnings.warn(msg, stacklevel=2)
+        if msg.endswith(SKIPPED) or msg in loud:
+            warnings.warn(msg, stacklevel=2)
     return df
 
 
@@ -386,23 +388,27 @@ def _read(path, animals, params, geometry, progress, method):
         report["method"] = reader.method
         report["reader"] = reader.provenance()
         report["warnings"] = reader.warnings + clock.warnings + report["warnings"]
-    _say_counts(report, path)
-    return tables, clock, report
+    loud = clock.warnings + _say_counts(report, path)
+    return tables, clock, report, loud
 
 
-def _say_counts(report: dict, path) -> None:
-    """One warning per kind of row that was dropped or merged, with its count."""
+def _say_counts(report: dict, path) -> list[str]:
+    """One warning per kind of row that was dropped or merged, with its count (also returned:
+    these are issued as Python warnings too)."""
     n_dup, n_nf = report["duplicate_rows"], report["rows_without_frame"]
+    said = []
     if n_dup:
-        report["warnings"].append(
+        said.append(
             f"{path}: {n_dup} duplicate DETECTION row(s) (one animal twice in one frame): one "
             "row kept per (frame, animal), the smallest MASS_X (then MASS_Y)"
         )
     if n_nf:
-        report["warnings"].append(
+        said.append(
             f"{path}: {n_nf} DETECTION row(s) of a frame that FRAME does not hold: left out "
             "(no time for them)"
         )
+    report["warnings"] += said
+    return said
 
 
 def _plain(v):
@@ -585,8 +591,10 @@ def _tracker_stops(source, params, tracker, individuals, progress, warn) -> pd.D
     df.attrs["params"] = params.to_dict()
     df.attrs["geometry"] = tracker_geometry(rec).to_dict()
     df.attrs["report"] = report
+    loud = rec.provenance.get("warnings", [])  # the frame rate, absurd speeds
     for msg in report["warnings"] if warn else ():
-        warnings.warn(msg, stacklevel=3)
+        if msg.endswith(SKIPPED) or msg in loud:
+            warnings.warn(msg, stacklevel=3)
     return df
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from napari_mousestop import __version__
 from napari_mousestop.cluster import dask_client, local_workers
-from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.datasets.dataset import Dataset, save_dataset
 from napari_mousestop.errors import BatchError, CohortError, DatasetError, ShortRecordingWarning
 from napari_mousestop.histograms import (
     HistogramParams,
@@ -52,7 +52,13 @@ from napari_mousestop.io.cohort import (
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.trackers import TrackerParams
 from napari_mousestop.progress import ProgressCallback, notify
-from napari_mousestop.quality import quality_rows, quality_table, save_with_dataset
+from napari_mousestop.quality import (
+    quality_params,
+    quality_path,
+    quality_rows,
+    quality_table,
+    write_quality,
+)
 from napari_mousestop.stops import SKIPPED
 
 log = logging.getLogger(__name__)
@@ -496,6 +502,16 @@ def unusable(animal: dict, stop_report: dict) -> str | None:
     return None
 
 
+def save_with_dataset(table: pd.DataFrame, dataset: Dataset, dataset_path) -> Path:
+    """Save ``dataset`` with its ``params["quality"]``, then the quality ``table`` beside it
+    (``DATASET.qc.csv``, :func:`~napari_mousestop.quality.quality_path`): a failed save
+    leaves neither."""
+    file = quality_path(dataset_path)
+    dataset.params["quality"] = quality_params(table, file)
+    save_dataset(dataset, dataset_path)
+    return write_quality(table, file)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One animal-recording of a dataset: its (T, N, N) stack and who it is."""
@@ -646,4 +662,5 @@ __all__ = [
     "cache_key",
     "file_identity",
     "process_recording",
+    "save_with_dataset",
 ]

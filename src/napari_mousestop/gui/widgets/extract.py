@@ -257,7 +257,7 @@ class _ExtractJob:
         self.cohort = cohort  # a cohort CSV: its labelled animals end as one mosaic by class
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple:
-        from napari_mousestop.datasets.build import dataset_from_recordings
+        from napari_mousestop.datasets.build import dataset_from_recordings, save_with_dataset
         from napari_mousestop.errors import DatasetError
         from napari_mousestop.gui.layers.mosaic import (
             dataset_to_layers,
@@ -268,12 +268,7 @@ class _ExtractJob:
         from napari_mousestop.histograms import animal_key, recording_stacks
         from napari_mousestop.io.layout import load_calibration
         from napari_mousestop.io.trackers import recording_path
-        from napari_mousestop.quality import (
-            quality_rows,
-            quality_table,
-            save_with_dataset,
-            summary,
-        )
+        from napari_mousestop.quality import quality_rows, quality_table, summary
 
         done: list[tuple[Any, str, dict]] = []
         below = 0.0  # each recording's animals below the previous recording's
