@@ -167,7 +167,7 @@ def test_a_cohort_times_one_recording_by_frames(tmp_path):
     """One recording with a backwards clock: its time_base cell says frames, the other keeps
     its timestamps; the dataset records which used which, and the CLI says it."""
     build_quirky(tmp_path / "bad.sqlite", Quirks(backwards_at=100))
-    build_quirky(tmp_path / "good.sqlite", Quirks(pauses=((30.0, 5.0),)))
+    build_quirky(tmp_path / "good.sqlite", Quirks(pauses=((30.0, 90.0),)))
     cohort = _cohort(tmp_path, [("bad.sqlite", "RFID_1", "c1", "M", "A", "frames"),
                                 ("good.sqlite", "RFID_1", "c2", "M", "A", "")],
                      extra=",time_base")  # fmt: skip
@@ -176,6 +176,7 @@ def test_a_cohort_times_one_recording_by_frames(tmp_path):
     rec = ds.params["recordings"]
     assert rec["bad.sqlite"]["time_base"] == "frames"
     assert rec["good.sqlite"]["time_base"] == "timestamp"
+    assert rec["good.sqlite"]["counts"]["pauses"] == [[pytest.approx(29.967, abs=1e-3), 120.0]]
     assert ds.params["stops"]["time_base"] == "timestamp"
     assert len(ds) == 2
     res = CliRunner().invoke(app, ["dataset", str(cohort), "-o", str(tmp_path / "e.npz"),

@@ -414,6 +414,7 @@ def build_dataset(
                 "notes": r["notes"],
                 "reader": r.get("report", {}).get("stops", {}).get("reader"),
                 "time_base": (r.get("stop_params") or {}).get("time_base"),
+                "counts": row_counts(r.get("report", {}).get("stops", {})),
             }
             for n, r in sorted(results.items())
         },
@@ -487,6 +488,22 @@ def _pick(cohort, results, failed) -> tuple[list[Sample], list[str]]:
         if r.database_name not in used:
             used.append(r.database_name)
     return samples, used
+
+
+_COUNTS = ("anonymous_rows", "glitch_rows", "null_coordinate_rows", "rows_without_frame",
+           "duplicate_rows", "stops_at_min_duration", "low_confidence_points", "bridged_points",
+           "frames_without_centre")  # fmt: skip
+
+
+def row_counts(stop_report: dict) -> dict:
+    """The rows a recording's stop extraction left out, merged or kept by rounding, and what
+    its FRAME table holds (duplicate frame rows, pauses), for the dataset's provenance."""
+    out = {k: stop_report[k] for k in _COUNTS if k in stop_report}
+    frames = stop_report.get("frames") or {}
+    for k in ("duplicate_frame_rows", "pauses", "paused_s", "frames_expected", "n_frames"):
+        if k in frames:
+            out[k] = frames[k]
+    return out
 
 
 NO_DETECTIONS = "no usable detections (its stack would be all zeros, not a sample)"
@@ -644,6 +661,8 @@ def dataset_from_recordings(
             "warnings": list(rs.report.get("warnings", [])),
             "notes": list(rs.report.get("notes", [])),
             "reader": rs.report.get("stops", {}).get("reader"),
+            "time_base": rs.stop_params.get("time_base"),
+            "counts": row_counts(rs.report.get("stops", {})),
         }
     if not samples:
         who = [f"{f['database']}: {f['animal']}" for f in failed]
