@@ -251,3 +251,15 @@ def test_the_generator_plants_the_quirks_and_leaves_a_clean_file_unchanged(tmp_p
     assert r["rows_without_frame"] > 0
     assert len(r["frames"]["pauses"]) == 1 and r["frames"]["paused_s"] == pytest.approx(7200, 1e-3)
     assert r["skipped_animals"] == [5]
+
+
+def test_detections_none_of_which_has_a_frame_row_are_named(tmp_path):
+    import sqlite3
+
+    path = build_quirky(tmp_path / "nf.sqlite", Quirks(seconds=2))
+    con = sqlite3.connect(path)
+    con.execute("UPDATE FRAME SET FRAMENUMBER = FRAMENUMBER + 1000")  # no detection's frame
+    con.commit()
+    con.close()
+    with pytest.raises(LMTError, match="no usable detection of any animal .*120 rows without"):
+        _stops(path)

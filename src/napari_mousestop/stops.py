@@ -326,8 +326,12 @@ def extract_stops(
         tables, clock, report, loud = _read(path, animals, params, geometry, progress, "sql")
         report["reader"]["reason"] = f"{exc} (read again through SQL)"
     if report["detections_used"] == 0:
-        seen = sum(report[k] for k in ("anonymous_rows", "glitch_rows", "null_coordinate_rows"))
-        what = "is empty" if seen == 0 else "holds no usable detection of any animal"
+        kinds = ("anonymous_rows", "glitch_rows", "null_coordinate_rows", "rows_without_frame")
+        seen = {k: report[k] for k in kinds if report[k]}
+        what = "is empty" if not seen else (
+            "holds no usable detection of any animal ("
+            + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in seen.items()) + ")"
+        )
         raise LMTError(f"{path}: DETECTION {what}")
     start = pd.Timestamp(clock.ts0, unit="ms", tz="UTC")
     df = pd.concat(tables, ignore_index=True) if tables else _empty()
