@@ -56,6 +56,10 @@ def test_reader_opens_a_deeplabcut_file_beside_its_calibration(dlc_folder, notes
     named = _by_name(layers)
     assert {"cage", "cage stops", "cage layout"} <= set(named)
     animals = ["mouse_a", "mouse_b", "mouse_c", "mouse_d"]
+    # an open field: its floor's outline, not LMT's dome, feeders and water; whole names
+    walls = {f"wall ({w})" for w in ("top", "right", "bottom", "left")}
+    assert set(named["cage layout"][1]["features"]["name"]) == walls
+    assert sorted(named["cage labels"][1]["features"]["text"]) == animals
     stacks = _tile_stacks(*named["cage"][:2])
     assert sorted(stacks) == [f"cage/{a}" for a in animals]
     kw = named["cage"][1]
