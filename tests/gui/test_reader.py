@@ -13,7 +13,7 @@ import pytest
 from napari_mousestop.datasets.dataset import Dataset, save_dataset
 from napari_mousestop.gui import reader as _reader
 from napari_mousestop.gui.layers.recordings import stops_to_points
-from napari_mousestop.gui.reader import get_reader
+from napari_mousestop.gui.reader import EXPLAINED, get_reader
 from napari_mousestop.gui.sample_data import make_sample_cohort
 from napari_mousestop.gui.writer import write_points
 
@@ -68,7 +68,7 @@ def test_a_sqlite_file_that_is_no_lmt_database_gets_our_one_line_reason(tmp_path
     path.write_bytes(GARBAGE[content])
     reader = get_reader(str(path))
     assert reader is not None
-    assert reader(str(path)) is None
+    assert reader(str(path)) == EXPLAINED
     assert len(notes) == 1 and notes[0].startswith(str(path)) and "\n" not in notes[0]
     assert any(w in notes[0] for w in ("not an SQLite database", "no ANIMAL table", "unreadable"))
 
@@ -87,7 +87,7 @@ def test_foreign_sqlite_is_explained_and_npz_declined(tmp_path, notes):
     con.execute("CREATE TABLE SOMETHING (ID INTEGER)")
     con.commit()
     con.close()
-    assert get_reader(str(db))(str(db)) is None
+    assert get_reader(str(db))(str(db)) == EXPLAINED
     assert len(notes) == 1
     pattern = rf"{re.escape(str(db))}: no [A-Z]+ table \(not an LMT database\?\)"
     assert re.fullmatch(pattern, notes[0])
@@ -96,7 +96,7 @@ def test_foreign_sqlite_is_explained_and_npz_declined(tmp_path, notes):
     assert get_reader(str(npz)) is None
 
 
-def test_lmt_lookalike_that_cannot_be_read_notifies_and_returns_none(tmp_path, notes):
+def test_lmt_lookalike_that_cannot_be_read_notifies_and_adds_nothing(tmp_path, notes):
     # has the LMT table names but none of the columns
     db = tmp_path / "broken.sqlite"
     con = sqlite3.connect(db)
@@ -106,7 +106,7 @@ def test_lmt_lookalike_that_cannot_be_read_notifies_and_returns_none(tmp_path, n
     con.close()
     reader = get_reader(str(db))
     assert reader is not None
-    assert reader(str(db)) is None
+    assert reader(str(db)) == EXPLAINED
     assert len(notes) == 1 and str(db) in notes[0]
 
 
@@ -114,11 +114,11 @@ def test_truncated_recording_is_explained(tmp_path, sample_db, notes):
     data = sample_db.read_bytes()
     db = tmp_path / "truncated.sqlite"
     db.write_bytes(data[: len(data) // 3])
-    assert get_reader(str(db))(str(db)) is None
+    assert get_reader(str(db))(str(db)) == EXPLAINED
     assert len(notes) == 1 and notes[0].startswith(str(db))
 
 
-def test_corrupt_recording_notifies_and_returns_none(tmp_path, sample_db, notes):
+def test_corrupt_recording_notifies_and_adds_nothing(tmp_path, sample_db, notes):
     # header and schema intact, table pages overwritten: found readable, fails while reading
     data = bytearray(sample_db.read_bytes())
     n = len(data)
@@ -127,19 +127,19 @@ def test_corrupt_recording_notifies_and_returns_none(tmp_path, sample_db, notes)
     db.write_bytes(bytes(data))
     reader = get_reader(str(db))
     assert reader is not None
-    assert reader(str(db)) is None
+    assert reader(str(db)) == EXPLAINED
     assert len(notes) == 1 and str(db) in notes[0]
     assert db.read_bytes() == bytes(data)  # never written to
 
 
-def test_bad_dataset_notifies_and_returns_none(tmp_path, notes):
+def test_bad_dataset_notifies_and_adds_nothing(tmp_path, notes):
     path = tmp_path / "bad.npz"
     ds = _dataset()
     meta = np.array('{"format": "napari-mousestop-dataset/1"}')
     arrays = {k: getattr(ds, k) for k in ("X", "cages", "recordings", "animals")}
     np.savez(path, labels=ds.labels + 7, meta=meta, **arrays)
     reader = get_reader(str(path))
-    assert reader is not None and reader(str(path)) is None
+    assert reader is not None and reader(str(path)) == EXPLAINED
     assert len(notes) == 1 and str(path) in notes[0]
 
 
@@ -398,3 +398,15 @@ def test_foreign_netcdf_and_plain_folders_are_declined(tmp_path):
     (tmp_path / "garbage.nc").write_bytes(b"CDF\x01" + b"\x00" * 40)
     assert get_reader(str(tmp_path / "garbage.nc")) is None
     assert get_reader(str(tmp_path)) is None  # a folder without maps
+
+
+@pytest.mark.gui
+def test_napari_opening_a_foreign_sqlite_shows_only_our_line(make_napari_viewer, tmp_path, notes):
+    """Through napari itself (drag and drop = viewer.open): no exception, no generic "tried to
+    read ... but it gave an error" on top, no layer; our one line names the file."""
+    viewer = make_napari_viewer()
+    path = tmp_path / "notes.sqlite"
+    path.write_bytes(b"these are my notes, not a database" * 40)
+    added = viewer.open(str(path), plugin="napari-mousestop")
+    assert added == [] and len(viewer.layers) == 0
+    assert len(notes) == 1 and notes[0].startswith(str(path)) and "\n" not in notes[0]

@@ -377,8 +377,14 @@ def dock_explorer(viewer: Any = None) -> None:
         _notify(f"the Explore widget could not be docked ({exc})")
 
 
+EXPLAINED: list = [(None,)]
+"""What a reader returns for files it claimed but could not read, after notifying the user why:
+npe2's "read, no layers" sentinel, so napari adds nothing and does not stack its own generic
+"tried to read ... but it gave an error" on top of our one-line reason."""
+
+
 def _safe(read: Callable[..., list[LayerDataTuple]], mosaics: bool = False) -> Callable:
-    def reader(path: Any) -> list[LayerDataTuple] | None:
+    def reader(path: Any) -> list[LayerDataTuple]:
         paths = [path] if isinstance(path, str | Path) else list(path)
         layers: list[LayerDataTuple] = []
         below = 0.0
@@ -395,7 +401,7 @@ def _safe(read: Callable[..., list[LayerDataTuple]], mosaics: bool = False) -> C
                 _notify(text if str(p) in text else f"{p}: {text}")
         if layers and mosaics:
             dock_explorer()
-        return layers or None
+        return layers or EXPLAINED
 
     return reader
 
