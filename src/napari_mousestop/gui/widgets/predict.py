@@ -192,7 +192,7 @@ class _FileJob:
             if should_stop():
                 raise Cancelled()
             rs, frame = predict_recording(self.ckpt, f)
-            cage, labels = recording_names(f, rs.animals)
+            cage, labels, _ = recording_names(f, rs.animals)
             names = [layer_name(cage, a, labels.get(a)) for a in frame["animal"]]
             proba = frame[[f"p_{c}" for c in classes]].to_numpy()
             rows += _rows(self.ckpt, names, proba)
