@@ -472,8 +472,8 @@ def label_animals(
             f"{where}: rows without a class ({', '.join(columns)}){hint}:\n  " + "\n  ".join(bad)
         )
     for c, v in values.items():
-        out[c] = v
-    out["label"] = labels
+        out[c] = pd.Series(v, index=out.index, dtype=object)
+    out["label"] = pd.Series(labels, index=out.index, dtype=object)
     out.attrs = {"classes": columns, "covariates": covariates}
     return out
 
@@ -515,7 +515,7 @@ def recording_labels(
         i = match_animal(animals, r.get("individual") or r["animal"] if software else r["animal"])
         if i is not None:
             key = animal_key(animals[i])
-            labels[key] = r["label"]
-            if r["label"] is not None:
+            labels[key] = r["label"] if isinstance(r["label"], str) else None
+            if labels[key] is not None:
                 factors[key] = {c: r[c] for c in table.attrs["classes"]}
     return cage, labels, factors
