@@ -601,7 +601,8 @@ def dataset_from_recordings(
         ``(stacks, cage, labels)`` or ``(stacks, cage, labels, factors)`` per recording: its
         :class:`~napari_mousestop.histograms.RecordingStacks`, its cage id, the class of
         each of its animals (``stacks.animals`` order; None: left out, listed in
-        ``params["failed"]``) and their class-column values (dicts, same order; see
+        ``params["failed"]``) and their column values (dicts, same order: the ``columns``'
+        values are the factors, any others covariates; see
         :func:`~napari_mousestop.io.cohort.recording_labels`). Parameters come from the first
         recording.
     columns
@@ -618,17 +619,19 @@ def dataset_from_recordings(
     samples, failed, sources, described = [], [], [], {}
     what = ", ".join(columns or ("sex", "age"))
     for rs, cage, labels, *rest in recordings:
-        factors = rest[0] if rest else [{}] * len(labels)
+        values_of = rest[0] if rest else [{}] * len(labels)
         name = Path(rs.path).name
         used = False
         for stack, animal, label, values in zip(
-            rs.stacks, rs.animals, labels, factors, strict=True
+            rs.stacks, rs.animals, labels, values_of, strict=True
         ):
             key = animal_key(animal)
             if label is None:
                 failed.append({"database": name, "animal": key, "error": f"no class ({what})"})
                 continue
-            samples.append(Sample(stack, label, cage, name, key, dict(values or {})))
+            values = dict(values or {})
+            factors = {c: values.pop(c) for c in columns or () if c in values}
+            samples.append(Sample(stack, label, cage, name, key, factors, values))
             used = True
         if used and Path(rs.path).is_file():
             sources.append({**file_identity(rs.path), "database": name})

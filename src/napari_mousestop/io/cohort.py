@@ -485,14 +485,16 @@ def recording_labels(
     columns: str | Sequence[str] | None = None,
     threshold_days: float = AGE_THRESHOLD_DAYS,
 ) -> tuple[str, dict[str, str | None], dict[str, dict[str, str]]]:
-    """Cage id, class and class-column values per animal of one recording, for the widgets
-    and the reader.
+    """Cage id, class and column values per animal of one recording, for the widgets and the
+    reader.
 
     With cohort ``rows`` (those listing ``db``), the cage and each listed animal's class come
     from them (:func:`label_animals`, ANIMAL fields where cells are empty); animals the rows do
     not list get None. Without, the cage is the file's stem and the class comes from the
     ANIMAL record. Keys are :func:`~napari_mousestop.histograms.animal_key`; a class is None
-    where a value is missing or not understood (such animals have no factor values).
+    where a value is missing or not understood. The values of a labelled animal are those of
+    the class columns and of every other cohort column (the covariates), as
+    :func:`label_animals` gives them.
     """
     from napari_mousestop.histograms import animal_key
 
@@ -517,5 +519,6 @@ def recording_labels(
             key = animal_key(animals[i])
             labels[key] = r["label"] if isinstance(r["label"], str) else None
             if labels[key] is not None:
-                factors[key] = {c: r[c] for c in table.attrs["classes"]}
+                kept = (*table.attrs["classes"], *table.attrs["covariates"])
+                factors[key] = {c: str(r[c]) for c in kept}
     return cage, labels, factors
