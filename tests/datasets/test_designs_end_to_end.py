@@ -12,6 +12,7 @@ import json
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from typer.testing import CliRunner
@@ -104,6 +105,8 @@ def genotype_study(tmp_path_factory):
                      "--permutations", 20, "--workers", 0, "-q"),
         "explain": run("explain", root / "run", "-o", root / "maps", "--permutations", 20,
                        "-q"),
+        "predict": run("predict", root / "run" / "model.pt",
+                       root / "data" / "cage01_adult.sqlite", "-o", root / "pred.csv"),
     }  # fmt: skip
     return root, out
 
@@ -119,6 +122,19 @@ def test_genotype_study_through_the_cli(genotype_study):
         assert len(set(ds.covariates["sex"][ds.cages == cage])) == 1
     assert set(ds.covariates["sex"]) == {"M", "F"}
     _check_outputs(ds, root / "run", root / "maps", ("KO", "WT"), ("sex", "age", "strain"))
+
+
+def test_predict_names_the_study_classes(genotype_study):
+    """predict on a raw recording: the run's classes, and the true genotype from its ANIMAL
+    table (GENOTYPE), as the model's class column."""
+    root, out = genotype_study
+    table = pd.read_csv(root / "pred.csv", dtype={"animal": str})
+    assert [c for c in table.columns if c.startswith("p_")] == ["p_KO", "p_WT"]
+    assert set(table["predicted"]) <= {"KO", "WT"}
+    cohort = pd.read_csv(root / "data" / "cohort.csv", dtype=str)
+    genotype = dict(zip(cohort["animal"], cohort["genotype"], strict=True))
+    assert list(table["true"]) == [genotype[a] for a in table["animal"]]
+    assert "with known classes" in out["predict"]
 
 
 @pytest.mark.xfail(
