@@ -362,6 +362,15 @@ def class_order(columns: Sequence[str], combos) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def animal_key(animal: dict) -> str:
+    """How an animal is shown: its RFID, else its name, else its database id."""
+    for key in ("rfid", "name", "animal_id"):
+        value = animal.get(key)
+        if value is not None and not (isinstance(value, float) and value != value):
+            return str(value)
+    return "?"
+
+
 def match_animal(animals: Sequence[dict], animal: str) -> int | None:
     """Index of the record in ``animals`` (ANIMAL rows, or a tracker's individuals) whose RFID,
     else NAME, is ``animal``; None when none is."""
@@ -496,8 +505,6 @@ def recording_labels(
     the class columns and of every other cohort column (the covariates), as
     :func:`label_animals` gives them.
     """
-    from napari_mousestop.histograms import animal_key
-
     db = str(db)
     # an animal without RFID or name is found by the key it is shown with
     animals = [{**a, "rfid": animal_key(a)} for a in animals]
