@@ -178,8 +178,8 @@ def test_unknown_class_column_and_rows_without_a_value(tmp_path):
         "database,animal,cage,sex,age,genotype\na,R1,c1,M,6mo,WT\na,R2,c1,M,6mo,\n"
         "a,R3,c1,M,6mo,KO\n",
     )
-    with pytest.raises(CohortError, match=r"no column 'treatment'.*genotype"):
-        label_animals(read_cohort(csv), columns="treatment", where=str(csv))
+    with pytest.raises(CohortError, match=r"no column 'diet'.*genotype"):
+        label_animals(read_cohort(csv), columns="diet", where=str(csv))
     with pytest.raises(CohortError) as err:
         label_animals(read_cohort(csv), columns="genotype", where=str(csv))
     assert "line 3 (a, animal R2): genotype is missing" in str(err.value)

@@ -272,7 +272,7 @@ def cohort_trackers(
 PAPER_FACTORS: tuple[str, ...] = ("sex", "age")
 """The default class columns: sex x age gives the paper's :data:`CLASSES`."""
 
-ANIMAL_FIELDS: tuple[str, ...] = ("sex", "age", "genotype", "strain", "setup")
+ANIMAL_FIELDS: tuple[str, ...] = ("sex", "age", "genotype", "strain", "setup", "treatment")
 """Fields of LMT's ANIMAL table (read by name) a class or covariate may come from where the
 cohort leaves the cell empty (or has no such column)."""
 
