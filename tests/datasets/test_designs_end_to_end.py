@@ -149,3 +149,18 @@ def test_genotype_study_has_its_pair_difference(genotype_study):
     maps.close()
     for a, b in combinations(("KO", "WT"), 2):
         assert {f"{a} - {b}", f"{b} - {a}"} & names
+
+
+def test_classes_from_the_animal_table(tmp_path):
+    """A cohort CSV without genotype, sex or age columns: GENOTYPE, SEX and AGE come from
+    each database's ANIMAL table."""
+    files = generate_cohort(tmp_path / "data", cages=2, hours=0.02, design="genotype", seed=2)
+    cohort = pd.read_csv(files.cohort_csv, dtype=str)
+    bare = tmp_path / "data" / "bare.csv"
+    cohort[["database", "animal", "cage"]].to_csv(bare, index=False)
+    ds = build_dataset(bare, tmp_path / "ds.npz", PARAMS, n_workers=0, classes="genotype",
+                       warn=False)  # fmt: skip
+    assert ds.classes == ("KO", "WT")
+    assert list(ds.class_names) == list(cohort["genotype"])
+    assert list(ds.covariates["sex"]) == list(cohort["sex"])  # "male" in ANIMAL -> M
+    assert set(ds.covariates["age"]) == {"A"}
