@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from napari_mousestop.errors import ShortRecordingWarning, TrackerError
+from napari_mousestop.io.cohort import animal_key  # noqa: F401 (re-exported: how animals are shown)
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.light import check_timezone, clock_minutes, hhmm
 from napari_mousestop.io.trackers import recording_path
@@ -316,15 +317,6 @@ def stack_stops(
         "notes": notes,
     }
     return stack.astype(np.float32), report
-
-
-def animal_key(animal: dict) -> str:
-    """How an animal is shown: its RFID, else its name, else its database id."""
-    for key in ("rfid", "name", "animal_id"):
-        value = animal.get(key)
-        if value is not None and not (isinstance(value, float) and np.isnan(value)):
-            return str(value)
-    return "?"
 
 
 @dataclass

@@ -38,6 +38,7 @@ import pandas as pd
 
 from napari_mousestop.errors import FileChanged, LMTError, TrackerError
 from napari_mousestop.io.atomic import atomic_path
+from napari_mousestop.io.cohort import ANIMAL_FIELDS
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.io.lmt import DetectionReader, Track, read_animals
 from napari_mousestop.io.trackers import TrackedRecording, TrackerParams, read_tracks
@@ -346,7 +347,7 @@ def extract_stops(
         "n_frames": int(clock.n),
         "pauses": clock.stats["pauses"],
         "animals": [
-            {k: _plain(r[k]) for k in ("animal_id", "rfid", "name", "sex", "age")}
+            {k: _plain(r[k]) for k in ("animal_id", "rfid", "name", *ANIMAL_FIELDS)}
             for _, r in animals.iterrows()
         ],
     }

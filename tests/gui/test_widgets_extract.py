@@ -186,3 +186,33 @@ def test_verify_checkbox_refuses_a_damaged_file(make_napari_viewer, qtbot, tmp_p
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     assert widget.status.text().startswith(f"failed: {path}: the file is damaged: PRAGMA")
     assert len(viewer.layers) == 0 and "quick_check" in shown[-1]
+
+
+def test_classes_from_a_cohort_column(make_napari_viewer, qtbot, tmp_path):
+    """ "classes from" genotype: layers named by genotype, a KO/WT dataset as the CLI's, the
+    other columns kept; the choices list the cohort's own columns."""
+    files = generate_cohort(tmp_path / "g", cages=2, hours=0.1, mice_per_cage=2, design="genotype")
+    viewer, widget = _widget(make_napari_viewer)
+    widget.hist.n_intervals.value = 1
+    assert "genotype" in widget.classes_from.choices
+    widget.input_kind.value = "cohort CSV"
+    widget.cohort.value = str(files.cohort_csv)
+    assert "strain" in widget.classes_from.choices  # read from the chosen CSV
+    widget.classes_from.value = "genotype"
+    widget.dataset_file.value = str(tmp_path / "g.npz")
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    assert widget.status.text().startswith("2 recording(s) extracted"), widget.status.text()
+    from napari_mousestop.gui.widgets.common import stack_layers
+
+    whole = files.cohort_csv.stem  # the cohort's mosaic by class, beside the recordings'
+    names = [v.name.split(" [")[0] for v in stack_layers(viewer) if v.layer.name != whole]
+    assert len(names) == 4 and all(n.endswith((" (KO)", " (WT)")) for n in names)
+    ds = load_dataset(tmp_path / "g.npz")
+    assert ds.classes == ("KO", "WT") and list(ds.factors) == ["genotype"]
+    assert set(ds.covariates) == {"sex", "age", "strain"}
+    params = HistogramParams(interval_s=600, n_intervals=1, n_bins=10)
+    core = build_dataset(
+        files.cohort_csv, tmp_path / "core.npz", params, n_workers=0, classes="genotype"
+    )
+    assert ds.params["labels"] == core.params["labels"]

@@ -11,12 +11,14 @@ from napari_mousestop.errors import CohortError
 from napari_mousestop.io.cohort import (
     CLASSES,
     age_in_days,
-    assign_labels,
     class_label,
-    labels_from_animals,
+    class_order,
+    label_animals,
     parse_age,
+    parse_classes,
     parse_sex,
     read_cohort,
+    recording_labels,
 )
 
 
@@ -109,35 +111,103 @@ def test_unknown_labels_list_every_offending_row(tmp_path):
         "a.sqlite,R4,c1,M,6mo\n",
     )
     with pytest.raises(CohortError) as err:
-        assign_labels(read_cohort(csv), where=str(csv))
+        label_animals(read_cohort(csv), where=str(csv))
     msg = str(err.value)
     assert "line 3 (a.sqlite, animal R2): sex '?' is not understood" in msg
     assert "line 4 (a.sqlite, animal R3): age is missing" in msg
     assert "R1" not in msg and "R4" not in msg
 
 
-def test_assign_labels(tmp_path):
+def test_label_animals_paper(tmp_path):
     csv = write(
         tmp_path, "database,animal,cage,sex,age\na,R1,c1,male,6mo\na,R2,c1,Female,juvenile\n"
     )
-    out = assign_labels(read_cohort(csv))
+    out = label_animals(read_cohort(csv))
     assert list(out["label"]) == ["AM", "JF"]
-    assert list(out["label_index"]) == [0, 3]
+    assert list(out["sex"]) == ["M", "F"] and list(out["age"]) == ["A", "J"]
+    assert out.attrs["classes"] == ("sex", "age")
 
 
 def test_labels_from_animal_table():
-    animals = pd.DataFrame(
-        {
-            "animal_id": [1, 2, 3],
-            "rfid": ["R1", "R2", None],
-            "name": ["a", "b", "c"],
-            "sex": ["female", "M", "F"],
-            "age": ["P40", "26w", "adult"],
-        }
-    )
-    out = labels_from_animals(animals)
+    """Empty cohort cells take the ANIMAL record's SEX and AGE (found by RFID, else NAME)."""
+    rows = pd.DataFrame(
+        {"database": "d", "animal": ["R1", "R2", "c"], "cage": "c1", "sex": "", "age": "",
+         "row": [2, 3, 4], "source_software": ""}
+    )  # fmt: skip
+    records = [
+        {"animal_id": 1, "rfid": "R1", "name": "a", "sex": "female", "age": "P40"},
+        {"animal_id": 2, "rfid": "R2", "name": "b", "sex": "M", "age": "26w"},
+        {"animal_id": 3, "rfid": None, "name": "c", "sex": "F", "age": "adult"},
+    ]
+    out = label_animals(rows, {"d": records})
     assert list(out["label"]) == ["JF", "AM", "AF"]
-    assert list(out["animal"]) == ["R1", "R2", "c"]
-    animals.loc[1, "sex"] = None
-    with pytest.raises(CohortError, match=r"animal_id 2 \(ANIMAL, animal R2\): sex is missing"):
-        labels_from_animals(animals)
+    records[1]["sex"] = None
+    with pytest.raises(CohortError, match=r"line 3 \(d, animal R2\): sex is missing"):
+        label_animals(rows, {"d": records})
+
+
+def test_classes_from_a_column_keep_the_other_columns(tmp_path):
+    csv = write(
+        tmp_path,
+        "database,animal,cage,sex,age,genotype,diet\n"
+        "a,R1,c1,M,6mo,WT,chow\n"
+        "a,R2,c1,male,6mo,KO,fat\n"
+        "b,R3,c2,F,6mo,KO,chow\n",
+    )
+    out = label_animals(read_cohort(csv), columns="genotype")
+    assert list(out["label"]) == ["WT", "KO", "KO"]
+    assert out.attrs["covariates"] == ["sex", "age", "diet"]
+    assert list(out["sex"]) == ["M", "M", "F"] and list(out["diet"]) == ["chow", "fat", "chow"]
+    assert class_order(("genotype",), {("WT",), ("KO",)}) == ("KO", "WT")
+    two = label_animals(read_cohort(csv), columns="genotype, sex")
+    assert list(two["label"]) == ["WT-M", "KO-M", "KO-F"]
+    assert class_order(("genotype", "sex"), {("WT", "M"), ("KO", "M"), ("KO", "F")}) == (
+        "KO-M", "KO-F", "WT-M",
+    )  # fmt: skip
+
+
+def test_paper_classes_keep_their_order_and_subsets():
+    assert class_order(("sex", "age"), {("F", "J"), ("M", "A"), ("F", "A"), ("M", "J")}) == CLASSES
+    assert class_order(("age", "sex"), {("A", "F"), ("A", "M")}) == ("AM", "AF")
+    assert parse_classes(None) == parse_classes("") == ("sex", "age")
+
+
+def test_unknown_class_column_and_rows_without_a_value(tmp_path):
+    csv = write(
+        tmp_path,
+        "database,animal,cage,sex,age,genotype\na,R1,c1,M,6mo,WT\na,R2,c1,M,6mo,\n"
+        "a,R3,c1,M,6mo,KO\n",
+    )
+    with pytest.raises(CohortError, match=r"no column 'diet'.*genotype"):
+        label_animals(read_cohort(csv), columns="diet", where=str(csv))
+    with pytest.raises(CohortError) as err:
+        label_animals(read_cohort(csv), columns="genotype", where=str(csv))
+    assert "line 3 (a, animal R2): genotype is missing" in str(err.value)
+    assert "R1" not in str(err.value) and "R3" not in str(err.value)
+    with pytest.raises(CohortError, match="named twice"):
+        parse_classes("genotype,genotype")
+    with pytest.raises(CohortError, match="cage"):
+        parse_classes("cage")
+
+
+def test_recording_labels_one_labelling_for_the_widgets():
+    """The widgets' labelling: the ANIMAL records alone, or cohort rows over them, with the
+    chosen columns and age threshold."""
+    animals = [
+        {"animal_id": 1, "rfid": "R1", "name": "a", "sex": "F", "age": "50d", "genotype": "KO"},
+        {"animal_id": 2, "rfid": None, "name": "b", "sex": "M", "age": "6mo", "genotype": "WT"},
+        {"animal_id": 3, "rfid": None, "name": None, "sex": "M", "age": "?", "genotype": None},
+    ]
+    cage, labels, factors = recording_labels("/x/cage07.sqlite", animals)
+    assert cage == "cage07" and labels == {"R1": "JF", "b": "AM", "3": None}
+    assert factors["R1"] == {"sex": "F", "age": "J"}
+    _, labels, _ = recording_labels("/x/cage07.sqlite", animals, threshold_days=40)
+    assert labels["R1"] == "AF"  # 50 days: adult from a 40-day threshold on
+    _, labels, _ = recording_labels("/x/c.sqlite", animals, columns="genotype")
+    assert labels == {"R1": "KO", "b": "WT", "3": None}
+    rows = pd.DataFrame(
+        {"database": "?", "animal": ["b"], "cage": ["cage09"], "genotype": ["HET"],
+         "source_software": ""}
+    )  # fmt: skip
+    cage, labels, _ = recording_labels("/x/c.sqlite", animals, rows, columns="genotype")
+    assert cage == "cage09" and labels == {"R1": None, "b": "HET", "3": None}

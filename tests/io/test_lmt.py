@@ -32,7 +32,7 @@ def _sql(path, query):
 def test_animals_read_by_name(small_recording):
     df = read_animals(small_recording.path)
     assert list(df.columns) == [
-        "animal_id", "rfid", "name", "sex", "age", "genotype", "strain", "setup",
+        "animal_id", "rfid", "name", "sex", "age", "genotype", "strain", "setup", "treatment",
     ]  # fmt: skip
     assert list(df["animal_id"]) == [1, 2, 3, 4]
     assert set(df["sex"]) == {"male"} and set(df["age"]) == {"adult"}

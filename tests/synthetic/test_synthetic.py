@@ -130,7 +130,10 @@ def test_truth_frames_are_rests(small_recording):
 
 def test_cohort_layout(small_cohort):
     cohort = pd.read_csv(small_cohort.cohort_csv, dtype=str)
-    assert list(cohort.columns) == ["database", "animal", "cage", "sex", "age"]
+    assert list(cohort.columns) == [
+        "database", "animal", "cage", "sex", "age", "genotype", "strain",
+    ]  # fmt: skip
+    assert set(cohort["genotype"]) == {"WT"} and set(cohort["strain"]) == {"C57BL/6J"}
     assert len(small_cohort.databases) == 8
     for _, cage in cohort.groupby("cage"):
         assert cage["sex"].nunique() == 1  # one sex per cage

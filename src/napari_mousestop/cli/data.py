@@ -50,18 +50,35 @@ def synth(
         None, help="Worker processes (default: one per core; 0: in this process)."
     ),
     scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
+    design: str = typer.Option(
+        "paper",
+        help="Cohort layout: paper (single-sex cages, juvenile and adult), adults, three "
+        "(AM, JM, AF), genotype (2 WT + 2 KO per cage), genotype-cage (whole cages WT or KO), "
+        "mixed-sex (2 M + 2 F per cage), unequal (3-5 mice, a missing animal and recording).",
+    ),
+    plant: list[str] = typer.Option(  # noqa: B008 (typer's idiom)
+        None,
+        "--plant",
+        help="Planted place preference COLUMN:VALUE=PLACE, e.g. genotype:KO=water (places: "
+        "dome, feeder_left, feeder_right, water, elsewhere); repeat for several. None: the "
+        "null twin (no difference but sex x age).",
+    ),
 ) -> None:
-    """Generate a synthetic LMT cohort: each cage recorded juvenile and adult.
+    """Generate a synthetic LMT cohort: by default each cage one sex, recorded juvenile and
+    adult (the paper's layout); --design and --plant make other studies.
 
     The files are the same whatever --workers or --scheduler (every recording's seed is drawn
     from --seed first)."""
     from napari_mousestop.cluster import local_workers
-    from napari_mousestop.synthetic.generate import generate_cohort
+    from napari_mousestop.synthetic.generate import DESIGNS, generate_cohort, parse_plant
 
+    if design not in DESIGNS:
+        raise ValueError(f"--design must be one of {', '.join(DESIGNS)} (got {design!r})")
     if cages < 1 or hours <= 0:
         raise ValueError("--cages must be >= 1 and --hours > 0")
     if workers is not None and workers < 0:
         raise ValueError(f"--workers must be >= 0 (got {workers})")
+    plants = [parse_plant(p) for p in plant or ()]
     n_workers = 0 if workers == 0 else local_workers(workers, 2 * cages)
     with ProgressBar("synth", "db") as bar:
         files = generate_cohort(
@@ -72,6 +89,8 @@ def synth(
             progress=bar,
             workers=n_workers,
             scheduler=scheduler,
+            design=design,
+            plant=plants,
         )
     typer.echo(f"{len(files.databases)} databases, {files.cohort_csv}, {files.truth_csv}")
 
@@ -196,6 +215,12 @@ def dataset(
     age_threshold: float = typer.Option(
         AGE_THRESHOLD_DAYS, help="Ages below this many days are juvenile."
     ),
+    classes: str = typer.Option(
+        "sex,age",
+        help="Column(s) the classes come from, comma-separated: cohort CSV columns or LMT "
+        "ANIMAL fields (sex, age, genotype, strain...). sex,age: the paper's AM/JM/AF/JF; "
+        "genotype: e.g. KO, WT. Every other column is kept as a covariate.",
+    ),
     workers: int = typer.Option(None, help="Worker processes (default: one per core; 0: no Dask)."),
     scheduler: str = typer.Option(None, help="Address of a running dask scheduler."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every recording."),
@@ -251,6 +276,7 @@ def dataset(
                 "DeepLabCut", fps, calibration, None, timezone, keypoints, confidence, bridge_gap
             ),
             warn=False,
+            classes=classes,
         )
     for name, recording in ds.params["recordings"].items():
         for w in recording["warnings"]:
@@ -263,6 +289,10 @@ def dataset(
         f"wrote {path}: {len(ds)} animal-recordings from {len(ds.sources)} recordings, "
         f"{len(set(ds.cages))} cages ({counts}); X {ds.X.shape}; "
         f"{len(stats.get('cached', []))} from cache, {len(stats.get('computed', []))} computed"
+    )
+    typer.echo(
+        f"classes from {', '.join(ds.factors)}: {', '.join(ds.classes)}"
+        + (f"; covariates kept: {', '.join(ds.covariates)}" if ds.covariates else "")
     )
     by_frames = [n for n, r in ds.params["recordings"].items() if r.get("time_base") == "frames"]
     if by_frames:

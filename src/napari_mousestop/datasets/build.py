@@ -25,7 +25,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +37,19 @@ from napari_mousestop.datasets.dataset import Dataset, save_dataset
 from napari_mousestop.errors import BatchError, CohortError, DatasetError, ShortRecordingWarning
 from napari_mousestop.histograms import (
     HistogramParams,
-    RecordingStacks,
     animal_key,
     recording_stacks,
 )
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.cohort import (
     AGE_THRESHOLD_DAYS,
+    ANIMAL_FIELDS,
     CLASSES,
-    assign_labels,
+    class_order,
     cohort_trackers,
+    label_animals,
+    match_animal,
+    parse_classes,
     read_cohort,
 )
 from napari_mousestop.io.geometry import CageGeometry
@@ -166,39 +169,27 @@ def _cache_save(file: Path, result: dict) -> None:
         np.savez_compressed(fh, stacks=result["stacks"], meta=np.array(json.dumps(meta)))
 
 
-def _find_animal(animals: list[dict], animal: str) -> int | None:
-    for key in ("rfid", "name"):
-        for i, a in enumerate(animals):
-            if a.get(key) is not None and str(a[key]).strip() == animal:
-                return i
-    return None
-
-
-def _fill_labels_from_animal_table(cohort: pd.DataFrame, failed: list[dict]) -> pd.DataFrame:
-    """Fill empty sex/age cells from the ANIMAL table of each database (read-only)."""
+def _animal_tables(cohort: pd.DataFrame, columns: tuple[str, ...], failed: list[dict]) -> dict:
+    """The ANIMAL records (dicts) of each LMT database whose rows leave a class or
+    covariate cell of an ANIMAL field empty, read read-only; unreadable ones go to
+    ``failed``."""
     from napari_mousestop.io.lmt import read_animals
 
-    cohort = cohort.copy()
-    # other trackers' files have no ANIMAL table: their labels must be in the cohort
-    unlabelled = (cohort["sex"] == "") | (cohort["age"] == "")
-    need = cohort[unlabelled & (cohort["source_software"] == "")]
+    fields = [c for c in ANIMAL_FIELDS if c in columns or c in cohort.columns]
+    blank = np.zeros(len(cohort), bool)
+    for c in fields:
+        blank |= (cohort[c] == "").to_numpy() if c in cohort.columns else True
+    # other trackers' files have no ANIMAL table: their values must be in the cohort
+    need = cohort[blank & (cohort["source_software"] == "").to_numpy()]
+    tables: dict[str, list[dict]] = {}
     for db, rows in need.groupby("database", sort=False):
         if any(f["database"] == rows["database_name"].iloc[0] for f in failed):
             continue
         try:
-            table = read_animals(db)
+            tables[db] = read_animals(db).to_dict("records")
         except (ValueError, OSError) as exc:
             failed.append({"database": rows["database_name"].iloc[0], "error": str(exc)})
-            continue
-        animals = table.to_dict("records")
-        for idx, r in rows.iterrows():
-            i = _find_animal(animals, r["animal"])
-            if i is None:
-                continue  # reported as a missing label, then as a missing animal
-            for col in ("sex", "age"):
-                if cohort.at[idx, col] == "" and animals[i].get(col) not in (None, ""):
-                    cohort.at[idx, col] = str(animals[i][col]).strip()
-    return cohort
+    return tables
 
 
 def _run(todo: dict, args: tuple, scheduler, n_workers, on_done: Callable) -> None:
@@ -244,6 +235,7 @@ def build_dataset(
     stats: dict | None = None,
     tracker: TrackerParams | None = None,
     *,
+    classes: str | Sequence[str] | None = None,
     warn: bool = True,
 ) -> Dataset:
     """Stacks of every animal-recording of a cohort, as one dataset file.
@@ -278,6 +270,10 @@ def build_dataset(
         the fps and calibration of rows that leave those cells empty; its time zone reads their
         start times. None: :class:`~napari_mousestop.io.trackers.TrackerParams` defaults with
         ``hist_params.timezone``.
+    classes
+        The columns the classes come from (:func:`~napari_mousestop.io.cohort.parse_classes`:
+        ``"genotype"``, ``("genotype", "sex")``...; cohort columns or ANIMAL fields); default
+        sex, age: the paper's AM/JM/AF/JF. Every other cohort column is kept as a covariate.
     warn
         Also issue each recording's warnings (``params["recordings"][name]["warnings"]``) with
         :func:`warnings.warn`. The CLI passes False and prints them itself.
@@ -294,8 +290,8 @@ def build_dataset(
     Raises
     ------
     CohortError
-        For a bad cohort file, unknown/missing labels or other trackers' files without a
-        calibration (all offending rows listed).
+        For a bad cohort file, an unknown class column, rows without a class value or other
+        trackers' files without a calibration (all offending rows listed).
     BatchError
         If no animal-recording could be built (nothing is written).
     ClusterError
@@ -310,6 +306,7 @@ def build_dataset(
     if out_path.suffix != ".npz":
         out_path = out_path.with_name(out_path.name + ".npz")
     cohort = read_cohort(cohort_csv)
+    columns = parse_classes(classes)
     tracker = tracker or TrackerParams(timezone=hist_params.timezone)
     trackers = cohort_trackers(cohort, tracker)
     uncalibrated = [
@@ -328,10 +325,14 @@ def build_dataset(
             identities[name] = file_identity(db)
         except OSError as exc:
             failed.append({"database": name, "error": f"{db}: cannot read ({exc.strerror or exc})"})
-    cohort = _fill_labels_from_animal_table(cohort, failed)
+    tables = _animal_tables(cohort, columns, failed)
     bad_dbs = {f["database"] for f in failed}
-    cohort = assign_labels(
-        cohort[~cohort["database_name"].isin(bad_dbs)], age_threshold_days, where=str(cohort_csv)
+    cohort = label_animals(
+        cohort[~cohort["database_name"].isin(bad_dbs)],
+        tables,
+        columns,
+        age_threshold_days,
+        where=str(cohort_csv),
     )
     all_params = {
         "histogram": hist_params.to_dict(),
@@ -422,6 +423,7 @@ def build_dataset(
         cohort=Path(cohort_csv).name,
         age_threshold_days=age_threshold_days,
         tracker=all_params.get("tracker"),
+        columns=columns,
     )
     qc = quality_table(
         row
@@ -454,17 +456,19 @@ def _tracker_key(tracker: TrackerParams | None) -> dict:
 
 def _pick(cohort, results, failed) -> tuple[list[Sample], list[str]]:
     """Each cohort row's stack out of its recording's results, in cohort order; and the
-    recordings used. Rows whose animal is not in its database are added to ``failed``."""
+    recordings used. Rows whose animal is not in its database are added to ``failed``.
+    ``cohort`` is :func:`~napari_mousestop.io.cohort.label_animals`' table."""
     samples, used = [], []
-    for r in cohort.itertuples():
+    columns, covariates = cohort.attrs["classes"], cohort.attrs["covariates"]
+    for r, values in zip(cohort.itertuples(), cohort.to_dict("records"), strict=True):
         res = results.get(r.database_name)
         if res is None:
             continue
         if r.source_software:  # another tracker's file: movement's individual
-            i = _find_animal(res["animals"], r.individual)
+            i = match_animal(res["animals"], r.individual)
             what = f"individual {r.individual!r} not in this {r.source_software} file"
         else:
-            i = _find_animal(res["animals"], r.animal)
+            i = match_animal(res["animals"], r.animal)
             what = f"animal {r.animal!r} not in this database (RFID or NAME"
         if i is None:
             known = [a.get("rfid") or a.get("name") for a in res["animals"]]
@@ -483,7 +487,15 @@ def _pick(cohort, results, failed) -> tuple[list[Sample], list[str]]:
                            "error": f"line {r.row}: {why}"})  # fmt: skip
             continue
         samples.append(
-            Sample(res["stacks"][i], CLASSES[r.label_index], r.cage, r.database_name, r.animal)
+            Sample(
+                res["stacks"][i],
+                r.label,
+                r.cage,
+                r.database_name,
+                r.animal,
+                {c: values[c] for c in columns},
+                {c: str(values[c]) for c in covariates},
+            )
         )
         if r.database_name not in used:
             used.append(r.database_name)
@@ -531,13 +543,19 @@ def save_with_dataset(table: pd.DataFrame, dataset: Dataset, dataset_path) -> Pa
 
 @dataclass(frozen=True)
 class Sample:
-    """One animal-recording of a dataset: its (T, N, N) stack and who it is."""
+    """One animal-recording of a dataset: its (T, N, N) stack and who it is.
+
+    ``factors`` are its values of the class columns (``{"sex": "M", "age": "A"}``), in
+    order; ``covariates`` its values of the other cohort columns.
+    """
 
     stack: np.ndarray
     label: str
     cage: str
     recording: str
     animal: str
+    factors: dict = field(default_factory=dict)
+    covariates: dict = field(default_factory=dict)
 
 
 def assemble_dataset(
@@ -550,8 +568,9 @@ def assemble_dataset(
     failed: Sequence[dict] = (),
     cohort: str | None = None,
     age_threshold_days: float = AGE_THRESHOLD_DAYS,
-    classes: Sequence[str] = CLASSES,
+    classes: Sequence[str] | None = None,
     tracker: dict | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Dataset:
     """The one place a :class:`~napari_mousestop.datasets.dataset.Dataset` is made, so every
     dataset records the same parameters whoever built it (:func:`build_dataset`, the
@@ -574,21 +593,30 @@ def assemble_dataset(
     age_threshold_days
         The age that separated juveniles from adults.
     classes
-        The class names (the labels are their indices).
+        The class names (the labels are their indices); None: those of the samples
+        (:func:`~napari_mousestop.io.cohort.class_order` of their factors, else their labels,
+        the paper's in :data:`~napari_mousestop.io.cohort.CLASSES` order).
     tracker
         How other trackers' files were read, where the cohort left it to defaults
         (:class:`~napari_mousestop.io.trackers.TrackerParams` as a dict, without the source
         software); recorded as ``params["tracker"]`` when given. Each such recording's own
         parameters are in its ``reader`` provenance.
+    columns
+        The class columns (recorded as ``params["labels"]["columns"]``); the samples'
+        ``factors`` hold their values. None: the class names decide
+        (:func:`~napari_mousestop.datasets.dataset.factors_from_classes`).
 
     Raises
     ------
     DatasetError
         If there is no sample or a label is not one of ``classes``.
     """
-    classes = tuple(classes)
     if not samples:
         raise DatasetError("no animal-recording to put in the dataset")
+    columns = tuple(columns) if columns else None
+    if classes is None:
+        classes = _classes_of(samples, columns)
+    classes = tuple(classes)
     unknown = sorted({s.label for s in samples} - set(classes))
     if unknown:
         raise DatasetError(f"labels {unknown} are not among the classes {list(classes)}")
@@ -598,7 +626,12 @@ def assemble_dataset(
         "histogram": dict(hist),
         "stops": dict(stop_params),
         "geometry": dict(geom),
-        "labels": {"classes": list(classes), "age_threshold_days": age_threshold_days},
+        "labels": {
+            "classes": list(classes),
+            "columns": list(columns or ()),
+            "covariates": list(dict.fromkeys(c for s in samples for c in s.covariates)),
+            "age_threshold_days": age_threshold_days,
+        },
         "cohort": cohort,
         "package_version": __version__,
         "fingerprint_rule": FINGERPRINT_RULE,
@@ -616,21 +649,49 @@ def assemble_dataset(
         params=_jsonable(params),
         sources=[dict(x) for x in sources],
         classes=classes,
+        factors=(
+            {c: np.array([str(s.factors[c]) for s in samples]) for c in columns}
+            if columns and all(set(columns) <= set(s.factors) for s in samples)
+            else None
+        ),
+        covariates={
+            c: np.array([str(s.covariates.get(c, "")) for s in samples])
+            for c in dict.fromkeys(c for s in samples for c in s.covariates)
+        },
     )
 
 
+def _classes_of(samples: Sequence[Sample], columns: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The classes of ``samples``: from their factors in ``columns`` order, else their labels
+    (the paper's in :data:`CLASSES` order, any others sorted)."""
+    if columns and all(set(columns) <= set(s.factors) for s in samples):
+        return class_order(columns, {tuple(s.factors[c] for c in columns) for s in samples})
+    labels = {s.label for s in samples}
+    return tuple(c for c in CLASSES if c in labels) + tuple(sorted(labels - set(CLASSES)))
+
+
 def dataset_from_recordings(
-    recordings: Sequence[tuple[RecordingStacks, str, Sequence[str | None]]],
+    recordings: Sequence[tuple],
+    columns: Sequence[str] | None = None,
+    age_threshold_days: float = AGE_THRESHOLD_DAYS,
 ) -> Dataset:
     """A dataset of the labelled animals of recordings already binned (the Extract widget's).
 
     Parameters
     ----------
     recordings
-        ``(stacks, cage, labels)`` per recording: its
-        :class:`~napari_mousestop.histograms.RecordingStacks`, its cage id and the class of
-        each of its animals (``stacks.animals`` order; None or unknown: left out, listed in
-        ``params["failed"]``). Parameters come from the first recording.
+        ``(stacks, cage, labels)`` or ``(stacks, cage, labels, factors)`` per recording: its
+        :class:`~napari_mousestop.histograms.RecordingStacks`, its cage id, the class of
+        each of its animals (``stacks.animals`` order; None: left out, listed in
+        ``params["failed"]``) and their column values (dicts, same order: the ``columns``'
+        values are the factors, any others covariates; see
+        :func:`~napari_mousestop.io.cohort.recording_labels`). Parameters come from the first
+        recording.
+    columns
+        The class columns the labels were made from (None: the paper's sex and age, or the
+        class names decide).
+    age_threshold_days
+        The age that separated juveniles from adults (recorded).
 
     Raises
     ------
@@ -638,19 +699,25 @@ def dataset_from_recordings(
         If no animal has a known class (the message lists them).
     """
     samples, failed, sources, described = [], [], [], {}
-    for rs, cage, labels in recordings:
+    what = ", ".join(columns or ("sex", "age"))
+    for rs, cage, labels, *rest in recordings:
+        values_of = rest[0] if rest else [{}] * len(labels)
         name = Path(rs.path).name
         used = False
-        for stack, animal, label in zip(rs.stacks, rs.animals, labels, strict=True):
+        for stack, animal, label, values in zip(
+            rs.stacks, rs.animals, labels, values_of, strict=True
+        ):
             key = animal_key(animal)
-            if label not in CLASSES:
-                failed.append({"database": name, "animal": key, "error": "no class (sex, age)"})
+            if label is None:
+                failed.append({"database": name, "animal": key, "error": f"no class ({what})"})
                 continue
             why = unusable(animal, rs.report.get("stops", {}))
             if why:
                 failed.append({"database": name, "animal": key, "error": why})
                 continue
-            samples.append(Sample(stack, label, cage, name, key))
+            values = dict(values or {})
+            factors = {c: values.pop(c) for c in columns or () if c in values}
+            samples.append(Sample(stack, label, cage, name, key, factors, values))
             used = True
         if used and Path(rs.path).is_file():
             sources.append({**file_identity(rs.path), "database": name})
@@ -666,10 +733,18 @@ def dataset_from_recordings(
         }
     if not samples:
         who = [f"{f['database']}: {f['animal']}" for f in failed]
-        raise DatasetError(f"no animal has a known class (sex and age): {who[:10]}")
+        raise DatasetError(f"no animal has a known class ({what}): {who[:10]}")
     first = recordings[0][0]
     return assemble_dataset(
-        samples, first.params, first.stop_params, first.geometry, sources, described, failed
+        samples,
+        first.params,
+        first.stop_params,
+        first.geometry,
+        sources,
+        described,
+        failed,
+        age_threshold_days=age_threshold_days,
+        columns=columns,
     )
 
 

@@ -45,7 +45,6 @@ from napari_mousestop.gui.layers.mosaic import (
     recording_to_layers,
 )
 from napari_mousestop.gui.layers.recordings import LayerDataTuple
-from napari_mousestop.histograms import animal_key
 from napari_mousestop.io.layout import CageLayout, load_layout
 from napari_mousestop.io.trackers import sniff_source_software
 
@@ -118,33 +117,26 @@ def _sidecar_cohort(db: Path) -> Any:
     return None
 
 
-def recording_names(db: str | Path, animals: list[dict]) -> tuple[str, dict[str, str | None]]:
-    """Cage id and class per animal for layer names.
+def recording_names(
+    db: str | Path,
+    animals: list[dict],
+    columns: Any = None,
+    threshold_days: float | None = None,
+) -> tuple[str, dict[str, str | None], dict[str, dict[str, str]]]:
+    """Cage id, class and class-column values per animal, for layer names and datasets.
 
     A cohort CSV in the database's folder that lists the database gives the cage and the
-    sex/age; otherwise the cage is the file name and the class comes from the ANIMAL table's
-    SEX and AGE (unknown when missing or not understood).
+    class columns' values (default sex and age, ``threshold_days`` the age threshold);
+    otherwise the cage is the file name and the values come from the ANIMAL table (unknown
+    when missing or not understood). The labelling is the core's
+    :func:`~napari_mousestop.io.cohort.recording_labels`, as for the CLI and the batch.
     """
-    from napari_mousestop.io.cohort import class_label
+    from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, recording_labels
 
+    if threshold_days is None:
+        threshold_days = AGE_THRESHOLD_DAYS
     db = Path(db)
-    rows = _sidecar_cohort(db)
-    cage = db.stem
-    by_animal: dict[str, Any] = {}
-    if rows is not None:
-        cage = str(rows["cage"].iloc[0])
-        # other trackers' rows: movement's individual is the animal's name in the file
-        by_animal = {str(r.individual or r.animal): r for r in rows.itertuples()}
-    labels: dict[str, str | None] = {}
-    for animal in animals:
-        row = by_animal.get(str(animal.get("rfid"))) or by_animal.get(str(animal.get("name")))
-        sex = (row.sex if row is not None and row.sex else None) or animal.get("sex")
-        age = (row.age if row is not None and row.age else None) or animal.get("age")
-        try:
-            labels[animal_key(animal)] = class_label(sex, age)
-        except ValueError:
-            labels[animal_key(animal)] = None
-    return cage, labels
+    return recording_labels(db, animals, _sidecar_cohort(db), columns, threshold_days)
 
 
 def _hours_covering(duration_s: float) -> Any:
@@ -183,13 +175,11 @@ def read_recording(
     rs = recording_stacks(path, hist_params)
     if not rs.animals:
         raise ValueError(f"{path}: no animals in the ANIMAL table")
-    cage, labels = recording_names(path, rs.animals)
+    cage, labels, _ = recording_names(path, rs.animals)
     layout = recording_layout(path)
     layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout, origin=origin)
     if layout is not None and layout.photo is not None:
-        _add_image(
-            layers, layout.photo.path, layout.photo.corners_px, layout, "cage photo", origin
-        )
+        _add_image(layers, layout.photo.path, layout.photo.corners_px, layout, "cage photo", origin)
     return layers
 
 
@@ -281,7 +271,7 @@ def read_tracker_recording(
     if hist_params is None:
         hist_params = _hours_covering(stops.attrs["recording"]["duration_s"])
     rs = bin_recording(stops, hist_params, CageGeometry.from_dict(stops.attrs["geometry"]))
-    cage, labels = recording_names(path, rs.animals)
+    cage, labels, _ = recording_names(path, rs.animals)
     layout = load_calibration(tracker.calibration)
     layers = recording_to_layers(rs, cage=cage, labels=labels, layout=layout, origin=origin)
     if layout.video.frame is not None:

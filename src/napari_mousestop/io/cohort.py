@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -162,7 +163,9 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
         ``source_software`` in movement's spelling, ``individual`` filled from ``animal``,
         ``calibration`` an absolute path) and ``row`` (1-based line number in the file, header
         = line 1), in file order; ``time_base`` (``timestamp``, ``frames`` or ``""`` for the
-        dataset's option): how the recording's stops are timed.
+        dataset's option): how the recording's stops are timed; then every other column of the
+        file (lower-cased names, stripped text), kept for :func:`label_animals` (a class
+        column, or a covariate).
 
     Raises
     ------
@@ -188,9 +191,9 @@ def read_cohort(path: str | os.PathLike) -> pd.DataFrame:
     for col in ("sex", "age", *TRACKER_COLUMNS, "time_base"):
         if col not in df.columns:
             df[col] = ""
-    df = df[[*COHORT_COLUMNS, *TRACKER_COLUMNS, "time_base"]].apply(
-        lambda s: s.astype(str).str.strip()
-    )
+    fixed = (*COHORT_COLUMNS, *TRACKER_COLUMNS, "time_base")
+    extra = [c for c in df.columns if c not in fixed]
+    df = df[[*fixed, *extra]].apply(lambda s: s.astype(str).str.strip())
     df["time_base"] = df["time_base"].str.lower()
     df["row"] = range(2, len(df) + 2)
     if df.empty:
@@ -279,58 +282,263 @@ def cohort_trackers(
     return out
 
 
-def assign_labels(
-    cohort: pd.DataFrame,
-    threshold_days: float = AGE_THRESHOLD_DAYS,
-    where: str = "cohort",
-) -> pd.DataFrame:
-    """Add ``label`` (class name) and ``label_index`` (into :data:`CLASSES`) to a cohort table.
+PAPER_FACTORS: tuple[str, ...] = ("sex", "age")
+"""The default class columns: sex x age gives the paper's :data:`CLASSES`."""
+
+ANIMAL_FIELDS: tuple[str, ...] = ("sex", "age", "genotype", "strain", "setup", "treatment")
+"""Fields of LMT's ANIMAL table (read by name) a class or covariate may come from where the
+cohort leaves the cell empty (or has no such column)."""
+
+RECORDING_COLUMNS: tuple[str, ...] = (
+    "database", "database_name", "animal", "cage", "row", *TRACKER_COLUMNS, "time_base",
+)  # fmt: skip
+"""Columns of :func:`read_cohort`'s table that say which animal of which file a row is: never
+a class, never a covariate."""
+
+_LEVEL_ORDER = {"sex": ("M", "F"), "age": ("A", "J")}
+
+
+def parse_classes(columns: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The class columns of ``--classes``: ``"genotype"``, ``"genotype,sex"`` or a sequence.
+
+    None or empty gives :data:`PAPER_FACTORS`. Names are lower-cased and stripped, as
+    :func:`read_cohort` does with the CSV's header.
 
     Raises
     ------
     CohortError
-        Listing every row whose sex or age is missing or not understood.
+        A column named twice, or one that says which file or animal a row is (``database``,
+        ``animal``, ``cage``...): those cannot be classes.
     """
-    labels, bad = [], []
-    for r in cohort.itertuples():
-        try:
-            labels.append(class_label(r.sex, r.age, threshold_days))
-        except ValueError as exc:
-            row = getattr(r, "row", f"row {r.Index}")
-            row = f"line {row}" if isinstance(row, int) else str(row)
-            bad.append(f"{row} ({Path(str(r.database)).name}, animal {r.animal}): {exc}")
-            labels.append(None)
-    if bad:
+    if columns is None:
+        return PAPER_FACTORS
+    parts = columns.split(",") if isinstance(columns, str) else list(columns)
+    names = tuple(str(c).strip().lower() for c in parts if str(c).strip())
+    if not names:
+        return PAPER_FACTORS
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise CohortError(f"--classes: column(s) {twice} named twice")
+    structural = [c for c in names if c in RECORDING_COLUMNS]
+    if structural:
         raise CohortError(
-            f"{where}: unknown or missing labels (use sex F/M, age as adult/juvenile or "
-            f"e.g. 40d, P40, 26w, 6mo):\n  " + "\n  ".join(bad)
+            f"--classes: {structural} say which animal of which file a row is, not a class "
+            "(use a column such as sex, age, genotype, strain or one of your own)"
         )
-    out = cohort.copy()
-    out["label"] = labels
-    out["label_index"] = [CLASSES.index(x) for x in labels]
-    return out
+    return names
 
 
-def labels_from_animals(
-    animals: pd.DataFrame, threshold_days: float = AGE_THRESHOLD_DAYS, where: str = "ANIMAL"
-) -> pd.DataFrame:
-    """Labels from an ANIMAL table as read by :func:`napari_mousestop.io.lmt.read_animals`.
+def class_value(column: str, value, threshold_days: float = AGE_THRESHOLD_DAYS) -> str | None:
+    """A cell's value as a class factor: ``sex`` -> M/F (:func:`parse_sex`), ``age`` -> A/J
+    (:func:`parse_age` with ``threshold_days``), any other column its stripped text; None when
+    missing or (sex, age) not understood."""
+    if _blank(value):
+        return None
+    if column == "sex":
+        return parse_sex(value)
+    if column == "age":
+        return parse_age(value, threshold_days)
+    return str(value).strip()
 
-    Returns a copy with ``label`` and ``label_index`` columns; raises :class:`CohortError`
-    listing the animals whose SEX or AGE is missing or not understood.
+
+def class_name(columns: Sequence[str], values: Sequence[str]) -> str:
+    """The class of an animal from its factor values (in ``columns`` order).
+
+    Sex and age together give the paper's names (``AM``, ``JF``...); one column gives its value
+    (``KO``); several others their values joined by ``-`` (``KO-F``).
     """
-    table = animals.copy()
-    table["database"] = where
-    n = len(table)
-    ids = list(table["animal_id"]) if "animal_id" in table else list(range(n))
-    rfids = list(table["rfid"]) if "rfid" in table else [None] * n
-    names = list(table["name"]) if "name" in table else [None] * n
-    table["animal"] = [
-        str(r) if not _blank(r) else str(nm) if not _blank(nm) else str(i)
-        for r, nm, i in zip(rfids, names, ids, strict=True)
+    columns = tuple(columns)
+    if sorted(columns) == ["age", "sex"]:
+        by = dict(zip(columns, values, strict=True))
+        return f"{by['age']}{by['sex']}"
+    return "-".join(str(v) for v in values)
+
+
+def class_order(columns: Sequence[str], combos) -> tuple[str, ...]:
+    """Class names of the factor-value tuples ``combos`` (those present), in a fixed order.
+
+    The paper's four come in :data:`CLASSES` order (AM, JM, AF, JF); otherwise by each
+    column's values in turn: sex M then F, age A then J, any other column sorted.
+    """
+    columns = tuple(columns)
+    combos = set(map(tuple, combos))
+
+    def key(combo):
+        return tuple(
+            (_LEVEL_ORDER[c].index(v), v) if v in _LEVEL_ORDER.get(c, ()) else (len(v) + 9, v)
+            for c, v in zip(columns, combo, strict=True)
+        )
+
+    names = [class_name(columns, combo) for combo in sorted(combos, key=key)]
+    if sorted(columns) == ["age", "sex"]:
+        return tuple(c for c in CLASSES if c in names)
+    return tuple(dict.fromkeys(names))
+
+
+def animal_key(animal: dict) -> str:
+    """How an animal is shown: its RFID, else its name, else its database id."""
+    for key in ("rfid", "name", "animal_id"):
+        value = animal.get(key)
+        if value is not None and not (isinstance(value, float) and value != value):
+            return str(value)
+    return "?"
+
+
+def match_animal(animals: Sequence[dict], animal: str) -> int | None:
+    """Index of the record in ``animals`` (ANIMAL rows, or a tracker's individuals) whose RFID,
+    else NAME, is ``animal``; None when none is."""
+    for key in ("rfid", "name"):
+        for i, a in enumerate(animals):
+            if a.get(key) is not None and str(a[key]).strip() == str(animal).strip():
+                return i
+    return None
+
+
+def label_animals(
+    rows: pd.DataFrame,
+    animals: Mapping[str, Sequence[dict]] | None = None,
+    columns: str | Sequence[str] | None = None,
+    threshold_days: float = AGE_THRESHOLD_DAYS,
+    where: str = "cohort",
+    strict: bool = True,
+) -> pd.DataFrame:
+    """The one labelling of animals (CLI, batch and every widget): the class of each row.
+
+    Each class column's value is the row's cohort cell, or where that is empty (or the cohort
+    has no such column) the field of the same name of the animal's ANIMAL record (see
+    :data:`ANIMAL_FIELDS`; a tracker's file has none), normalised by :func:`class_value`.
+
+    Parameters
+    ----------
+    rows
+        Cohort rows as :func:`read_cohort` gives them (``database``, ``animal``; ``row``,
+        ``database_name``, ``individual``, ``source_software`` and any other column used when
+        present).
+    animals
+        The ANIMAL records (:func:`napari_mousestop.io.lmt.read_animals` as dicts, or a
+        :class:`~napari_mousestop.histograms.RecordingStacks`' ``animals``) of each
+        ``database``; a row's record is found by RFID, else NAME.
+    columns
+        The class columns (:func:`parse_classes`); default sex, age: the paper's AM/JM/AF/JF.
+    threshold_days
+        Ages below it are juvenile.
+    where
+        Named in error messages (the cohort file).
+    strict
+        Raise on an unknown column or a row without a value; False labels such rows None.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``rows`` whose class columns hold the normalised values (None where missing),
+        with ``label`` (class name, None where a value is missing) and, for every other column
+        that is not a :data:`RECORDING_COLUMNS` one (the covariates), its value (sex and age
+        normalised where understood, the ANIMAL record's value where the cell is empty).
+        ``attrs["classes"]`` holds the class columns, ``attrs["covariates"]`` the others.
+
+    Raises
+    ------
+    CohortError
+        ``strict`` and a class column neither in the cohort nor an ANIMAL field, or rows
+        without a value or with a sex/age not understood (every such row listed).
+    """
+    columns = parse_classes(columns)
+    animals = animals or {}
+    unknown = [c for c in columns if c not in rows.columns and c not in ANIMAL_FIELDS]
+    if unknown and strict:
+        have = [c for c in rows.columns if c not in RECORDING_COLUMNS]
+        raise CohortError(
+            f"{where}: no column {', '.join(map(repr, unknown))} for the classes (cohort "
+            f"columns: {', '.join(have) or 'none'}; LMT's ANIMAL table gives "
+            f"{', '.join(ANIMAL_FIELDS)})"
+        )
+    covariates = [
+        c for c in rows.columns if c not in RECORDING_COLUMNS and c not in columns and c != "label"
     ]
-    table["row"] = [f"animal_id {i}" for i in ids]
-    out = assign_labels(table, threshold_days, where=where)
-    out = out.drop(columns=["database", "row"])
-    out["animal"] = table["animal"]
+    out = rows.copy()
+    values: dict[str, list] = {c: [] for c in (*columns, *covariates)}
+    labels, bad = [], []
+    for r in rows.to_dict("records"):
+        software = r.get("source_software") or ""
+        records = animals.get(r.get("database"), ())
+        i = match_animal(records, r.get("individual") or r["animal"] if software else r["animal"])
+        record = records[i] if i is not None else {}
+        problems, combo = [], []
+        for c in (*columns, *covariates):
+            raw = r.get(c)
+            if _blank(raw) and c in ANIMAL_FIELDS:
+                raw = record.get(c)
+            value = class_value(c, raw, threshold_days)
+            if c not in columns:
+                values[c].append(value if value is not None else ("" if _blank(raw) else raw))
+                continue
+            values[c].append(value)
+            combo.append(value)
+            if value is None:
+                problems.append(
+                    f"{c} is missing" if _blank(raw) else f"{c} {raw!r} is not understood"
+                )
+        labels.append(None if problems else class_name(columns, combo))
+        if problems:
+            row = r.get("row", "?")
+            row = f"line {row}" if isinstance(row, int) else str(row)
+            name = Path(str(r.get("database_name") or r.get("database"))).name
+            bad.append(f"{row} ({name}, animal {r['animal']}): {'; '.join(problems)}")
+    if bad and strict:
+        hint = (
+            " (use sex F/M, age as adult/juvenile or e.g. 40d, P40, 26w, 6mo)"
+            if {"sex", "age"} & set(columns)
+            else ""
+        )
+        raise CohortError(
+            f"{where}: rows without a class ({', '.join(columns)}){hint}:\n  " + "\n  ".join(bad)
+        )
+    for c, v in values.items():
+        out[c] = pd.Series(v, index=out.index, dtype=object)
+    out["label"] = pd.Series(labels, index=out.index, dtype=object)
+    out.attrs = {"classes": columns, "covariates": covariates}
     return out
+
+
+def recording_labels(
+    db: str | os.PathLike,
+    animals: Sequence[dict],
+    rows: pd.DataFrame | None = None,
+    columns: str | Sequence[str] | None = None,
+    threshold_days: float = AGE_THRESHOLD_DAYS,
+) -> tuple[str, dict[str, str | None], dict[str, dict[str, str]]]:
+    """Cage id, class and column values per animal of one recording, for the widgets and the
+    reader.
+
+    With cohort ``rows`` (those listing ``db``), the cage and each listed animal's class come
+    from them (:func:`label_animals`, ANIMAL fields where cells are empty); animals the rows do
+    not list get None. Without, the cage is the file's stem and the class comes from the
+    ANIMAL record. Keys are :func:`~napari_mousestop.histograms.animal_key`; a class is None
+    where a value is missing or not understood. The values of a labelled animal are those of
+    the class columns and of every other cohort column (the covariates), as
+    :func:`label_animals` gives them.
+    """
+    db = str(db)
+    # an animal without RFID or name is found by the key it is shown with
+    animals = [{**a, "rfid": animal_key(a)} for a in animals]
+    if rows is None:
+        rows = pd.DataFrame(
+            {"database": db, "animal": [animal_key(a) for a in animals], "source_software": ""}
+        )
+        cage = Path(db).stem
+    else:
+        rows = rows.assign(database=db)
+        cage = str(rows["cage"].iloc[0])
+    table = label_animals(rows, {db: animals}, columns, threshold_days, strict=False)
+    labels: dict[str, str | None] = {animal_key(a): None for a in animals}
+    factors: dict[str, dict[str, str]] = {}
+    for r in table.to_dict("records"):
+        software = r.get("source_software") or ""
+        i = match_animal(animals, r.get("individual") or r["animal"] if software else r["animal"])
+        if i is not None:
+            key = animal_key(animals[i])
+            labels[key] = r["label"] if isinstance(r["label"], str) else None
+            if labels[key] is not None:
+                kept = (*table.attrs["classes"], *table.attrs["covariates"])
+                factors[key] = {c: str(r[c]) for c in kept}
+    return cage, labels, factors

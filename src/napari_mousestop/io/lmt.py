@@ -44,7 +44,7 @@ from napari_mousestop.io.geometry import CageGeometry
 GLITCH_MASS_X = 10.0
 """Rows with MASS_X below this (pixels) are tracking glitches (lmt-analysis drops them too)."""
 
-_ANIMAL_FIELDS = ("rfid", "name", "sex", "age", "genotype", "strain", "setup")
+_ANIMAL_FIELDS = ("rfid", "name", "sex", "age", "genotype", "strain", "setup", "treatment")
 _BUSY_MS = 5000  # how long a read waits for a writer to finish committing
 _DETECTION_COLUMNS = ("ANIMALID", "FRAMENUMBER", "MASS_X", "MASS_Y")
 
@@ -142,8 +142,9 @@ def read_animals(path: str | os.PathLike) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``animal_id, rfid, name, sex, age, genotype, strain, setup``; None where a column is
-        absent or NULL. Rows with every field NULL (a placeholder some files hold) are dropped.
+        ``animal_id, rfid, name, sex, age, genotype, strain, setup, treatment``; None where a
+        column is absent or NULL. Rows with every field NULL (a placeholder some files hold)
+        are dropped.
     """
     con = connect(path)
     try:

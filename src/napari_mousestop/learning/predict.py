@@ -134,7 +134,8 @@ def predict_recording(
         ``(stacks, predictions)``: the
         :class:`~napari_mousestop.histograms.RecordingStacks` the model saw (to show them) and
         one row per animal as :func:`predict_path` gives (``animal``: its RFID, else name, else
-        id; indexed like ``stacks.animals``).
+        id; indexed like ``stacks.animals``; ``true``: its class by the model's class columns
+        from the file's ANIMAL table, empty when unknown or not one of the model's classes).
 
     Raises
     ------
@@ -142,6 +143,7 @@ def predict_recording(
         A recording without animals.
     """
     from napari_mousestop.histograms import animal_key, recording_stacks
+    from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, recording_labels
 
     path = Path(path)
     hist, stop_params, geometry = recording_inputs(checkpoint)
@@ -156,6 +158,15 @@ def predict_recording(
         raise ValueError(f"{path}: no animals in the recording")
     check_fits(checkpoint, rs.stacks, where=str(path))
     proba = predict_proba(checkpoint, rs.stacks)
+    # the true class from the recording's own ANIMAL table, by the model's class columns
+    used = (checkpoint.data_params or {}).get("labels", {})
+    _, truth, _ = recording_labels(
+        path,
+        rs.animals,
+        columns=used.get("columns") or None,
+        threshold_days=used.get("age_threshold_days", AGE_THRESHOLD_DAYS),
+    )
+    keys = [animal_key(a) for a in rs.animals]
     frame = _frame(
         checkpoint,
         proba,
@@ -163,8 +174,8 @@ def predict_recording(
             "source": str(path),
             "recording": path.name,
             "cage": "",
-            "animal": [animal_key(a) for a in rs.animals],
-            "true": "",
+            "animal": keys,
+            "true": [truth[k] if truth[k] in checkpoint.classes else "" for k in keys],
         },
     )
     return rs, frame

@@ -104,7 +104,7 @@ def write_content(con, mice, plans, ts_ms, rng, geometry, chunk_frames, start_ho
     con.executemany(
         "INSERT INTO ANIMAL (RFID, GENOTYPE, NAME, AGE, SEX, STRAIN) VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (m.rfid, "WT", m.name, m.age, "male" if m.sex == "M" else "female", "C57BL/6J")
+            (m.rfid, m.genotype, m.name, m.age, "male" if m.sex == "M" else "female", m.strain)
             for m in mice
         ],
     )

@@ -48,6 +48,8 @@ class MouseSpec:
     sex: str  # "M" or "F"
     age: str  # "juvenile" or "adult"
     weights: tuple[float, ...] = field(default_factory=lambda: CLASS_PREFERENCES["JM"])
+    genotype: str = "WT"
+    strain: str = "C57BL/6J"
 
     @property
     def label(self) -> str:
@@ -205,6 +207,68 @@ def generate_recording(
     return truth_df
 
 
+DESIGNS: tuple[str, ...] = (
+    "paper", "adults", "three", "genotype", "genotype-cage", "mixed-sex", "unequal",
+)  # fmt: skip
+"""Cohort layouts of :func:`generate_cohort` (see its ``design`` parameter)."""
+
+PLANT_STRENGTH = 4.0
+"""How many times likelier a planted place is chosen (:func:`parse_plant`)."""
+
+
+def parse_plant(spec: str) -> tuple[str, str, str]:
+    """``"genotype:KO=water"`` -> ``("genotype", "KO", "water")``: animals whose ``genotype``
+    is ``KO`` favour the water spot (:data:`PLANT_STRENGTH` times likelier).
+
+    The column is a cohort column of the generated cohort (sex, age, genotype, strain, cage);
+    the place one of :data:`~napari_mousestop.synthetic.motion.PLACE_NAMES`.
+
+    Raises
+    ------
+    ValueError
+        A malformed spec or an unknown place.
+    """
+    column, _, rest = str(spec).partition(":")
+    value, _, place = rest.partition("=")
+    column, value, place = column.strip().lower(), value.strip(), place.strip()
+    if not (column and value and place):
+        raise ValueError(f"--plant {spec!r}: write COLUMN:VALUE=PLACE, e.g. genotype:KO=water")
+    if place not in PLACE_NAMES:
+        raise ValueError(f"--plant {spec!r}: place {place!r} is not one of {list(PLACE_NAMES)}")
+    return column, value, place
+
+
+def _layout(design: str, cages: int, mice_per_cage: int):
+    """Per cage: its recordings (age, mice kept) and each mouse's (sex, genotype)."""
+    if design not in DESIGNS:
+        raise ValueError(f"design {design!r} is not one of {list(DESIGNS)}")
+    out = []
+    for c in range(1, cages + 1):
+        sex = "M" if c % 2 else "F"
+        n = (4, 3, 5)[(c - 1) % 3] if design == "unequal" else mice_per_cage
+        sexes = [sex] * n
+        genotypes = ["WT"] * n
+        ages = ("juvenile", "adult")
+        if design in ("adults", "genotype", "genotype-cage"):
+            ages = ("adult",)
+        if design == "three" and sex == "F":
+            ages = ("adult",)
+        if design == "mixed-sex":
+            sexes = ["M" if i < n // 2 else "F" for i in range(n)]
+        if design == "genotype":
+            genotypes = ["WT" if i < n // 2 else "KO" for i in range(n)]
+        if design == "genotype-cage":
+            sexes = ["M"] * n
+            genotypes = ["WT" if c % 2 else "KO"] * n
+        recordings = [(age, list(range(n))) for age in ages]
+        if design == "unequal" and c == 1:  # one animal missing from the adult recording
+            recordings[-1] = (ages[-1], list(range(n - 1)))
+        if design == "unequal" and c == cages and cages > 1:  # one recording never made
+            recordings = recordings[:1]
+        out.append((sexes, genotypes, recordings))
+    return out
+
+
 def generate_cohort(
     out_dir: str | Path,
     cages: int = 4,
@@ -216,12 +280,18 @@ def generate_cohort(
     progress: ProgressCallback | None = None,
     workers: int = 0,
     scheduler: str | None = None,
+    design: str = "paper",
+    plant: Sequence[str | tuple[str, str, str]] = (),
 ) -> CohortFiles:
-    """Write a cohort laid out as in the paper: each cage one sex, recorded juvenile and adult.
+    """Write a synthetic cohort: by default laid out as in the paper, each cage one sex,
+    recorded juvenile and adult.
 
-    Cages alternate male, female. Every mouse keeps its RFID in both recordings. Place
-    preferences are :data:`CLASS_PREFERENCES` times a per-cage log-normal factor (sigma
-    ``cage_effect``, shared by both recordings) and a smaller per-mouse factor.
+    Cages alternate male, female. Every mouse keeps its RFID in all its recordings. Place
+    preferences are :data:`CLASS_PREFERENCES` (by sex x age) times a per-cage log-normal factor
+    (sigma ``cage_effect``, shared by the cage's recordings) and a smaller per-mouse factor,
+    times :data:`PLANT_STRENGTH` on each planted place. ``cohort.csv`` lists ``database,
+    animal, cage, sex, age, genotype, strain``; the ANIMAL tables hold the same SEX, AGE,
+    GENOTYPE and STRAIN.
 
     Parameters
     ----------
@@ -243,44 +313,69 @@ def generate_cohort(
     scheduler
         Address of a running ``dask scheduler`` to write them on instead (its workers must
         see ``out_dir`` at the same path).
+    design
+        One of :data:`DESIGNS`: ``paper`` (single-sex cages, juvenile and adult recordings:
+        AM/JM/AF/JF); ``adults`` (adult recordings only: AM, AF); ``three`` (female cages
+        recorded as adults only: AM, JM, AF); ``genotype`` (half of each cage KO, half WT;
+        single-sex cages, sex a nuisance between cages; adult recordings); ``genotype-cage``
+        (male cages, whole cages WT or KO in turn; adult recordings); ``mixed-sex`` (half of
+        each cage male, half female; juvenile and adult); ``unequal`` (3, 4 or 5 mice per
+        cage in turn, one mouse of cage 1 missing from its adult recording, the last cage's
+        adult recording never made).
+    plant
+        Planted place preferences, ``"COLUMN:VALUE=PLACE"`` (:func:`parse_plant`) or such
+        triples: e.g. ``genotype:KO=water``. Without any, a genotype has no effect: the null
+        twin of the same seed.
 
     Returns
     -------
     CohortFiles
         The same files whatever ``workers`` and ``scheduler``: every recording's seed is drawn
-        from ``seed`` in cohort order before any is written.
+        from ``seed`` in cohort order before any is written. The paper's design draws exactly
+        as it always did: the same seed gives the same databases.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    plants = [parse_plant(p) if isinstance(p, str) else tuple(p) for p in plant]
+    layout = _layout(design, cages, mice_per_cage)
     rng = np.random.default_rng(seed)
     rows, jobs = [], []
-    for c in range(1, cages + 1):
-        sex = "M" if c % 2 else "F"
+    for c, (sexes, genotypes, recordings) in enumerate(layout, start=1):
+        n = len(sexes)
         cage_f = rng.lognormal(0.0, cage_effect, len(PLACE_NAMES))
-        mouse_f = rng.lognormal(0.0, cage_effect / 2, (mice_per_cage, len(PLACE_NAMES)))
-        for age in ("juvenile", "adult"):
-            label = ("A" if age == "adult" else "J") + sex
-            base = np.asarray(CLASS_PREFERENCES[label])
-            mice = [
-                MouseSpec(
-                    rfid=f"0000{c:04d}{i:04d}",
-                    name=f"c{c}{'ABCDEFGHIJ'[i % 10]}",
-                    sex=sex,
-                    age=age,
-                    weights=tuple(base * cage_f * mouse_f[i]),
+        mouse_f = rng.lognormal(0.0, cage_effect / 2, (n, len(PLACE_NAMES)))
+        for age, kept in recordings:
+            mice = []
+            for i in kept:
+                label = ("A" if age == "adult" else "J") + sexes[i]
+                w = np.asarray(CLASS_PREFERENCES[label]) * cage_f * mouse_f[i]
+                cells = {"sex": sexes[i], "age": age, "genotype": genotypes[i],
+                         "strain": "C57BL/6J", "cage": f"cage{c:02d}"}  # fmt: skip
+                for column, value, place in plants:
+                    if cells.get(column) == value:
+                        w = w * np.where(np.arange(len(PLACE_NAMES)) == PLACE_NAMES.index(place),
+                                         PLANT_STRENGTH, 1.0)  # fmt: skip
+                mice.append(
+                    MouseSpec(
+                        rfid=f"0000{c:04d}{i:04d}",
+                        name=f"c{c}{'ABCDEFGHIJ'[i % 10]}",
+                        sex=sexes[i],
+                        age=age,
+                        weights=tuple(w),
+                        genotype=genotypes[i],
+                    )
                 )
-                for i in range(mice_per_cage)
-            ]
             db = out / f"cage{c:02d}_{age}.sqlite"
             jobs.append((db, hours, mice, int(rng.integers(0, 2**31)), start_time))
-            rows += [(db.name, m.rfid, f"cage{c:02d}", sex, age) for m in mice]
+            rows += [
+                (db.name, m.rfid, f"cage{c:02d}", m.sex, age, m.genotype, m.strain) for m in mice
+            ]
     truths = _write_recordings(jobs, progress, workers, scheduler)
     cohort_csv = out / "cohort.csv"
     truth_csv = out / "truth.csv"
+    columns = ["database", "animal", "cage", "sex", "age", "genotype", "strain"]
     with atomic_path(cohort_csv) as tmp:
-        pd.DataFrame(rows, columns=["database", "animal", "cage", "sex", "age"]).to_csv(
-            tmp, index=False
-        )
+        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
     with atomic_path(truth_csv) as tmp:
         pd.concat(truths, ignore_index=True).to_csv(tmp, index=False)
     return CohortFiles(cohort_csv, truth_csv, [job[0] for job in jobs])

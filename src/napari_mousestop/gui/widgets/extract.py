@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit, Label
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label
 
 from napari_mousestop.errors import Cancelled
 from napari_mousestop.gui.jobs import JobWidget, notify_error
@@ -67,29 +67,40 @@ def recordings_of(
     return [(db, rows, trackers[db]) for db, rows in table.groupby("database", sort=False)]
 
 
-def cage_and_labels(db: str, animals: list[dict], rows: Any) -> tuple[str, dict[str, str | None]]:
-    """Cage id and class per animal: from the cohort rows when given, else as the reader does."""
+CLASSES_FROM = ("sex,age", "sex", "age", "genotype", "strain", "genotype,sex")
+"""The "classes from" choices offered before a cohort CSV adds its own columns."""
+
+
+def classes_from_choices(cohort: Any) -> list[str]:
+    """The "classes from" choices: :data:`CLASSES_FROM` and every other column of the cohort
+    CSV (when one is chosen and readable)."""
+    from napari_mousestop.io.cohort import RECORDING_COLUMNS, read_cohort
+
+    choices = list(CLASSES_FROM)
+    if str(cohort) not in ("", ".") and Path(cohort).is_file():
+        try:
+            columns = read_cohort(cohort).columns
+        except Exception:  # not (yet) a cohort CSV: the plain choices
+            return choices
+        choices += [c for c in columns if c not in RECORDING_COLUMNS and c not in choices]
+    return choices
+
+
+def cage_and_labels(
+    db: str, animals: list[dict], rows: Any, columns: Any = None, threshold_days: Any = None
+) -> tuple[str, dict[str, str | None], dict[str, dict[str, str]]]:
+    """Cage id, class and class-column values per animal: from the cohort rows when given,
+    else as the reader does; both by the core's
+    :func:`~napari_mousestop.io.cohort.recording_labels`."""
     from napari_mousestop.gui.reader import recording_names
-    from napari_mousestop.histograms import animal_key
-    from napari_mousestop.io.cohort import class_label
+    from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, recording_labels
 
     if rows is None and not Path(db).is_file():  # a layer of movement's plugin: no sidecar
-        return Path(db).stem, {}
+        return Path(db).stem, {}, {}
     if rows is None:
-        return recording_names(db, animals)
-    # other trackers' rows: movement's individual is the animal's name in the file
-    by_animal = {str(r.individual or r.animal): r for r in rows.itertuples()}
-    labels: dict[str, str | None] = {}
-    for a in animals:
-        row = by_animal.get(str(a.get("rfid"))) or by_animal.get(str(a.get("name")))
-        if row is None:
-            labels[animal_key(a)] = None
-            continue
-        try:
-            labels[animal_key(a)] = class_label(row.sex or a.get("sex"), row.age or a.get("age"))
-        except ValueError:
-            labels[animal_key(a)] = None
-    return str(rows["cage"].iloc[0]), labels
+        return recording_names(db, animals, columns, threshold_days)
+    threshold = AGE_THRESHOLD_DAYS if threshold_days is None else threshold_days
+    return recording_labels(db, animals, rows, columns, threshold)
 
 
 class ExtractWidget(JobWidget):
@@ -146,6 +157,23 @@ class ExtractWidget(JobWidget):
             choices={"time_base": ("timestamp", "frames"), "method": ("auto", "pages", "sql")},
             labels={"verify": "verify file first"},
         )
+        from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS
+
+        self.classes_from = ComboBox(
+            label="classes from",
+            choices=lambda *_: classes_from_choices(path_of(self.cohort) or ""),
+            value="sex,age",
+            tooltip="the cohort column(s) or ANIMAL field(s) the classes come from: sex,age "
+            "gives the paper's AM/JM/AF/JF; genotype gives e.g. KO and WT",
+        )
+        self.age_threshold = FloatSpinBox(
+            label="age threshold (d)",
+            value=AGE_THRESHOLD_DAYS,
+            min=1.0,
+            max=10_000.0,
+            tooltip="ages below this many days are juvenile",
+        )
+        self.cohort.changed.connect(lambda *_: self.classes_from.reset_choices())
         self.dataset_file = FileEdit(
             label="write dataset",
             mode="w",
@@ -167,6 +195,9 @@ class ExtractWidget(JobWidget):
                 self.hist,
                 Label(value="<b>stops</b>"),
                 self.stop,
+                Label(value="<b>classes</b>"),
+                self.classes_from,
+                self.age_threshold,
                 self.dataset_file,
             ]
         )
@@ -227,7 +258,9 @@ class ExtractWidget(JobWidget):
         out = path_of(self.dataset_file)
         self.dataset = None
         cohort = path_of(self.cohort) if self.input_kind.value == "cohort CSV" else None
-        job = _ExtractJob(todo, hist, stop, out, cohort)
+        job = _ExtractJob(
+            todo, hist, stop, out, cohort, self.classes_from.value, self.age_threshold.value
+        )
         return self.start_job(
             job, self._on_item, self._on_done, 100 * len(todo), "extracting stops"
         )
@@ -252,9 +285,15 @@ class ExtractWidget(JobWidget):
 class _ExtractJob:
     """One extraction run on the helper thread (never touches Qt or napari)."""
 
-    def __init__(self, todo, hist, stop, out, cohort=None) -> None:
+    def __init__(
+        self, todo, hist, stop, out, cohort=None, columns="sex,age", threshold_days=None
+    ) -> None:
+        from napari_mousestop.io.cohort import AGE_THRESHOLD_DAYS, parse_classes
+
         self.todo, self.hist, self.stop, self.out = todo, hist, stop, out
         self.cohort = cohort  # a cohort CSV: its labelled animals end as one mosaic by class
+        self.columns = parse_classes(columns)
+        self.threshold = AGE_THRESHOLD_DAYS if threshold_days is None else threshold_days
 
     def __call__(self, emit: Any, should_stop: Any) -> tuple:
         from napari_mousestop.datasets.build import dataset_from_recordings, save_with_dataset
@@ -270,7 +309,7 @@ class _ExtractJob:
         from napari_mousestop.io.trackers import recording_path
         from napari_mousestop.quality import quality_rows, quality_table, summary
 
-        done: list[tuple[Any, str, dict]] = []
+        done: list[tuple[Any, str, dict, dict]] = []
         below = 0.0  # each recording's animals below the previous recording's
         n = len(self.todo)
         for k, (db, rows, tracker) in enumerate(self.todo):
@@ -288,7 +327,9 @@ class _ExtractJob:
             if should_stop():
                 raise Cancelled()
             rs = recording_stacks(db, self.hist, self.stop, progress=progress, tracker=tracker)
-            cage, labels = cage_and_labels(rs.path, rs.animals, rows)
+            cage, labels, factors = cage_and_labels(
+                rs.path, rs.animals, rows, self.columns, self.threshold
+            )
             # a tracker's recording is drawn over its calibration's floor and shapes
             layout = (
                 load_calibration(tracker.calibration)
@@ -301,14 +342,23 @@ class _ExtractJob:
             below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
             emit(("layers", layers))
             emit(Progress(100 * (k + 1), 100 * n, f"{name} ({k + 1}/{n}) done"))
-            done.append((rs, cage, labels))
+            done.append((rs, cage, labels, factors))
         dataset = None
         if self.out or self.cohort:
             try:
                 dataset = dataset_from_recordings(
-                    [(rs, cage, [labels.get(animal_key(a)) for a in rs.animals])
-                     for rs, cage, labels in done]
-                )  # fmt: skip
+                    [
+                        (
+                            rs,
+                            cage,
+                            [labels.get(animal_key(a)) for a in rs.animals],
+                            [factors.get(animal_key(a)) for a in rs.animals],
+                        )
+                        for rs, cage, labels, factors in done
+                    ],
+                    self.columns,
+                    self.threshold,
+                )
             except DatasetError:
                 if self.out:  # asked for a dataset: say why there is none
                     raise

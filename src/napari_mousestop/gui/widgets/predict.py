@@ -192,7 +192,11 @@ class _FileJob:
             if should_stop():
                 raise Cancelled()
             rs, frame = predict_recording(self.ckpt, f)
-            cage, labels = recording_names(f, rs.animals)
+            # the animals named by the classes the model was trained on (genotype...)
+            used = (self.ckpt.data_params or {}).get("labels", {})
+            cage, labels, _ = recording_names(
+                f, rs.animals, used.get("columns") or None, used.get("age_threshold_days")
+            )
             names = [layer_name(cage, a, labels.get(a)) for a in frame["animal"]]
             proba = frame[[f"p_{c}" for c in classes]].to_numpy()
             rows += _rows(self.ckpt, names, proba)
