@@ -315,6 +315,22 @@ class Scheme:
         return f"Scheme({self.to_dict()!r})"
 
 
+def sign_flip_scheme(n_units: int, unit: str = "cage", max_exact: int = MAX_EXACT) -> Scheme:
+    """Sign flips of one paired difference per unit (two-sided; invalid with fewer than 2)."""
+    observed = np.ones(n_units, dtype=np.int64)
+    if n_units < 2:
+        return Scheme("paired", unit, "", observed,
+                      reason=f"paired: {n_units} {unit}, need at least 2")  # fmt: skip
+    return Scheme(
+        "paired",
+        unit,
+        f"two-sided sign flips of the {n_units} per-{unit} differences",
+        observed,
+        max_exact=max_exact,
+        n_signs=n_units,
+    )
+
+
 class StudyDesign:
     """The design of a study: its samples' cages, recordings, animals, classes and factors.
 
@@ -549,19 +565,8 @@ class StudyDesign:
         Scheme
             Invalid, with its one-line reason, where no relabelling is possible.
         """
-        n_cages = len(np.unique(self._cage))
         if test == "paired":
-            observed = np.ones(n_cages, dtype=np.int64)
-            if n_cages < 2:
-                return self._invalid(test, f"paired: {n_cages} cage, need at least 2", observed)
-            return Scheme(
-                test,
-                "cage",
-                f"two-sided sign flips of the {n_cages} per-cage differences",
-                observed,
-                max_exact=max_exact,
-                n_signs=n_cages,
-            )
+            return sign_flip_scheme(len(np.unique(self._cage)), "cage", max_exact)
         if test == "accuracy":
             observed, target = self.labels, self._class_of_combo
             factors = self.varying

@@ -225,8 +225,8 @@ def check_statistics(
 
     For each cage-effect SD:
 
-    * coverage of the cage-level t-interval and of the animal-level Wilson interval of
-      accuracy (true value: :func:`population_accuracy`);
+    * coverage of the cage-level interval (:func:`~.stats.cage_wilson_interval`) and of the
+      animal-level Wilson interval of accuracy (true value: :func:`population_accuracy`);
     * two classifiers of equal expected accuracy with independent cage effects: size of the
       sign-flip test and of the animal-level McNemar test, coverage of the t-interval of the
       difference (true value 0);
@@ -238,8 +238,12 @@ def check_statistics(
     """
     rng = np.random.default_rng(seed)
     y, cages, recs = design(n_cages, mice)
+    study = StudyDesign.from_arrays(y, cages, recs, classes=CLASSES)
     sexes = np.array([c[1] for c in CLASSES])
     sex_codes, sex_y = np.unique(sexes[y], return_inverse=True)
+    sex_study = StudyDesign.from_arrays(
+        sex_y, cages, recs, factors={"sex": sexes[y]}, classes=tuple(sex_codes)
+    )
     out = []
     for sd in cage_sds:
         keys = ("t", "wilson", "diff", "signflip", "mcnemar", "perm", "age4", "sex", "sexonly")
@@ -260,20 +264,18 @@ def check_statistics(
             hits["signflip"] += comp.test.p_value <= alpha
             hits["mcnemar"] += _mcnemar_p(right, other) <= alpha
             null = null_predictions(cages, sd, 4, rng)
-            perm = permutation_test(y, null, cages, recs, CLASSES, n_permutations, s)
+            perm = permutation_test(study, null, n_permutations, s)
             hits["perm"] += perm.p_value <= alpha
             age_only = age_only_predictions(y, cages, sd, rng)
-            four = permutation_test(y, age_only, cages, recs, CLASSES, n_permutations, s)
+            four = permutation_test(study, age_only, n_permutations, s)
             hits["age4"] += four.p_value <= alpha
-            sex = factor_figures(y, age_only, cages, recs, CLASSES, n_permutations, s)["sex"]
+            sex = factor_figures(study, age_only, n_permutations, s)["sex"]
             hits["sex"] += sex.permutation.p_value <= alpha
             guess = null_predictions(cages, sd, 2, rng)
-            sexonly = permutation_test(
-                sex_y, guess, cages, recs, tuple(sex_codes), n_permutations, s
-            )
+            sexonly = permutation_test(sex_study, guess, n_permutations, s)
             hits["sexonly"] += sexonly.p_value <= alpha
         rows = (
-            ("accuracy: cage-level t-interval", "coverage", "t"),
+            ("accuracy: cage-level interval (Wilson, design effect)", "coverage", "t"),
             ("accuracy: animal-level Wilson interval", "coverage", "wilson"),
             ("CNN - baseline: cage-level t-interval", "coverage", "diff"),
             ("CNN vs baseline: sign-flip test over cages", "size", "signflip"),
