@@ -290,12 +290,15 @@ class Scheme:
     def p_value(self, null: np.ndarray, observed: float) -> float:
         """One-sided p of ``observed`` against the statistic under :meth:`labellings`.
 
-        Exact: the share of all labellings with a statistic at least ``observed``; drawn:
-        ``(1 + #{null >= observed}) / (1 + len(null))``. Never below :attr:`min_p`.
+        Exact (``null`` holds every labelling: :attr:`exact` and ``n_labellings`` values):
+        the share of all labellings with a statistic at least ``observed``; else, random
+        labellings: ``(1 + #{null >= observed}) / (1 + len(null))``. Never below
+        :attr:`min_p`.
         """
         null = np.asarray(null, dtype=float)
         hits = int(np.sum(null >= observed - _TIE))
-        p = hits / len(null) if self.exact else (1 + hits) / (1 + len(null))
+        listed = self.exact and len(null) == self.n_labellings
+        p = hits / len(null) if listed else (1 + hits) / (1 + len(null))
         return float(max(p, self.min_p))
 
     def to_dict(self) -> dict[str, Any]:
@@ -383,6 +386,7 @@ class StudyDesign:
         _, self._rec = _codes(np.char.add(np.char.add(self.cages, "\x00"), self.recordings))
         _, self._animal = _codes(np.char.add(np.char.add(self.cages, "\x00"), self.animals))
         self._unit_of = {"cage": self._cage, "recording": self._rec, "animal": self._animal}
+        self._schemes: dict[tuple[str, int], Scheme] = {}
         self.factor_values: dict[str, np.ndarray] = {
             str(k): np.asarray(v, dtype=str) for k, v in factors.items()
         }
@@ -565,6 +569,12 @@ class StudyDesign:
         Scheme
             Invalid, with its one-line reason, where no relabelling is possible.
         """
+        key = (test, max_exact)
+        if key not in self._schemes:
+            self._schemes[key] = self._scheme(test, max_exact)
+        return self._schemes[key]
+
+    def _scheme(self, test: str, max_exact: int) -> Scheme:
         if test == "paired":
             return sign_flip_scheme(len(np.unique(self._cage)), "cage", max_exact)
         if test == "accuracy":
