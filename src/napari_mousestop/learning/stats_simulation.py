@@ -8,8 +8,14 @@ with **cage effects**: each cage gets a random shift (normal, SD ``cage_sd`` on 
 scale) shared by its animals and both recordings, the way cage-mates resemble each other.
 No model is trained; the predictions stand in for any classifier's out-of-fold output.
 
-Used by ``tests/test_stats.py`` (small, seeded) and ``benchmarks/bench_stats.py`` (the figures
-in ``docs/training.md``).
+:func:`design_cohort` builds the arrays (labels, cages, recordings, animals, factors) of the
+other study designs of issue 22 (:data:`DESIGNS`: sex only, three classes, genotype within or
+by cage, mixed-sex cages, unequal cages, 4 and 5 cages), for the tests of
+:mod:`napari_mousestop.design` and ``benchmarks/bench_designs.py``; :func:`interval_coverage`
+measures the cage-level interval at several accuracies and cage counts.
+
+Used by ``tests/learning/test_stats.py`` and ``tests/design`` (small, seeded) and
+``benchmarks/bench_stats.py`` and ``bench_designs.py`` (the figures in ``docs/training.md``).
 """
 
 from __future__ import annotations
