@@ -369,7 +369,7 @@ def _units(values: np.ndarray, design: StudyDesign, contrast: Contrast) -> _Unit
         raise ValueError(f"{contrast.name}: {scheme.reason}")
     f = sub.factor(tested)
     vals = values[keep]
-    unit_of = sub._unit_of[level]
+    unit_of = sub.units_at(level)
     dropped = 0
     if fine is not None:
         fvals = sub.factor_values[fine.name]
@@ -383,7 +383,7 @@ def _units(values: np.ndarray, design: StudyDesign, contrast: Contrast) -> _Unit
             if not scheme.valid:
                 raise ValueError(f"{contrast.name}: {scheme.reason}")
             level = sub.factor(tested).level
-            unit_of = sub._unit_of[level]
+            unit_of = sub.units_at(level)
             fvals = sub.factor_values[fine.name]
     units, first, cage, code = [], [], [], []
     lab = sub.labels
