@@ -137,11 +137,6 @@ def test_predict_names_the_study_classes(genotype_study):
     assert "with known classes" in out["predict"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pair contrasts of any two classes come with the design object (issue 22, "
-    "explain/stats.py); remove this mark once they are merged",
-)
 def test_genotype_study_has_its_pair_difference(genotype_study):
     root, _ = genotype_study
     maps = xr.open_dataset(root / "maps" / "maps.nc")
