@@ -78,8 +78,9 @@ def test_a_map_that_ignores_the_model_is_flagged_and_one_that_follows_it_is_not(
                               ("sample", "class", "y", "x")),
                ExplanationMap("input", data[:, 0], place, ("a", "b"), "input",
                               ("sample", "y", "x"))]  # fmt: skip
-    random = [ExplanationMap("follows", rng.normal(size=data.shape), place, ("a", "b"),
-                             "contribution", ("sample", "class", "y", "x")), trained[1]]  # fmt: skip
+    noise = rng.normal(size=data.shape)
+    random = [ExplanationMap("follows", noise, place, ("a", "b"), "contribution",
+                             ("sample", "class", "y", "x")), trained[1]]  # fmt: skip
     check = similarity(trained, {ALL_LAYERS: random, PERMUTED: random}, labels, ("a", "b"))
     assert "input" in check.insensitive and "follows" not in check.insensitive
     np.testing.assert_allclose(check.spearman[1], 1.0)
@@ -105,7 +106,7 @@ def test_randomisation_check_of_a_run(explained):
         assert np.nanmax(contrib) < 0.99
         assert "retrained permutation" in json.loads(nc.attrs["sanity"])["permuted"]
     index = (root / "maps" / "index.md").read_text()
-    assert "## Model randomisation check" in index and f"| `input` |" in index
+    assert "## Model randomisation check" in index and "| `input` |" in index
     assert INSENSITIVE in index
 
 
