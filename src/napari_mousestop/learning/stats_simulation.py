@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats as _st
 from scipy.special import expit, logit
 
+from napari_mousestop.design import StudyDesign
 from napari_mousestop.io.cohort import CLASSES
 from napari_mousestop.learning.stats import (
     cage_estimate,
@@ -40,6 +41,95 @@ def design(n_cages: int = 12, mice: int = 4) -> tuple[np.ndarray, np.ndarray, np
             cages += [f"cage{c:02d}"] * mice
             recordings += [f"cage{c:02d}_{age}"] * mice
     return np.array(labels), np.array(cages), np.array(recordings)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The arrays of a simulated cohort's design: one item per animal-recording."""
+
+    name: str
+    labels: np.ndarray
+    cages: np.ndarray
+    recordings: np.ndarray
+    animals: np.ndarray
+    factors: dict[str, np.ndarray]
+    classes: tuple[str, ...]
+
+    def study(self) -> StudyDesign:
+        """Its :class:`~napari_mousestop.design.StudyDesign`."""
+        return StudyDesign(
+            self.labels, self.cages, self.recordings, self.animals, self.factors, self.classes
+        )
+
+
+DESIGNS: tuple[str, ...] = (
+    "paper",
+    "sex only (adults)",
+    "three classes",
+    "genotype within cage",
+    "genotype by cage",
+    "mixed-sex cages",
+    "unequal cages",
+    "4 cages",
+    "5 cages",
+)
+"""The designs of :func:`design_cohort` (issue 22's list)."""
+
+
+def design_cohort(name: str) -> Cohort:
+    """The arrays of one of :data:`DESIGNS`.
+
+    * ``paper``: 12 single-sex cages (6 M, 6 F) of 4 mice, recorded juvenile (J) and adult
+      (A); classes AM, JM, AF, JF from sex and age;
+    * ``sex only (adults)``: the same cages recorded as adults only (AM, AF; age constant);
+    * ``three classes``: AM, JM, AF (female cages recorded as adults only);
+    * ``genotype within cage``: 12 cages of 2 WT + 2 KO, two recordings; sex of the cage is a
+      nuisance covariate, not a class factor;
+    * ``genotype by cage``: 6 KO and 6 WT cages of 4 mice, two recordings;
+    * ``mixed-sex cages``: 12 cages of 2 M + 2 F, recorded J and A;
+    * ``unequal cages``: the paper's design with 3-5 mice per cage, one animal missing from
+      one recording and one cage without its adult recording;
+    * ``4 cages``, ``5 cages``: the paper's design with that many cages.
+    """
+    rows: list[tuple[str, str, str, dict[str, str]]] = []
+    n_cages = {"4 cages": 4, "5 cages": 5}.get(name, 12)
+    for c in range(n_cages):
+        cage = f"cage{c:02d}"
+        sex = "M" if c % 2 == 0 else "F"
+        mice = 3 + c % 3 if name == "unequal cages" else 4
+        ages = "A" if name == "sex only (adults)" else "JA"
+        if name == "three classes" and sex == "F":
+            ages = "A"
+        if name == "unequal cages" and c == 1:
+            ages = "J"  # the missing recording
+        for age in ages:
+            rec = f"{cage}_{age}"
+            for m in range(mice):
+                if name == "unequal cages" and c == 2 and age == "A" and m == 0:
+                    continue  # the missing animal
+                animal = f"{cage}_m{m}"
+                if name == "genotype within cage":
+                    f = {"genotype": "KO" if m % 2 else "WT"}
+                elif name == "genotype by cage":
+                    f = {"genotype": "KO" if c % 2 else "WT"}
+                elif name == "mixed-sex cages":
+                    f = {"sex": "M" if m % 2 else "F", "age": age}
+                else:
+                    f = {"sex": sex, "age": age}
+                rows.append((cage, rec, animal, f))
+    if name not in DESIGNS:
+        raise ValueError(f"unknown design {name!r}; designs are {list(DESIGNS)}")
+    names = list(rows[0][3])
+    factors = {k: np.array([r[3][k] for r in rows]) for k in names}
+    if "age" in factors:  # the paper's class names: age letter, sex letter
+        combo = np.char.add(factors["age"], factors["sex"])
+        classes = tuple(c for c in CLASSES if c in set(combo.tolist()))
+    else:
+        combo = factors[names[0]]
+        classes = tuple(sorted(set(combo.tolist())))
+    labels = np.array([classes.index(v) for v in combo])
+    cages, recs, animals = (np.array([r[i] for r in rows]) for i in range(3))
+    return Cohort(name, labels, cages, recs, animals, factors, classes)
 
 
 def _cage_shift(cages: np.ndarray, sd: float, rng: np.random.Generator) -> np.ndarray:
