@@ -63,7 +63,7 @@ class _Checks:
 
         notify(self.progress, 0, 1, "sanity: permuted-label models")
         folds, source = permuted_label_folds(
-            self.dataset, run_config(self.run.report), self.permuted
+            self.dataset, run_config(self.run.report), self.permuted, self.seed
         )
         return model_randomisation_check(
             self.run.folds, self.dataset.X, self.labels, self.classes, self.per_sample,

@@ -332,7 +332,8 @@ def model_randomisation_check(
         others[PERMUTED] = explain(permuted_folds)
         notify(progress, total, total, "permuted labels")
     else:
-        info.setdefault("skipped", {})[PERMUTED] = "no fold models trained on permuted labels"
+        why = (meta or {}).get("permuted") or "no fold models trained on permuted labels"
+        info.setdefault("skipped", {})[PERMUTED] = why
     return similarity(trained, others, labels, classes, threshold, info)
 
 
@@ -351,34 +352,45 @@ __all__ = [
 ]
 
 
-def permuted_label_folds(dataset, config, permuted: Sequence[Any] = ()) -> tuple[list, str]:
+def permuted_label_folds(
+    dataset, config, permuted: Sequence[Any] = (), seed: int = 0
+) -> tuple[list | None, str]:
     """Fold models trained on labels permuted at the design's level, and where they came from.
 
     The first of the run's retrained permutations (:class:`~.retrained.PermutedRun`) when it
     kept its fold models; else one cross-validation trained here with the run's settings
-    ``config`` on permutation 1 of :class:`~napari_mousestop.learning.permutation.PermutationPlan`
-    (the labels ``mousestop train --retrain-permutations`` would draw first).
+    ``config`` on a relabelling of the study's design
+    (:meth:`~napari_mousestop.design.StudyDesign.scheme_for` ``"accuracy"``: every factor
+    relabelled at the level it varies at) other than the observed one, drawn from ``seed``.
+    None, with the reason, when the design allows no other labelling.
     """
     from dataclasses import replace
 
-    from napari_mousestop.learning.permutation import PermutationPlan
-    from napari_mousestop.learning.training import run_jobs
+    from napari_mousestop.design import StudyDesign
+    from napari_mousestop.learning.training import cv_jobs, run_jobs
 
     if permuted:
         first = permuted[0]
-        return (
-            first.load_folds(),
-            f"labels permuted at the design's level (the run's retrained "
-            f"permutation {first.number})",
+        return first.load_folds(), (
+            f"labels permuted at the design's level (the run's retrained permutation "
+            f"{first.number})"
         )
-    plan = PermutationPlan(dataset, config, 1)
-    jobs = [replace(j, keep_model=True) for j in plan.jobs]
+    scheme = StudyDesign.from_dataset(dataset).scheme_for("accuracy")
+    if not scheme.valid:
+        return None, scheme.reason
+    rng = np.random.default_rng([int(seed), 0x73616E])
+    drawn = scheme.labellings(64, rng)
+    drawn = drawn[(drawn != np.asarray(dataset.labels)).any(axis=1)]
+    if not len(drawn):
+        return None, f"the design allows no labelling but the observed one ({scheme.description})"
+    labels = np.asarray(drawn[rng.integers(len(drawn))])
+    jobs = [replace(j, keep_model=True) for j in cv_jobs(dataset, config, 1, labels, "sanity")]
     outputs = run_jobs(dataset, jobs)
     folds = [
         SimpleNamespace(model=outputs[j.id].model, scaler=outputs[j.id].scaler, test_index=j.test)
         for j in jobs
     ]
     return folds, (
-        f"labels permuted at the {plan.shuffler.level} level ({plan.shuffler.scheme}); "
-        "one cross-validation trained for this check with the run's settings"
+        f"labels relabelled by the study's design ({scheme.unit}: {scheme.description}); one "
+        "cross-validation trained for this check with the run's settings"
     )
