@@ -558,9 +558,10 @@ NOTES = [
     "evidence for AF minus its evidence for AM, the same quantity for every animal) between "
     "cage units: where the evidence separates the classes.",
     "Out-of-fold evidence maps are not exactly exchangeable under the null (each fold model "
-    "learnt from the other cages' labels): treat their tests as exploratory; confirmatory claims "
-    "need a permutation test that retrains the models on permuted labels. The stop maps "
-    "(`input`) are tested exactly.",
+    "learnt from the other cages' labels): treat their cage-level tests as exploratory; "
+    "confirmatory claims need the retrained null (train with --retrain-permutations; then every "
+    "comparison uses it, see the section on confirmatory p-values). The stop maps (`input`) are "
+    "tested exactly.",
 ]
 
 
