@@ -14,7 +14,10 @@ Each finished permutation is written to ``FOLDER/perm_NNNNN.json`` (its labels, 
 predictions and accuracy) under a key of the dataset and the settings, so an interrupted test
 resumes where it stopped, and a larger test reuses the permutations already done. Permutation
 ``i`` is drawn from its own seed (the run's seed and ``i``), so it is the same whatever the
-number of permutations asked for or the order in which they finish.
+number of permutations asked for or the order in which they finish. With a folder, each
+permutation's fold models are kept too (``FOLDER/perm_NNNNN/fold_K.pt``, listed with the indices
+they held out in the permutation's file): ``mousestop explain`` recomputes their out-of-fold
+maps as the null of its map comparisons (:mod:`napari_mousestop.explain.retrained`).
 """
 
 from __future__ import annotations
