@@ -443,9 +443,9 @@ def explain_run(
             figs.append((
                 plot_comparisons(
                     comps, out_dir / f"{m.name}_differences.png", units=units,
-                    title=f"{m.name}{'' if check is None else check.flag(m.name)}: differences "
-                    f"of the class panels; dots: p <= {alpha} "
-                    f"adjusted over the {family} family's maps and comparisons",
+                    title=f"{m.name}: differences of the class panels; dots: p <= {alpha} "
+                    f"adjusted over the {family} family's maps and comparisons"
+                    + ("" if check is None else check.flag(m.name)),
                 ),
                 f"class panel differences of `{m.name}`: red where the first classes are higher, "
                 f"blue where the second are; dots significant (adjusted, {family} family).",

@@ -173,9 +173,9 @@ class SanityCheck:
         return float(np.nanmean(row)) if np.isfinite(row).any() else float("nan")
 
     def flag(self, name: str) -> str:
-        """``" (not sensitive to the model)"`` for a flagged kind (its figures' titles), else
-        ``""``; the branch maps (``contribution_k3``) follow their own check."""
-        return f" ({INSENSITIVE.upper()})" if name in self.insensitive else ""
+        """A second title line, "NOT SENSITIVE TO THE MODEL", for a flagged kind (its figures'
+        titles), else ``""``; the branch maps (``contribution_k3``) follow their own check."""
+        return f"\n{INSENSITIVE.upper()} (randomisation check)" if name in self.insensitive else ""
 
     def variables(self) -> dict[str, tuple]:
         """Variables for :func:`~napari_mousestop.explain.files.save_maps`."""
