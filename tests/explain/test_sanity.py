@@ -89,6 +89,21 @@ def test_a_map_that_ignores_the_model_is_flagged_and_one_that_follows_it_is_not(
     assert INSENSITIVE.upper() in check.flag("input") and check.flag("follows") == ""
 
 
+def test_without_retrained_runs_the_permuted_label_models_follow_the_design():
+    from napari_mousestop.explain.sanity import permuted_label_folds
+
+    ds = planted_dataset(n_cages=4, per_cage=1, n_intervals=2, n_bins=12)
+    folds, source = permuted_label_folds(ds, TrainConfig(epochs=1, channels=2), seed=3)
+    assert len(folds) == 4 and "design" in source and "trained for this check" in source
+    labels = folds[0].labels
+    assert (labels != ds.labels).any()
+    names = np.asarray(ds.classes)[labels]
+    for cage in np.unique(ds.cages):  # sex: the whole cage's; age: one recording each
+        here = ds.cages == cage
+        assert len({n[1] for n in names[here]}) == 1
+        assert sorted(n[0] for n in names[here]) == ["A", "J"]
+
+
 def test_randomisation_check_of_a_run(explained):
     import xarray as xr
 

@@ -362,7 +362,8 @@ def permuted_label_folds(
     ``config`` on a relabelling of the study's design
     (:meth:`~napari_mousestop.design.StudyDesign.scheme_for` ``"accuracy"``: every factor
     relabelled at the level it varies at) other than the observed one, drawn from ``seed``.
-    None, with the reason, when the design allows no other labelling.
+    None, with the reason, when the design allows no other labelling. Folds trained here
+    carry the labels they were trained on (``.labels``).
     """
     from dataclasses import replace
 
@@ -387,7 +388,8 @@ def permuted_label_folds(
     jobs = [replace(j, keep_model=True) for j in cv_jobs(dataset, config, 1, labels, "sanity")]
     outputs = run_jobs(dataset, jobs)
     folds = [
-        SimpleNamespace(model=outputs[j.id].model, scaler=outputs[j.id].scaler, test_index=j.test)
+        SimpleNamespace(model=outputs[j.id].model, scaler=outputs[j.id].scaler, test_index=j.test,
+                        labels=labels)  # fmt: skip
         for j in jobs
     ]
     return folds, (
