@@ -4,9 +4,13 @@ accuracy do classifiers reach out of fold on stacks without information?
 Part 1 (``--reps``):
 :func:`napari_mousestop.learning.stats_simulation.check_statistics` on simulated
 cohorts of the paper's design (12 cages, 4 mice, juvenile and adult recordings) with cage
-effects of SD 0, 1 and 2 (logit scale): coverage of the cage-level t-interval and of the
+effects of SD 0, 1 and 2 (logit scale): coverage of the cage-level interval and of the
 animal-level Wilson interval, size of the sign-flip test (and of the animal-level McNemar test
 it replaces), of the 4-class, sex and sex-only permutation tests.
+
+Part 1b (``--coverage-reps``): coverage of the cage-level interval of accuracy (Wilson on the
+cage-corrected effective sample size) at accuracy 0.5, 0.75, 0.9 and 0.95 with 6, 8 and 12
+cages (cage effect SD ``--cage-sd``), beside the former t-interval over per-cage accuracies.
 
 Part 2 (``--noise-cohorts``, ``--cnn-cohorts``): pure-noise stacks (Poisson, the same rate
 everywhere, every class alike) in the paper's design; out-of-fold accuracy of the PCA
@@ -33,7 +37,11 @@ from napari_mousestop.datasets.dataset import Dataset
 from napari_mousestop.learning.baselines import run_baselines
 from napari_mousestop.learning.config import TrainConfig
 from napari_mousestop.learning.stats import frequency_guess_accuracy
-from napari_mousestop.learning.stats_simulation import check_statistics, design
+from napari_mousestop.learning.stats_simulation import (
+    check_statistics,
+    design,
+    interval_coverage,
+)
 from napari_mousestop.learning.training import cv_folds, loco_cv
 
 SCHEMES = ("cage", "balanced")
@@ -81,6 +89,13 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--reps", type=int, default=2000, help="simulated cohorts per cage-effect SD")
     p.add_argument("--permutations", type=int, default=199)
+    p.add_argument(
+        "--coverage-reps",
+        type=int,
+        default=1000,
+        help="cohorts per accuracy and cage count for the interval's coverage",
+    )
+    p.add_argument("--cage-sd", type=float, default=1.0, help="cage effect SD (coverage)")
     p.add_argument("--noise-cohorts", type=int, default=40, help="noise cohorts for baselines")
     p.add_argument("--cnn-cohorts", type=int, default=8, help="noise cohorts for the CNN")
     p.add_argument("--epochs", type=int, default=100)
@@ -97,6 +112,19 @@ def main(argv: list[str] | None = None) -> dict:
         out["checks"] = [{**vars(c), "mc_se": c.mc_se} for c in checks]
         for c in checks:
             print(f"SD {c.cage_sd:g}  {c.kind:8s} {c.observed:.3f} (+-{c.mc_se:.3f})  {c.name}")
+    if a.coverage_reps:
+        rows = interval_coverage(a.coverage_reps, cage_sd=a.cage_sd, seed=a.seed)
+        out["coverage"] = rows
+        print(
+            "| cages | accuracy | cage-level interval (Wilson, design effect) | mean width | "
+            "former t-interval | t-interval of zero width |"
+        )
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['n_cages']} | {r['accuracy']:.2f} | {r['coverage']:.3f} | "
+                f"{r['mean_width']:.3f} | {r['t_coverage']:.3f} | {r['t_zero_width']:.3f} |"
+            )
     if a.noise_cohorts or a.cnn_cohorts:
         t0 = time.perf_counter()
         out["null_accuracy"] = null_accuracy(a.noise_cohorts, a.cnn_cohorts, a.epochs)

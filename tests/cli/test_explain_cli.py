@@ -71,12 +71,20 @@ def test_explain_writes_maps_with_geometry_and_figures(explained):
         assert list(nc["contrast_red"].values)[0] == "AF higher than AM"
         # 2 female against 2 male cages: 6 labellings, p >= 1/3 whatever the data
         np.testing.assert_allclose(nc["input_min_p"].values[0], 2 / 6)
+        # each comparison's scheme, from the design: sex between cages, age within a cage
+        units = [str(u) for u in nc["input_unit"].values]
+        assert units[:4] == ["cage", "cage", "recording within cage", "recording within cage"]
+        assert units[4:] == ["cage", "recording within cage", "cage"]
+        assert list(nc["input_n_labellings"].values) == [6, 6, 4, 4, 6, 16, 6]
+        assert "sex of each cage permuted across cages" in nc.attrs["schemes"]
+        assert '"experimental_unit": "cage"' in nc.attrs["design"]
         assert nc["activation_k3_relu_separation"].dims == ("channel",)
         assert list(nc["cage"].values) == list(ds.cages)
     pngs = ["contribution", "contribution_differences", "occlusion_space", "input",
             "input_differences", "occlusion_hours", "contribution_hours",
             "activation_k3_relu", "activation_k9_pool"]  # fmt: skip
     index = (root / "maps" / "index.md").read_text()
+    assert "`sex x age`: unit cage; sex of each cage permuted across cages; 6 labellings" in index
     for png in pngs:
         assert (root / "maps" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
         assert f"]({png}.png)" in index, png

@@ -168,3 +168,10 @@ def test_the_design_table_counts_cages_and_animals_per_class():
     assert table["experimental_unit"] == "cage" and table["n_cages"] == 12
     assert table["per_class"]["AF"]["cages"] == 5 and table["per_class"]["JF"]["cages"] == 6
     assert [f["level"] for f in table["factors"]] == ["cage", "recording"]
+
+
+def test_a_few_random_labellings_of_a_small_design_are_not_an_exact_test():
+    # 16 age labellings exist; 4 drawn ones give the Monte Carlo p, never 0/4
+    age = design_cohort("4 cages").study().scheme_for("age")
+    assert age.p_value(np.zeros(4), 1.0) == pytest.approx(1 / 5)
+    assert age.p_value(np.zeros(16), 1.0) == pytest.approx(1 / 16)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from napari_mousestop.design import StudyDesign
 from napari_mousestop.explain.maps import ExplanationMap, input_maps
 from napari_mousestop.explain.run import out_of_fold
 from napari_mousestop.explain.stats import (
-    FACTORS,
     channel_separation,
     class_average,
     compare,
@@ -25,7 +25,6 @@ from napari_mousestop.synthetic.generate import PLANTED_PLACES, planted_histogra
 
 CLASSES = ("AM", "JM", "AF", "JF")
 AM, JM, AF, JF = range(4)
-SEX, AGE, INTERACTION = FACTORS
 
 
 def _maps(values: np.ndarray, name: str = "m") -> ExplanationMap:
@@ -49,6 +48,22 @@ def _design(n_cages_per_sex: int, per_cage: int, paired: bool):
                 labels += [label] * per_cage
                 cages += [f"{sex}{c}"] * per_cage
     return np.array(labels), np.array(cages)
+
+
+def _study(labels, cages, per_cage: int = 2) -> StudyDesign:
+    """The paper's design of ``_design`` cohorts: a recording per cage and age, the k-th animal
+    of a cage the same in both recordings."""
+    ages = np.array([c[0] for c in CLASSES])[labels]
+    recordings = np.char.add(cages.astype(str), ages)
+    animals = np.empty(len(labels), dtype=object)
+    for r in np.unique(recordings):
+        idx = np.flatnonzero(recordings == r)
+        animals[idx] = [f"{cages[i]}_{k}" for k, i in enumerate(idx)]
+    return StudyDesign.from_arrays(labels, cages, recordings, animals.astype(str),
+                                   classes=CLASSES)  # fmt: skip
+
+
+SEX, AGE, INTERACTION = default_contrasts(_study(*_design(2, 1, paired=True)))[-3:]
 
 
 def test_two_cages_per_class_can_never_be_significant():
@@ -163,17 +178,21 @@ def test_factorial_contrasts_find_a_sex_difference_carried_by_both_ages():
     for _ in range(n):
         values, labels, cages = _factorial_cohort(rng, sex_effect=3.0)
         maps = _maps(values)
-        sex = compare(maps, labels, cages, SEX, n_permutations=999)
-        age = compare(maps, labels, cages, AGE, n_permutations=499)
+        study = _study(labels, cages)
+        sex = compare(maps, labels, cages, SEX, n_permutations=999, design=study)
+        age = compare(maps, labels, cages, AGE, n_permutations=499, design=study)
         found += bool(sex.mask[1, 1])
         age_false += bool(age.mask.any())
     assert found / n >= 0.9
     assert age_false / n <= 0.15
     assert sex.meta["n_labellings"] == 924 and sex.meta["exact"]
     assert sex.meta["min_p"] == pytest.approx(2 / 924)
-    assert age.meta["n_labellings"] == 4096 and age.meta["paired"] and not age.meta["exact"]
+    # 4096 age labellings: few enough to list them all (the old test drew 499 of them)
+    assert age.meta["n_labellings"] == 4096 and age.meta["paired"] and age.meta["exact"]
+    assert age.meta["scheme"]["unit"] == "recording within cage"
+    assert sex.meta["scheme"]["unit"] == "cage"
     assert sex.difference.data[1, 1] > 2  # red: females higher
-    assert sex.meta["legend"]["red"].startswith("females")
+    assert sex.meta["legend"]["red"] == "sex F (AF, JF) higher"
 
 
 def test_factorial_contrasts_are_differences_of_class_panels():
@@ -186,27 +205,60 @@ def test_factorial_contrasts_are_differences_of_class_panels():
         "age (A - J)": (p[AF] + p[AM] - p[JF] - p[JM]) / 2,
         "sex x age": (p[AF] - p[JF]) - (p[AM] - p[JM]),
     }
-    for contrast in FACTORS:
-        comp = compare(maps, labels, cages, contrast, n_permutations=99)
+    study = _study(labels, cages)
+    for contrast in (SEX, AGE, INTERACTION):
+        comp = compare(maps, labels, cages, contrast, n_permutations=99, design=study)
         np.testing.assert_allclose(comp.difference.data, expected[contrast.name])
-    age = compare(maps, labels, cages, AGE, n_permutations=999)
+    age = compare(maps, labels, cages, AGE, n_permutations=999, design=study)
     assert age.mask[4, 4] and age.difference.data[4, 4] > 1.5
-    inter = compare(maps, labels, cages, INTERACTION, n_permutations=999)
+    inter = compare(maps, labels, cages, INTERACTION, n_permutations=999, design=study)
     assert not inter.mask[4, 4]  # the age effect is the same in both sexes
-    assert [c.name for c in default_contrasts(CLASSES)] == [
+    assert [c.name for c in default_contrasts(study)] == [
         "AF - AM", "JF - JM", "AF - JF", "AM - JM", "sex (F - M)", "age (A - J)", "sex x age",
     ]  # fmt: skip
 
 
-def test_cages_holding_both_sexes_cannot_be_compared_by_sex():
-    labels = np.array([AF, AM, AF, AM, JF, JM, JF, JM])
-    cages = np.array(["a", "a", "b", "b", "a", "a", "b", "b"])
-    maps = _maps(np.zeros((8, 3, 3)))
-    with pytest.raises(ValueError, match="both sexes"):
-        compare(maps, labels, cages, SEX)
-    results, skipped = compare_all([maps], labels, cages)
-    assert set(skipped) == {c.name for c in FACTORS}
-    assert [c.name for c in results["m"]] == ["AF - AM", "JF - JM", "AF - JF", "AM - JM"]
+def test_comparisons_follow_the_design_of_each_study():
+    from napari_mousestop.learning.stats_simulation import design_cohort
+
+    # adults only: "AF - AM" is the sex comparison; it is not tested a second time as "sex"
+    adults = design_cohort("sex only (adults)").study()
+    assert [c.name for c in default_contrasts(adults)] == ["AF - AM"]
+    # three classes: no JF, so no factorial contrasts and no pair that needs JF
+    three = design_cohort("three classes").study()
+    assert [c.name for c in default_contrasts(three)] == ["AF - AM", "AM - JM"]
+    # a genotype study: the values are the class names, KO - WT, with its own legend
+    cohort = design_cohort("genotype within cage")
+    (ko_wt,) = default_contrasts(cohort.study())
+    assert ko_wt.name == "KO - WT" and ko_wt.legend["red"] == "KO higher than WT"
+    values = np.random.default_rng(0).normal(size=(len(cohort.labels), 4, 4))
+    m = ExplanationMap("m", values, grid_placement(4), cohort.classes, "input",
+                       ("sample", "y", "x"))  # fmt: skip
+    comp = compare(m, cohort.labels, cohort.cages, ko_wt, 99, design=cohort.study())
+    assert comp.meta["scheme"]["unit"] == "animal within cage"
+    assert comp.meta["n_labellings"] == 6**12 and not comp.meta["exact"]
+    # mixed-sex cages: sex relabelled among each cage's animals; the interaction relabels
+    # age (recording level) with the sex difference within each recording as the unit
+    mixed = design_cohort("mixed-sex cages")
+    study = mixed.study()
+    sex, age, inter = default_contrasts(study)[-3:]
+    assert inter.name == "sex x age"
+    m = replace_data(m, np.random.default_rng(1).normal(size=(len(mixed.labels), 4, 4)))
+    m = ExplanationMap("m", m.data, m.placement, mixed.classes, "input", m.axes)
+    got = {c.name: compare(m, mixed.labels, mixed.cages, c, 49, design=study) for c in
+           (sex, age, inter)}  # fmt: skip
+    assert got["sex (F - M)"].meta["scheme"]["unit"] == "animal within cage"
+    assert got["age (A - J)"].meta["scheme"]["unit"] == "recording within cage"
+    assert got["sex x age"].meta["scheme"]["unit"] == "recording within cage"
+    # two classes that differ in sex and age: no relabelling of one factor compares them
+    with pytest.raises(ValueError, match="differ in sex and age"):
+        compare_classes(m, mixed.labels, mixed.cages, "AF", "JM", design=study)
+
+
+def replace_data(m: ExplanationMap, data: np.ndarray) -> ExplanationMap:
+    from dataclasses import replace
+
+    return replace(m, data=data)
 
 
 def test_bad_comparisons_are_refused():

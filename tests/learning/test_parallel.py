@@ -165,13 +165,26 @@ def test_permutations_relabel_whole_cages_and_retrain(tmp_path):
                 assert len(set(labels[planted.recordings == rec])) == 1
     result = retrained_permutation_test(planted, config, 4, observed, tmp_path / "perm")
     assert result.observed == observed and result.n_permutations == 4
-    assert result.level == "design" and "retrained" in result.assumes
+    assert result.unit == "cage + recording within cage" and "retrained" in result.assumes
+    assert result.n_labellings == 70 * 2**8 and not result.exact
     # the planted places are learned; relabelled cohorts are not: p is the smallest possible
     assert observed == 1.0 and result.null_mean < 0.5 and result.p_value == pytest.approx(1 / 5)
     files = sorted((tmp_path / "perm").glob("perm_*.json"))
     assert [f.name for f in files] == [f"perm_{i:05d}.json" for i in range(1, 5)]
     doc = json.loads(files[0].read_text())
     assert doc["labels"] == plan.labels(0).tolist() and len(doc["predicted"]) == len(planted)
+
+
+def test_a_design_with_few_labellings_retrains_each_once(tmp_path):
+    # 2 cages (one of each sex), juvenile and adult: 2 x 2**2 = 8 labellings in all, so a test
+    # asked for 20 permutations retrains each of the 8 once (exact; p never below 1/8)
+    two = planted_dataset(n_cages=2, per_cage=2, strength=4.0)
+    plan = PermutationPlan(two, TrainConfig(epochs=1, seed=0), 20, tmp_path / "perm")
+    assert plan.n == 8 and plan.scheme.exact and plan.scheme.min_p == 1 / 8
+    drawn = {tuple(plan.labels(i).tolist()) for i in range(plan.n)}
+    assert len(drawn) == 8 and tuple(two.labels.tolist()) in drawn
+    n_folds = len(cv_folds(two.cages, two.labels, "cage"))
+    assert len(plan.jobs) == 8 * n_folds
 
 
 def test_an_interrupted_permutation_test_resumes_from_its_files(planted, cluster, tmp_path):

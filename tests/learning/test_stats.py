@@ -7,6 +7,7 @@ import pytest
 from scipy import stats as st
 from sklearn.metrics import balanced_accuracy_score
 
+from napari_mousestop.design import StudyDesign
 from napari_mousestop.io.cohort import CLASSES
 from napari_mousestop.learning.stats import (
     balanced_accuracy,
@@ -15,14 +16,15 @@ from napari_mousestop.learning.stats import (
     confusion_matrix,
     factor_figures,
     frequency_guess_accuracy,
-    label_shuffler,
+    holm,
+    null_reference,
     permutation_test,
     sign_flip_test,
     summarize,
     t_interval,
     wilson_interval,
 )
-from napari_mousestop.learning.stats_simulation import check_statistics, design
+from napari_mousestop.learning.stats_simulation import check_statistics, design, design_cohort
 from napari_mousestop.learning.training import balanced_folds, loco_folds
 
 AM, JM, AF, JF = range(4)
@@ -79,8 +81,21 @@ def test_cage_interval_uses_one_value_per_cage():
     # 48 animal-recordings but 6 cages: far wider than the animal-level interval
     w = wilson_interval(int(right.sum()), len(right))
     assert est.interval.high - est.interval.low > 2 * (w.high - w.low)
-    uneven = cage_estimate(right[1:], cages[1:])
-    assert not uneven.equal_sizes and "mean per-cage" in uneven.interval.assumes
+    assert not cage_estimate(right[1:], cages[1:]).equal_sizes
+
+
+def test_cage_interval_keeps_a_width_when_every_cage_scores_the_same():
+    # the old t-interval printed "1.000-1.000" here: no spread seen is not certainty
+    y, cages, _ = design(n_cages=12, mice=4)
+    est = cage_estimate(np.ones(len(y), bool), cages)
+    assert est.interval.high == 1.0 and 0.9 < est.interval.low < 0.97
+    # without cage-to-cage spread it is the Wilson interval with t on 11 df
+    z = st.t.ppf(0.975, 11)
+    n = len(y)
+    assert est.interval.low == pytest.approx(n / (n + z**2))
+    same = np.tile([True, True, True, False], len(y) // 4)  # 0.75 in every cage
+    i = cage_estimate(same, cages).interval
+    assert 0.6 < i.low < 0.75 < i.high < 0.87 and "design effect 1.00" in i.method
 
 
 def test_summary_holds_the_reported_figures():
@@ -89,52 +104,74 @@ def test_summary_holds_the_reported_figures():
     assert s.accuracy.value == 1 and s.balanced_accuracy == 1 and s.n == len(y)
     assert np.trace(np.array(s.confusion_matrix)) == len(y)
     assert s.animal_interval.high == 1.0 and s.animal_interval.low > 0.9
-    assert s.to_dict()["accuracy"]["interval"]["method"] == "t over 8 cages (df 7)"
+    assert "t over 8 cages (df 7)" in s.to_dict()["accuracy"]["interval"]["method"]
 
 
-def test_the_level_of_the_permutation_is_found_from_the_data():
+def test_the_permutation_test_relabels_the_way_the_design_allows():
     y, cages, recs = design(n_cages=8)
-    assert label_shuffler(y, cages, recs, CLASSES).level == "design"
+    study = StudyDesign.from_arrays(y, cages, recs, classes=CLASSES)
+    res = permutation_test(study, y, 500, seed=0)
+    assert res.unit == "cage + recording within cage" and res.n_labellings == 70 * 2**8
+    assert res.exact and res.n_permutations == res.n_labellings  # 17,920: all listed
+    assert res.p_value == pytest.approx(1 / res.n_labellings) == res.min_p
     sex = np.array([c[1] for c in CLASSES])[y]
-    age = np.array([c[0] for c in CLASSES])[y]
-    # a sex-only problem: labels constant within cages, whatever the class names
-    assert label_shuffler(sex, cages, recs, ("female", "male")).level == "cage"
-    # age: constant within cage-recordings, one of each per cage
-    assert label_shuffler(age, cages, recs, ("A", "J")).level == "recording within cage"
-    # the 4 classes under names that do not read as sex x age
-    assert label_shuffler(y, cages, recs, ("w", "x", "y", "z")).level == "cage-recording"
-    # mixed-sex cages: sex varies inside every recording in the same way
-    mixed = np.tile([AM, AF], len(y) // 2)
-    assert label_shuffler(mixed, cages, recs, CLASSES).level == "animal within recording"
-    ragged = mixed.copy()
-    ragged[:3] = AM
-    assert label_shuffler(ragged, cages, recs, CLASSES).level == "animal"
-
-
-def test_permuted_labels_keep_the_cage_and_recording_structure():
-    y, cages, recordings = design(n_cages=8)
-    draws = label_shuffler(y, cages, recordings, CLASSES).draw(50, np.random.default_rng(0))
-    sexes = np.array([c[1] for c in CLASSES])
-    for perm in draws:
-        for cage in np.unique(cages):
-            assert len(set(sexes[perm[cages == cage]])) == 1  # one sex per cage
-            assert len(set(perm[cages == cage])) == 2  # a juvenile and an adult recording
-        for rec in np.unique(recordings):
-            assert len(set(perm[recordings == rec])) == 1  # one class per recording
-        assert sorted(np.bincount(perm, minlength=4)) == sorted(np.bincount(y, minlength=4))
-    assert any(not np.array_equal(perm, y) for perm in draws)
-    sex = sexes[y]
-    for perm in label_shuffler(sex, cages, recordings).draw(20, np.random.default_rng(1)):
-        assert all(len(set(perm[cages == c])) == 1 for c in np.unique(cages))
+    codes, sex_y = np.unique(sex, return_inverse=True)
+    sex_only = StudyDesign.from_arrays(sex_y, cages, recs, factors={"sex": sex},
+                                       classes=tuple(codes))  # fmt: skip
+    assert permutation_test(sex_only, sex_y, 100).unit == "cage"
 
 
 def test_permutation_test_separates_real_from_chance_predictions():
-    y, cages, recordings = design(n_cages=8)
-    perfect = permutation_test(y, y, cages, recordings, CLASSES, 2000, seed=1)
-    assert perfect.p_value < 0.01 and perfect.observed == 1 and perfect.level == "design"
-    constant = permutation_test(y, np.zeros_like(y), cages, recordings, CLASSES, 2000, seed=1)
+    y, cages, recordings = design(n_cages=12)
+    study = StudyDesign.from_arrays(y, cages, recordings, classes=CLASSES)
+    perfect = permutation_test(study, y, 2000, seed=1)
+    assert perfect.p_value < 0.01 and perfect.observed == 1 and not perfect.exact
+    assert perfect.p_value == pytest.approx(1 / 2001)
+    constant = permutation_test(study, np.zeros_like(y), 2000, seed=1)
     assert constant.p_value > 0.5  # always "AM" is right for a quarter whatever the labels
     assert constant.null_mean == pytest.approx(0.25)
+
+
+def test_no_p_below_the_smallest_the_design_allows():
+    # 5 cages: age can only be swapped within each cage, 2**5 labellings, so p >= 1/32
+    cohort = design_cohort("5 cages")
+    study = cohort.study()
+    ages = np.array(design_factor_codes(study, "age"))
+    f = factor_figures(study, cohort.labels, 5000, seed=0)
+    assert f["age"].permutation.exact and f["age"].permutation.n_labellings == 32
+    assert f["age"].permutation.p_value == pytest.approx(1 / 32) == f["age"].permutation.min_p
+    assert f["sex"].permutation.n_labellings == 10 and f["sex"].permutation.p_value >= 0.1
+    assert len(ages) == len(cohort.labels)
+
+
+def design_factor_codes(study, name):
+    f = study.factor(name)
+    return [f.values.index(v) for v in study.factor_values[name]]
+
+
+def test_a_test_the_design_does_not_allow_is_left_out_with_its_reason():
+    cohort = design_cohort("three classes")
+    f = factor_figures(cohort.study(), cohort.labels, 200, seed=0)
+    assert not f["sex"].permutation.valid and np.isnan(f["sex"].permutation.p_value)
+    assert "classes the data lack" in f["sex"].permutation.reason
+    assert f["age"].permutation.valid and f["age"].permutation.n_labellings == 64
+    # adults only: one factor varies, so no separate factor lines
+    adults = design_cohort("sex only (adults)")
+    assert factor_figures(adults.study(), adults.labels, 100) == {}
+
+
+def test_chance_is_one_over_the_classes_present():
+    adults = design_cohort("sex only (adults)")
+    folds = [(np.flatnonzero(adults.cages != c), np.flatnonzero(adults.cages == c))
+             for c in np.unique(adults.cages)]  # fmt: skip
+    perm = permutation_test(adults.study(), adults.labels, 100)
+    assert null_reference(adults.labels, folds, 4, perm).chance == 0.5
+
+
+def test_holm_adjusts_one_family_and_skips_tests_that_did_not_run():
+    adjusted = holm([0.01, 0.04, float("nan"), 0.03])
+    assert adjusted[0] == pytest.approx(0.03) and np.isnan(adjusted[2])
+    assert adjusted[3] == pytest.approx(0.06) and adjusted[1] == pytest.approx(0.06)
 
 
 def test_sign_flip_test_enumerates_every_flip_like_a_hand_count():
@@ -142,7 +179,7 @@ def test_sign_flip_test_enumerates_every_flip_like_a_hand_count():
     flips = np.array(list(itertools.product([1, -1], repeat=len(d))))
     expected = np.mean(np.abs((flips * d).mean(axis=1)) >= abs(d.mean()) - 1e-12)
     res = sign_flip_test(d)
-    assert res.exact and res.n_resamples == 1024
+    assert res.exact and res.n_resamples == res.n_labellings == 1024 and res.min_p == 2 / 1024
     assert res.p_value == pytest.approx(expected)
     # beyond max_exact, random flips estimate the same p
     d14 = np.random.default_rng(3).normal(0.2, 0.5, 14)
@@ -168,6 +205,7 @@ def test_comparison_is_made_cage_by_cage():
 
 def test_sex_and_age_are_tested_apart():
     y, cages, recs = design(n_cages=8)
+    study = StudyDesign.from_arrays(y, cages, recs, classes=CLASSES)
     rng = np.random.default_rng(0)
     age_right = y.copy()
     # sex guessed per cage at random, age always right
@@ -175,14 +213,15 @@ def test_sex_and_age_are_tested_apart():
     for i, c in enumerate(cages):
         if flip_sex[c]:
             age_right[i] = {AM: AF, AF: AM, JM: JF, JF: JM}[y[i]]
-    f = factor_figures(y, age_right, cages, recs, CLASSES, 2000, seed=0)
+    f = factor_figures(study, age_right, 2000, seed=0)
     assert set(f) == {"sex", "age"}
     assert f["age"].accuracy.value == 1 and f["age"].permutation.p_value < 0.01
-    assert f["age"].permutation.level == "recording within cage"
-    assert f["sex"].permutation.level == "cage" and f["sex"].permutation.p_value > 0.05
-    assert f["sex"].four_class_by_level.keys() == {"M", "F"}
+    assert f["age"].permutation.unit == "recording within cage" and f["age"].level == "recording"
+    assert f["sex"].permutation.unit == "cage" and f["sex"].permutation.p_value > 0.05
+    assert f["sex"].class_accuracy_by_level.keys() == {"M", "F"}
     assert "recording order" in f["age"].caveat and not f["sex"].caveat
-    assert factor_figures(y, y, cages, recs, ("w", "x", "y", "z")) == {}
+    # classes from one column (e.g. w, x, y, z): no separate factor figures
+    assert factor_figures(StudyDesign.from_arrays(y, cages, recs), y) == {}
 
 
 def test_frequency_guess_falls_below_chance_with_one_cage_out_only():
@@ -201,11 +240,11 @@ def test_simulated_sizes_and_coverages_with_strong_cage_effects():
     def rate(word):
         return next(c.observed for name, c in checks.items() if word in name)
 
-    assert rate("cage-level t-interval") >= 0.88  # nominal 0.95
-    assert rate("Wilson") < 0.85  # the animal-level interval under-covers with cage effects
+    assert rate("cage-level interval") >= 0.9  # nominal 0.95
+    assert rate("animal-level Wilson") < 0.85  # under-covers with cage effects
     assert rate("CNN - baseline") >= 0.88
     assert rate("sign-flip") <= 0.10 and rate("McNemar") > 0.15
-    assert rate("(design)") <= 0.10
+    assert rate("4-class permutation test (design)") <= 0.10
     assert rate("sex test") <= 0.10 and rate("4-class permutation test, predictions") > 0.3
     assert rate("sex-only") <= 0.10
 

@@ -45,6 +45,11 @@ class _TrainBar(ProgressBar):
         )
 
 
+def _p(result) -> str:
+    """``p = ...`` of a permutation result, or why the design allows no test."""
+    return f"p = {result.p_value:.4g}" if result.valid else f"no test ({result.reason})"
+
+
 @friendly_errors
 def train(
     dataset_path: str = typer.Argument(..., metavar="DATASET", help="Dataset file (.npz)."),
@@ -136,15 +141,15 @@ def train(
     typer.echo(
         f"CNN accuracy {acc.value:.3f} (95% cage-level interval {acc.interval.low:.3f}-"
         f"{acc.interval.high:.3f}), balanced {rep.cnn.balanced_accuracy:.3f}, permutation "
-        f"p = {rep.permutation.p_value:.4g}; chance {rep.null_reference.chance:.3f}, "
+        f"{_p(rep.permutation)}; chance {rep.null_reference.chance:.3f}, "
         f"training-frequency guess {rep.null_reference.frequency_guess:.3f}"
     )
     if rep.retrained_permutation is not None:
         r = rep.retrained_permutation
         typer.echo(
             f"full-pipeline permutation test (retrained {r.n_permutations} times): p = "
-            f"{r.p_value:.4g}, null mean {r.null_mean:.3f}; prediction-permutation p = "
-            f"{rep.permutation.p_value:.4g}"
+            f"{r.p_value:.4g}, null mean {r.null_mean:.3f}; prediction-permutation "
+            f"{_p(rep.permutation)}"
         )
     if rep.repeats is not None:
         a = rep.repeats.accuracy
@@ -155,7 +160,7 @@ def train(
     for name, f in rep.factors.items():
         typer.echo(
             f"{name}: right for {f.accuracy.value:.3f} (95% {f.accuracy.interval.low:.3f}-"
-            f"{f.accuracy.interval.high:.3f}), permutation p = {f.permutation.p_value:.4g}"
+            f"{f.accuracy.interval.high:.3f}), permutation {_p(f.permutation)}"
         )
     for name, b in rep.baselines.items():
         c = rep.comparisons[name]

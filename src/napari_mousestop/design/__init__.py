@@ -19,6 +19,7 @@ from napari_mousestop.design.study import (
     FactorLevel,
     Scheme,
     StudyDesign,
+    sign_flip_scheme,
 )
 
-__all__ = ["LEVELS", "MAX_EXACT", "FactorLevel", "Scheme", "StudyDesign"]
+__all__ = ["LEVELS", "MAX_EXACT", "FactorLevel", "Scheme", "StudyDesign", "sign_flip_scheme"]

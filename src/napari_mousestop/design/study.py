@@ -290,12 +290,15 @@ class Scheme:
     def p_value(self, null: np.ndarray, observed: float) -> float:
         """One-sided p of ``observed`` against the statistic under :meth:`labellings`.
 
-        Exact: the share of all labellings with a statistic at least ``observed``; drawn:
-        ``(1 + #{null >= observed}) / (1 + len(null))``. Never below :attr:`min_p`.
+        Exact (``null`` holds every labelling: :attr:`exact` and ``n_labellings`` values):
+        the share of all labellings with a statistic at least ``observed``; else, random
+        labellings: ``(1 + #{null >= observed}) / (1 + len(null))``. Never below
+        :attr:`min_p`.
         """
         null = np.asarray(null, dtype=float)
         hits = int(np.sum(null >= observed - _TIE))
-        p = hits / len(null) if self.exact else (1 + hits) / (1 + len(null))
+        listed = self.exact and len(null) == self.n_labellings
+        p = hits / len(null) if listed else (1 + hits) / (1 + len(null))
         return float(max(p, self.min_p))
 
     def to_dict(self) -> dict[str, Any]:
@@ -313,6 +316,22 @@ class Scheme:
 
     def __repr__(self) -> str:
         return f"Scheme({self.to_dict()!r})"
+
+
+def sign_flip_scheme(n_units: int, unit: str = "cage", max_exact: int = MAX_EXACT) -> Scheme:
+    """Sign flips of one paired difference per unit (two-sided; invalid with fewer than 2)."""
+    observed = np.ones(n_units, dtype=np.int64)
+    if n_units < 2:
+        return Scheme("paired", unit, "", observed,
+                      reason=f"paired: {n_units} {unit}, need at least 2")  # fmt: skip
+    return Scheme(
+        "paired",
+        unit,
+        f"two-sided sign flips of the {n_units} per-{unit} differences",
+        observed,
+        max_exact=max_exact,
+        n_signs=n_units,
+    )
 
 
 class StudyDesign:
@@ -367,6 +386,7 @@ class StudyDesign:
         _, self._rec = _codes(np.char.add(np.char.add(self.cages, "\x00"), self.recordings))
         _, self._animal = _codes(np.char.add(np.char.add(self.cages, "\x00"), self.animals))
         self._unit_of = {"cage": self._cage, "recording": self._rec, "animal": self._animal}
+        self._schemes: dict[tuple[str, int], Scheme] = {}
         self.factor_values: dict[str, np.ndarray] = {
             str(k): np.asarray(v, dtype=str) for k, v in factors.items()
         }
@@ -549,19 +569,14 @@ class StudyDesign:
         Scheme
             Invalid, with its one-line reason, where no relabelling is possible.
         """
-        n_cages = len(np.unique(self._cage))
+        key = (test, max_exact)
+        if key not in self._schemes:
+            self._schemes[key] = self._scheme(test, max_exact)
+        return self._schemes[key]
+
+    def _scheme(self, test: str, max_exact: int) -> Scheme:
         if test == "paired":
-            observed = np.ones(n_cages, dtype=np.int64)
-            if n_cages < 2:
-                return self._invalid(test, f"paired: {n_cages} cage, need at least 2", observed)
-            return Scheme(
-                test,
-                "cage",
-                f"two-sided sign flips of the {n_cages} per-cage differences",
-                observed,
-                max_exact=max_exact,
-                n_signs=n_cages,
-            )
+            return sign_flip_scheme(len(np.unique(self._cage)), "cage", max_exact)
         if test == "accuracy":
             observed, target = self.labels, self._class_of_combo
             factors = self.varying

@@ -50,6 +50,8 @@ class _Checks:
         self.permuted, self.counts = permuted_runs(run_dir, dataset, run.report)
         self.run_dir = run_dir
         self.reused = 0
+        self.min_p: float | None = None
+        self.exact = False
 
     def _step(self, stage: str) -> ProgressCallback:
         return lambda p: notify(self.progress, p.done, p.total, stage)
@@ -77,14 +79,23 @@ class _Checks:
             return results
         spatial = {m.name: m for m in self.per_sample if isinstance(m, ExplanationMap)}
         names = [n for n in results if n != "input"]  # stop maps: the same in every run
+        # a run on the observed labelling (every labelling retrained) is the observed run
+        others = [r for r in self.permuted if not np.array_equal(r.labels, self.labels)]
         maps, self.reused = permuted_maps(
-            self.permuted, self.explain, names, self.settings, self.out_dir / "permutation_maps",
+            others, self.explain, names, self.settings, self.out_dir / "permutation_maps",
             self._step("permuted runs"), self.workers, self.scheduler,
         )  # fmt: skip
         families = {"primary": [primary], "secondary": [n for n in results if n != primary]}
-        return retrained_comparisons(
-            results, spatial, self.permuted, maps, self.cages, statistic, families, alpha
+        from napari_mousestop.design import StudyDesign
+
+        design = StudyDesign.from_dataset(self.dataset)
+        out = retrained_comparisons(
+            results, spatial, self.permuted, maps, design, statistic, families, alpha
         )
+        first = next((c for c in out.values() if c), [])
+        self.min_p = first[0].meta["min_p"] if first else None
+        self.exact = bool(first and first[0].meta["exact"])
+        return out
 
     def stability(self, test: Callable[[Sequence[ExplanationMap]], dict]) -> Stability | None:
         """Maps and agreement of every seed of a run repeated with several seeds."""
@@ -128,9 +139,10 @@ class _Checks:
                 f"Every map comparison's p-values (dots, adjusted p) use the retrained null: the "
                 f"out-of-fold maps of the run's {n} cross-validations retrained on labels "
                 "permuted at the design's level, each tested against its own labels (max "
-                f"statistic over the map). They are **confirmatory**; the smallest attainable p "
-                f"is 1/{n + 1} = {1 / (n + 1):.3g}. Permuted runs' maps reused from "
-                f"`permutation_maps/`: {self.reused}.",
+                f"statistic over the map). They are **confirmatory**"
+                + (" and exact (every labelling of the design retrained)" if self.exact else "")
+                + f"; the smallest attainable p is {self.min_p:.3g}. Permuted runs' maps reused "
+                f"from `permutation_maps/`: {self.reused}.",
             ]
         else:
             out = [

@@ -206,12 +206,38 @@ def permuted_maps(
     return out, reused
 
 
+def relabelled(design, labels: np.ndarray):
+    """``design`` with its samples relabelled (each class's factor values follow its label)."""
+    from napari_mousestop.design import StudyDesign
+
+    labels = np.asarray(labels)
+    values = {k: design.class_values(c) for k, c in enumerate(design.classes)
+              if (design.labels == k).any()}  # fmt: skip
+    factors = {f: np.array([values[k][f] for k in labels]) for f in design.factor_values}
+    return StudyDesign(labels, design.cages, design.recordings, design.animals, factors,
+                       design.classes)  # fmt: skip
+
+
+def statistic_map(maps: ExplanationMap, design, contrast, statistic: str) -> np.ndarray:
+    """The statistic of ``contrast`` on ``maps`` under ``design``'s labels: what
+    :func:`~napari_mousestop.explain.stats.compare` computes for the observed labelling."""
+    from napari_mousestop.explain.stats import _statistic, _units, test_values
+
+    u = _units(test_values(maps, contrast), design, contrast)
+    group = u.group
+    paired = u.level != "cage" and all(
+        sorted(group[u.cage == c].tolist()) == [0, 1] for c in np.unique(u.cage)
+    )
+    pairs = np.stack([np.flatnonzero(u.cage == c) for c in np.unique(u.cage)]) if paired else None
+    return _statistic(u.values, group, pairs, statistic)
+
+
 def retrained_comparisons(
     results: dict[str, list],
     trained: dict[str, ExplanationMap],
     runs: Sequence[PermutedRun],
     maps: dict[int, dict[str, np.ndarray]],
-    cages: np.ndarray,
+    design,
     statistic: str,
     families: dict[str, list[str]],
     alpha: float,
@@ -219,35 +245,55 @@ def retrained_comparisons(
     """The comparisons of ``results`` with the retrained null in place of the cage-level one.
 
     For each map and comparison, each permuted run's statistic is computed from its maps and
-    its own permuted labels, the same way as the observed one; its largest absolute value over
-    the map is one draw of the null. P-values, ``null_max`` (observed first) and the smallest
-    attainable p change; the families are adjusted again (:func:`~.stats.adjust`).
+    its own permuted labels (``design`` relabelled), the same way as the observed one; its
+    largest absolute value over the map is one draw of the null. Where the runs hold every
+    labelling of the design (the observed one among them, as ``train --retrain-permutations``
+    retrains when the design allows no more labellings than asked), the p-value is the share of
+    runs at least as extreme (exact); else the observed run is added to the draws,
+    ``p = (1 + hits) / (P + 1)``. P-values, ``null_max``, the number of labellings and the
+    smallest attainable p change; the families are adjusted again (:func:`~.stats.adjust`).
     """
-    from napari_mousestop.explain.stats import _rank_p, adjust, compare
+    from napari_mousestop.explain.stats import _rank_p, adjust
 
-    out: dict[str, list] = {}
+    observed_labels = np.asarray(design.labels)
+    identity = [np.array_equal(r.labels, observed_labels) for r in runs]
+    every = any(identity)  # the design's labellings listed: the observed is one of them
+    designs = [relabelled(design, r.labels) for r in runs]
     n = len(runs)
+    out: dict[str, list] = {}
     for name, comps in results.items():
         m = trained[name]
         new = []
         for c in comps:
+            observed = float(np.abs(c.statistic).max())
             draws = []
-            for run in runs:
+            for run, d, same in zip(runs, designs, identity, strict=True):
+                if same:  # the observed labelling: the observed run itself
+                    draws.append(observed)
+                    continue
                 # maps no model makes (the stop maps) are the same in every run
                 perm = replace(m, data=maps[run.number].get(name, m.data))
-                draws.append(np.abs(compare(perm, run.labels, cages, c.contrast, 1,
-                                            statistic=statistic).statistic).max())  # fmt: skip
-            null = np.array([np.abs(c.statistic).max(), *draws])
+                draws.append(float(np.abs(statistic_map(perm, d, c.contrast, statistic)).max()))
+            null = np.array(draws if every else [observed, *draws])
             p = _rank_p(null, np.abs(c.statistic))
+            scheme = {
+                **c.meta.get("scheme", {}),
+                "null": "retrained",
+                "n_labellings": len(null),
+                "exact": every,
+                "min_p": 1.0 / len(null),
+                "description": f"{n} cross-validations retrained on labellings of the design"
+                + (" (every labelling, the observed one included)" if every else ""),
+            }
             meta = {
                 **c.meta,
+                "scheme": scheme,
                 "null": "retrained",
                 "confirmatory": True,
                 "n_permutations": n,
-                "n_labellings": n + 1,
-                "n_distinct_permutations": len({run.labels.tobytes() for run in runs}),
-                "exact": True,
-                "min_p": 1.0 / (n + 1),
+                "n_labellings": len(null),
+                "exact": every,
+                "min_p": 1.0 / len(null),
                 "permutations": [run.number for run in runs],
             }
             new.append(replace(c, p_values=p, p_adjusted=p, mask=p <= alpha, meta=meta,
@@ -277,6 +323,8 @@ __all__ = [
     "explain_folds_fn",
     "permuted_maps",
     "permuted_runs",
+    "relabelled",
     "retrained_comparisons",
     "run_config",
+    "statistic_map",
 ]

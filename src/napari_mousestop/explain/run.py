@@ -211,8 +211,9 @@ def _stack(name: str, comps, values, kind: str) -> ExplanationMap:
     )
 
 
-_PER_CONTRAST = ("contrast", "kind", "positive", "negative", "legend", "n_cage_units", "paired",
-                 "n_labellings", "n_permutations", "exact", "min_p", "holm")  # fmt: skip
+_PER_CONTRAST = ("contrast", "kind", "positive", "negative", "legend", "n_units", "paired",
+                 "units_left_out", "scheme", "unit", "n_labellings", "n_permutations", "exact",
+                 "min_p", "holm")  # fmt: skip
 
 
 def _comparison_maps(m: ExplanationMap, comps) -> tuple[list[ExplanationMap], dict]:
@@ -240,7 +241,22 @@ def _comparison_maps(m: ExplanationMap, comps) -> tuple[list[ExplanationMap], di
         f"{m.name}_n_labellings": (
             ("contrast",),
             [c.meta["n_labellings"] for c in comps],
-            {"long_name": "distinct cage-level labellings of the permutation test"},
+            {"long_name": "distinct labellings the design allows for the permutation test"},
+        ),
+        f"{m.name}_exact": (
+            ("contrast",),
+            np.array([c.meta["exact"] for c in comps], dtype=np.int8),
+            {"long_name": "1: every labelling used (exact test); 0: random labellings"},
+        ),
+        f"{m.name}_unit": (
+            ("contrast",),
+            np.array([c.meta["unit"] for c in comps], dtype=object),
+            {"long_name": "unit relabelled by the permutation test"},
+        ),
+        f"{m.name}_scheme": (
+            ("contrast",),
+            np.array([c.meta["scheme"]["description"] for c in comps], dtype=object),
+            {"long_name": "how the design relabels the units"},
         ),
     }
     return maps, per
@@ -345,6 +361,7 @@ def explain_run(
         The maps file, its variables, the figures, the index page and the skipped contrasts.
     """
     from napari_mousestop.datasets.dataset import Dataset, load_dataset
+    from napari_mousestop.design import StudyDesign
     from napari_mousestop.explain.files import save_maps
     from napari_mousestop.explain.maps import activation_maps, input_maps
     from napari_mousestop.explain.stats import (
@@ -381,6 +398,7 @@ def explain_run(
     geometry = CageGeometry.from_dict(params["geometry"]) if "geometry" in params else None
     interval_h = float(params.get("histogram", {}).get("interval_s", 3600)) / 3600.0
     labels, cages = dataset.labels, dataset.cages
+    design = StudyDesign.from_dataset(dataset)
     pred_names = [p["predicted"] for p in run.report.get("predictions", [])]
     predicted = np.array([classes.index(p) for p in pred_names]) if pred_names else None
 
@@ -399,7 +417,7 @@ def explain_run(
                      stride, seed, workers, scheduler, progress)  # fmt: skip
     check = checks.sanity() if sanity else None
     step("statistics", 0, 1)
-    chosen = default_contrasts(classes)
+    chosen = default_contrasts(design)
     if contrasts is not None:
         unknown = sorted(set(contrasts) - {c.name for c in chosen})
         if unknown or not contrasts:
@@ -408,12 +426,12 @@ def explain_run(
         chosen = [c for c in chosen if c.name in contrasts]
     saved: list = []
     results, skipped = compare_all(
-        spatial, labels, cages, chosen, primary, n_permutations, alpha, statistic, seed
+        spatial, labels, cages, chosen, primary, n_permutations, alpha, statistic, seed, design
     )
     results = checks.retrained(results, primary, alpha, statistic)
     stable = checks.stability(
         lambda maps: compare_all(maps, labels, cages, chosen, primary, n_permutations, alpha,
-                                 statistic, seed)[0]
+                                 statistic, seed, design)[0]
     )  # fmt: skip
     saved += stable.maps if stable is not None else []
     variables: dict[str, tuple] = {} if check is None else check.variables()
@@ -436,7 +454,7 @@ def explain_run(
         figs.append((
             plot_class_grid(panels, out_dir / f"{m.name}.png", title=f"{m.name} ({scope}): {what}",
                             colorbar_label=units),
-            f"class panels (AM JM / AF JF): {how}.",
+            f"class panels ({' '.join(classes)}): {how}.",
         ))  # fmt: skip
         if comps:
             family = comps[0].meta["holm"]["family"]
@@ -497,6 +515,7 @@ def explain_run(
     coords.update({} if check is None else check.coords())
     coords.update({} if stable is None else {"seed": ("seed", stable.seeds)})
     first = next((c for c in results.values() if c), [])
+    schemes = {c.name: c.meta["scheme"] for c in first}
     if first:
         coords["contrast_red"] = ("contrast", [c.contrast.legend["red"] for c in first])
         coords["contrast_blue"] = ("contrast", [c.contrast.legend["blue"] for c in first])
@@ -520,12 +539,14 @@ def explain_run(
         "contrasts": [c.name for c in chosen],
         "holm_families": families,
         "skipped_contrasts": skipped,
+        "design": design.to_dict(),
+        "schemes": schemes,
         "n_folds": len(run.folds),
         "folds_held_out": [sorted(set(cages[_as_index(f.test_index)])) for f in run.folds],
         "differences": "every difference is the class panel of the first classes minus that of "
         "the second (positive: first higher); for evidence maps a class panel is the evidence "
         "for that class averaged over its animals",
-        "notes": NOTES,
+        "notes": NOTES + scheme_notes(schemes, skipped),
         **checks.attrs(check, stable),
     }
     step("writing", 0, 1)
@@ -536,7 +557,8 @@ def explain_run(
             out_dir / "index.md",
             "Explanation maps",
             [(p, how) for p, how in figs],
-            notes=_index_notes(path, primary, alpha, skipped) + checks.lines(check, stable),
+            notes=_index_notes(path, primary, alpha, skipped, schemes)
+            + checks.lines(check, stable),
         )
     names = [m.name for m in saved] + list(variables)
     return ExplanationRun(
@@ -549,10 +571,10 @@ NOTES = [
     "by the fold model that held its cage out (the folds the run recorded).",
     "Activation maps come from the final all-data model only: channel k of one model has "
     "nothing to do with channel k of another, and the final model has seen every animal.",
-    "Permutation tests permute cage units the way the design assigned labels (sex across cages, "
-    "age within a cage); p-values are family-wise over each map (max-statistic), then adjusted "
-    "across maps (min-P) and comparisons (Holm), separately for the primary map and for all "
-    "other maps.",
+    "Permutation tests relabel units the way the study's design allows (the scheme of each "
+    "comparison is listed below and saved in the maps file); p-values are family-wise over "
+    "each map (max-statistic), then adjusted across maps (min-P) and comparisons (Holm), "
+    "separately for the primary map and for all other maps.",
     "Colours of a difference are the class panels' difference (red: the first classes "
     "higher). For evidence maps the dots test each animal's evidence contrast (e.g. its "
     "evidence for AF minus its evidence for AM, the same quantity for every animal) between "
@@ -565,7 +587,23 @@ NOTES = [
 ]
 
 
-def _index_notes(path, primary: str, alpha: float, skipped: dict[str, str]) -> list[str]:
+def scheme_notes(schemes: dict[str, dict], skipped: dict[str, str]) -> list[str]:
+    """One line per comparison: the scheme its test used (unit, relabelling, labellings,
+    smallest p), then one per comparison left out, with the reason."""
+    out = []
+    for name, s in schemes.items():
+        how = "all listed" if s["exact"] else "random ones drawn"
+        out.append(
+            f"`{name}`: unit {s['unit']}; {s['description']}; {s['n_labellings']:,} labellings "
+            f"({how}); smallest possible p {s['min_p']:.3g}."
+        )
+    out += [f"`{name}` not tested: {why}" for name, why in skipped.items()]
+    return out
+
+
+def _index_notes(
+    path, primary: str, alpha: float, skipped: dict[str, str], schemes: dict[str, dict]
+) -> list[str]:
     out = [
         f"All arrays are in one file, `{path.name}` (NetCDF: open with "
         f"`xarray.open_dataset('{path.name}')` or drag it into napari); every parameter is an "
@@ -577,7 +615,7 @@ def _index_notes(path, primary: str, alpha: float, skipped: dict[str, str]) -> l
         "",
         *[f"- {note}" for note in NOTES],
     ]
-    if skipped:
-        out += ["", "Comparisons this cohort does not allow:"]
-        out += [f"- {name}: {why}" for name, why in skipped.items()]
+    if schemes or skipped:
+        out += ["", "How each comparison was tested (the schemes used):"]
+        out += [f"- {line}" for line in scheme_notes(schemes, skipped)]
     return out

@@ -370,6 +370,7 @@ def permuted_label_folds(
     from napari_mousestop.design import StudyDesign
     from napari_mousestop.learning.training import cv_jobs, run_jobs
 
+    permuted = [r for r in permuted if not np.array_equal(r.labels, dataset.labels)]
     if permuted:
         first = permuted[0]
         return first.load_folds(), (

@@ -1,16 +1,18 @@
-"""Class panels, their differences, and cage-level permutation tests of those differences.
+"""Class panels, their differences, and permutation tests of those differences that follow
+the study's design.
 
 Panels and differences
 ----------------------
 The **panel** of class ``g`` is the mean map of the animals of ``g`` (:func:`class_average`; for
 evidence maps, the evidence *for g* of the animals of ``g``). Every comparison is a weighted sum
-of panels (:class:`Contrast`), so its sign says which classes are higher:
+of panels (:class:`Contrast`), so its sign says which classes are higher
+(:func:`default_contrasts`):
 
-* a pair ``"AF - AM"``: panel AF minus panel AM;
-* ``"sex (F - M)"``: mean of the female panels minus mean of the male panels;
-* ``"age (A - J)"``: mean of the adult panels minus mean of the juvenile panels;
-* ``"sex x age"``: (AF - JF) - (AM - JM), the adult-juvenile difference of females minus that of
-  males.
+* a pair of classes that differ in one factor, e.g. ``"KO - WT"`` or ``"AF - AM"``: panel
+  KO minus panel WT;
+* where two crossed factors made the classes (sex and age for AM, JM, AF, JF), the main effect
+  of each, e.g. ``"sex (F - M)"``: mean of the female panels minus mean of the male panels;
+* and their interaction, e.g. ``"sex x age"``: (AF - JF) - (AM - JM).
 
 Positive (red in every figure and in the Compare widget) marks where the first classes are
 higher, negative (blue) where the second are.
@@ -18,23 +20,29 @@ higher, negative (blue) where the second are.
 The test
 --------
 Animals of one cage share their cage, their recording sessions and each other: they are not
-independent. Tests therefore work on **cage units** and permute them only the way the design
-assigned labels: sex belongs to a whole cage (exchanged across cages), age to a recording within
-a cage (swapped within the cage). For stop maps and activations a unit is the mean map of some
-animals, and the test is on the difference shown. For evidence maps it is the mean of what
-:func:`test_values` gives: the contrast of each animal's evidence (e.g. its evidence for AF
-minus its evidence for AM), the same quantity for every animal; the dots of a difference map
-thus mark where that evidence differs between the groups, and the colour which class panel is
-higher there.
+independent. Each comparison is tested on **units** of the level its factor varies at, and
+relabelled only the way the design allows (:class:`~napari_mousestop.design.StudyDesign`, its
+:class:`~napari_mousestop.design.Scheme`): a factor of whole cages (sex of single-sex cages,
+a treatment by cage) is exchanged across cages of the same structure, one that changes between
+a cage's recordings (age) among the recordings of each cage, a trait of the animals within a
+cage (genotype of cage-mates, sex in mixed-sex cages) among the cage's animals, each animal
+keeping its value in all its recordings. A unit is the mean map of its animals (main effects:
+of its class means; interactions: the difference between the finer factor's two values
+within a unit of the coarser factor, which is relabelled). For evidence maps the test is on
+what :func:`test_values` gives: the contrast of each animal's evidence (e.g. its evidence for
+AF minus its evidence for AM), the same quantity for every animal.
 
-* Pairs of one age and two sexes (``AF - AM``): the cages' units exchange their sex labels
-  (6 against 6 cages: 924 labellings).
-* Pairs of one sex and two ages (``AF - JF``): each cage's adult and juvenile units may swap
-  (6 cages: 64 labellings).
-* ``sex``: one unit per cage (its ages averaged), sex exchanged across cages (12 cages: 924).
-* ``age``: adult and juvenile units swapped within each cage (12 cages: 4096).
-* ``sex x age``: one unit per cage, its adult minus juvenile difference; sex exchanged across
-  cages (924).
+On the paper's design (12 single-sex cages, juvenile and adult recordings):
+
+* ``AF - AM``: the cages' adult units exchange their sex (6 against 6 cages: 924
+  labellings); ``AF - JF``: each female cage's adult and juvenile units may swap (64);
+* ``sex``: one unit per cage, sex exchanged across cages (924); ``age``: adult and juvenile
+  units swapped within each cage (4096); ``sex x age``: one unit per cage, its adult minus
+  juvenile difference, sex exchanged across cages (924).
+
+Every comparison records its scheme (unit, labellings, smallest p) in ``meta["scheme"]``.
+Where the design allows no test of a comparison (e.g. two classes that differ in two factors,
+or a factor whose units differ in structure) it is left out with a one-line reason.
 
 Within one map, family-wise error over all pixels (and channels) is controlled with the
 max-statistic: each pixel's statistic is compared with the permutation distribution of the
@@ -45,14 +53,13 @@ to a primary map named in advance and, separately, to all other maps.
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from napari_mousestop.design import LEVELS, Scheme, StudyDesign
 from napari_mousestop.explain.maps import ExplanationMap, HourProfile
 
 
@@ -145,16 +152,25 @@ class Contrast:
     Attributes
     ----------
     name
-        Title, e.g. ``"AF - AM"`` or ``"sex (F - M)"``.
+        Title, e.g. ``"KO - WT"``, ``"sex (F - M)"`` or ``"sex x age"``.
     weights
-        Weight of each class panel; positive classes sum to 1 (or 2 for the interaction).
+        Weight of each class panel; positive classes sum to 1 (or 2 for an interaction).
     kind
-        ``"pair"``, ``"sex"``, ``"age"`` or ``"interaction"``: which units and permutations.
+        ``"pair"`` (two classes), ``"main"`` (a factor's main effect) or ``"interaction"``
+        (two crossed factors).
+    factors
+        The factors it tests: the one of a main effect, the two of an interaction (a pair
+        finds the factor its classes differ in from the design).
+    red, blue
+        What positive and negative values mean, in words (the legend).
     """
 
     name: str
     weights: tuple[tuple[str, float], ...]
     kind: str = "pair"
+    factors: tuple[str, ...] = ()
+    red: str = ""
+    blue: str = ""
 
     @property
     def positive(self) -> tuple[str, ...]:
@@ -169,17 +185,10 @@ class Contrast:
     @property
     def legend(self) -> dict[str, str]:
         """What red and blue mean, in words."""
-        if self.kind == "pair":
-            a, b = self.positive[0], self.negative[0]
-            return {"red": f"{a} higher than {b}", "blue": f"{b} higher than {a}"}
-        if self.kind == "sex":
-            return {"red": "females (AF, JF) higher", "blue": "males (AM, JM) higher"}
-        if self.kind == "age":
-            return {"red": "adults (AF, AM) higher", "blue": "juveniles (JF, JM) higher"}
-        return {
-            "red": "adult-juvenile difference larger in females (AF - JF > AM - JM)",
-            "blue": "adult-juvenile difference larger in males (AM - JM > AF - JF)",
-        }
+        if self.red:
+            return {"red": self.red, "blue": self.blue}
+        a, b = "+".join(self.positive), "+".join(self.negative)
+        return {"red": f"{a} higher than {b}", "blue": f"{b} higher than {a}"}
 
 
 def pair(a: str, b: str) -> Contrast:
@@ -189,24 +198,71 @@ def pair(a: str, b: str) -> Contrast:
     return Contrast(f"{a} - {b}", ((a, 1.0), (b, -1.0)), "pair")
 
 
-PAIRS: tuple[tuple[str, str], ...] = (("AF", "AM"), ("JF", "JM"), ("AF", "JF"), ("AM", "JM"))
-"""Default class pairs: sex within age, then age within sex."""
+def default_contrasts(design: StudyDesign) -> list[Contrast]:
+    """The comparisons a design allows, none twice.
 
-FACTORS: tuple[Contrast, ...] = (
-    Contrast("sex (F - M)", (("AF", 0.5), ("JF", 0.5), ("AM", -0.5), ("JM", -0.5)), "sex"),
-    Contrast("age (A - J)", (("AF", 0.5), ("AM", 0.5), ("JF", -0.5), ("JM", -0.5)), "age"),
-    Contrast("sex x age", (("AF", 1.0), ("JM", 1.0), ("JF", -1.0), ("AM", -1.0)), "interaction"),
-)
-"""The factorial contrasts of the paper's design (sex between cages, age within cages)."""
+    * Pairs of classes that differ in one factor only, factor by factor (``AF - AM``, ``JF -
+      JM``, then ``AF - JF``, ``AM - JM`` for the paper's sex and age; ``KO - WT`` for a
+      genotype): the first value (sorted) minus the second.
+    * Where exactly two factors vary, each with two values, and all four combinations are
+      classes (crossed factors): the main effect of each (``sex (F - M)``: the mean of the
+      female panels minus that of the male ones) and their interaction (``sex x age``).
 
+    A comparison with the same weights as an earlier one (e.g. a main effect where the other
+    factor does not vary) is left out: one comparison is never counted twice in a Holm family.
+    """
+    varying = [f for f in design.varying if f.varies]
+    present = list(design.counts())
+    values = {c: design.class_values(c) for c in present}
+    out: list[Contrast] = []
+    for f in varying:
+        others = [g.name for g in varying if g.name != f.name]
+        combos = sorted({tuple(values[c][g] for g in others) for c in present})
+        for combo in combos:
+            of = {values[c][f.name]: c for c in present
+                  if tuple(values[c][g] for g in others) == combo}  # fmt: skip
+            for i, va in enumerate(f.values):
+                for vb in f.values[i + 1 :]:
+                    if va in of and vb in of:
+                        out.append(pair(of[va], of[vb]))
+    if len(varying) == 2 and all(len(f.values) == 2 for f in varying):
+        f1, f2 = varying
+        cell = {(values[c][f1.name], values[c][f2.name]): c for c in present}
+        if len(cell) == 4:
+            for f, g in ((f1, f2), (f2, f1)):
+                (v0, v1) = f.values
 
-def default_contrasts(classes: Sequence[str]) -> list[Contrast]:
-    """The pairs of :data:`PAIRS` and the contrasts of :data:`FACTORS` that ``classes`` allow."""
-    have = set(classes)
-    out = [pair(a, b) for a, b in PAIRS if a in have and b in have]
-    if {"AF", "AM", "JF", "JM"} <= have:
-        out += list(FACTORS)
-    return out
+                def side(v: str, f=f, g=g) -> list[str]:
+                    return [cell[(v, w) if f is f1 else (w, v)] for w in g.values]
+
+                pos, neg = side(v0), side(v1)
+                out.append(Contrast(
+                    f"{f.name} ({v0} - {v1})",
+                    tuple((c, 0.5) for c in pos) + tuple((c, -0.5) for c in neg),
+                    "main", (f.name,),
+                    f"{f.name} {v0} ({', '.join(pos)}) higher",
+                    f"{f.name} {v1} ({', '.join(neg)}) higher",
+                ))  # fmt: skip
+            (a0, a1), (b0, b1) = f1.values, f2.values
+            same = (cell[a0, b0], cell[a1, b1])
+            cross = (cell[a0, b1], cell[a1, b0])
+            out.append(Contrast(
+                f"{f1.name} x {f2.name}",
+                tuple((c, 1.0) for c in same) + tuple((c, -1.0) for c in cross),
+                "interaction", (f1.name, f2.name),
+                f"{f2.name} difference ({b0} - {b1}) larger for {f1.name} {a0} "
+                f"({cell[a0, b0]} - {cell[a0, b1]} > {cell[a1, b0]} - {cell[a1, b1]})",
+                f"{f2.name} difference ({b0} - {b1}) larger for {f1.name} {a1} "
+                f"({cell[a1, b0]} - {cell[a1, b1]} > {cell[a0, b0]} - {cell[a0, b1]})",
+            ))  # fmt: skip
+    unique: list[Contrast] = []
+    seen: set[tuple] = set()
+    for c in out:
+        key = tuple(sorted(c.weights))
+        if key not in seen and tuple(sorted((k, -w) for k, w in c.weights)) not in seen:
+            seen.add(key)
+            unique.append(c)
+    return unique
 
 
 def _has_class_axis(maps: ExplanationMap | HourProfile) -> bool:
@@ -220,7 +276,7 @@ def _index(classes: Sequence[str], name: str) -> int:
 
 
 def test_values(maps: ExplanationMap, contrast: Contrast) -> np.ndarray:
-    """What the test compares between cage units, one map per animal.
+    """What the test compares between units, one map per animal.
 
     Evidence maps: the contrast applied to each animal's evidence, e.g. its evidence for AF
     minus its evidence for AM: the same quantity for every animal, whatever its class, so the
@@ -235,54 +291,117 @@ def test_values(maps: ExplanationMap, contrast: Contrast) -> np.ndarray:
     return sum(w * values[:, _index(maps.classes, c)] for c, w in contrast.weights)
 
 
-def _units(values: np.ndarray, labels, cages, classes, contrast: Contrast):
-    """Cage units of a contrast: their values, cages and group (0: positive, 1: negative).
+@dataclass
+class _Units:
+    """The units of one comparison: values, cage, group (0: positive side), the design's
+    scheme and how to read each labelling's groups."""
 
-    A unit is the mean of some animals of one cage: the animals of one class (pairs, age), of
-    the whole cage with its ages averaged (sex), or adults minus juveniles (interaction).
+    values: np.ndarray
+    cage: np.ndarray
+    group: np.ndarray
+    scheme: Scheme
+    first: np.ndarray  # a sample of each unit, in the scheme's samples
+    positive_code: int  # the tested factor's code of the positive side
+    level: str
+    dropped: int = 0
+
+    def groups(self, labelling: np.ndarray) -> np.ndarray:
+        return (np.asarray(labelling)[self.first] != self.positive_code).astype(np.int64)
+
+
+def _fallback_design(labels: np.ndarray, cages: np.ndarray, classes: Sequence[str]):
+    """Design from labels and cages only: each cage's class groups taken as its recordings."""
+    recordings = np.char.add(np.asarray(cages, str), np.asarray(labels).astype(str))
+    return StudyDesign.from_arrays(labels, cages, recordings,
+                                   np.arange(len(labels)).astype(str), classes=classes)  # fmt: skip
+
+
+def _units(values: np.ndarray, design: StudyDesign, contrast: Contrast) -> _Units:
+    """Units of a contrast on the design (ValueError with the reason where there is no test).
+
+    * a pair: the samples of its two classes; the factor they differ in is relabelled at its
+      level among them, a unit is the mean of a cage's, a cage-recording's or an animal's
+      samples;
+    * a main effect: every sample; a unit (of the factor's level) is the mean of its class
+      means (the other factor's values weigh equally);
+    * an interaction: units of the coarser factor's level, each the difference between the
+      finer factor's two values within it (units without both are left out, and counted);
+      the coarser factor is relabelled.
     """
-    units, cage_of, group = [], [], []
-
-    def mean(cage, cls):
-        sel = (cages == cage) & (labels == _index(classes, cls))
-        return values[sel].mean(0) if sel.any() else None
-
-    for cage in np.unique(cages):
-        if contrast.kind == "pair":
-            for g, cls in ((0, contrast.positive[0]), (1, contrast.negative[0])):
-                m = mean(cage, cls)
-                if m is not None:
-                    units.append(m)
-                    cage_of.append(cage)
-                    group.append(g)
-            continue
-        by_class = {c: mean(cage, c) for c in ("AF", "JF", "AM", "JM")}
-        by_class = {c: m for c, m in by_class.items() if m is not None}
-        sexes = {c[1] for c in by_class}
-        if len(sexes) > 1:
+    classes = design.classes
+    present = design.counts()
+    for c, _ in contrast.weights:
+        if c not in present:
+            raise ValueError(f"{contrast.name}: no animals of {c}")
+    if contrast.kind == "pair":
+        a, b = contrast.positive[0], contrast.negative[0]
+        va, vb = design.class_values(a), design.class_values(b)
+        differ = [k for k in va if va[k] != vb[k]]
+        if len(differ) != 1:
             raise ValueError(
-                f"cage {cage} holds both sexes: the {contrast.name} contrast needs single-sex "
-                "cages (compare class pairs instead)"
+                f"{contrast.name}: the classes differ in {' and '.join(differ)}; no "
+                "relabelling of one factor compares them"
             )
-        if not by_class:
-            continue
-        sex = sexes.pop()
-        adult, juvenile = by_class.get("A" + sex), by_class.get("J" + sex)
-        if contrast.kind == "sex":
-            units.append(np.mean(list(by_class.values()), axis=0))
-            cage_of.append(cage)
-            group.append(0 if sex == "F" else 1)
-        elif adult is None or juvenile is None:
-            continue  # age and interaction need both ages in the cage
-        elif contrast.kind == "age":
-            units += [adult, juvenile]
-            cage_of += [cage, cage]
-            group += [0, 1]
+        tested, fine = differ[0], None
+        keep = np.isin(design.labels, [classes.index(a), classes.index(b)])
+        positive_value = va[tested]
+    elif contrast.kind == "main":
+        tested, fine = contrast.factors[0], None
+        keep = np.isin(design.labels, [classes.index(c) for c, _ in contrast.weights])
+        positive_value = design.class_values(contrast.positive[0])[tested]
+    else:
+        f1, f2 = (design.factor(f) for f in contrast.factors)
+        rank = {lv: i for i, lv in enumerate(LEVELS)}
+        if f1.level == f2.level or not (f1.varies and f2.varies):
+            raise ValueError(
+                f"{contrast.name}: {f1.name} and {f2.name} vary at the same level ({f1.where}); "
+                "no relabelling of one of them tests their interaction"
+            )
+        coarse, fine_f = (f1, f2) if rank[f1.level] < rank[f2.level] else (f2, f1)
+        tested, fine = coarse.name, fine_f
+        keep = np.ones(len(design.labels), bool)
+        positive_value = coarse.values[0]
+    sub = design.subset(keep)
+    level = sub.factor(tested).level
+    scheme = sub.scheme_for(tested)
+    if not scheme.valid:
+        raise ValueError(f"{contrast.name}: {scheme.reason}")
+    f = sub.factor(tested)
+    vals = values[keep]
+    unit_of = sub._unit_of[level]
+    dropped = 0
+    if fine is not None:
+        fvals = sub.factor_values[fine.name]
+        has = [set(fvals[unit_of == u].tolist()) >= set(fine.values) for u in np.unique(unit_of)]
+        ok = np.array(has)[unit_of]
+        dropped = int(len(has) - sum(has))
+        if dropped:
+            sub = sub.subset(ok)
+            vals = vals[ok]
+            scheme = sub.scheme_for(tested)
+            if not scheme.valid:
+                raise ValueError(f"{contrast.name}: {scheme.reason}")
+            level = sub.factor(tested).level
+            unit_of = sub._unit_of[level]
+            fvals = sub.factor_values[fine.name]
+    units, first, cage, code = [], [], [], []
+    lab = sub.labels
+    for u in np.unique(unit_of):
+        sel = unit_of == u
+        if fine is not None:
+            v0, v1 = fine.values
+            units.append(vals[sel & (fvals == v0)].mean(0) - vals[sel & (fvals == v1)].mean(0))
         else:
-            units.append(adult - juvenile)
-            cage_of.append(cage)
-            group.append(0 if sex == "F" else 1)
-    return units, cage_of, group
+            units.append(np.mean([vals[sel & (lab == k)].mean(0) for k in np.unique(lab[sel])],
+                                 axis=0))  # fmt: skip
+        i = int(np.flatnonzero(sel)[0])
+        first.append(i)
+        cage.append(sub.cages[i])
+        code.append(int(scheme.observed[i]))
+    pcode = f.values.index(positive_value)
+    group = (np.array(code) != pcode).astype(np.int64)
+    return _Units(np.stack(units), np.array(cage), group, scheme, np.array(first), pcode, level,
+                  dropped)  # fmt: skip
 
 
 _SMOOTHING = 1.0
@@ -310,44 +429,6 @@ def _statistic(
     # Variance floor: pixels where (almost) nobody stops would otherwise divide 0 by 0.
     floor = _SMOOTHING * float(var.mean()) + 1e-30
     return diff / np.sqrt(var + floor)
-
-
-def _labellings(group: np.ndarray, cage_of: np.ndarray, n_permutations: int, rng):
-    """Number of distinct labellings, whether all are listed, and an iterator (observed first).
-
-    Cages with two units may swap them; units of single-unit cages exchange labels.
-    """
-    cages = np.unique(cage_of)
-    paired = [c for c in cages if (cage_of == c).sum() == 2]
-    single = np.flatnonzero(~np.isin(cage_of, paired))
-    pair_idx = [np.flatnonzero(cage_of == c) for c in paired]
-    n_a = int((group[single] == 0).sum())
-    n_total = 2 ** len(paired) * math.comb(len(single), n_a)
-    exact = n_total <= n_permutations + 1
-
-    def listed() -> Iterator[np.ndarray]:
-        for flips in itertools.product((False, True), repeat=len(paired)):
-            for chosen in itertools.combinations(range(len(single)), n_a):
-                g = group.copy()
-                for flip, idx in zip(flips, pair_idx, strict=True):
-                    if flip:
-                        g[idx] = g[idx[::-1]]
-                g[single] = 1
-                g[single[list(chosen)]] = 0
-                yield g
-
-    def drawn() -> Iterator[np.ndarray]:
-        yield group.copy()
-        for _ in range(n_permutations):
-            g = group.copy()
-            for idx in pair_idx:
-                if rng.random() < 0.5:
-                    g[idx] = g[idx[::-1]]
-            g[single] = rng.permutation(group[single])
-            yield g
-
-    mirrored = len(single) == 0 or 2 * n_a == len(single)
-    return n_total, exact, mirrored, (listed() if exact else drawn())
 
 
 @dataclass
@@ -419,8 +500,10 @@ def compare(
     alpha: float = 0.05,
     statistic: str = "t",
     seed: int = 0,
+    design: StudyDesign | None = None,
 ) -> Comparison:
-    """Where do the classes of ``contrast`` differ? Difference map and cage-level test.
+    """Where do the classes of ``contrast`` differ? Difference map and a test that follows the
+    study's design.
 
     Parameters
     ----------
@@ -430,24 +513,30 @@ def compare(
     labels, cages
         True class index and cage id of each sample.
     contrast
-        A :func:`pair` or one of :data:`FACTORS`.
+        A :func:`pair` or one of :func:`default_contrasts`.
     n_permutations
-        Random labellings; when fewer distinct ones exist, all are listed (exact test).
+        Random labellings; when the design allows at most
+        :data:`~napari_mousestop.design.MAX_EXACT`, all are listed (exact test).
     alpha
         Family-wise error rate of the mask.
     statistic
-        ``"t"`` (paired or Welch t over cage units, with a small variance floor) or ``"diff"``.
+        ``"t"`` (paired t where every cage holds one unit of each side, else Welch t over
+        units, with a small variance floor) or ``"diff"``.
     seed
         Seed of the random labellings.
+    design
+        The study's :class:`~napari_mousestop.design.StudyDesign` (its recordings, animals
+        and factors); without it the design is read from labels and cages alone, each cage's
+        class groups taken as its recordings (``meta["design"]`` says so).
 
     Returns
     -------
     Comparison
         ``difference`` is the contrast of the class panels (:func:`class_average`), e.g.
         panel AF minus panel AM; ``statistic`` and ``p_values`` test :func:`test_values`
-        between cage units (for stop maps and activations: the difference shown; for evidence
-        maps: the contrast of each animal's evidence); ``meta["min_p"]`` the smallest p-value
-        the design allows.
+        between the units of the design's scheme (``meta["scheme"]``: unit, description,
+        labellings, smallest p); ``meta["min_p"]`` the smallest p-value the design allows.
+        ValueError with the reason where the design allows no test of ``contrast``.
     """
     if statistic not in ("t", "diff"):
         raise ValueError(f"statistic must be 't' or 'diff', got {statistic!r}")
@@ -456,28 +545,38 @@ def compare(
         raise ValueError(f"map {maps.name!r} needs one label and one cage per sample")
     for c, _ in contrast.weights:
         _index(maps.classes, c)
-    values = test_values(maps, contrast)
-    units, cage_of, group = _units(values, labels, cages, maps.classes, contrast)
-    group = np.asarray(group)
-    if not len(group) or (group == 0).sum() == 0 or (group == 1).sum() == 0:
+    source = "the dataset's cages, recordings, animals and factors"
+    if design is None:
+        design = _fallback_design(labels, cages, maps.classes)
+        source = "labels and cages only: each cage's class groups taken as its recordings"
+    elif len(design.labels) != len(labels) or np.any(design.labels != labels):
+        raise ValueError(f"map {maps.name!r}: the design's labels are not the maps' labels")
+    u = _units(test_values(maps, contrast), design, contrast)
+    group, scheme = u.group, u.scheme
+    if (group == 0).sum() == 0 or (group == 1).sum() == 0:
         raise ValueError(
-            f"{contrast.name}: no animals of {'+'.join(contrast.positive)} or of "
+            f"{contrast.name}: no units of {'+'.join(contrast.positive)} or of "
             f"{'+'.join(contrast.negative)} to compare"
         )
-    units, cage_of = np.stack(units), np.asarray(cage_of)
-    n_per_cage = np.array([(cage_of == c).sum() for c in np.unique(cage_of)])
-    paired = bool((n_per_cage == 2).all())
-    pairs = np.stack([np.flatnonzero(cage_of == c) for c in np.unique(cage_of)]) if paired else None
-    observed = _statistic(units, group, pairs, statistic)
+    paired = u.level != "cage" and all(
+        sorted(group[u.cage == c].tolist()) == [0, 1] for c in np.unique(u.cage)
+    )
+    pairs = np.stack([np.flatnonzero(u.cage == c) for c in np.unique(u.cage)]) if paired else None
+    observed = _statistic(u.values, group, pairs, statistic)
     rng = np.random.default_rng(seed)
-    n_total, exact, mirrored, labellings = _labellings(group, cage_of, n_permutations, rng)
-    maxima = np.array([np.abs(_statistic(units, g, pairs, statistic)).max() for g in labellings])
+    if scheme.exact:
+        groups = [u.groups(lab) for lab in scheme.labellings(0)]
+    else:  # the observed labelling first, then random ones
+        groups = [group] + [u.groups(lab) for lab in scheme.labellings(n_permutations, rng)]
+    maxima = np.array([np.abs(_statistic(u.values, g, pairs, statistic)).max() for g in groups])
     # the observed labelling is among them and counts once, as it must
     ranked = np.sort(maxima)
     exceed = len(ranked) - np.searchsorted(ranked, np.abs(observed) - 1e-12, side="left")
     p = exceed / len(maxima)
-    # the mirrored labelling (every unit's group swapped) gives the same |statistic|
-    min_p = (2.0 if mirrored else 1.0) / n_total if exact else 1.0 / len(maxima)
+    # the mirrored labelling (every unit's side swapped) gives the same |statistic|
+    mirrored = scheme.exact and any(np.array_equal(g, 1 - group) for g in groups)
+    n_total = scheme.n_labellings
+    min_p = (2.0 if mirrored else 1.0) / n_total if scheme.exact else 1.0 / len(maxima)
     panels = class_average(maps, labels)
     diff = panel_difference(panels, contrast)
     meta = {
@@ -487,11 +586,19 @@ def compare(
         "positive": list(contrast.positive),
         "negative": list(contrast.negative),
         "legend": contrast.legend,
-        "n_cage_units": [int((group == 0).sum()), int((group == 1).sum())],
+        "n_units": [int((group == 0).sum()), int((group == 1).sum())],
+        "units_left_out": u.dropped,
         "paired": paired,
+        "scheme": {
+            **scheme.to_dict(),
+            "min_p": float(min_p),
+            "statistic": f"two-sided max |{statistic}| over the map",
+            "design": source,
+        },  # fmt: skip
+        "unit": scheme.unit,
         "n_labellings": int(n_total),
         "n_permutations": int(len(maxima)),
-        "exact": bool(exact),
+        "exact": bool(scheme.exact),
         "min_p": float(min_p),
         "statistic": statistic,
         "alpha": alpha,
@@ -519,9 +626,11 @@ def compare_classes(
     alpha: float = 0.05,
     statistic: str = "t",
     seed: int = 0,
+    design: StudyDesign | None = None,
 ) -> Comparison:
     """Class ``a`` against class ``b``: panel ``a`` minus panel ``b``, tested (:func:`compare`)."""
-    return compare(maps, labels, cages, pair(a, b), n_permutations, alpha, statistic, seed)
+    return compare(maps, labels, cages, pair(a, b), n_permutations, alpha, statistic, seed,
+                   design)  # fmt: skip
 
 
 def _rank_p(null: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -598,6 +707,7 @@ def compare_all(
     alpha: float = 0.05,
     statistic: str = "t",
     seed: int = 0,
+    design: StudyDesign | None = None,
 ) -> tuple[dict[str, list[Comparison]], dict[str, str]]:
     """Every contrast on every map, adjusted family-wise (:func:`adjust`).
 
@@ -609,32 +719,34 @@ def compare_all(
     -------
     results, skipped
         ``results[map name]``: its comparisons in the order of ``contrasts`` (default:
-        :func:`default_contrasts` of the classes present); ``skipped[contrast name]``: why a
-        contrast could not be run on this cohort.
+        :func:`default_contrasts` of the design); ``skipped[contrast name]``: why the design
+        allows no test of a contrast (one line).
     """
     if not maps:
         return {}, {}
     labels = np.asarray(labels)
-    classes = maps[0].classes
-    present = [c for i, c in enumerate(classes) if (labels == i).any()]
+    if design is None:
+        design = _fallback_design(labels, np.asarray(cages).astype(str), maps[0].classes)
     if contrasts is None:
-        contrasts = default_contrasts(present)
+        contrasts = default_contrasts(design)
     names = [m.name for m in maps]
     if primary is not None and primary not in names:
         raise ValueError(f"primary map {primary!r} is not among the maps compared ({names})")
     skipped: dict[str, str] = {}
     kept = []
+    probe = replace(maps[0], data=np.zeros((len(labels), 1, 1)), axes=("sample", "y", "x"))
     for contrast in contrasts:
         try:
-            compare(maps[0], labels, cages, contrast, n_permutations=1)
+            compare(probe, labels, cages, contrast, n_permutations=1, design=design)
         except ValueError as exc:
             skipped[contrast.name] = str(exc)
             continue
         kept.append(contrast)
     results = {
-        m.name: [compare(m, labels, cages, c, n_permutations, alpha, statistic, seed) for c in kept]
+        m.name: [compare(m, labels, cages, c, n_permutations, alpha, statistic, seed, design)
+                 for c in kept]
         for m in maps
-    }
+    }  # fmt: skip
     if not kept:
         return results, skipped
     families = {"primary": [primary]} if primary is not None else {}

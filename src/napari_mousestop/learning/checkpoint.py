@@ -27,7 +27,6 @@ from napari_mousestop.learning.scaling import InputScaler
 _FORMAT = "napari-mousestop-checkpoint/1"
 
 
-
 @dataclass
 class Checkpoint:
     """A trained model with what it needs to be applied to new stacks.

@@ -23,7 +23,6 @@ FOLD_SCHEMES = ("cage", "balanced")
 """Cross-validation fold schemes (:attr:`TrainConfig.folds`)."""
 
 
-
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; stored in reports and checkpoints.

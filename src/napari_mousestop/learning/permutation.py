@@ -3,9 +3,10 @@
 The prediction-permutation test of :func:`napari_mousestop.learning.stats.permutation_test`
 keeps the out-of-fold predictions fixed and permutes the labels; it asks whether *these
 predictions* beat chance. This test asks whether the *training procedure* learns anything: the
-labels are permuted at the level they were assigned (the same :func:`label_shuffler` scheme:
-with one sex per cage, the sexes of the cages across cages and the ages within each cage), and
-the whole cross-validation (folds, scalers, models, with the run's own settings and seed) is
+labels are relabelled the way the study's design allows (the same
+:class:`~napari_mousestop.design.StudyDesign` scheme as the prediction test: with one sex per
+cage, the sexes of the cages across cages and the ages within each cage), and the whole
+cross-validation (folds, scalers, models, with the run's own settings and seed) is
 rerun on each relabelled cohort. Its null distribution therefore includes everything the
 procedure can fit by chance, which on 96 animals and a 124,000-parameter model is the honest
 reference; its cost is one cross-validation per permutation.
@@ -14,10 +15,13 @@ Each finished permutation is written to ``FOLDER/perm_NNNNN.json`` (its labels, 
 predictions and accuracy) under a key of the dataset and the settings, so an interrupted test
 resumes where it stopped, and a larger test reuses the permutations already done. Permutation
 ``i`` is drawn from its own seed (the run's seed and ``i``), so it is the same whatever the
-number of permutations asked for or the order in which they finish. With a folder, each
-permutation's fold models are kept too (``FOLDER/perm_NNNNN/fold_K.pt``, listed with the indices
-they held out in the permutation's file): ``mousestop explain`` recomputes their out-of-fold
-maps as the null of its map comparisons (:mod:`napari_mousestop.explain.retrained`).
+number of permutations asked for or the order in which they finish. Where the design allows
+no more distinct labellings than the permutations asked for, every labelling is retrained once
+(an exact test, ``n_labellings`` cross-validations); where it allows none, there is no test
+and no job, and the result says why. With a folder, each permutation's fold models are kept too
+(``FOLDER/perm_NNNNN/fold_K.pt``, listed with the indices they held out in the permutation's
+file): ``mousestop explain`` recomputes their out-of-fold maps as the null of its map
+comparisons (:mod:`napari_mousestop.explain.retrained`).
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.design import Scheme, StudyDesign
 from napari_mousestop.io.atomic import write_text_atomic
 from napari_mousestop.learning.config import TrainConfig
 from napari_mousestop.learning.stats import (
-    LabelShuffler,
     PermutationResult,
-    label_shuffler,
+    no_test,
     permutation_result,
 )
 from napari_mousestop.learning.training import (
@@ -57,8 +61,8 @@ FILE_FORMAT = "napari-mousestop-permutation/1"
 """Format of a finished permutation's file."""
 
 ASSUMES = (
-    "labels were assigned at random at that level (the design's randomisation); the whole "
-    "cross-validation is retrained on every relabelling with the run's settings and seed, so "
+    "labels were assigned at random the way the design relabels them (its randomisation); the "
+    "whole cross-validation is retrained on every relabelling with the run's settings and seed, so "
     "it tests the training procedure on this cohort, not one set of predictions"
 )
 
@@ -88,7 +92,8 @@ class PermutationPlan:
         The data and the run's settings (``config.seed`` seeds the permutations and, as in the
         run itself, every fold's model).
     n_permutations
-        Permutations of the test.
+        Permutations of the test (all the design's labellings instead, when there are no more
+        of them: :attr:`n` is then their number).
     folder
         Where finished permutations are kept (None: nowhere, no resume).
     """
@@ -102,11 +107,17 @@ class PermutationPlan:
     ) -> None:
         if n_permutations < 1:
             raise ValueError(f"permutations must be >= 1 (got {n_permutations})")
-        self.dataset, self.config, self.n = dataset, config, int(n_permutations)
+        self.dataset, self.config = dataset, config
         self.folder = Path(folder) if folder is not None else None
-        self.shuffler: LabelShuffler = label_shuffler(
-            dataset.labels, dataset.cages, dataset.recordings, tuple(dataset.classes)
-        )
+        self.design = StudyDesign.from_dataset(dataset)
+        self.scheme: Scheme = self.design.scheme_for("accuracy")
+        self._listed: np.ndarray | None = None
+        if not self.scheme.valid:
+            n_permutations = 0
+        elif self.scheme.exact and self.scheme.n_labellings <= n_permutations:
+            self._listed = self.scheme.labellings(0)
+            n_permutations = len(self._listed)
+        self.n = int(n_permutations)
         self.key = run_key(dataset, config)
         self.accuracy: dict[int, float] = {}
         self._done: dict[int, dict[str, FoldOutput]] = {}
@@ -132,9 +143,12 @@ class PermutationPlan:
             self.jobs += jobs
 
     def labels(self, i: int) -> np.ndarray:
-        """The labels of permutation ``i`` (the same for every ``n_permutations``)."""
+        """The labels of permutation ``i`` (the same for every ``n_permutations``; the
+        ``i``-th of the design's labellings when all are retrained)."""
+        if self._listed is not None:
+            return self._listed[i]
         rng = np.random.default_rng([int(self.config.seed), 0x7065726D, int(i)])
-        return self.shuffler.draw(1, rng)[0]
+        return self.scheme.labellings(1, rng)[0]
 
     def _file(self, i: int) -> Path | None:
         return None if self.folder is None else self.folder / f"perm_{i + 1:05d}.json"
@@ -149,6 +163,8 @@ class PermutationPlan:
             return None
         if doc.get("format") != FILE_FORMAT or doc.get("key") != self.key:
             return None  # another dataset or other settings: computed again, then replaced
+        if doc.get("labels") != self.labels(i).tolist():
+            return None  # another labelling under this number (exact and drawn tests differ)
         return float(doc["accuracy"])
 
     def on_output(self, job: FoldJob, output: FoldOutput) -> None:
@@ -176,7 +192,7 @@ class PermutationPlan:
                 "accuracy": self.accuracy[i],
                 "labels": y.tolist(),
                 "predicted": pred.tolist(),
-                "level": self.shuffler.level,
+                "unit": self.scheme.unit,
                 "folds": [self._fold_files[j.id] for j in jobs if j.id in self._fold_files],
                 "config": self.config.to_dict(),
             }
@@ -211,12 +227,15 @@ class PermutationPlan:
 
     def result(self, observed: float) -> PermutationResult:
         """The test of ``observed`` (the accuracy of the run with the same settings and seed)
-        against the permutations, once all of them are done."""
+        against the permutations, once all of them are done (no test where the design
+        allows none)."""
+        if not self.scheme.valid:
+            return no_test(observed, self.scheme)
         missing = [i + 1 for i in range(self.n) if i not in self.accuracy]
         if missing:
             raise RuntimeError(f"permutations not finished: {missing[:10]}")
         null = np.array([self.accuracy[i] for i in range(self.n)])
-        return permutation_result(observed, null, self.shuffler, ASSUMES)
+        return permutation_result(observed, null, self.scheme, ASSUMES)
 
 
 def retrained_permutation_test(
@@ -238,7 +257,8 @@ def retrained_permutation_test(
         The data and the settings of the run whose accuracy is tested.
     n_permutations
         Relabellings; each costs one cross-validation (the smallest p is
-        ``1 / (1 + n_permutations)``).
+        ``1 / (1 + n_permutations)``, and never below the design's ``1 / n_labellings``:
+        with no more labellings than this, each is retrained once, an exact test).
     observed
         The run's out-of-fold accuracy (``loco_cv(dataset, config)``, the same seed).
     folder

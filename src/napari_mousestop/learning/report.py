@@ -24,6 +24,7 @@ import pandas as pd
 
 from napari_mousestop import __version__
 from napari_mousestop.datasets.dataset import Dataset
+from napari_mousestop.design import StudyDesign
 from napari_mousestop.io.atomic import atomic_path, write_text_atomic
 from napari_mousestop.learning.baselines import BaselineResult, run_baselines
 from napari_mousestop.learning.checkpoint import (
@@ -50,6 +51,7 @@ from napari_mousestop.learning.stats import (
     accuracy,
     compare_on_cages,
     factor_figures,
+    holm,
     null_reference,
     permutation_test,
     repeat_figures,
@@ -107,7 +109,8 @@ class Report:
     permutation
         Permutation test of the CNN's accuracy at the level the labels were assigned.
     factors
-        ``"sex"`` and ``"age"`` figures and tests (empty unless classes are sex x age).
+        Figures and a test for each factor of the classes that varies (``"sex"`` and
+        ``"age"`` for AM, JM, AF, JF), when two or more do.
     baselines
         Each baseline's figures, in the same folds.
     comparisons
@@ -127,6 +130,13 @@ class Report:
     retrained_permutation
         The full-pipeline permutation test of ``cnn``'s accuracy (cross-validation retrained
         on each relabelling), when asked for; ``permutation`` keeps the predictions fixed.
+    design
+        The design table (:meth:`~napari_mousestop.design.StudyDesign.to_dict`): experimental
+        unit, each factor and the level it varies at, cages and animals per class.
+    tests
+        Every test in one table: its role (the ``primary`` test named in advance, or one of
+        the ``secondary`` family, Holm-adjusted together), unit, labellings, smallest p,
+        p and adjusted p, or why it was left out (:func:`test_table`).
     """
 
     classes: list[str]
@@ -146,6 +156,8 @@ class Report:
     cv_seconds: float
     repeats: RepeatFigures | None = None
     retrained_permutation: PermutationResult | None = None
+    design: dict = field(default_factory=dict)
+    tests: list[dict] = field(default_factory=list)
     created: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
@@ -170,6 +182,8 @@ class Report:
             "versions": self.versions,
             "classes": list(self.classes),
             "n_cages": self.n_cages,
+            "design": self.design,
+            "tests": self.tests,
             "cnn": self.cnn.to_dict(),
             "permutation": self.permutation.to_dict(),
             "retrained_permutation": (
@@ -217,7 +231,13 @@ def build_report(
     classes = tuple(dataset.classes)
     y, pred, cages, recs = dataset.labels, cv.oof_pred, dataset.cages, dataset.recordings
     seed = cv.config.seed
-    perm = permutation_test(y, pred, cages, recs, classes, n_permutations, seed)
+    design = StudyDesign.from_dataset(dataset)
+    perm = permutation_test(design, pred, n_permutations, seed)
+    factors = factor_figures(design, pred, n_permutations, seed)
+    comparisons = {
+        name: compare_on_cages(y, pred, res.oof_pred, cages, seed)
+        for name, res in baselines.items()
+    }
     base = {
         name: BaselineFigures(
             name=name,
@@ -265,12 +285,9 @@ def build_report(
         n_cages=int(len(np.unique(cages))),
         cnn=summarize(y, pred, cages, len(classes)),
         permutation=perm,
-        factors=factor_figures(y, pred, cages, recs, classes, n_permutations, seed),
+        factors=factors,
         baselines=base,
-        comparisons={
-            name: compare_on_cages(y, pred, res.oof_pred, cages, seed)
-            for name, res in baselines.items()
-        },
+        comparisons=comparisons,
         null_reference=null_reference(
             y, [(f.train_index, f.test_index) for f in cv.folds], len(classes), perm
         ),
@@ -300,7 +317,55 @@ def build_report(
         cv_seconds=cv.seconds,
         repeats=rep,
         retrained_permutation=retrained,
+        design=design.to_dict(),
+        tests=test_table(perm, factors, comparisons, retrained),
     )
+
+
+def _row(name: str, role: str, unit: str, scheme: str, n: int, exact: bool, min_p: float,
+         p: float, reason: str = "") -> dict:  # fmt: skip
+    return {"test": name, "role": role, "unit": unit, "scheme": scheme,
+            "n_labellings": int(n), "exact": bool(exact), "min_p": float(min_p),
+            "p": float(p), "p_holm": float(p), "reason": reason}  # fmt: skip
+
+
+def test_table(
+    permutation: PermutationResult,
+    factors: dict[str, FactorFigures],
+    comparisons: dict[str, CageComparison],
+    retrained: PermutationResult | None = None,
+) -> list[dict]:
+    """Every test of a run, the primary one first, the others Holm-adjusted as one family.
+
+    The primary test is named in advance: the full-pipeline (retrained) permutation test when
+    it was run, else the prediction-permutation test of accuracy. The secondary family is
+    every other test (the prediction test when it is not primary, each factor test, CNN
+    against each baseline); its ``p_holm`` is Holm's step-down adjustment over the family
+    (:func:`~napari_mousestop.learning.stats.holm`). A test the design does not allow keeps
+    its row, with ``p`` NaN and the reason.
+    """
+
+    def perm_row(name: str, role: str, r: PermutationResult) -> dict:
+        return _row(name, role, r.unit, r.scheme, r.n_labellings, r.exact, r.min_p,
+                    r.p_value, r.reason)  # fmt: skip
+
+    accuracy_name = "accuracy: prediction-permutation test"
+    if retrained is not None:
+        rows = [perm_row("accuracy: full-pipeline (retrained) permutation test", "primary",
+                         retrained), perm_row(accuracy_name, "secondary", permutation)]  # fmt: skip
+    else:
+        rows = [perm_row(accuracy_name, "primary", permutation)]
+    rows += [perm_row(f"{name}: factor test", "secondary", f.permutation)
+             for name, f in factors.items()]  # fmt: skip
+    for name, c in comparisons.items():
+        t = c.test
+        rows.append(_row(f"CNN vs {name}: sign-flip test", "secondary", "cage",
+                         f"two-sided sign flips of the {t.n_units} per-cage differences",
+                         t.n_labellings, t.exact, t.min_p, t.p_value))  # fmt: skip
+    secondary = [r for r in rows if r["role"] == "secondary"]
+    for r, adjusted in zip(secondary, holm([r["p"] for r in secondary]), strict=True):
+        r["p_holm"] = adjusted
+    return rows
 
 
 def write_run(

@@ -55,9 +55,16 @@ def _ci(est: CageEstimate) -> str:
 
 
 def _perm(p: PermutationResult) -> str:
+    if not p.valid:
+        return f"no permutation test: {p.reason}"
+    how = (
+        f"exact, all {p.n_labellings} labellings"
+        if p.exact
+        else f"{p.n_permutations} of {p.n_labellings:.3g} labellings"
+    )
     return (
-        f"permutation p = {p.p_value:.4g} ({p.n_permutations} permutations, {p.level} level; "
-        f"null mean {p.null_mean:.3f}, 95th percentile {p.null_q95:.3f})"
+        f"permutation p = {p.p_value:.4g} ({how}, unit {p.unit}, smallest possible p "
+        f"{p.min_p:.3g}; null mean {p.null_mean:.3f}, 95th percentile {p.null_q95:.3f})"
     )
 
 
@@ -80,8 +87,8 @@ def statements(report: Report) -> list[Statement]:
         ),
         Statement(
             "permutation test",
-            f"Accuracy above chance: {_perm(report.permutation)}; scheme: "
-            f"{report.permutation.scheme}",
+            f"Accuracy above chance: {_perm(report.permutation)}"
+            + (f"; scheme: {report.permutation.scheme}" if report.permutation.valid else ""),
             report.permutation.assumes,
         ),
     ]
@@ -111,7 +118,7 @@ def statements(report: Report) -> list[Statement]:
             )
         )
     for name, f in report.factors.items():
-        by = ", ".join(f"{k} {v:.3f}" for k, v in f.four_class_by_level.items())
+        by = ", ".join(f"{k} {v:.3f}" for k, v in f.class_accuracy_by_level.items())
         assumes = "; ".join(
             a for a in (f.accuracy.interval.assumes, f.permutation.assumes, f.caveat) if a
         )
@@ -120,7 +127,7 @@ def statements(report: Report) -> list[Statement]:
                 name,
                 f"{name.capitalize()} alone: the predicted class has the right {name} for "
                 f"{f.accuracy.value:.3f}; {_ci(f.accuracy)}; {_perm(f.permutation)} "
-                f"(4-class accuracy by true {name}: {by})",
+                f"(class accuracy by true {name}: {by})",
                 assumes,
             )
         )
@@ -141,9 +148,9 @@ def statements(report: Report) -> list[Statement]:
     out += [
         Statement(
             "null reference",
-            f"Chance {ref.chance:.3f}; a model that learned only its training folds' class "
-            f"frequencies would score {ref.frequency_guess:.3f} under these folds; permutation "
-            f"null mean {ref.permutation_null_mean:.3f}",
+            f"Chance {ref.chance:.3f} (1/{round(1 / ref.chance)} classes); a model that learned "
+            f"only its training folds' class frequencies would score {ref.frequency_guess:.3f} "
+            f"under these folds; permutation null mean {ref.permutation_null_mean:.3f}",
             ref.assumes,
         ),
         Statement(
@@ -168,6 +175,59 @@ def _where(cfg: dict) -> str:
     if ex.get("workers"):
         return f"models trained in {ex['workers']} worker processes"
     return "models trained one after the other in one process"
+
+
+_WHERE = {
+    "cage": "between cages",
+    "recording": "within a cage, across recordings",
+    "animal": "within a recording, across animals",
+}
+
+
+def design_lines(report: Report) -> list[str]:
+    """The design table and the table of tests (primary, then the Holm family), for the top
+    of ``report.md`` (ARRIVE: experimental unit and sample size)."""
+    d = report.design
+    if not d:
+        return []
+    lines = [
+        "## Design",
+        "",
+        f"Experimental unit: **{d['experimental_unit']}** ({d['n_cages']} cages, "
+        f"{d['n_animals']} animals, {d['n_recordings']} cage-recordings, {d['n_samples']} "
+        "animal-recordings).",
+        "",
+    ]
+    lines += _table(
+        ["factor", "values", "varies"],
+        [[f["name"], ", ".join(f["values"]), f["where"]] for f in d["factors"]],
+    )
+    lines += [""]
+    lines += _table(
+        ["class", "cages", "animals", "animal-recordings"],
+        [[c, str(v["cages"]), str(v["animals"]), str(v["samples"])]
+         for c, v in d["per_class"].items()],
+    )  # fmt: skip
+    rows = []
+    for t in report.tests:
+        ran = t["p"] == t["p"]  # not NaN
+        rows.append([
+            t["test"], t["role"], t["unit"] or "-",
+            f"{t['n_labellings']:.4g}" + (" (all)" if t["exact"] and ran else ""),
+            f"{t['min_p']:.3g}" if ran else "-",
+            f"{t['p']:.4g}" if ran else f"no test: {t['reason']}",
+            f"{t['p_holm']:.4g}" if ran and t["role"] == "secondary" else "-",
+        ])  # fmt: skip
+    lines += [
+        "",
+        "Tests: the primary test was named in advance (the full-pipeline permutation test when "
+        "it was run, else the prediction-permutation test of accuracy); the other tests form "
+        "one family, Holm-adjusted.",
+        "",
+        *_table(["test", "role", "unit", "labellings", "smallest p", "p", "p (Holm)"], rows),
+        "",
+    ]
+    return lines
 
 
 def markdown(report: Report) -> str:
@@ -200,11 +260,14 @@ def markdown(report: Report) -> str:
         f"T={ds['n_intervals']}, N={ds['n_bins']}). Created {report.created}.",
         f"Folds: {report.fold_description}.",
         "",
+        *design_lines(report),
+        "## Accuracy",
+        "",
         *_table(
             [
                 "model",
                 "accuracy",
-                "95% interval (cages)",
+                "95% interval (cages, Wilson with design effect)",
                 "animal-level Wilson (optimistic)",
                 "balanced accuracy",
                 "minus CNN (sign-flip p)",

@@ -1,24 +1,28 @@
 """Figures, intervals and tests of out-of-fold predictions, with the cage as the unit.
 
 Animals of one cage share a cage, a history and usually a sex, so they are not independent
-trials: everything here that claims an interval or a p-value treats the **cage** as the unit
-(per-cage accuracies, cage-level label permutations), and every result carries one line,
-``assumes``, saying what it relies on. The animal-level Wilson interval is kept only as a
-labelled, optimistic reference.
+trials: everything here that claims an interval or a p-value follows the study's design
+(:class:`~napari_mousestop.design.StudyDesign`): intervals treat the **cage** as the unit, and
+every test relabels the data only the way the design allows (its
+:class:`~napari_mousestop.design.Scheme`: unit, number of labellings, smallest attainable p).
+Every result carries one line, ``assumes``, saying what it relies on. The animal-level Wilson
+interval is kept only as a labelled, optimistic reference.
 
-Class names of the form ``AM, JM, AF, JF`` (age letter A/J, sex letter M/F) are read as
-sex x age, which adds separate sex and age figures (:func:`factor_figures`).
+Where two or more factors made the classes (sex and age for AM, JM, AF, JF), each factor gets
+its own figures and test (:func:`factor_figures`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as _st
 from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import recall_score
+
+from napari_mousestop.design import MAX_EXACT, Scheme, StudyDesign, sign_flip_scheme
 
 _TIE = 1e-12  # accuracies within this of the observed one count as ties (>=)
 
@@ -137,6 +141,50 @@ def _per_cage(correct: np.ndarray, cages: np.ndarray) -> tuple[list[str], np.nda
     return [str(c) for c in ids], means, sizes
 
 
+def cage_wilson_interval(
+    correct: np.ndarray, cages: np.ndarray, level: float = 0.95, what: str = "accuracy"
+) -> Interval:
+    """Interval of a proportion over animals with the cage as the unit: a Wilson score
+    interval on the cage-corrected effective sample size.
+
+    The proportion ``p = k / n`` over all animal-recordings has the between-cage (ratio
+    estimator, cluster-robust) variance ``v = C / (C - 1) * sum_c (k_c - p n_c)**2 / n**2``
+    over ``C`` cages; the design effect ``deff = max(1, v / (p (1 - p) / n))`` gives the
+    effective sample size ``n / deff`` (Kish), and the Wilson score interval on it with the
+    quantile of Student's t on ``C - 1`` degrees of freedom in place of the normal one
+    (after Korn and Graubard 1998). Unlike a t-interval over per-cage values it stays inside
+    0-1 with sensible width near 0 and 1, and keeps a width when every cage scores the same
+    (then ``deff = 1``: the binomial spread of the animals). NaN with fewer than two cages.
+    Coverage on simulated cohorts: ``benchmarks/bench_stats.py`` (docs/training.md).
+    """
+    correct = np.asarray(correct, dtype=float)
+    ids, g = np.unique(np.asarray(cages, dtype=str), return_inverse=True)
+    n_cages = len(ids)
+    df = max(n_cages - 1, 0)
+    method = f"Wilson on the cage-corrected effective n, t over {n_cages} cages (df {df})"
+    assumes = (
+        f"cages are independent; the {what} of a cage varies around the cohort's with a "
+        "spread the cage-to-cage variance measures; fold models share most training data, "
+        "which cross-validation intervals ignore"
+    )
+    if n_cages < 2:
+        return Interval(float("nan"), float("nan"), level, method, assumes)
+    n_c = np.bincount(g, minlength=n_cages).astype(float)
+    k_c = np.bincount(g, weights=correct, minlength=n_cages)
+    n = n_c.sum()
+    p = k_c.sum() / n
+    v = n_cages / (n_cages - 1) * np.sum((k_c - p * n_c) ** 2) / n**2
+    v0 = p * (1 - p) / n
+    deff = max(1.0, v / v0) if v0 > 0 else 1.0
+    n_eff = n / deff
+    z = float(_st.t.ppf((1 + level) / 2, n_cages - 1))
+    z2 = z * z / n_eff
+    centre = (p + z2 / 2) / (1 + z2)
+    half = z / (1 + z2) * np.sqrt(p * (1 - p) / n_eff + z2 / (4 * n_eff))
+    low, high = max(0.0, float(centre - half)), min(1.0, float(centre + half))
+    return Interval(low, high, level, f"{method}, design effect {deff:.2f}", assumes)
+
+
 @dataclass(frozen=True)
 class CageEstimate(_Record):
     """A proportion over animals with its cage-level interval.
@@ -150,7 +198,7 @@ class CageEstimate(_Record):
     per_cage
         The value within each cage, in sorted cage order.
     interval
-        t-interval over the per-cage values (:func:`t_interval`).
+        Cage-level interval of ``value`` (:func:`cage_wilson_interval`).
     equal_sizes
         Whether every cage holds the same number of animal-recordings.
     """
@@ -165,31 +213,16 @@ class CageEstimate(_Record):
 def cage_estimate(
     correct: np.ndarray, cages: np.ndarray, level: float = 0.95, what: str = "accuracy"
 ) -> CageEstimate:
-    """Fraction of ``correct`` (booleans, one per animal-recording) with a t-interval over the
-    per-cage fractions: the cage, not the animal, is the independent unit.
-
-    With equal-sized cages the mean of the per-cage fractions is the overall fraction, and the
-    interval is a t-interval for it with ``n_cages - 1`` degrees of freedom.
-    """
+    """Fraction of ``correct`` (booleans, one per animal-recording) with a cage-level interval
+    (:func:`cage_wilson_interval`): the cage, not the animal, is the independent unit."""
     correct = np.asarray(correct, dtype=bool)
     ids, means, sizes = _per_cage(correct, cages)
     equal = bool(len(sizes) and np.all(sizes == sizes[0]))
-    size_note = (
-        "equal-sized cages"
-        if equal
-        else f"cages of {sizes.min()}-{sizes.max()} animal-recordings: the interval is for the "
-        "mean per-cage " + what
-    )
-    assumes = (
-        f"cages are independent and exchangeable, per-cage {what} roughly normal over cages, "
-        f"{size_note}; fold models share most training data, which cross-validation "
-        "intervals ignore"
-    )
     return CageEstimate(
         value=float(np.mean(correct)) if len(correct) else float("nan"),
         cage_mean=float(means.mean()) if len(means) else float("nan"),
         per_cage=dict(zip(ids, means.tolist(), strict=True)),
-        interval=t_interval(means, level, (0.0, 1.0), "cage", assumes),
+        interval=cage_wilson_interval(correct, cages, level, what),
         equal_sizes=equal,
     )
 
@@ -197,218 +230,140 @@ def cage_estimate(
 # --- the accuracy permutation test ----------------------------------------------------------
 
 
-def split_classes(classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Age letters and sex letters of each class name (``"AM"`` -> A, M); None if the names
-    are not all of that form."""
-    ok = all(len(c) == 2 and c[0] in "AJ" and c[1] in "MF" for c in classes)
-    if not ok or not classes:
-        return None
-    return np.array([c[0] for c in classes]), np.array([c[1] for c in classes])
+@dataclass(frozen=True)
+class PermutationResult(_Record):
+    """A permutation test of accuracy, relabelling the data the way the design allows.
 
-
-def _shuffle_within(blocks: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, m) indices; each row is a random permutation of ``range(m)`` that moves every item
-    only within its block (one block: a plain permutation)."""
-    m = len(blocks)
-    keys = rng.random((n, m))
-    order = np.lexsort((keys, np.broadcast_to(blocks, (n, m))), axis=-1)
-    out = np.empty((n, m), dtype=np.intp)
-    out[:, np.argsort(blocks, kind="stable")] = order
-    return out
-
-
-def _constant_within(y: np.ndarray, units: np.ndarray) -> tuple[bool, np.ndarray]:
-    """Whether ``y`` is constant within each unit (ids 0..k-1), and each unit's first label."""
-    first = y[np.unique(units, return_index=True)[1]]
-    return bool(np.all(first[units] == y)), first
-
-
-def _same_multiset(labels: np.ndarray, blocks: np.ndarray) -> bool:
-    """Whether every block holds the same multiset of labels, with at least two distinct."""
-    sets = {tuple(sorted(labels[blocks == b])) for b in np.unique(blocks)}
-    return len(sets) == 1 and len(set(next(iter(sets)))) > 1
-
-
-@dataclass
-class LabelShuffler:
-    """How labels are permuted under the null: the unit, the blocks and the drawing rule.
+    ``p`` is the share of labellings with an accuracy at least the observed one: over every
+    labelling when they are few (``exact``), else ``(1 + #{null >= observed}) / (1 +
+    n_permutations)`` over random ones; never below ``min_p``, the smallest p the design
+    allows (``1 / n_labellings``). ``null_mean`` is the accuracy expected from these very
+    predictions if the labels carried no information (the chance reference of the test).
+    Where the design allows no relabelling, ``p_value`` is NaN and ``reason`` says why.
 
     Attributes
     ----------
-    level
-        ``"cage"``, ``"design"`` (sex across cages, age within cage), ``"recording within
-        cage"``, ``"cage-recording"``, ``"animal within recording"`` or ``"animal"``.
-    scheme
-        One sentence for the report.
-    """
-
-    level: str
-    scheme: str
-    _draw: Any = field(repr=False)
-
-    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` permuted label vectors, shape (n, n_samples)."""
-        return self._draw(n, rng)
-
-
-def label_shuffler(
-    y: np.ndarray, cages: np.ndarray, recordings: np.ndarray, classes: tuple[str, ...] = ()
-) -> LabelShuffler:
-    """Choose how to permute labels: at the coarsest level where they are constant.
-
-    * labels constant within each cage: the cages' labels are permuted across cages;
-    * constant within each cage-recording, class names of sex x age form (``AM, JM, AF, JF``)
-      and sex constant within each cage: the design scheme, sexes permuted across cages and
-      ages among the recordings of each cage;
-    * constant within each cage-recording and every cage holding the same labels (e.g. one
-      juvenile and one adult recording): recordings permuted within each cage;
-    * constant within each cage-recording otherwise: cage-recordings permuted across the cohort;
-    * otherwise animals, within their cage-recording when every recording holds the same
-      labels, else across the cohort (clustered predictions then make the test liberal).
-    """
-    y = np.asarray(y)
-    cage_str = np.asarray(cages, dtype=str)
-    _, cage = np.unique(cage_str, return_inverse=True)
-    rec_key = np.char.add(np.char.add(cage_str, "\x00"), np.asarray(recordings, dtype=str))
-    _, unit = np.unique(rec_key, return_inverse=True)
-
-    def by_units(units, blocks):
-        unit_label = _constant_within(y, units)[1]
-        return lambda n, rng: unit_label[_shuffle_within(blocks, n, rng)][:, units]
-
-    by_cage, cage_label = _constant_within(y, cage)
-    if by_cage:
-        return LabelShuffler(
-            "cage",
-            "cage level: each cage's class (all its animals share it) is permuted across cages",
-            by_units(cage, np.zeros(len(cage_label), int)),
-        )
-    by_unit, unit_label = _constant_within(y, unit)
-    if by_unit:
-        unit_cage = np.zeros(len(unit_label), int)
-        unit_cage[unit] = cage
-        parts = split_classes(tuple(classes))
-        if parts is not None:
-            ages, sexes = parts
-            sex_codes, sex_of_class = np.unique(sexes, return_inverse=True)
-            age_codes, age_of_class = np.unique(ages, return_inverse=True)
-            one_sex, cage_sex = _constant_within(sex_of_class[unit_label], unit_cage)
-            if one_sex:
-                lookup = np.full((len(age_codes), len(sex_codes)), -1)
-                lookup[age_of_class, sex_of_class] = np.arange(len(classes))
-                unit_age = age_of_class[unit_label]
-
-                def design(n, rng):
-                    sex = cage_sex[_shuffle_within(np.zeros(len(cage_sex), int), n, rng)]
-                    age = unit_age[_shuffle_within(unit_cage, n, rng)]
-                    return lookup[age, sex[:, unit_cage]][:, unit]
-
-                return LabelShuffler(
-                    "design",
-                    "cage level (design): the sex of each cage is permuted across cages and the "
-                    "ages of each cage's recordings within the cage; animals keep their "
-                    "cage-recording's class",
-                    design,
-                )
-        if _same_multiset(unit_label, unit_cage):
-            return LabelShuffler(
-                "recording within cage",
-                "recording level, within cage: every cage holds the same labels, so the labels "
-                "of each cage's recordings are permuted within the cage",
-                by_units(unit, unit_cage),
-            )
-        return LabelShuffler(
-            "cage-recording",
-            "cage-recording level: the class of each cage-recording is permuted across the "
-            "cohort (cage-mates in other recordings are not kept together)",
-            by_units(unit, np.zeros(len(unit_label), int)),
-        )
-    samples = np.arange(len(y))
-    if _same_multiset(y, unit):
-        return LabelShuffler(
-            "animal within recording",
-            "animal level, within cage-recording: labels vary inside every cage-recording in "
-            "the same way, so animals' labels are permuted within their cage-recording",
-            by_units(samples, unit),
-        )
-    return LabelShuffler(
-        "animal",
-        "animal level: labels vary within cage-recordings, so animals are permuted across the "
-        "cohort (liberal when predictions cluster by cage)",
-        by_units(samples, np.zeros(len(y), int)),
-    )
-
-
-@dataclass(frozen=True)
-class PermutationResult(_Record):
-    """A permutation test of accuracy: ``p = (1 + #{null >= observed}) / (1 + n_permutations)``.
-
-    ``null_mean`` is the accuracy expected from these very predictions if the labels carried
-    no information (the chance reference of the test).
+    unit, scheme
+        What is relabelled and how (one sentence), from the design's
+        :class:`~napari_mousestop.design.Scheme`.
+    n_labellings, exact, min_p
+        Distinct labellings the design allows, whether all were used, the smallest p.
     """
 
     observed: float
     p_value: float
     n_permutations: int
-    level: str
+    unit: str
     scheme: str
+    n_labellings: int
+    exact: bool
+    min_p: float
     null_mean: float
     null_q95: float
     assumes: str
+    reason: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """Whether the test ran (False: no relabelling follows the design, see ``reason``)."""
+        return not self.reason
+
+
+def no_test(observed: float, scheme: Scheme) -> PermutationResult:
+    """The result of a test the design does not allow (p NaN, ``reason`` from the scheme)."""
+    nan = float("nan")
+    return PermutationResult(float(observed), nan, 0, scheme.unit, scheme.description, 1, True,
+                             1.0, nan, nan, "", scheme.reason)  # fmt: skip
+
+
+PREDICTION_ASSUMES = (
+    "labels were assigned at random the way the design relabels them (its randomisation); the "
+    "models are not retrained, so it tests these predictions, not the training procedure"
+)
 
 
 def permutation_test(
-    y_true: np.ndarray,
+    design: StudyDesign,
     y_pred: np.ndarray,
-    cages: np.ndarray,
-    recordings: np.ndarray,
-    classes: tuple[str, ...] = (),
     n_permutations: int = 10000,
     seed: int = 0,
+    test: str = "accuracy",
     batch: int = 1000,
 ) -> PermutationResult:
-    """Is the out-of-fold accuracy higher than chance, permuting labels where they were assigned?
+    """Is the out-of-fold accuracy higher than chance, relabelling the way the design allows?
 
-    The out-of-fold predictions stay fixed; the true labels are permuted at the coarsest level
-    at which they are constant (:func:`label_shuffler`; ``level`` and ``scheme`` of the result
-    say which), so animals of one cage move together and a model that merely recognises cages
-    cannot look significant. The models are not retrained under permutation.
+    The out-of-fold predictions stay fixed; the true labels are relabelled by the design's
+    scheme for ``test`` (:meth:`~napari_mousestop.design.StudyDesign.scheme_for`: animals of
+    one cage move together where the labels belong to the cage, so a model that merely
+    recognises cages cannot look significant). Every labelling is used when there are at
+    most :data:`~napari_mousestop.design.MAX_EXACT` (exact test), else ``n_permutations``
+    random ones. The models are not retrained under permutation.
+
+    Parameters
+    ----------
+    design
+        The study design of the samples.
+    y_pred
+        Predicted labels: class indices for ``test="accuracy"``; for a factor, indices into
+        ``design.factor(test).values``.
+    n_permutations, seed, batch
+        Random labellings (when not all are listed), their seed, and how many at once.
+    test
+        ``"accuracy"`` or a factor's name.
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_pred = np.asarray(y_pred)
+    scheme = design.scheme_for(test)
+    observed = accuracy(scheme.observed, y_pred)
+    if not scheme.valid:
+        return no_test(observed, scheme)
     rng = np.random.default_rng(seed)
-    shuffler = label_shuffler(y_true, cages, recordings, classes)
-    observed = accuracy(y_true, y_pred)
-    null = np.empty(n_permutations)
-    for start in range(0, n_permutations, batch):
-        k = min(batch, n_permutations - start)
-        null[start : start + k] = np.mean(shuffler.draw(k, rng) == y_pred, axis=1)
-    return permutation_result(
-        observed,
-        null,
-        shuffler,
-        "labels were assigned at random at that level (the design's randomisation); the "
-        "models are not retrained, so it tests these predictions, not the training procedure",
-    )
+    if scheme.exact:
+        listed = scheme.labellings(0)
+        chunks = np.array_split(listed, max(1, len(listed) // batch))
+        null = np.concatenate([np.mean(chunk == y_pred, axis=1) for chunk in chunks])
+    else:
+        null = np.empty(n_permutations)
+        for start in range(0, n_permutations, batch):
+            k = min(batch, n_permutations - start)
+            null[start : start + k] = np.mean(scheme.labellings(k, rng) == y_pred, axis=1)
+    return permutation_result(observed, null, scheme, PREDICTION_ASSUMES)
 
 
 def permutation_result(
-    observed: float, null: np.ndarray, shuffler: LabelShuffler, assumes: str
+    observed: float, null: np.ndarray, scheme: Scheme, assumes: str
 ) -> PermutationResult:
-    """``p = (1 + #{null >= observed}) / (1 + len(null))`` and the null's mean and 95%
-    quantile, for the permutations ``shuffler`` drew."""
+    """The test of ``observed`` against the accuracies ``null`` of the labellings ``scheme``
+    gave (all of them when ``scheme.exact``): p (:meth:`Scheme.p_value`), the null's mean and
+    95% quantile."""
     null = np.asarray(null, dtype=float)
     n = len(null)
-    p = (1 + int(np.sum(null >= observed - _TIE))) / (1 + n)
     return PermutationResult(
         observed=float(observed),
-        p_value=float(p),
+        p_value=scheme.p_value(null, observed) if n else float("nan"),
         n_permutations=int(n),
-        level=shuffler.level,
-        scheme=shuffler.scheme,
+        unit=scheme.unit,
+        scheme=scheme.description,
+        n_labellings=int(scheme.n_labellings),
+        exact=bool(scheme.exact and n == scheme.n_labellings),
+        min_p=float(scheme.min_p),
         null_mean=float(null.mean()) if n else float("nan"),
         null_q95=float(np.quantile(null, 0.95)) if n else float("nan"),
         assumes=assumes,
     )
+
+
+def holm(p_values: list[float] | np.ndarray) -> list[float]:
+    """Holm's step-down adjustment of one family of p-values (NaN entries, tests that did not
+    run, are left NaN and do not count): the ``r``-th smallest (from 0) of ``m`` is
+    multiplied by ``m - r``, capped at 1, and never below an earlier adjusted p."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(len(p), np.nan)
+    ran = np.flatnonzero(~np.isnan(p))
+    m, floor = len(ran), 0.0
+    for rank, i in enumerate(ran[np.argsort(p[ran], kind="stable")]):
+        floor = max(floor, min(1.0, (m - rank) * p[i]))
+        out[i] = floor
+    return out.tolist()
 
 
 # --- comparing two classifiers on the same cages --------------------------------------------
@@ -416,46 +371,50 @@ def permutation_result(
 
 @dataclass(frozen=True)
 class SignFlipResult(_Record):
-    """A two-sided sign-flip test that the mean of per-unit differences is 0."""
+    """A two-sided sign-flip test that the mean of per-unit differences is 0.
+
+    ``n_labellings`` sign patterns exist (``2 ** n_units``); ``exact`` when all were used,
+    else ``n_resamples`` random ones; ``min_p`` is the smallest p the design allows.
+    """
 
     mean_difference: float
     p_value: float
     n_units: int
     exact: bool
     n_resamples: int
+    n_labellings: int
+    min_p: float
     assumes: str
 
 
 def sign_flip_test(
-    differences: np.ndarray, seed: int = 0, max_exact: int = 16, n_resamples: int = 9999
+    differences: np.ndarray, seed: int = 0, max_exact: int = MAX_EXACT, n_resamples: int = 9999
 ) -> SignFlipResult:
-    """Sign-flip (paired permutation) test of per-unit differences, with scipy's
-    ``permutation_test``: all ``2**n`` flips when ``n <= max_exact``, else ``n_resamples``
-    random ones. Two-sided: ``p = #{|mean(s * d)| >= |mean(d)|} / #flips``."""
+    """Sign-flip (paired permutation) test of per-cage differences: all ``2**n`` flips when
+    there are at most ``max_exact``, else ``n_resamples`` random ones
+    (:func:`~napari_mousestop.design.sign_flip_scheme`). Two-sided: the share of flips with
+    ``|mean(s * d)| >= |mean(d)|`` (exact), ``(1 + #) / (1 + n_resamples)`` (random)."""
     d = np.asarray(differences, dtype=float)
     n = len(d)
-    exact = n <= max_exact
     assumes = (
-        "under the null each unit's difference is as likely negative as positive (symmetric "
-        "about 0) and units are independent"
+        "under the null each cage's difference is as likely negative as positive (symmetric "
+        "about 0) and cages are independent"
     )
-    if n == 0:
-        return SignFlipResult(float("nan"), float("nan"), 0, True, 0, assumes)
-    res = _st.permutation_test(
-        (d,),
-        lambda x, axis: np.mean(x, axis=axis),
-        vectorized=True,
-        permutation_type="samples",
-        n_resamples=np.inf if exact else n_resamples,
-        alternative="two-sided",
-        rng=seed,
-    )
+    scheme = sign_flip_scheme(n, "cage", max_exact)
+    if not scheme.valid:
+        mean = float(d.mean()) if n else float("nan")
+        return SignFlipResult(mean, float("nan"), n, True, 0, 1, 1.0, assumes)
+    signs = scheme.labellings(n_resamples, np.random.default_rng(seed))
+    null = np.abs(signs @ d / n)
+    p = scheme.p_value(null, abs(float(d.mean())))
     return SignFlipResult(
         mean_difference=float(d.mean()),
-        p_value=float(min(1.0, res.pvalue)),
+        p_value=float(min(1.0, p)),
         n_units=n,
-        exact=exact,
-        n_resamples=2**n if exact else int(n_resamples),
+        exact=scheme.exact,
+        n_resamples=len(signs),
+        n_labellings=int(scheme.n_labellings),
+        min_p=float(scheme.min_p),
         assumes=assumes,
     )
 
@@ -509,79 +468,84 @@ def compare_on_cages(
     )
 
 
-# --- sex and age apart ------------------------------------------------------------------------
+# --- each factor apart ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class FactorFigures(_Record):
-    """How well the predicted class gets one factor (sex or age) right, tested on its own.
+    """How well the predicted class gets one factor (sex, age, genotype...) right, tested on
+    its own.
 
     Attributes
     ----------
     name
-        ``"sex"`` or ``"age"``.
+        The factor (a cohort column the classes were made from).
+    level
+        Where it varies: ``"cage"``, ``"recording"`` or ``"animal"``
+        (:class:`~napari_mousestop.design.FactorLevel`).
     accuracy
-        The predicted class has the right factor level (whatever the other factor), with its
+        The predicted class has the right value of the factor (whatever the others), with its
         cage-level interval.
     permutation
-        Permutation test of that accuracy, permuting the factor's labels where they were
-        assigned (sex: across cages; age: within each cage).
-    four_class_by_level
-        The 4-class accuracy among animals of each true level (e.g. ``{"M": .., "F": ..}``).
+        Permutation test of that accuracy, relabelling this factor alone at its level (the
+        others kept); ``permutation.reason`` says why there is none where the design allows
+        no such relabelling.
+    class_accuracy_by_level
+        The class accuracy among animals of each true value (e.g. ``{"M": .., "F": ..}``).
     caveat
-        What no test here can separate from this factor (age: recording order).
+        What no test here can separate from this factor (a factor that changes between a
+        cage's recordings: recording order).
     """
 
     name: str
+    level: str
     accuracy: CageEstimate
     permutation: PermutationResult
-    four_class_by_level: dict[str, float]
+    class_accuracy_by_level: dict[str, float]
     caveat: str = ""
 
 
-AGE_CONFOUND = (
-    "in the paper's design juveniles are always recorded first, so age is confounded with "
-    "recording order (and with everything that changed between the two recordings): no test "
-    "here separates them"
-)
+def recording_confound(name: str) -> str:
+    """The caveat of a factor that varies between the recordings of a cage."""
+    return (
+        f"{name} changes between the recordings of each cage, so it is confounded with "
+        "recording order (and with everything else that changed between recordings) unless "
+        "the order was randomised: no test here separates them"
+    )
 
 
 def factor_figures(
-    y_true: np.ndarray,
+    design: StudyDesign,
     y_pred: np.ndarray,
-    cages: np.ndarray,
-    recordings: np.ndarray,
-    classes: tuple[str, ...],
     n_permutations: int = 10000,
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, FactorFigures]:
-    """Separate sex and age figures when class names are of the ``AM, JM, AF, JF`` form
-    (else an empty dict)."""
-    parts = split_classes(tuple(classes))
-    if parts is None:
+    """Figures and a test for each factor that varies, when two or more do (with one, the
+    factor is the class and its test the accuracy test). Empty otherwise."""
+    varying = [f for f in design.varying if f.varies]
+    if len(varying) < 2:
         return {}
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    ages, sexes = parts
+    y_true, y_pred = design.labels, np.asarray(y_pred)
     out = {}
-    for name, letters in (("sex", sexes), ("age", ages)):
-        codes, of_class = np.unique(letters, return_inverse=True)
-        if len(codes) < 2:
-            continue
+    for f in varying:
+        of_class = np.array(
+            [f.values.index(design.class_values(c)[f.name])
+             if c in design.counts() else -1 for c in design.classes]
+        )  # fmt: skip
         t, p = of_class[y_true], of_class[y_pred]
         by_level = {
-            str(codes[k]): accuracy(y_true[t == k], y_pred[t == k])
-            for k in range(len(codes))
+            value: accuracy(y_true[t == k], y_pred[t == k])
+            for k, value in enumerate(f.values)
             if np.any(t == k)
         }
-        out[name] = FactorFigures(
-            name=name,
-            accuracy=cage_estimate(t == p, cages, level, f"{name} accuracy"),
-            permutation=permutation_test(
-                t, p, cages, recordings, tuple(codes), n_permutations, seed
-            ),
-            four_class_by_level=by_level,
-            caveat=AGE_CONFOUND if name == "age" else "",
+        out[f.name] = FactorFigures(
+            name=f.name,
+            level=f.level,
+            accuracy=cage_estimate(t == p, design.cages, level, f"{f.name} accuracy"),
+            permutation=permutation_test(design, p, n_permutations, seed, test=f.name),
+            class_accuracy_by_level=by_level,
+            caveat=recording_confound(f.name) if f.level == "recording" else "",
         )
     return out
 
@@ -639,12 +603,12 @@ def summarize(
 
 @dataclass(frozen=True)
 class NullReference(_Record):
-    """Accuracies to read the CNN's against, besides ``chance = 1 / n_classes``.
+    """Accuracies to read the CNN's against, besides ``chance = 1 / k`` (``k`` classes).
 
     Attributes
     ----------
     chance
-        ``1 / n_classes``.
+        ``1 / k`` for the ``k`` classes the data hold.
     frequency_guess
         Expected out-of-fold accuracy, under the folds that ran, of a model that learned only
         its training folds' class frequencies and guesses in proportion to them. Holding out a
@@ -686,6 +650,7 @@ def null_reference(
 ) -> NullReference:
     """Chance, the training-frequency guess under ``folds`` and the permutation null mean."""
     guess = frequency_guess_accuracy(y, folds, n_classes)
+    k = len(np.unique(np.asarray(y)))
     assumes = (
         "a model that learned nothing guesses each class as often as its training folds hold "
         "it; one that leans further to the training majority scores lower still"
@@ -699,7 +664,7 @@ def null_reference(
         "classes evenly and keep this at chance. The permutation test keeps the predictions "
         "fixed, so its null stays near chance: against this bias it is conservative."
     )
-    return NullReference(1.0 / n_classes, guess, permutation.null_mean, assumes, note)
+    return NullReference(1.0 / max(k, 1), guess, permutation.null_mean, assumes, note)
 
 
 # --- the same run with several seeds -----------------------------------------------------------

@@ -225,8 +225,8 @@ def check_statistics(
 
     For each cage-effect SD:
 
-    * coverage of the cage-level t-interval and of the animal-level Wilson interval of
-      accuracy (true value: :func:`population_accuracy`);
+    * coverage of the cage-level interval (:func:`~.stats.cage_wilson_interval`) and of the
+      animal-level Wilson interval of accuracy (true value: :func:`population_accuracy`);
     * two classifiers of equal expected accuracy with independent cage effects: size of the
       sign-flip test and of the animal-level McNemar test, coverage of the t-interval of the
       difference (true value 0);
@@ -238,8 +238,12 @@ def check_statistics(
     """
     rng = np.random.default_rng(seed)
     y, cages, recs = design(n_cages, mice)
+    study = StudyDesign.from_arrays(y, cages, recs, classes=CLASSES)
     sexes = np.array([c[1] for c in CLASSES])
     sex_codes, sex_y = np.unique(sexes[y], return_inverse=True)
+    sex_study = StudyDesign.from_arrays(
+        sex_y, cages, recs, factors={"sex": sexes[y]}, classes=tuple(sex_codes)
+    )
     out = []
     for sd in cage_sds:
         keys = ("t", "wilson", "diff", "signflip", "mcnemar", "perm", "age4", "sex", "sexonly")
@@ -260,20 +264,18 @@ def check_statistics(
             hits["signflip"] += comp.test.p_value <= alpha
             hits["mcnemar"] += _mcnemar_p(right, other) <= alpha
             null = null_predictions(cages, sd, 4, rng)
-            perm = permutation_test(y, null, cages, recs, CLASSES, n_permutations, s)
+            perm = permutation_test(study, null, n_permutations, s)
             hits["perm"] += perm.p_value <= alpha
             age_only = age_only_predictions(y, cages, sd, rng)
-            four = permutation_test(y, age_only, cages, recs, CLASSES, n_permutations, s)
+            four = permutation_test(study, age_only, n_permutations, s)
             hits["age4"] += four.p_value <= alpha
-            sex = factor_figures(y, age_only, cages, recs, CLASSES, n_permutations, s)["sex"]
+            sex = factor_figures(study, age_only, n_permutations, s)["sex"]
             hits["sex"] += sex.permutation.p_value <= alpha
             guess = null_predictions(cages, sd, 2, rng)
-            sexonly = permutation_test(
-                sex_y, guess, cages, recs, tuple(sex_codes), n_permutations, s
-            )
+            sexonly = permutation_test(sex_study, guess, n_permutations, s)
             hits["sexonly"] += sexonly.p_value <= alpha
         rows = (
-            ("accuracy: cage-level t-interval", "coverage", "t"),
+            ("accuracy: cage-level interval (Wilson, design effect)", "coverage", "t"),
             ("accuracy: animal-level Wilson interval", "coverage", "wilson"),
             ("CNN - baseline: cage-level t-interval", "coverage", "diff"),
             ("CNN vs baseline: sign-flip test over cages", "size", "signflip"),
@@ -287,3 +289,157 @@ def check_statistics(
             nominal = alpha if kind == "size" else 0.95
             out.append(Check(name, kind, float(sd), nominal, hits[key] / n_reps, n_reps))
     return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How often one test of one design rejects at ``alpha`` on null cohorts.
+
+    ``by_animal`` and ``by_recording``: share of null cohorts with ``p <= alpha`` when the
+    predictions (or maps) are random but fixed per animal (the same in all its recordings)
+    or per cage-recording (shared by its animals); ``bound`` is ``alpha + 2 SE``. ``unit``,
+    ``n_labellings`` and ``min_p`` are the design's scheme for the test (``reason`` where it
+    allows none).
+    """
+
+    design: str
+    test: str
+    unit: str
+    n_labellings: int
+    exact: bool
+    min_p: float
+    by_animal: float
+    by_recording: float
+    n_cohorts: int
+    alpha: float
+    reason: str = ""
+
+    @property
+    def bound(self) -> float:
+        """``alpha`` plus two binomial standard errors over ``n_cohorts``."""
+        return self.alpha + 2 * float(np.sqrt(self.alpha * (1 - self.alpha) / self.n_cohorts))
+
+    @property
+    def holds(self) -> bool:
+        """Whether both rejection rates stay within :attr:`bound` (True for a test not run)."""
+        return bool(self.reason) or max(self.by_animal, self.by_recording) <= self.bound
+
+
+def _random_per(units: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    _, g = np.unique(units, return_inverse=True)
+    return rng.integers(0, k, g.max() + 1)[g]
+
+
+def calibrate_design(
+    name: str,
+    n_cohorts: int = 400,
+    n_permutations: int = 199,
+    alpha: float = 0.05,
+    seed: int = 0,
+    map_size: int = 3,
+) -> list[Calibration]:
+    """Rejection rates of the accuracy test, each factor test and the map test of the first
+    default comparison, on null cohorts of design ``name`` (:func:`design_cohort`).
+
+    Each cohort draws label-blind predictions fixed per animal and fixed per cage-recording,
+    and random maps (a cage effect, an animal effect and noise; ``map_size`` squared pixels);
+    no model is trained.
+    """
+    from dataclasses import replace as _replace
+
+    from napari_mousestop.explain.maps import ExplanationMap
+    from napari_mousestop.explain.stats import compare, default_contrasts
+    from napari_mousestop.io.geometry import grid_placement
+
+    cohort = design_cohort(name)
+    study = cohort.study()
+    rng = np.random.default_rng(seed)
+    present = np.unique(cohort.labels)
+    animal_key = np.char.add(np.char.add(cohort.cages, "\x00"), cohort.animals)
+    rec_key = np.char.add(np.char.add(cohort.cages, "\x00"), cohort.recordings)
+    factor_tests = [f.name for f in study.varying if f.varies] if len(study.varying) > 1 else []
+    tests = ["accuracy", *factor_tests]
+    contrasts = default_contrasts(study)
+    contrast = contrasts[0] if contrasts else None
+    hits = {t: [0, 0] for t in [*tests, "map"]}
+    map_meta: dict = {}
+    blank = ExplanationMap("m", np.zeros((len(cohort.labels), map_size, map_size)),
+                           grid_placement(map_size), cohort.classes, "input",
+                           ("sample", "y", "x"))  # fmt: skip
+    of_factor = {
+        f: np.array([study.factor(f).values.index(study.class_values(c)[f])
+                     if c in study.counts() else -1 for c in cohort.classes])
+        for f in factor_tests
+    }  # fmt: skip
+    for _ in range(n_cohorts):
+        s = int(rng.integers(2**31))
+        for j, key in enumerate((animal_key, rec_key)):
+            pred = present[_random_per(key, len(present), rng)]
+            for t in tests:
+                p = pred if t == "accuracy" else of_factor[t][pred]
+                res = permutation_test(study, p, n_permutations, s, test=t)
+                hits[t][j] += res.valid and res.p_value <= alpha
+            if contrast is None:
+                continue
+            shape = (map_size, map_size)
+            values = (rng.normal(0, 1, (len(np.unique(cohort.cages)), *shape))[
+                np.unique(cohort.cages, return_inverse=True)[1]]
+                + rng.normal(0, 1, (len(np.unique(key)), *shape))[
+                np.unique(key, return_inverse=True)[1]]
+                + rng.normal(0, 0.5, (len(cohort.labels), *shape)))  # fmt: skip
+            comp = compare(_replace(blank, data=values), cohort.labels, cohort.cages, contrast,
+                           n_permutations, alpha, "t", s, design=study)  # fmt: skip
+            hits["map"][j] += bool(comp.p_values.min() <= alpha)
+            map_meta = comp.meta
+    out = []
+    for t in tests:
+        sch = study.scheme_for(t)
+        out.append(Calibration(name, t, sch.unit, sch.n_labellings, sch.exact, sch.min_p,
+                               hits[t][0] / n_cohorts, hits[t][1] / n_cohorts, n_cohorts,
+                               alpha, sch.reason))  # fmt: skip
+    if contrast is not None:
+        out.append(Calibration(name, f"map: {contrast.name}", map_meta["unit"],
+                               map_meta["n_labellings"], map_meta["exact"], map_meta["min_p"],
+                               hits["map"][0] / n_cohorts, hits["map"][1] / n_cohorts,
+                               n_cohorts, alpha))  # fmt: skip
+    return out
+
+
+def interval_coverage(
+    n_reps: int = 1000,
+    accuracies: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95),
+    cage_counts: tuple[int, ...] = (6, 8, 12),
+    cage_sd: float = 1.0,
+    mice: int = 4,
+    seed: int = 0,
+) -> list[dict]:
+    """Coverage of the cage-level interval of accuracy (:func:`~.stats.cage_estimate`) and,
+    for comparison, of the former t-interval over per-cage accuracies, on simulated cohorts
+    of the paper's design with cage effects (SD ``cage_sd``, logit scale): one row per
+    accuracy and number of cages, with the share of intervals of zero width."""
+    from napari_mousestop.learning.stats import t_interval
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n_cages in cage_counts:
+        _, cages, _ = design(n_cages, mice)
+        ids, g = np.unique(cages, return_inverse=True)
+        for acc in accuracies:
+            truth = population_accuracy(acc, cage_sd)
+            hit = {"interval": 0, "t": 0, "t_zero_width": 0, "width": 0.0}
+            for _ in range(n_reps):
+                right = correct_with_cage_effect(cages, acc, cage_sd, rng)
+                i = cage_estimate(right, cages).interval
+                per_cage = np.bincount(g, weights=right) / np.bincount(g)
+                t = t_interval(per_cage)
+                hit["interval"] += i.low - 1e-12 <= truth <= i.high + 1e-12
+                hit["t"] += t.low - 1e-12 <= truth <= t.high + 1e-12
+                hit["t_zero_width"] += t.high - t.low == 0
+                hit["width"] += i.high - i.low
+            rows.append({
+                "n_cages": n_cages, "accuracy": acc, "truth": truth, "cage_sd": cage_sd,
+                "coverage": hit["interval"] / n_reps, "t_coverage": hit["t"] / n_reps,
+                "t_zero_width": hit["t_zero_width"] / n_reps,
+                "mean_width": hit["width"] / n_reps, "n_reps": n_reps,
+            })  # fmt: skip
+    return rows

@@ -126,14 +126,24 @@ def balanced_fold_groups(cages: np.ndarray, labels: np.ndarray) -> np.ndarray:
     members: dict[frozenset, list[str]] = {}
     for c in ids:
         members.setdefault(kind_of[c], []).append(str(c))
+    described = "; ".join(f"{len(v)} cage(s) holding {sorted(k)}" for k, v in members.items())
+    if len(members) < 2:
+        raise DatasetError(
+            f"dataset: balanced folds are not possible: every cage holds the same classes "
+            f"({described}), so there is nothing to balance (leave-one-cage-out folds already "
+            "keep every class in training); use --folds cage"
+        )
     n_folds = min(len(v) for v in members.values())
     if n_folds < 2:
-        described = "; ".join(
-            f"{len(v)} cage(s) holding classes {sorted(k)}" for k, v in members.items()
-        )
         raise DatasetError(
             f"dataset: balanced folds hold out one cage of each kind together and need at "
             f"least two cages of every kind, found {described}; use leave-one-cage-out folds"
+        )
+    if len({len(v) for v in members.values()}) > 1:
+        raise DatasetError(
+            f"dataset: balanced folds need the same number of cages of every kind, found "
+            f"{described}: some fold would hold out more cages of one kind and unbalance its "
+            "training set; use leave-one-cage-out folds (--folds cage)"
         )
     fold_of = {c: j % n_folds for group in members.values() for j, c in enumerate(group)}
     return np.array([fold_of[c] for c in cages])
@@ -147,8 +157,11 @@ def balanced_folds(
     Cages are grouped by the classes they hold (with one sex per cage: the male cages and the
     female cages; a cage holding a subset of a group's classes joins it). Each fold holds out
     one cage of every group together (sorted cage order within a group), so the training set
-    keeps the cohort's class balance. The smallest group sets the number of folds; extra cages
-    of larger groups are spread over the folds. Fold names join their cages with ``+``.
+    keeps the cohort's class balance. Where that is not possible the folds are refused with the
+    reason (:class:`~napari_mousestop.errors.DatasetError`): groups of different sizes (3 male
+    and 2 female cages), a group of one cage, or a single group (every cage holds every class,
+    e.g. mixed-sex cages: leave-one-cage-out folds are then already balanced). Fold names join
+    their cages with ``+``.
     """
     cages = np.asarray(cages, dtype=str)
     return _split(balanced_fold_groups(cages, labels), cages)
