@@ -54,7 +54,7 @@ import torch
 
 from napari_mousestop.explain.maps import input_maps
 from napari_mousestop.explain.run import out_of_fold
-from napari_mousestop.explain.stats import FACTORS, class_average, compare_all
+from napari_mousestop.explain.stats import class_average, compare_all, default_contrasts
 from napari_mousestop.learning.config import TrainConfig
 from napari_mousestop.learning.training import train_fold
 from napari_mousestop.synthetic.generate import PLANTED_PLACES, planted_histograms
@@ -239,24 +239,28 @@ def _retrained_cohort(ds, args, seed, which=("contribution", "occlusion_space"))
         null_maps[i + 1] = {m.name: m.data for m in explain(pfolds)}
     # factorial contrasts only (--contrasts): Holm over m comparisons needs P >= 20 m - 1
     # before any pixel can reach 0.05
-    chosen = [c for c in FACTORS if c.name in args.contrasts]
+    design = StudyDesign.from_dataset(ds)
+    chosen = [c for c in default_contrasts(design) if c.name in args.contrasts]
     cage_level, _ = compare_all(maps, ds.labels, ds.cages, chosen, primary=PRIMARY,
-                                n_permutations=args.permutations)  # fmt: skip
+                                n_permutations=args.permutations, design=design)  # fmt: skip
     families = {"primary": [PRIMARY], "secondary": [m.name for m in maps if m.name != PRIMARY]}
     retrained = retrained_comparisons(cage_level, {m.name: m for m in maps}, runs, null_maps,
-                                      ds.cages, "t", families, 0.05)  # fmt: skip
+                                      design, "t", families, 0.05)  # fmt: skip
     return SimpleNamespace(folds=folds, maps=maps, explain=explain, permuted=first_folds,
                            cage_level=cage_level, retrained=retrained)  # fmt: skip
 
 
 def _family_hits(results) -> dict[str, bool]:
-    return {
+    """Whether each family (and the secondary family's evidence and stop maps) has a
+    significant pixel; a part without maps is left out."""
+    evidence = [n for n in results if n not in (PRIMARY, "input")]
+    out = {
         "primary": any(c.mask.any() for c in results[PRIMARY]),
-        "secondary_evidence": any(
-            c.mask.any() for n in results if n not in (PRIMARY, "input") for c in results[n]
-        ),
         "secondary_stops": any(c.mask.any() for c in results["input"]),
     }
+    if evidence:
+        out["secondary_evidence"] = any(c.mask.any() for n in evidence for c in results[n])
+    return out
 
 
 def sanity(args) -> dict:
@@ -316,7 +320,7 @@ def sanity(args) -> dict:
     print("| test | primary (occlusion_space) | secondary: evidence maps | secondary: stop maps |")
     print("|---|---|---|---|")
     for kind, row in fwer.items():
-        print(f"| {kind} | " + " | ".join(f"{row.get(f, 0)}/{m}" for f in
+        print(f"| {kind} | " + " | ".join(f"{row[f]}/{m}" if f in row else "not computed" for f in
               ("primary", "secondary_evidence", "secondary_stops")) + " |")  # fmt: skip
     return {"randomisation": table, "power": {f"{a} | {b}": v for (a, b), v in power.items()},
             "fwer": fwer, "cohorts": args.cohorts, "seconds": time.perf_counter() - t0}  # fmt: skip
@@ -341,7 +345,7 @@ def main() -> None:
                     help="hold out one cage, or one female and one male cage together")  # fmt: skip
     ap.add_argument("--retrained", type=int, default=19,
                     help="sanity: permuted cross-validations per cohort")  # fmt: skip
-    ap.add_argument("--contrasts", nargs="+", default=[c.name for c in FACTORS],
+    ap.add_argument("--contrasts", nargs="+", default=["sex (F - M)", "age (A - J)", "sex x age"],
                     help="sanity: the factorial contrasts tested")  # fmt: skip
     ap.add_argument("--null-maps", nargs="+", default=["contribution", "occlusion_space"],
                     help="sanity: evidence maps of the null cohorts")  # fmt: skip
