@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -163,3 +164,36 @@ def test_stability_across_seeds(explained):
         assert share.shape[0] == nc.sizes["contrast"] and ((share >= 0) & (share <= 1)).all()
         assert set(np.unique(share)) <= {0.0, 0.5, 1.0}  # 2 seeds
     assert "## Stability across seeds" in (root / "maps" / "index.md").read_text()
+
+
+def test_retrained_p_values_count_the_observed_run_once():
+    from napari_mousestop.design import StudyDesign
+    from napari_mousestop.explain.retrained import retrained_comparisons
+    from napari_mousestop.explain.stats import compare_all, default_contrasts
+
+    ds = planted_dataset(n_cages=4, per_cage=1, n_intervals=2, n_bins=8)
+    design = StudyDesign.from_dataset(ds)
+    age = [c for c in default_contrasts(design) if c.name == "age (A - J)"]
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(len(ds), 4, 8, 8))
+    adult = np.isin(np.asarray(ds.classes)[ds.labels], ["AF", "AM"])
+    adult_classes = [ds.classes.index("AF"), ds.classes.index("AM")]
+    data[np.ix_(adult, adult_classes, [2], [2])] += 50  # observed: evidence for adults, there
+    m = ExplanationMap("occlusion_space", data, grid_placement(8), ds.classes, "occlusion",
+                       ("sample", "class", "y", "x"))  # fmt: skip
+    results, _ = compare_all([m], ds.labels, ds.cages, age, n_permutations=10, design=design)
+    drawn = design.scheme_for("accuracy").labellings(0)
+    others = [lab for lab in drawn if (lab != ds.labels).any()][:4]
+    runs = [SimpleNamespace(number=i + 1, labels=lab) for i, lab in enumerate(others)]
+    maps = {r.number: {"occlusion_space": rng.normal(size=data.shape)} for r in runs}
+    fam = {"primary": ["occlusion_space"]}
+    drawn_p = retrained_comparisons(results, {m.name: m}, runs, maps, design, "t", fam, 0.05)
+    c = drawn_p["occlusion_space"][0]
+    assert c.p_values.min() == pytest.approx(1 / 5) and c.meta["min_p"] == pytest.approx(1 / 5)
+    assert c.meta["confirmatory"] and not c.meta["exact"] and len(c.null_max) == 5
+    # every labelling retrained: the run on the observed labels is the observed run, counted once
+    every = [SimpleNamespace(number=0, labels=ds.labels.copy()), *runs]
+    exact = retrained_comparisons(results, {m.name: m}, every, maps, design, "t", fam, 0.05)
+    c = exact["occlusion_space"][0]
+    assert c.meta["exact"] and len(c.null_max) == 5 and c.p_values.min() == pytest.approx(1 / 5)
+    assert (c.p_values >= c.meta["min_p"] - 1e-12).all()
