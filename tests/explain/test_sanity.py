@@ -8,8 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from _planted import planted_dataset
+from napari_mousestop.cli.app import app
 from napari_mousestop.datasets.dataset import save_dataset
 from napari_mousestop.explain.maps import ExplanationMap
 from napari_mousestop.explain.sanity import (
@@ -32,7 +34,8 @@ P = 3  # retrained permutations of the tiny run
 @pytest.fixture(scope="module")
 def explained(tmp_path_factory):
     """A tiny run (4 cages, 2 epochs, 2 seeds, 3 retrained permutations) explained twice into
-    one folder (the first maps file kept as ``first.nc``)."""
+    one folder: by ``mousestop explain --sanity``, then by the API (the first maps file kept as
+    ``first.nc``)."""
     from napari_mousestop.explain.run import explain_run
 
     root = tmp_path_factory.mktemp("sanity")
@@ -41,11 +44,14 @@ def explained(tmp_path_factory):
     config = TrainConfig(epochs=2, lr=0.05, seed=1, channels=4)
     train_and_report(ds, root / "run", config, n_permutations=20, dataset_path=data, repeats=2,
                      retrain_permutations=P)  # fmt: skip
-    kw = {"which": ("contribution", "occlusion_space"), "stride": 3, "n_permutations": 20}
-    first = explain_run(root / "run", root / "maps", sanity=True, **kw)
+    args = ["explain", str(root / "run"), "-o", str(root / "maps"), "--sanity", "--stride", "3",
+            "--permutations", "20", "--quiet"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
     (root / "maps" / "maps.nc").rename(root / "first.nc")
-    first.file = root / "first.nc"
-    again = explain_run(root / "run", root / "maps", figures=False, **kw)  # the same folder
+    first = SimpleNamespace(file=root / "first.nc")
+    # the same folder and map settings: the permuted runs' maps are reused
+    again = explain_run(root / "run", root / "maps", figures=False, stride=3, n_permutations=20)
     return ds, root, first, again
 
 
