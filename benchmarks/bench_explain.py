@@ -52,6 +52,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from napari_mousestop.design import StudyDesign
 from napari_mousestop.explain.maps import input_maps
 from napari_mousestop.explain.run import out_of_fold
 from napari_mousestop.explain.stats import class_average, compare_all, default_contrasts
@@ -110,7 +111,12 @@ def planted(args) -> dict:
         maps, acc = explained(ds, args, seed)
         t1 = time.perf_counter()
         results, skipped = compare_all(
-            maps, ds.labels, ds.cages, primary=PRIMARY, n_permutations=args.permutations
+            maps,
+            ds.labels,
+            ds.cages,
+            primary=PRIMARY,
+            n_permutations=args.permutations,
+            design=StudyDesign.from_dataset(ds),
         )
         t2 = time.perf_counter()
         timings.append({"seed": seed, "train_and_maps_s": round(t1 - t0, 1),
@@ -167,7 +173,12 @@ def null(args) -> dict:
         maps, acc = explained(ds, args, seed)
         accs.append(acc)
         results, _ = compare_all(
-            maps, ds.labels, ds.cages, primary=PRIMARY, n_permutations=args.permutations
+            maps,
+            ds.labels,
+            ds.cages,
+            primary=PRIMARY,
+            n_permutations=args.permutations,
+            design=StudyDesign.from_dataset(ds),
         )
         hit_alone = False
         for name, comps in results.items():

@@ -24,6 +24,7 @@ _API = {
     "histograms": ["HistogramParams", "recording_stacks"],
     "datasets.dataset": ["Dataset", "load_dataset", "save_dataset"],
     "datasets.build": ["build_dataset"],
+    "design": ["StudyDesign"],
     "learning.config": ["TrainConfig"],
     "learning.model": ["ModelConfig", "StopCNN"],
     "learning.training": ["loco_cv", "train_final"],

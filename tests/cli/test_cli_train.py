@@ -40,13 +40,29 @@ def test_train_writes_the_run_folder(run):
     assert report["format"] == "napari-mousestop-run/2"
     cnn = report["cnn"]
     assert 0 <= cnn["accuracy"]["interval"]["low"] <= cnn["accuracy"]["value"]
-    assert cnn["accuracy"]["interval"]["method"] == "t over 4 cages (df 3)"
+    assert cnn["accuracy"]["interval"]["method"].startswith(
+        "Wilson on the cage-corrected effective n, t over 4 cages (df 3)"
+    )
     assert "independent" in cnn["animal_interval"]["assumes"]
     assert set(cnn["accuracy"]["per_cage"]) == {"cage0", "cage1", "cage2", "cage3"}
-    assert report["permutation"]["level"] == "design" and report["permutation"]["assumes"]
+    perm = report["permutation"]
+    assert perm["unit"] == "cage + recording within cage" and perm["assumes"]
+    # 4 cages: 6 sex x 16 age labellings, all used (not the 200 asked for), p >= 1/96
+    assert perm["n_labellings"] == 96 and perm["exact"] and perm["n_permutations"] == 96
+    assert perm["p_value"] >= perm["min_p"] == pytest.approx(1 / 96)
     assert set(report["factors"]) == {"sex", "age"}
-    assert report["factors"]["sex"]["permutation"]["level"] == "cage"
-    assert report["factors"]["age"]["permutation"]["level"] == "recording within cage"
+    assert report["factors"]["sex"]["permutation"]["unit"] == "cage"
+    assert report["factors"]["age"]["permutation"]["unit"] == "recording within cage"
+    # the design table and the tests: primary named in advance, the others Holm-adjusted
+    design = report["design"]
+    assert design["experimental_unit"] == "cage" and design["n_cages"] == 4
+    assert [(f["name"], f["level"]) for f in design["factors"]] == [
+        ("sex", "cage"), ("age", "recording")]  # fmt: skip
+    assert design["per_class"]["AM"]["cages"] == 2
+    roles = [(t["test"].split(":")[0], t["role"]) for t in report["tests"]]
+    assert roles[0] == ("accuracy", "primary") and all(r == "secondary" for _, r in roles[1:])
+    secondary = [t for t in report["tests"] if t["role"] == "secondary"]
+    assert all(t["p_holm"] >= t["p"] for t in secondary)
     # every baseline is compared with the CNN, none picked after the fact
     assert set(report["comparisons"]) == set(report["baselines"]) == {"pca_1nn", "pca_svm"}
     assert report["comparisons"]["pca_1nn"]["test"]["exact"] is True
@@ -63,7 +79,8 @@ def test_train_writes_the_run_folder(run):
     for png in ("confusion_matrix.png", "learning_curves.png", "accuracy_by_cage.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "report.md").read_text()
-    assert "Cross-validation results" in md
+    assert "Cross-validation results" in md and "## Design" in md
+    assert "Experimental unit: **cage**" in md and "p (Holm)" in md
     assert md.count("*Assumes:*") >= 8 and "recording order" in md
     oof = pd.read_csv(out / "predictions.csv")
     assert len(oof) == len(ds) and {"p_AM", "p_JM", "p_AF", "p_JF"} <= set(oof.columns)
@@ -80,7 +97,9 @@ def test_repeats_and_the_full_pipeline_permutation_test_are_reported(run):
     assert set(rep["per_class"]) == set(ds.classes)
     assert np.sum(rep["ensemble"]["confusion_matrix"]) == len(ds)
     retrained = report["retrained_permutation"]
-    assert retrained["n_permutations"] == 3 and retrained["level"] == "design"
+    assert retrained["n_permutations"] == 3 and retrained["unit"] == "cage + recording within cage"
+    assert report["tests"][0]["test"].startswith("accuracy: full-pipeline")
+    assert report["tests"][0]["role"] == "primary"
     assert retrained["observed"] == report["cnn"]["accuracy"]["value"]
     assert retrained["p_value"] in (0.25, 0.5, 0.75, 1.0)
     assert report["config"]["repeats"] == 2 and report["config"]["retrain_permutations"] == 3
@@ -95,9 +114,7 @@ def test_repeats_and_the_full_pipeline_permutation_test_are_reported(run):
     assert "ensemble" in pd.read_csv(out / "predictions.csv").columns
 
 
-def test_a_rerun_in_this_process_resumes_the_permutations_and_gives_the_same_report(
-    run, tmp_path
-):
+def test_a_rerun_in_this_process_resumes_the_permutations_and_gives_the_same_report(run, tmp_path):
     import shutil
 
     _, data, out, _ = run

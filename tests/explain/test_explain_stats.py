@@ -400,3 +400,21 @@ def test_several_planted_places_per_class_are_found_where_they_are(one_thread, s
     occ = {c.name: c for c in results["occlusion_space"]}
     for name in ("AF - AM", "JF - JM", "sex (F - M)", "sex x age"):
         assert occ[name].mask.any(), name  # the primary map finds them after adjustment
+
+
+def test_the_statistic_of_many_labellings_at_once_is_the_plain_t_of_each():
+    from napari_mousestop.explain.stats import _statistic
+
+    rng = np.random.default_rng(11)
+    units = rng.normal(5.0, 2.0, (8, 3, 3))
+    groups = np.array([[0, 1] * 4, [0, 0, 1, 1] * 2, [0, 1, 1, 0, 0, 1, 1, 0]])
+    for row, got in zip(groups, _statistic(units, groups, None, "t"), strict=True):
+        a, b = units[row == 0], units[row == 1]
+        var = a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b)
+        expect = (a.mean(0) - b.mean(0)) / np.sqrt(var + var.mean())
+        np.testing.assert_allclose(got, expect, rtol=1e-9)
+    pairs = np.arange(8).reshape(4, 2)
+    for row, got in zip(groups, _statistic(units, groups, pairs, "diff"), strict=True):
+        first = np.where(row[pairs[:, 0]] == 0, pairs[:, 0], pairs[:, 1])
+        second = pairs.sum(1) - first
+        np.testing.assert_allclose(got, (units[first] - units[second]).mean(0), rtol=1e-9)

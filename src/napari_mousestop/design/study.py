@@ -479,6 +479,11 @@ class StudyDesign:
                 return level
         return "none"
 
+    def units_at(self, level: str) -> np.ndarray:
+        """Each sample's unit at ``level`` (``"cage"``, ``"recording"``: a cage-recording,
+        ``"animal"``: an animal of a cage), numbered from 0."""
+        return self._unit_of[level]
+
     def factor(self, name: str) -> FactorLevel:
         """The :class:`FactorLevel` of ``name``."""
         for f in self.factors:

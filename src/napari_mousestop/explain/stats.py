@@ -305,8 +305,9 @@ class _Units:
     level: str
     dropped: int = 0
 
-    def groups(self, labelling: np.ndarray) -> np.ndarray:
-        return (np.asarray(labelling)[self.first] != self.positive_code).astype(np.int64)
+    def groups(self, labellings: np.ndarray) -> np.ndarray:
+        """Side of each unit (0: positive) under each labelling (rows)."""
+        return (np.asarray(labellings)[..., self.first] != self.positive_code).astype(np.int64)
 
 
 def _fallback_design(labels: np.ndarray, cages: np.ndarray, classes: Sequence[str]):
@@ -368,7 +369,7 @@ def _units(values: np.ndarray, design: StudyDesign, contrast: Contrast) -> _Unit
         raise ValueError(f"{contrast.name}: {scheme.reason}")
     f = sub.factor(tested)
     vals = values[keep]
-    unit_of = sub._unit_of[level]
+    unit_of = sub.units_at(level)
     dropped = 0
     if fine is not None:
         fvals = sub.factor_values[fine.name]
@@ -382,7 +383,7 @@ def _units(values: np.ndarray, design: StudyDesign, contrast: Contrast) -> _Unit
             if not scheme.valid:
                 raise ValueError(f"{contrast.name}: {scheme.reason}")
             level = sub.factor(tested).level
-            unit_of = sub._unit_of[level]
+            unit_of = sub.units_at(level)
             fvals = sub.factor_values[fine.name]
     units, first, cage, code = [], [], [], []
     lab = sub.labels
@@ -409,26 +410,46 @@ _SMOOTHING = 1.0
 
 
 def _statistic(
-    units: np.ndarray, group: np.ndarray, pairs: np.ndarray | None, statistic: str
+    units: np.ndarray, groups: np.ndarray, pairs: np.ndarray | None, statistic: str
 ) -> np.ndarray:
-    """Statistic of labelling ``group``: paired over cages (``pairs``) or Welch over units."""
+    """Statistic of each labelling (rows of ``groups``, 0: positive side), shape (k, *map):
+    paired over cages (``pairs``: each cage's two units) or Welch over units.
+
+    The smoothed t divides the difference by ``sqrt(var + floor)``, the floor being
+    :data:`_SMOOTHING` times the labelling's mean variance over the map.
+    """
+    groups = np.atleast_2d(groups)
+    shape = units.shape[1:]
+    u = units.reshape(len(units), -1)
+    u = u - u.mean(0)  # centred: the sums of squares below lose nothing to large offsets
+    k = len(groups)
     if pairs is not None:
-        first = np.where(group[pairs[:, 0]] == 0, pairs[:, 0], pairs[:, 1])
-        second = np.where(group[pairs[:, 0]] == 0, pairs[:, 1], pairs[:, 0])
-        d = units[first] - units[second]
-        diff = d.mean(0)
-        var = d.var(0, ddof=1) / len(d) if len(d) > 1 else np.zeros_like(diff)
+        m = len(pairs)
+        d = u[pairs[:, 0]] - u[pairs[:, 1]]  # first minus second unit of each cage
+        sign = np.where(groups[:, pairs[:, 0]] == 0, 1.0, -1.0)  # (k, m)
+        diff = sign @ d / m
+        if m > 1:
+            var = np.maximum((d**2).sum(0)[None] - m * diff**2, 0.0) / (m - 1) / m
+        else:
+            var = np.zeros_like(diff)
     else:
-        ua, ub = units[group == 0], units[group == 1]
-        diff = ua.mean(0) - ub.mean(0)
-        va = ua.var(0, ddof=1) / len(ua) if len(ua) > 1 else 0.0
-        vb = ub.var(0, ddof=1) / len(ub) if len(ub) > 1 else 0.0
-        var = va + vb + np.zeros_like(diff)
+        a = (groups == 0).astype(float)
+        b = 1.0 - a
+        na, nb = a.sum(1, keepdims=True), b.sum(1, keepdims=True)
+        ma, mb = a @ u / na, b @ u / nb
+        diff = ma - mb
+        u2 = u**2
+
+        def var_of(w, n, mean):
+            v = np.maximum(w @ u2 - n * mean**2, 0.0) / np.maximum(n - 1, 1) / n
+            return np.where(n > 1, v, 0.0)
+
+        var = var_of(a, na, ma) + var_of(b, nb, mb)
     if statistic == "diff":
-        return diff
+        return diff.reshape(k, *shape)
     # Variance floor: pixels where (almost) nobody stops would otherwise divide 0 by 0.
-    floor = _SMOOTHING * float(var.mean()) + 1e-30
-    return diff / np.sqrt(var + floor)
+    floor = _SMOOTHING * var.mean(1, keepdims=True) + 1e-30
+    return (diff / np.sqrt(var + floor)).reshape(k, *shape)
 
 
 @dataclass
@@ -562,19 +583,24 @@ def compare(
         sorted(group[u.cage == c].tolist()) == [0, 1] for c in np.unique(u.cage)
     )
     pairs = np.stack([np.flatnonzero(u.cage == c) for c in np.unique(u.cage)]) if paired else None
-    observed = _statistic(u.values, group, pairs, statistic)
+    observed = _statistic(u.values, group, pairs, statistic)[0]
     rng = np.random.default_rng(seed)
     if scheme.exact:
-        groups = [u.groups(lab) for lab in scheme.labellings(0)]
+        groups = u.groups(scheme.labellings(0))
     else:  # the observed labelling first, then random ones
-        groups = [group] + [u.groups(lab) for lab in scheme.labellings(n_permutations, rng)]
-    maxima = np.array([np.abs(_statistic(u.values, g, pairs, statistic)).max() for g in groups])
+        drawn = u.groups(scheme.labellings(n_permutations, rng))
+        groups = np.concatenate([group[None], drawn])
+    chunks = np.array_split(groups, max(1, len(groups) // 256))
+    maxima = np.concatenate([
+        np.abs(_statistic(u.values, g, pairs, statistic)).reshape(len(g), -1).max(1)
+        for g in chunks
+    ])  # fmt: skip
     # the observed labelling is among them and counts once, as it must
     ranked = np.sort(maxima)
     exceed = len(ranked) - np.searchsorted(ranked, np.abs(observed) - 1e-12, side="left")
     p = exceed / len(maxima)
     # the mirrored labelling (every unit's side swapped) gives the same |statistic|
-    mirrored = scheme.exact and any(np.array_equal(g, 1 - group) for g in groups)
+    mirrored = scheme.exact and bool(np.any(np.all(groups == 1 - group, axis=1)))
     n_total = scheme.n_labellings
     min_p = (2.0 if mirrored else 1.0) / n_total if scheme.exact else 1.0 / len(maxima)
     panels = class_average(maps, labels)

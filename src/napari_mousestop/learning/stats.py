@@ -528,10 +528,11 @@ def factor_figures(
         return {}
     y_true, y_pred = design.labels, np.asarray(y_pred)
     out = {}
+    present = design.counts()
     for f in varying:
         of_class = np.array(
-            [f.values.index(design.class_values(c)[f.name])
-             if c in design.counts() else -1 for c in design.classes]
+            [f.values.index(design.class_values(c)[f.name]) if c in present else -1
+             for c in design.classes]
         )  # fmt: skip
         t, p = of_class[y_true], of_class[y_pred]
         by_level = {

@@ -8,8 +8,14 @@ with **cage effects**: each cage gets a random shift (normal, SD ``cage_sd`` on 
 scale) shared by its animals and both recordings, the way cage-mates resemble each other.
 No model is trained; the predictions stand in for any classifier's out-of-fold output.
 
-Used by ``tests/test_stats.py`` (small, seeded) and ``benchmarks/bench_stats.py`` (the figures
-in ``docs/training.md``).
+:func:`design_cohort` builds the arrays (labels, cages, recordings, animals, factors) of the
+other study designs of issue 22 (:data:`DESIGNS`: sex only, three classes, genotype within or
+by cage, mixed-sex cages, unequal cages, 4 and 5 cages), for the tests of
+:mod:`napari_mousestop.design` and ``benchmarks/bench_designs.py``; :func:`interval_coverage`
+measures the cage-level interval at several accuracies and cage counts.
+
+Used by ``tests/learning/test_stats.py`` and ``tests/design`` (small, seeded) and
+``benchmarks/bench_stats.py`` and ``bench_designs.py`` (the figures in ``docs/training.md``).
 """
 
 from __future__ import annotations
@@ -288,120 +294,6 @@ def check_statistics(
         for name, kind, key in rows:
             nominal = alpha if kind == "size" else 0.95
             out.append(Check(name, kind, float(sd), nominal, hits[key] / n_reps, n_reps))
-    return out
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """How often one test of one design rejects at ``alpha`` on null cohorts.
-
-    ``by_animal`` and ``by_recording``: share of null cohorts with ``p <= alpha`` when the
-    predictions (or maps) are random but fixed per animal (the same in all its recordings)
-    or per cage-recording (shared by its animals); ``bound`` is ``alpha + 2 SE``. ``unit``,
-    ``n_labellings`` and ``min_p`` are the design's scheme for the test (``reason`` where it
-    allows none).
-    """
-
-    design: str
-    test: str
-    unit: str
-    n_labellings: int
-    exact: bool
-    min_p: float
-    by_animal: float
-    by_recording: float
-    n_cohorts: int
-    alpha: float
-    reason: str = ""
-
-    @property
-    def bound(self) -> float:
-        """``alpha`` plus two binomial standard errors over ``n_cohorts``."""
-        return self.alpha + 2 * float(np.sqrt(self.alpha * (1 - self.alpha) / self.n_cohorts))
-
-    @property
-    def holds(self) -> bool:
-        """Whether both rejection rates stay within :attr:`bound` (True for a test not run)."""
-        return bool(self.reason) or max(self.by_animal, self.by_recording) <= self.bound
-
-
-def _random_per(units: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    _, g = np.unique(units, return_inverse=True)
-    return rng.integers(0, k, g.max() + 1)[g]
-
-
-def calibrate_design(
-    name: str,
-    n_cohorts: int = 400,
-    n_permutations: int = 199,
-    alpha: float = 0.05,
-    seed: int = 0,
-    map_size: int = 3,
-) -> list[Calibration]:
-    """Rejection rates of the accuracy test, each factor test and the map test of the first
-    default comparison, on null cohorts of design ``name`` (:func:`design_cohort`).
-
-    Each cohort draws label-blind predictions fixed per animal and fixed per cage-recording,
-    and random maps (a cage effect, an animal effect and noise; ``map_size`` squared pixels);
-    no model is trained.
-    """
-    from dataclasses import replace as _replace
-
-    from napari_mousestop.explain.maps import ExplanationMap
-    from napari_mousestop.explain.stats import compare, default_contrasts
-    from napari_mousestop.io.geometry import grid_placement
-
-    cohort = design_cohort(name)
-    study = cohort.study()
-    rng = np.random.default_rng(seed)
-    present = np.unique(cohort.labels)
-    animal_key = np.char.add(np.char.add(cohort.cages, "\x00"), cohort.animals)
-    rec_key = np.char.add(np.char.add(cohort.cages, "\x00"), cohort.recordings)
-    factor_tests = [f.name for f in study.varying if f.varies] if len(study.varying) > 1 else []
-    tests = ["accuracy", *factor_tests]
-    contrasts = default_contrasts(study)
-    contrast = contrasts[0] if contrasts else None
-    hits = {t: [0, 0] for t in [*tests, "map"]}
-    map_meta: dict = {}
-    blank = ExplanationMap("m", np.zeros((len(cohort.labels), map_size, map_size)),
-                           grid_placement(map_size), cohort.classes, "input",
-                           ("sample", "y", "x"))  # fmt: skip
-    of_factor = {
-        f: np.array([study.factor(f).values.index(study.class_values(c)[f])
-                     if c in study.counts() else -1 for c in cohort.classes])
-        for f in factor_tests
-    }  # fmt: skip
-    for _ in range(n_cohorts):
-        s = int(rng.integers(2**31))
-        for j, key in enumerate((animal_key, rec_key)):
-            pred = present[_random_per(key, len(present), rng)]
-            for t in tests:
-                p = pred if t == "accuracy" else of_factor[t][pred]
-                res = permutation_test(study, p, n_permutations, s, test=t)
-                hits[t][j] += res.valid and res.p_value <= alpha
-            if contrast is None:
-                continue
-            shape = (map_size, map_size)
-            values = (rng.normal(0, 1, (len(np.unique(cohort.cages)), *shape))[
-                np.unique(cohort.cages, return_inverse=True)[1]]
-                + rng.normal(0, 1, (len(np.unique(key)), *shape))[
-                np.unique(key, return_inverse=True)[1]]
-                + rng.normal(0, 0.5, (len(cohort.labels), *shape)))  # fmt: skip
-            comp = compare(_replace(blank, data=values), cohort.labels, cohort.cages, contrast,
-                           n_permutations, alpha, "t", s, design=study)  # fmt: skip
-            hits["map"][j] += bool(comp.p_values.min() <= alpha)
-            map_meta = comp.meta
-    out = []
-    for t in tests:
-        sch = study.scheme_for(t)
-        out.append(Calibration(name, t, sch.unit, sch.n_labellings, sch.exact, sch.min_p,
-                               hits[t][0] / n_cohorts, hits[t][1] / n_cohorts, n_cohorts,
-                               alpha, sch.reason))  # fmt: skip
-    if contrast is not None:
-        out.append(Calibration(name, f"map: {contrast.name}", map_meta["unit"],
-                               map_meta["n_labellings"], map_meta["exact"], map_meta["min_p"],
-                               hits["map"][0] / n_cohorts, hits["map"][1] / n_cohorts,
-                               n_cohorts, alpha))  # fmt: skip
     return out
 
 
