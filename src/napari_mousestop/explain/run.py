@@ -310,6 +310,12 @@ def explain_run(
 ) -> dict[str, Any]:
     """Explain a training run folder: out-of-fold evidence, final-model activations, statistics.
 
+    When the run holds retrained permutations with their fold models
+    (``mousestop train --retrain-permutations P``), their out-of-fold maps are the null of every
+    map comparison (confirmatory p-values, :mod:`~napari_mousestop.explain.retrained`); when it
+    holds several seeds (``--repeats K``), the maps of every seed and their agreement are added
+    (:mod:`~napari_mousestop.explain.stability`).
+
     Parameters
     ----------
     run_dir
@@ -348,12 +354,6 @@ def explain_run(
     workers, scheduler
         Worker processes (or a running Dask scheduler) that explain the run's retrained
         permutations in parallel (:mod:`~napari_mousestop.explain.retrained`).
-
-    When the run holds retrained permutations with their fold models
-    (``mousestop train --retrain-permutations P``), their out-of-fold maps are the null of every
-    map comparison (confirmatory p-values, :mod:`~napari_mousestop.explain.retrained`); when it
-    holds several seeds (``--repeats K``), the maps of every seed and their agreement are added
-    (:mod:`~napari_mousestop.explain.stability`).
 
     Returns
     -------
