@@ -320,8 +320,8 @@ def sanity(args) -> dict:
     fwer = {"retrained": {}, "cage_level": {}}
     for i in range(args.cohorts):
         ds = planted_histograms(args.cages, args.per_cage, args.hours, args.bins, places=places,
-                                cage_effect=0.5, seed=1000 + i)  # fmt: skip
-        co = _retrained_cohort(ds, args, 1000 + i, which=args.null_maps)
+                                cage_effect=0.5, seed=args.first_null + i)  # fmt: skip
+        co = _retrained_cohort(ds, args, args.first_null + i, which=args.null_maps)
         for kind, res in (("retrained", co.retrained), ("cage_level", co.cage_level)):
             for fam, hit in _family_hits(res).items():
                 fwer[kind][fam] = fwer[kind].get(fam, 0) + hit
@@ -358,6 +358,8 @@ def main() -> None:
                     help="sanity: permuted cross-validations per cohort")  # fmt: skip
     ap.add_argument("--contrasts", nargs="+", default=["sex (F - M)", "age (A - J)", "sex x age"],
                     help="sanity: the factorial contrasts tested")  # fmt: skip
+    ap.add_argument("--first-null", type=int, default=1000,
+                    help="sanity: seed of the first null cohort (more cohorts: a later start)")
     ap.add_argument("--null-maps", nargs="+", default=["contribution", "occlusion_space"],
                     help="sanity: evidence maps of the null cohorts")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="write the results here too")
