@@ -25,7 +25,7 @@ from napari_mousestop.explain.stability import Stability, repeat_folds, stabilit
 from napari_mousestop.progress import ProgressCallback, notify
 
 
-class _Checks:
+class RunChecks:
     """The checks of one ``explain_run`` call (see :func:`~.run.explain_run`)."""
 
     def __init__(

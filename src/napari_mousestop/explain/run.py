@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_mousestop.explain.checks import _Checks
+from napari_mousestop.explain.checks import RunChecks
 from napari_mousestop.explain.maps import (
     ExplanationMap,
     HourProfile,
@@ -413,7 +413,7 @@ def explain_run(
     spatial = [m for m in per_sample if isinstance(m, ExplanationMap)]
     for m in spatial:
         m.meta["long_name"], m.meta["units"] = DESCRIBE[m.name][:2]
-    checks = _Checks(run, run_dir, out_dir, dataset, per_sample, geometry, classes, which, patch,
+    checks = RunChecks(run, run_dir, out_dir, dataset, per_sample, geometry, classes, which, patch,
                      stride, seed, workers, scheduler, progress)  # fmt: skip
     check = checks.sanity() if sanity else None
     step("statistics", 0, 1)

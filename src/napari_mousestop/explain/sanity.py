@@ -95,18 +95,11 @@ def randomised(model: StopCNN, stage: int, seed: int | Sequence[int]) -> StopCNN
 
 
 def _panels(m: ExplanationMap | HourProfile, labels: np.ndarray) -> np.ndarray:
-    """Class panels (class, ...) of per-animal maps: the evidence for g of the animals of g;
-    maps without a class axis (stop maps) give one panel per class of their animals."""
-    data = np.asarray(m.data, dtype=np.float64)
-    has_class = len(m.axes) > 1 and m.axes[1] == "class"
-    out = []
-    for g in range(int(labels.max()) + 1 if len(labels) else 0):
-        sel = labels == g
-        if not sel.any():
-            out.append(np.full(data.shape[2:] if has_class else data.shape[1:], np.nan))
-            continue
-        out.append(data[sel, g].mean(0) if has_class else data[sel].mean(0))
-    return np.stack(out)
+    """Class panels of per-animal maps (:func:`~napari_mousestop.explain.stats.class_average`:
+    the evidence for g of the animals of g; stop maps: the mean map of the animals of g)."""
+    from napari_mousestop.explain.stats import class_average
+
+    return np.asarray(class_average(m, labels).data, dtype=np.float64)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -388,11 +381,11 @@ def permuted_label_folds(
     labels = np.asarray(drawn[rng.integers(len(drawn))])
     jobs = [replace(j, keep_model=True) for j in cv_jobs(dataset, config, 1, labels, "sanity")]
     outputs = run_jobs(dataset, jobs)
-    folds = [
-        SimpleNamespace(model=outputs[j.id].model, scaler=outputs[j.id].scaler, test_index=j.test,
-                        labels=labels)  # fmt: skip
-        for j in jobs
-    ]
+    folds = []
+    for j in jobs:
+        out = outputs[j.id]
+        folds.append(SimpleNamespace(model=out.model, scaler=out.scaler, test_index=j.test,
+                                     labels=labels))  # fmt: skip
     return folds, (
         f"labels relabelled by the study's design ({scheme.unit}: {scheme.description}); one "
         "cross-validation trained for this check with the run's settings"
