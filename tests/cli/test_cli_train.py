@@ -35,6 +35,7 @@ def run(tmp_path_factory):
 def test_train_writes_the_run_folder(run):
     ds, data, out, output = run
     assert "CNN accuracy" in output and "cage-level interval" in output
+    assert "design: experimental unit cage; sex between cages; age within a cage" in output
     assert "CNN minus pca_1nn" in output and "CNN minus pca_svm" in output
     report = json.loads((out / "report.json").read_text())
     assert report["format"] == "napari-mousestop-run/2"

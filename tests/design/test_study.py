@@ -175,3 +175,11 @@ def test_a_few_random_labellings_of_a_small_design_are_not_an_exact_test():
     age = design_cohort("4 cages").study().scheme_for("age")
     assert age.p_value(np.zeros(4), 1.0) == pytest.approx(1 / 5)
     assert age.p_value(np.zeros(16), 1.0) == pytest.approx(1 / 16)
+
+
+def test_factors_that_do_not_make_the_classes_are_a_clear_error():
+    from napari_mousestop.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="not combinations of the factors"):
+        StudyDesign(np.array([0, 1]), ["c", "c"], ["r", "r"], ["a", "b"],
+                    {"sex": np.array(["M", "M"])}, ("AM", "JM"))  # fmt: skip

@@ -267,3 +267,26 @@ def test_repeats_give_the_spread_of_accuracy_and_the_ensemble_of_probabilities()
     assert rep.ensemble.accuracy.value == 0.75
     assert rep.ensemble.confusion_matrix == [[1, 1], [0, 2]]
     assert rep.to_dict()["accuracy"]["mean"] == 0.625
+
+
+def test_the_test_table_names_the_primary_test_and_holm_adjusts_the_rest():
+    from napari_mousestop.learning.report import table_of_tests
+
+    cohort = design_cohort("three classes")
+    study = cohort.study()
+    pred = cohort.labels.copy()
+    perm = permutation_test(study, pred, 100)
+    factors = factor_figures(study, pred, 100)
+    comp = compare_on_cages(cohort.labels, pred, np.zeros_like(pred), cohort.cages)
+    rows = table_of_tests(perm, factors, {"pca": comp})
+    assert [r["role"] for r in rows] == ["primary", "secondary", "secondary", "secondary"]
+    assert rows[0]["p"] == pytest.approx(1 / 64) and rows[0]["n_labellings"] == 64
+    sex = next(r for r in rows if r["test"].startswith("sex"))
+    assert (
+        np.isnan(sex["p"]) and np.isnan(sex["p_holm"]) and "classes the data lack" in sex["reason"]
+    )
+    ran = [r for r in rows[1:] if r["p"] == r["p"]]  # the two tests that ran: Holm over 2
+    assert [r["p_holm"] for r in ran] == pytest.approx(holm([r["p"] for r in ran]))
+    # the smaller p of the two is multiplied by 2 (Holm over the tests that ran)
+    smallest = min(ran, key=lambda r: r["p"])
+    assert smallest["p_holm"] == pytest.approx(min(1.0, 2 * smallest["p"]))

@@ -138,6 +138,9 @@ def train(
             scheduler=scheduler,
         )
     acc = rep.cnn.accuracy
+    if rep.design:
+        where = "; ".join(f"{f['name']} {f['where']}" for f in rep.design["factors"])
+        typer.echo(f"design: experimental unit {rep.design['experimental_unit']}; {where}")
     typer.echo(
         f"CNN accuracy {acc.value:.3f} (95% cage-level interval {acc.interval.low:.3f}-"
         f"{acc.interval.high:.3f}), balanced {rep.cnn.balanced_accuracy:.3f}, permutation "

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_mousestop.errors import DatasetError
+
 if TYPE_CHECKING:  # pragma: no cover
     from napari_mousestop.datasets.dataset import Dataset
 
@@ -381,7 +383,7 @@ class StudyDesign:
         for name, arr in (("cages", self.cages), ("recordings", self.recordings),
                           ("animals", self.animals), *factors.items()):  # fmt: skip
             if len(arr) != n:
-                raise ValueError(f"{name}: {len(arr)} values for {n} samples")
+                raise DatasetError(f"dataset: {name}: {len(arr)} values for {n} samples")
         _, self._cage = _codes(self.cages)
         _, self._rec = _codes(np.char.add(np.char.add(self.cages, "\x00"), self.recordings))
         _, self._animal = _codes(np.char.add(np.char.add(self.cages, "\x00"), self.animals))
@@ -404,9 +406,11 @@ class StudyDesign:
         self._class_of_combo = np.full(self._n_combos, -1, dtype=np.int64)
         self._class_of_combo[self._combo] = self.labels
         if n and np.any(self._class_of_combo[self._combo] != self.labels):
-            raise ValueError(
-                "the classes are not combinations of the factors "
-                f"{list(self.factor_values)}: one combination holds several classes"
+            bad = np.flatnonzero(self._class_of_combo[self._combo] != self.labels)[:5]
+            raise DatasetError(
+                f"dataset: the classes are not combinations of the factors "
+                f"{list(self.factor_values)}: samples {bad.tolist()} share their factor values "
+                "with samples of another class"
             )
 
     # --- construction ------------------------------------------------------------------------

@@ -136,7 +136,7 @@ class Report:
     tests
         Every test in one table: its role (the ``primary`` test named in advance, or one of
         the ``secondary`` family, Holm-adjusted together), unit, labellings, smallest p,
-        p and adjusted p, or why it was left out (:func:`test_table`).
+        p and adjusted p, or why it was left out (:func:`table_of_tests`).
     """
 
     classes: list[str]
@@ -318,7 +318,7 @@ def build_report(
         repeats=rep,
         retrained_permutation=retrained,
         design=design.to_dict(),
-        tests=test_table(perm, factors, comparisons, retrained),
+        tests=table_of_tests(perm, factors, comparisons, retrained),
     )
 
 
@@ -329,7 +329,7 @@ def _row(name: str, role: str, unit: str, scheme: str, n: int, exact: bool, min_
             "p": float(p), "p_holm": float(p), "reason": reason}  # fmt: skip
 
 
-def test_table(
+def table_of_tests(
     permutation: PermutationResult,
     factors: dict[str, FactorFigures],
     comparisons: dict[str, CageComparison],
