@@ -264,9 +264,24 @@ def explain(
         help="Run only this comparison (repeat for several), e.g. 'AF - JF' or 'sex (F - M)'; "
         "default: the 4 class pairs and the sex, age and sex x age contrasts.",
     ),
+    sanity: bool = typer.Option(
+        False,
+        help="Model randomisation check: flag map kinds whose maps barely change with "
+        "randomised or permuted-label models.",
+    ),
+    workers: int = typer.Option(
+        0, help="Worker processes that explain the run's retrained permutations (0: here)."
+    ),
+    scheduler: str = typer.Option(
+        None, help="Address of a running dask scheduler: explain the permutations there."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Out-of-fold evidence maps, final-model activations and class differences, over the cage.
+
+    With retrained permutations in the run (train --retrain-permutations P) the comparisons'
+    p-values are confirmatory (retrained null); with several seeds (--repeats K) the maps of
+    every seed and their agreement are added.
 
     Writes one maps file (maps.nc), the figures and index.md (each figure and how to read it).
     """
@@ -295,6 +310,9 @@ def explain(
             primary=primary,
             contrasts=contrast or None,
             progress=bar,
+            sanity=sanity,
+            workers=workers,
+            scheduler=scheduler,
         )
     finally:
         bar.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_mousestop.explain.checks import RunChecks
 from napari_mousestop.explain.maps import (
     ExplanationMap,
     HourProfile,
@@ -303,8 +304,17 @@ def explain_run(
     contrasts: Sequence[str] | None = None,
     figures: bool = True,
     progress: ProgressCallback | None = None,
+    sanity: bool = False,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Explain a training run folder: out-of-fold evidence, final-model activations, statistics.
+
+    When the run holds retrained permutations with their fold models
+    (``mousestop train --retrain-permutations P``), their out-of-fold maps are the null of every
+    map comparison (confirmatory p-values, :mod:`~napari_mousestop.explain.retrained`); when it
+    holds several seeds (``--repeats K``), the maps of every seed and their agreement are added
+    (:mod:`~napari_mousestop.explain.stability`).
 
     Parameters
     ----------
@@ -337,6 +347,13 @@ def explain_run(
         Called with a :class:`~napari_mousestop.progress.Progress` after each step; raising
         :class:`~napari_mousestop.errors.Cancelled` there stops the work. The message names the
         stage (``folds``, ``statistics``...); ``done`` and ``total`` count that stage's steps.
+    sanity
+        Also run the model randomisation check (:mod:`~napari_mousestop.explain.sanity`):
+        map kinds whose maps barely change with randomised or permuted-label models are
+        flagged "not sensitive to the model" in the figure titles, the index and the file.
+    workers, scheduler
+        Worker processes (or a running Dask scheduler) that explain the run's retrained
+        permutations in parallel (:mod:`~napari_mousestop.explain.retrained`).
 
     Returns
     -------
@@ -396,6 +413,9 @@ def explain_run(
     spatial = [m for m in per_sample if isinstance(m, ExplanationMap)]
     for m in spatial:
         m.meta["long_name"], m.meta["units"] = DESCRIBE[m.name][:2]
+    checks = RunChecks(run, run_dir, out_dir, dataset, per_sample, geometry, classes, which, patch,
+                     stride, seed, workers, scheduler, progress)  # fmt: skip
+    check = checks.sanity() if sanity else None
     step("statistics", 0, 1)
     chosen = default_contrasts(design)
     if contrasts is not None:
@@ -404,11 +424,17 @@ def explain_run(
             names = [c.name for c in chosen]
             raise ValueError(f"unknown comparisons {unknown or contrasts}; choose from {names}")
         chosen = [c for c in chosen if c.name in contrasts]
+    saved: list = []
     results, skipped = compare_all(
         spatial, labels, cages, chosen, primary, n_permutations, alpha, statistic, seed, design
     )
-    saved: list = []
-    variables: dict[str, tuple] = {}
+    results = checks.retrained(results, primary, alpha, statistic)
+    stable = checks.stability(
+        lambda maps: compare_all(maps, labels, cages, chosen, primary, n_permutations, alpha,
+                                 statistic, seed, design)[0]
+    )  # fmt: skip
+    saved += stable.maps if stable is not None else []
+    variables: dict[str, tuple] = {} if check is None else check.variables()
     figs: list[tuple[Path, str]] = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, m in enumerate(spatial):
@@ -424,6 +450,7 @@ def explain_run(
             continue
         what, units, how = DESCRIBE[m.name]
         scope = "data" if m.name == "input" else "out of fold"
+        what += "" if check is None else check.flag(m.name)
         figs.append((
             plot_class_grid(panels, out_dir / f"{m.name}.png", title=f"{m.name} ({scope}): {what}",
                             colorbar_label=units),
@@ -435,7 +462,8 @@ def explain_run(
                 plot_comparisons(
                     comps, out_dir / f"{m.name}_differences.png", units=units,
                     title=f"{m.name}: differences of the class panels; dots: p <= {alpha} "
-                    f"adjusted over the {family} family's maps and comparisons",
+                    f"adjusted over the {family} family's maps and comparisons"
+                    + ("" if check is None else check.flag(m.name)),
                 ),
                 f"class panel differences of `{m.name}`: red where the first classes are higher, "
                 f"blue where the second are; dots significant (adjusted, {family} family).",
@@ -449,7 +477,8 @@ def explain_run(
             what, ylabel = HOURS[m.name]
             figs.append((
                 plot_hours(avg, m, labels, out_dir / f"{m.name}.png",
-                           title=f"{m.name}, out of fold: {what}", ylabel=ylabel),
+                           title=f"{m.name}, out of fold: {what}"
+                           + ("" if check is None else check.flag(m.name)), ylabel=ylabel),
                 f"hour by hour: {what} (class means with a standard-error band, then every "
                 "animal); the hours with large values carry the evidence.",
             ))  # fmt: skip
@@ -483,6 +512,8 @@ def explain_run(
         "recording": ("sample", np.asarray(dataset.recordings).astype(str)),
         "label": ("sample", np.asarray(classes)[labels].astype(str)),
     }
+    coords.update({} if check is None else check.coords())
+    coords.update({} if stable is None else {"seed": ("seed", stable.seeds)})
     first = next((c for c in results.values() if c), [])
     schemes = {c.name: c.meta["scheme"] for c in first}
     if first:
@@ -516,6 +547,7 @@ def explain_run(
         "the second (positive: first higher); for evidence maps a class panel is the evidence "
         "for that class averaged over its animals",
         "notes": NOTES + scheme_notes(schemes, skipped),
+        **checks.attrs(check, stable),
     }
     step("writing", 0, 1)
     path = save_maps(saved, out_dir / "maps.nc", attrs, variables, coords)
@@ -525,7 +557,8 @@ def explain_run(
             out_dir / "index.md",
             "Explanation maps",
             [(p, how) for p, how in figs],
-            notes=_index_notes(path, primary, alpha, skipped, schemes),
+            notes=_index_notes(path, primary, alpha, skipped, schemes)
+            + checks.lines(check, stable),
         )
     names = [m.name for m in saved] + list(variables)
     return ExplanationRun(
@@ -547,9 +580,10 @@ NOTES = [
     "evidence for AF minus its evidence for AM, the same quantity for every animal) between "
     "cage units: where the evidence separates the classes.",
     "Out-of-fold evidence maps are not exactly exchangeable under the null (each fold model "
-    "learnt from the other cages' labels): treat their tests as exploratory; confirmatory claims "
-    "need a permutation test that retrains the models on permuted labels. The stop maps "
-    "(`input`) are tested exactly.",
+    "learnt from the other cages' labels): treat their cage-level tests as exploratory; "
+    "confirmatory claims need the retrained null (train with --retrain-permutations; then every "
+    "comparison uses it, see the section on confirmatory p-values). The stop maps (`input`) are "
+    "tested exactly.",
 ]
 
 

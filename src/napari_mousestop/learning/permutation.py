@@ -18,7 +18,10 @@ resumes where it stopped, and a larger test reuses the permutations already done
 number of permutations asked for or the order in which they finish. Where the design allows
 no more distinct labellings than the permutations asked for, every labelling is retrained once
 (an exact test, ``n_labellings`` cross-validations); where it allows none, there is no test
-and no job, and the result says why.
+and no job, and the result says why. With a folder, each permutation's fold models are kept too
+(``FOLDER/perm_NNNNN/fold_K.pt``, listed with the indices they held out in the permutation's
+file): ``mousestop explain`` recomputes their out-of-fold maps as the null of its map
+comparisons (:mod:`napari_mousestop.explain.retrained`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +121,7 @@ class PermutationPlan:
         self.key = run_key(dataset, config)
         self.accuracy: dict[int, float] = {}
         self._done: dict[int, dict[str, FoldOutput]] = {}
+        self._fold_files: dict[str, dict] = {}
         for i in range(self.n):
             found = self._load(i)
             if found is not None:
@@ -132,6 +137,8 @@ class PermutationPlan:
             self._labels[i] = labels
             progress = {"stage": "permutation", "permutation": i + 1, "n_permutations": self.n}
             jobs = cv_jobs(dataset, config, 1, labels, prefix=f"perm/{i}", progress=progress)
+            if self.folder is not None:  # fold models kept: explain's retrained map null
+                jobs = [replace(j, keep_model=True) for j in jobs]
             self._jobs_of[i] = jobs
             self.jobs += jobs
 
@@ -166,7 +173,7 @@ class PermutationPlan:
             return
         i = int(job.id.split("/")[1])
         done = self._done.setdefault(i, {})
-        done[job.id] = output
+        done[job.id] = self._keep_fold(i, job, output)
         jobs = self._jobs_of[i]
         if len(done) < len(jobs):
             return
@@ -186,12 +193,37 @@ class PermutationPlan:
                 "labels": y.tolist(),
                 "predicted": pred.tolist(),
                 "unit": self.scheme.unit,
+                "folds": [self._fold_files[j.id] for j in jobs if j.id in self._fold_files],
                 "config": self.config.to_dict(),
             }
             try:
                 write_text_atomic(path, json.dumps(doc))
             except OSError as exc:
                 log.warning("cannot keep permutation %d in %s: %s", i + 1, path, exc)
+
+    def _keep_fold(self, i: int, job: FoldJob, output: FoldOutput):
+        """Write the fold model of permutation ``i`` to ``FOLDER/perm_NNNNN/fold_K.pt`` (what
+        ``mousestop explain`` needs for the out-of-fold maps of the permuted run) and keep
+        only its held-out probabilities in memory."""
+        if self.folder is None or output.model is None:
+            return output
+        from napari_mousestop.learning.checkpoint import make_checkpoint, save_checkpoint
+
+        name = f"perm_{i + 1:05d}/fold_{job.id.rsplit('/', 1)[1]}.pt"
+        meta = {
+            "held_out_cages": sorted(str(c) for c in np.unique(self.dataset.cages[job.test])),
+            "test_index": np.asarray(job.test).tolist(),
+            "permutation": i + 1,
+            "labels": "permuted (see the permutation's json)",
+        }
+        try:
+            ckpt = make_checkpoint(output.model, output.scaler, self.dataset, job.config, meta)
+            save_checkpoint(self.folder / name, ckpt)
+        except OSError as exc:
+            log.warning("cannot keep permutation %d's fold model in %s: %s", i + 1, name, exc)
+            return replace(output, model=None)
+        self._fold_files[job.id] = {"model": name, "test_index": meta["test_index"]}
+        return replace(output, model=None)
 
     def result(self, observed: float) -> PermutationResult:
         """The test of ``observed`` (the accuracy of the run with the same settings and seed)
