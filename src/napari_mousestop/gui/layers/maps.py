@@ -67,6 +67,10 @@ class Panels:
         What red and blue mean for each contrast (``"AF higher than AM"``...).
     diff_placement
         Placement of the differences (the panels' by default).
+    diff_axis
+        What the leading axis of ``difference`` is: ``"contrast"`` (one difference per
+        contrast), or ``"channel"`` (one contrast, one difference per channel of activation
+        panels).
     """
 
     name: str
@@ -82,6 +86,7 @@ class Panels:
     red: tuple[str, ...] = ()
     blue: tuple[str, ...] = ()
     diff_placement: Placement | None = None
+    diff_axis: str = "contrast"
 
 
 def grid_shape(n: int) -> tuple[int, int]:
@@ -311,19 +316,20 @@ def panel_layers(
     where += [(below + tall, 0.0), (below + tall, bar_w - 0.6 * tall * len(texts[-1]))]
     contrast_texts: list[LayerDataTuple] = []
     rings: list[LayerDataTuple] = []
-    if p.difference is not None and len(p.contrasts) and not channel:
+    by_channel = p.diff_axis == "channel"
+    if p.difference is not None and len(p.contrasts) and channel == by_channel:
         dp = p.diff_placement or p.placement
         oy, ox = 0.0, cols * pitch_x + 2.0 * tall
         origins.append((oy, ox))
         dlim = _limits(p.difference, symmetric=True)
-        n_c = len(p.contrasts)
+        axis = p.diff_axis
         layers.append((
             np.asarray(p.difference, dtype=np.float32),
             {
                 "name": f"{p.name}: difference",
                 "scale": (1.0, *dp.scale),
                 "translate": (0.0, dp.translate[0] + oy, dp.translate[1] + ox),
-                "axis_labels": ("contrast", *SPACE_LABELS),
+                "axis_labels": (axis, *SPACE_LABELS),
                 "units": ("", *SPACE_UNITS),
                 "colormap": DIFFERENCE_COLORMAP,
                 "contrast_limits": dlim,
@@ -338,17 +344,22 @@ def panel_layers(
         by = oy + fy + 0.5 * tall
         bars.append((by, ox, fx, bar_h, DIFFERENCE_COLORMAP, dlim))
         dbelow = by + bar_h + 0.2 * tall
-        ks = np.repeat(np.arange(n_c, dtype=float), 3)
-        pos = np.tile([[oy - 0.3 * tall, ox], [dbelow + tall, ox], [dbelow + 2.2 * tall, ox]],
-                      (n_c, 1))  # fmt: skip
+        spots = [(oy - 0.3 * tall, ox), (dbelow + tall, ox), (dbelow + 2.2 * tall, ox)]
         strings = []
         for c, b, r in zip(p.contrasts, p.blue, p.red, strict=True):
             strings += [f"{c} (difference)", f"blue, {_fmt(dlim[0])}: {b}",
                         f"red, {_fmt(dlim[1])}: {r}"]  # fmt: skip
-        contrast_texts.append(outlined_text(
-            np.column_stack([ks, pos]), strings, f"{p.name}: contrast labels", text, ndim=3,
-            axis_labels=("contrast", *SPACE_LABELS), units=("", *SPACE_UNITS),
-        ))  # fmt: skip
+        if by_channel or len(p.contrasts) == 1:  # one contrast: its labels drawn once
+            texts += strings[:3]
+            where += spots
+        else:
+            n_c = len(p.contrasts)
+            ks = np.repeat(np.arange(n_c, dtype=float), 3)
+            contrast_texts.append(outlined_text(
+                np.column_stack([ks, np.tile(spots, (n_c, 1))]), strings,
+                f"{p.name}: contrast labels", text, ndim=3,
+                axis_labels=(axis, *SPACE_LABELS), units=("", *SPACE_UNITS),
+            ))  # fmt: skip
         if p.significant is not None:
             c, r, q = np.nonzero(np.asarray(p.significant, dtype=bool))
             ys, xs = dp.centres(p.significant.shape[-2:])
@@ -361,7 +372,7 @@ def panel_layers(
                     "size": 0.7 * float(min(dp.scale)),
                     "face_color": "black",
                     "border_width": 0.0,
-                    "axis_labels": ("contrast", *SPACE_LABELS),
+                    "axis_labels": (axis, *SPACE_LABELS),
                     "units": ("", *SPACE_UNITS),
                     "metadata": {**meta, "role": "significant"},
                 },
