@@ -160,9 +160,10 @@ def _k_class_dataset(k: int, names: tuple[str, ...]) -> Dataset:
     """The tiny dataset's first ``k`` classes, renamed ``names``."""
     ds = tiny_dataset()
     keep = ds.labels < k
-    return Dataset(X=ds.X[keep], labels=ds.labels[keep], cages=ds.cages[keep],
+    labels = ds.labels[keep]
+    return Dataset(X=ds.X[keep], labels=labels, cages=ds.cages[keep],
                    recordings=ds.recordings[keep], animals=ds.animals[keep], params=ds.params,
-                   classes=names, factors={"group": np.asarray(names)[ds.labels[keep]]})  # fmt: skip
+                   classes=names, factors={"group": np.asarray(names)[labels]})  # fmt: skip
 
 
 @pytest.mark.parametrize(
