@@ -24,8 +24,8 @@ def _maps_file(folder, classes=CLASSES):
     pooled = feature_map_placement(30, 9, 2)
     ramp = np.linspace(0, 1, 11)[None, :] * np.ones((11, 1))
     panels = np.stack([(i + 1) * (1 + ramp) for i in range(k)])
-    occ = ExplanationMap("occlusion_space", panels, pooled, classes, "occlusion",
-                         meta={"n_per_class": [3 + i for i in range(k)], "units": "logit"})  # fmt: skip
+    meta = {"n_per_class": [3 + i for i in range(k)], "units": "logit"}
+    occ = ExplanationMap("occlusion_space", panels, pooled, classes, "occlusion", meta=meta)
     diff = np.stack([np.full((11, 11), -1.0), np.full((11, 11), 2.0)])
     legends = {c: {"red": f"{c.split(' - ')[0]} higher", "blue": f"{c.split(' - ')[1]} higher"}
                for c in CONTRASTS}  # fmt: skip
