@@ -50,6 +50,11 @@ POLL_S = 0.1
 _RUNNING: set = set()  # job processes alive in this interpreter (ended at exit)
 
 
+class Ended(str):
+    """Yielded by :func:`run_in_process` when a cancelled job's process had to be ended (it did
+    not stop within :data:`CANCEL_GRACE_S`); the text says so."""
+
+
 class JobError(MousestopError, RuntimeError):
     """A job's process failed with an exception that could not be sent back as it was, or
     ended without a word (killed, crashed); the message says what happened."""
@@ -153,6 +158,9 @@ def run_in_process(fn: Callable, stop: threading.Event) -> Generator[Any, None, 
                 kind, payload = pickle.loads(items.get(timeout=POLL_S))
             except queue.Empty:
                 if stopped_at is not None and time.monotonic() - stopped_at > CANCEL_GRACE_S:
+                    _end_process(proc)
+                    yield Ended(f"cancelled; the job did not stop within {CANCEL_GRACE_S:g} s "
+                                "and its process was ended")  # fmt: skip
                     return None
                 if not proc.is_alive():
                     try:  # its last words may still be in the pipe
@@ -233,12 +241,10 @@ def stream(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
     return out.get("value")
 
 
-def _stop_job(stop: threading.Event, worker: Any, *_: Any) -> None:
+def _stop_job(stop: threading.Event, *_: Any) -> None:
+    """Ask a job to stop. The worker is not quit: its generator sees ``stop`` by itself and
+    returns, so that its clean-up (ending the job's process) always runs on its thread."""
     stop.set()
-    try:
-        worker.quit()
-    except RuntimeError:  # the worker's Qt side is already gone
-        pass
 
 
 def notify_error(exc: BaseException | str) -> None:
@@ -263,6 +269,7 @@ class JobWidget(QWidget):
         self._pbar: Any = None
         self._pending: deque = deque()
         self._draining = False
+        self._ended = ""
         self.setLayout(QVBoxLayout())
         self.layout().setContentsMargins(4, 4, 4, 4)
         self.run_button = QPushButton("Run")
@@ -319,7 +326,7 @@ class JobWidget(QWidget):
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_worker_finished)
-        self.destroyed.connect(partial(_stop_job, stop, worker))
+        self.destroyed.connect(partial(_stop_job, stop))
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText(f"{description or 'running'}...")
@@ -362,7 +369,7 @@ class JobWidget(QWidget):
         """Ask the running job to stop; the viewer stays usable meanwhile."""
         if self._stop is not None and self.worker is not None:
             self.status.setText("cancelling...")
-            _stop_job(self._stop, self.worker)
+            _stop_job(self._stop)
 
     # Signals of the job are handled strictly one after the other, in order: napari's
     # progress widget (and layer insertion) process Qt events, which would otherwise run a
@@ -392,7 +399,9 @@ class JobWidget(QWidget):
         self._post(self._on_finished)
 
     def _handle_item(self, item: Any) -> None:
-        if self._stop is not None and not self._stop.is_set():
+        if isinstance(item, Ended):
+            self._ended = str(item)
+        elif self._stop is not None and not self._stop.is_set():
             if isinstance(item, Progress):
                 self.on_progress(item)
             else:
@@ -414,7 +423,8 @@ class JobWidget(QWidget):
 
     def _on_finished(self) -> None:
         if self._stop is not None and self._stop.is_set():
-            self.status.setText("cancelled")
+            self.status.setText(self._ended or "cancelled")
+        self._ended = ""
         pbar = self._pbar
         self._pbar = None
         self.worker = None
@@ -436,4 +446,12 @@ class JobWidget(QWidget):
         return super().event(event)
 
 
-__all__ = ["CANCEL_GRACE_S", "JobError", "JobWidget", "notify_error", "run_in_process", "stream"]
+__all__ = [
+    "CANCEL_GRACE_S",
+    "Ended",
+    "JobError",
+    "JobWidget",
+    "notify_error",
+    "run_in_process",
+    "stream",
+]
