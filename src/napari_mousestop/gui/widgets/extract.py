@@ -172,4 +172,6 @@ class ExtractWidget(JobWidget):
         n, dataset, out = result
         self.dataset = dataset
         where = f"; dataset written to {out}" if out else ""
+        if self.input_kind.value == "cohort CSV":
+            where += "; shown as one mosaic of the cohort by class and cage"
         self.status.setText(f"{n} recording(s) extracted{where}")
