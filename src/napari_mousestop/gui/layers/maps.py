@@ -360,7 +360,7 @@ def panel_layers(
                 f"{p.name}: contrast labels", text, ndim=3,
                 axis_labels=(axis, *SPACE_LABELS), units=("", *SPACE_UNITS),
             ))  # fmt: skip
-        if p.significant is not None:
+        if p.significant is not None and np.any(p.significant):  # no layer for no rings
             c, r, q = np.nonzero(np.asarray(p.significant, dtype=bool))
             ys, xs = dp.centres(p.significant.shape[-2:])
             pts = np.column_stack([c, ys[r] + oy, xs[q] + ox]).astype(float).reshape(-1, 3)

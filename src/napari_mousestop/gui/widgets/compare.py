@@ -14,9 +14,12 @@ slider named ``channel`` (or the channel field here) moves every panel and the d
 
 from __future__ import annotations
 
+import threading
+from functools import partial
 from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel
 
 from napari_mousestop.explain.classmaps import MAP_LABELS, MAPS, ClassMaps, class_maps
@@ -70,6 +73,8 @@ class CompareWidget(JobWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         self.maps: ClassMaps | None = None
+        self._adding: list = []  # layer data tuples still to add
+        self._channel_wanted = 0
         self._layout = load_layout()
         self.run_dir = FileEdit(
             label="run folder",
@@ -215,17 +220,12 @@ class CompareWidget(JobWidget):
             "n_permutations": int(self.n_permutations.value),
         }
 
-        def job(emit: Any, should_stop: Any) -> ClassMaps:
-            from napari_mousestop.errors import Cancelled
-
-            def progress(p: Any) -> None:
-                if should_stop():
-                    raise Cancelled("cancelled")
-                emit(p)
-
-            return class_maps(**kwargs, progress=progress)
-
-        return self.start_job(job, lambda _: None, self.show_maps, 0, "computing class maps")
+        worker = self.start_job(
+            partial(compare_job, kwargs), lambda _: None, self.show_maps, 0, "computing class maps"
+        )
+        if worker is not None:
+            threading.Thread(target=_warm_units, name="mousestop-units", daemon=True).start()
+        return worker
 
     def fit_to_model(self, kernel_sizes: Any, channels: int) -> None:
         """Offer the branches (kernel sizes) and channels of the model whose maps are shown."""
@@ -235,27 +235,49 @@ class CompareWidget(JobWidget):
         self.channel.max = max(int(channels) - 1, 0)
 
     # -- showing --------------------------------------------------------------------------------
-    def show_maps(self, maps: ClassMaps) -> None:
-        """Replace this widget's layers by the panels of ``maps`` (added in one batch) and hide
-        the other layers (they would lie under the panels)."""
-        from napari.layers import Layer
+    @property
+    def running(self) -> bool:
+        """Whether a job runs, or its layers are still being added."""
+        return super().running or bool(self._adding)
 
-        channel = int(self.channel.value)  # adding layers moves the slider: keep the choice
+    def show_maps(self, maps: ClassMaps) -> None:
+        """Replace this widget's layers by the panels of ``maps`` and hide the other layers
+        (they would lie under the panels).
+
+        The layers are added one per turn of napari's event loop (each new kind of layer costs
+        napari a first drawing), so that no single pause of the viewer holds them all.
+        """
+        self._channel_wanted = int(self.channel.value)  # adding layers moves the slider
         self.maps = maps
         self.set_classes(maps.classes)
         self.fit_to_model(maps.meta.get("kernel_sizes", [maps.kernel_size]),
                           maps.meta.get("channels", maps.n_channels))  # fmt: skip
         self.channel.enabled = maps.n_channels > 1
-        new = [Layer.create(*t) for t in panel_layers(maps_panels(maps), self._layout)]
-        old = [lyr for lyr in self.viewer.layers if self._own(lyr)]
-        for layer in self.viewer.layers:
-            if not self._own(layer):
-                layer.visible = False
-        for layer in old:
+        for layer in [lyr for lyr in self.viewer.layers if self._own(lyr)]:
             self.viewer.layers.remove(layer)
-        self.viewer.layers.extend(new)
+        for layer in self.viewer.layers:
+            layer.visible = False
+        self._adding = list(panel_layers(maps_panels(maps), self._layout))
+        self.status.setText("showing the class maps...")
+        QTimer.singleShot(0, self._add_next)
+
+    def _add_next(self) -> None:
+        from napari.layers import Layer
+
+        if not self._adding:
+            return
+        self.viewer.add_layer(Layer.create(*self._adding.pop(0)))
+        if self._adding:
+            QTimer.singleShot(0, self._add_next)
+        else:
+            self._shown()
+
+    def _shown(self) -> None:
+        maps = self.maps
+        if maps is None:
+            return
         self.viewer.reset_view()
-        self.channel.value = min(channel, maps.n_channels - 1)
+        self.channel.value = min(self._channel_wanted, maps.n_channels - 1)
         self.set_channel()
         sig = ""
         if maps.mask is not None:
@@ -292,6 +314,31 @@ class CompareWidget(JobWidget):
 
     def _own(self, layer: Any) -> bool:
         return layer.name.startswith(PREFIX + " ")
+
+
+def _warm_units() -> None:
+    """Build napari's unit registry (pint) while the job runs: the first layer with units
+    builds it otherwise, a pause of the viewer of one to several seconds."""
+    try:
+        import pint
+
+        pint.get_application_registry().pixel  # noqa: B018 - the lookup builds the registry
+    except Exception:  # noqa: BLE001 - only a head start: napari builds it again if this fails
+        pass
+
+
+def compare_job(kwargs: dict, emit: Any, should_stop: Any) -> ClassMaps:
+    """The Compare widget's job (picklable: it runs in a process of its own): read the files and
+    compute the class maps (:func:`~napari_mousestop.explain.classmaps.class_maps`), sending
+    its progress, stopping at Cancel."""
+    from napari_mousestop.errors import Cancelled
+
+    def progress(p: Any) -> None:
+        if should_stop():
+            raise Cancelled("cancelled")
+        emit(p)
+
+    return class_maps(**kwargs, progress=progress)
 
 
 def _path(edit: FileEdit, what: str) -> str:
