@@ -254,8 +254,9 @@ def panel_layers(
         Layer data tuples, bottom first: ``"<map>: classes"`` (every class panel, slider
         ``channel`` for activation maps; metadata ``"cells"``: each class's name, n and cell
         in cm), ``"<map>: difference"`` (slider ``contrast``), ``"<map>: colour bars"``,
-        ``"<map>: layout"``, ``"<map>: significant"``, ``"<map>: labels"`` (class names and
-        n, colour bar ends, layout labels: outlined text) and ``"<map>: contrast labels"`` (the
+        ``"<map>: layout"``, ``"<map>: significant"`` (only with significant places),
+        ``"<map>: labels"`` (class names and n, colour bar ends, the layout's labels in the
+        first panel: outlined text) and ``"<map>: contrast labels"`` (the
         contrast shown and what red and blue mean).
     """
     layout = layout or load_layout()
@@ -383,13 +384,12 @@ def panel_layers(
     bar_layer[1]["metadata"].update(meta, role="colour bars")
     outline = layout_outline(layout, origins, f"{p.name}: layout")
     outline[1]["metadata"].update(meta, role="layout")
-    if n <= 4:
-        for oy, ox in origins:
-            for s in layout.shapes:
-                if s.text:
-                    cy, cx = np.asarray(s.vertices, dtype=float).mean(axis=0)
-                    texts.append(s.text)
-                    where.append((cy + oy + tall / 2, cx + ox - 0.3 * tall * len(s.text)))
+    # the layout's labels once, in the first panel: the others are the same cage
+    for s in layout.shapes:
+        if s.text:
+            cy, cx = np.asarray(s.vertices, dtype=float).mean(axis=0)
+            texts.append(s.text)
+            where.append((cy + tall / 2, cx - 0.3 * tall * len(s.text)))
     labels = outlined_text(where, texts, f"{p.name}: labels", text)
     labels[1]["metadata"] = {**meta, "role": "text"}
     for t in contrast_texts:
