@@ -246,3 +246,60 @@ def class_maps(
         out.meta["comparison"] = {k: v for k, v in cmp.meta.items() if not k.startswith("_")}
     notify(progress, 1, 1, "class maps done")
     return out
+
+
+def save_class_maps(maps: ClassMaps, path: str | os.PathLike, attrs: dict | None = None) -> Path:
+    """Write :func:`class_maps`' result as a maps file (``maps.nc``), which napari opens as
+    class panels side by side, the difference beside them.
+
+    Parameters
+    ----------
+    maps
+        The class maps.
+    path
+        The ``.nc`` file, or a folder (``<folder>/maps.nc``).
+    attrs
+        More file attributes (e.g. the run and dataset); the map, branch, pair and test
+        parameters are always recorded.
+    """
+    from napari_mousestop.explain.files import save_maps
+    from napari_mousestop.explain.maps import ExplanationMap
+
+    name = str(maps.meta.get("map", f"{maps.kind}_k{maps.kernel_size}"))
+    channel = maps.kind == "activation"
+    meta = {k: v for k, v in maps.meta.items() if k != "comparison"}
+    meta["n_per_class"] = list(maps.n_per_class)
+    panels = ExplanationMap(
+        name,
+        maps.averages if channel else maps.averages[:, 0],
+        maps.placement,
+        maps.classes,
+        maps.kind,
+        ("class", "channel", "y", "x") if channel else ("class", "y", "x"),
+        meta,
+    )
+    saved = [panels]
+    if maps.pair is not None and maps.difference is not None and maps.mask is not None:
+        a, b = maps.pair
+        contrast = f"{a} - {b}"
+        axes = ("contrast", "channel", "y", "x") if channel else ("contrast", "y", "x")
+        legend = {contrast: {"red": f"{a} higher than {b}", "blue": f"{b} higher than {a}"}}
+        diff = maps.difference[None] if channel else maps.difference[:1]
+        mask = maps.mask[None] if channel else maps.mask[:1]
+        test = dict(maps.meta.get("comparison", {}))
+        saved += [
+            ExplanationMap(f"{name}_difference", diff, maps.placement, (contrast,), "difference",
+                           axes, {"legends": legend, **test}),
+            ExplanationMap(f"{name}_significant", mask, maps.placement, (contrast,), "mask",
+                           axes, {}),
+        ]  # fmt: skip
+    file_attrs = {
+        "title": "napari-mousestop class maps",
+        "primary_map": name,
+        "kind": maps.kind,
+        "kernel_size": maps.kernel_size,
+        "source": maps.meta.get("source", ""),
+        "pair": list(maps.pair) if maps.pair else "none",
+        **(attrs or {}),
+    }
+    return save_maps(saved, path, file_attrs)

@@ -487,6 +487,10 @@ def read_panels(f: Any, name: str) -> Panels:
         out.difference = np.asarray(diff[...], dtype=np.float32)
         if sig_name in f.variables:
             out.significant = np.asarray(f.variables[sig_name][...], dtype=bool)
+        if out.difference.ndim == 4 and len(contrasts) == 1:  # one contrast of activations
+            out.difference, out.diff_axis = out.difference[0], "channel"
+            if out.significant is not None:
+                out.significant = out.significant[0]
         out.red = tuple(r or f"{c.split(' - ')[0]} higher" for r, c in
                         zip(red, contrasts, strict=True))  # fmt: skip
         out.blue = tuple(b or f"{c.split(' - ')[-1]} higher" for b, c in
