@@ -345,11 +345,13 @@ def panel_layers(
         by = oy + fy + 0.5 * tall
         bars.append((by, ox, fx, bar_h, DIFFERENCE_COLORMAP, dlim))
         dbelow = by + bar_h + 0.2 * tall
-        spots = [(oy - 0.3 * tall, ox), (dbelow + tall, ox), (dbelow + 2.2 * tall, ox)]
+        ends = [_fmt(dlim[0]), _fmt(dlim[1])]  # one scale for every contrast
+        texts += ends
+        where += [(dbelow + tall, ox), (dbelow + tall, ox + fx - 0.6 * tall * len(ends[1]))]
+        spots = [(oy - 0.3 * tall, ox), (dbelow + 2.2 * tall, ox), (dbelow + 3.4 * tall, ox)]
         strings = []
         for c, b, r in zip(p.contrasts, p.blue, p.red, strict=True):
-            strings += [f"{c} (difference)", f"blue, {_fmt(dlim[0])}: {b}",
-                        f"red, {_fmt(dlim[1])}: {r}"]  # fmt: skip
+            strings += [f"{c} (difference)", f"blue: {b}", f"red: {r}"]
         if by_channel or len(p.contrasts) == 1:  # one contrast: its labels drawn once
             texts += strings[:3]
             where += spots
