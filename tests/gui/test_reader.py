@@ -351,7 +351,7 @@ def test_maps_file_opens_as_layers_placed_in_cm(tmp_path, notes):
         assert tuple(kw["axis_labels"]) == ("contrast", "y", "x")
         assert kw["contrast_limits"] == (-2.0, 2.0)  # symmetric: white means no difference
         assert kw["metadata"]["legend"]["AF - AM"]["red"] == "AF higher than AM"
-        assert layers["occlusion_space: significant"][2] == "points"
+        assert "occlusion_space: significant" not in layers  # nothing significant: no rings
     assert notes == []
 
 
