@@ -98,7 +98,8 @@ def main() -> None:
     widget = CompareWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget.show_maps(maps)
-    QApplication.processEvents()
+    while widget.running:  # the layers are added one per turn of the event loop
+        QApplication.processEvents()
     update, drawn = [], []
     for i in range(args.changes):
         ch = (i * 5 + 1) % maps.n_channels

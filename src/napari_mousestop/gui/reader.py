@@ -7,9 +7,11 @@ read them: a cohort CSV beside the file that lists it (source software, fps, cal
 time), or a ``cage_layout.toml`` beside it whose ``[video]`` section calibrates the video (and
 gives its fps).
 
-Explanation maps are the ``maps.nc`` file of ``mousestop explain`` (or the folder holding it);
-folders of the earlier format (``maps.json`` and one ``.npz`` per map) still open, without
-their class differences, which used an older definition.
+Explanation maps are the ``maps.nc`` file of ``mousestop explain`` (or the folder holding it):
+one map at a time, its class panels side by side and its differences beside them
+(:mod:`napari_mousestop.gui.layers.maps`), with the Maps dock to switch map and branch; folders
+of the earlier format (``maps.json`` and one ``.npz`` per map) still open, without their class
+differences, which used an older definition.
 
 ``get_reader`` answers cheaply from the file's header (SQLite magic and LMT tables, the
 dataset's arrays inside the zip, or the maps file's format attribute) and returns ``None`` for
