@@ -276,6 +276,9 @@ def explain_figures(tmp: Path, out: Path, epochs: int, app) -> None:
     viewer.window.resize(1500, 950)
     viewer.open(str(tmp / "planted_maps" / "maps.nc"), plugin="napari-mousestop")
     viewer.dims.set_point(list(viewer.dims.axis_labels).index("contrast"), 0)
+    for _ in range(20):  # the Maps dock takes its place first: then fit the view
+        app.processEvents()
+        time.sleep(0.02)
     viewer.reset_view()
     _shot(viewer, app, out / "napari_maps.png")
 
