@@ -4,11 +4,11 @@ A dataset of the paper's size (96 animal-recordings: 12 cages x juvenile/adult x
 hourly histograms of 30 x 30 bins) is generated with a class-specific hot spot, and an untrained
 CNN (random weights, input scaler fitted on the data) stands in for a trained one: speed does
 not depend on the weights. The script computes the class maps once (all 16 channels, and the
-AF - AM difference with its permutation test), shows them in the widget's 2 x 2 grid of a real
+AF - AM difference with its permutation test), shows them in the widget's panels in a real
 napari viewer, then changes the channel many times and prints, per change:
 
-* ``update``: the widget's handler (new data and contrast limits of the four class layers, the
-  difference layer and its significance rings);
+* ``update``: the widget's handler (moves the viewer's slider named channel: every class panel,
+  the difference and its significance rings);
 * ``update + draw``: the same plus one pass of the Qt event loop, in which napari redraws the
   canvas (software OpenGL under Xvfb: slower than a real GPU).
 
@@ -77,7 +77,7 @@ def main() -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_mousestop.gui.widgets.class_maps import class_maps
+    from napari_mousestop.explain.classmaps import class_maps
     from napari_mousestop.gui.widgets.compare import CompareWidget
 
     torch.manual_seed(0)
@@ -88,7 +88,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     pair = None if args.no_difference else ("AF", "AM")
-    maps = class_maps(ckpt, ds, "activation", args.kernel, "relu", pair, args.permutations)
+    maps = class_maps(ds, checkpoint=ckpt, kind="activation", kernel_size=args.kernel,
+                      stage="relu", pair=pair, n_permutations=args.permutations)  # fmt: skip
     t_maps = time.perf_counter() - t0
     test = "" if pair is None else f" + AF-AM test ({args.permutations} permutations)"
     print(f"class maps, all {maps.n_channels} channels{test}: {t_maps:.1f} s, once")
@@ -97,7 +98,8 @@ def main() -> None:
     widget = CompareWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget.show_maps(maps)
-    QApplication.processEvents()
+    while widget.running:  # the layers are added one per turn of the event loop
+        QApplication.processEvents()
     update, drawn = [], []
     for i in range(args.changes):
         ch = (i * 5 + 1) % maps.n_channels
@@ -106,7 +108,7 @@ def main() -> None:
         update.append(time.perf_counter() - t)
         QApplication.processEvents()
         drawn.append(time.perf_counter() - t)
-        assert np.array_equal(widget._image_layers[0].data, maps.averages[0, ch])
+        assert viewer.dims.current_step[list(viewer.dims.axis_labels).index("channel")] == ch
     viewer.close()
     import os
 

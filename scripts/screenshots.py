@@ -129,6 +129,12 @@ def main() -> None:
     parser.add_argument(
         "--cohort-hours", type=float, default=3.0, help="hours per recording of the cohort shot"
     )
+    parser.add_argument(
+        "--only",
+        choices=("all", "maps"),
+        default="all",
+        help="maps: only the class maps (Compare widget, a maps file opened in napari)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,13 +144,24 @@ def main() -> None:
 
     from napari_mousestop.datasets.dataset import save_dataset
     from napari_mousestop.gui.sample_data import make_sample_cohort
-    from napari_mousestop.gui.widgets.compare import CompareWidget
     from napari_mousestop.gui.widgets.extract import ExtractWidget
     from napari_mousestop.gui.widgets.predict import PredictWidget
     from napari_mousestop.gui.widgets.train import TrainWidget
 
-    # 0. what napari shows when it opens a dataset (the tutorial's cohort) and a recording
     app = QApplication.instance() or QApplication([])
+    ds = planted()
+    path = save_dataset(ds, tmp / "cohort.npz")
+    if args.only == "maps":
+        from napari_mousestop.learning.config import TrainConfig
+        from napari_mousestop.learning.report import train_and_report
+
+        config = TrainConfig(epochs=args.epochs, seed=0)
+        train_and_report(ds, tmp / "run", config, n_permutations=200, dataset_path=path)
+        compare_shots(tmp, out, path, app)
+        explain_figures(tmp, out, args.epochs, app)
+        return
+
+    # 0. what napari shows when it opens a dataset (the tutorial's cohort) and a recording
     explore_shots(tmp, out, args.cohort_hours, app)
 
     # 1. extraction: the sample recording (one mouse per class), 2 hours
@@ -160,8 +177,6 @@ def main() -> None:
     _shot(viewer, app, out / "widget_extract.png")
 
     # 2. training: leave-one-cage-out on a planted cohort, then the results tab
-    ds = planted()
-    path = save_dataset(ds, tmp / "cohort.npz")
     viewer, w = _viewer(TrainWidget, 1500, 1150)
     w.dataset_file.value = str(path)
     w.params.epochs.value = args.epochs
@@ -193,10 +208,21 @@ def main() -> None:
     _shot(viewer, app, out / "widget_predict.png")
 
     # 4. class comparison: activation of one 3x3 channel, and AF - AM
+    compare_shots(tmp, out, path, app)
+
+    # 5. `mousestop explain` on a cohort where every class has two places of its own
+    explain_figures(tmp, out, args.epochs, app)
+
+
+def compare_shots(tmp: Path, out: Path, path: Path, app) -> None:
+    """The Compare widget on the run in ``tmp / "run"``: activations, then contributions."""
+    from napari_mousestop.gui.widgets.compare import CompareWidget
+
     viewer, w = _viewer(CompareWidget, 1500, 1100)
     w.dataset_file.value = str(path)
-    w.model_file.value = str(model)
+    w.model_file.value = str(tmp / "run" / "model.pt")
     w.difference.value = True
+    w.class_a.value, w.class_b.value = "AF", "AM"
     w.run()
     _wait(w, app)
     best = int(np.argmax(np.nanstd(w.maps.averages, axis=(0, 2, 3))))
@@ -208,12 +234,10 @@ def main() -> None:
     w.run_dir.value = str(tmp / "run")  # evidence out of fold, from the run's fold models
     w.kind.value = "contribution"
     w.difference.value = True
+    w.class_a.value, w.class_b.value = "AF", "AM"
     w.run()
     _wait(w, app)
     _shot(viewer, app, out / "widget_compare_contribution.png")
-
-    # 5. `mousestop explain` on a cohort where every class has two places of its own
-    explain_figures(tmp, out, args.epochs)
 
 
 EXPLAIN_FIGURES = (
@@ -227,9 +251,12 @@ EXPLAIN_FIGURES = (
 """Figures of ``mousestop explain`` shown in docs/explainability.md (as ``explain_<name>.png``)."""
 
 
-def explain_figures(tmp: Path, out: Path, epochs: int) -> None:
-    """Train on a planted cohort (12 cages, T = 4), explain it, copy the docs' figures."""
+def explain_figures(tmp: Path, out: Path, epochs: int, app) -> None:
+    """Train on a planted cohort (12 cages, T = 4), explain it, copy the docs' figures, and
+    open its maps file in napari (``napari_maps.png``)."""
     import shutil
+
+    import napari
 
     from napari_mousestop.datasets.dataset import save_dataset
     from napari_mousestop.explain.run import explain_run
@@ -245,6 +272,15 @@ def explain_figures(tmp: Path, out: Path, epochs: int) -> None:
     for name in EXPLAIN_FIGURES:
         shutil.copyfile(tmp / "planted_maps" / f"{name}.png", out / f"explain_{name}.png")
         print(f"wrote {out / f'explain_{name}.png'}")
+    viewer = napari.Viewer(show=True, title="napari-mousestop")
+    viewer.window.resize(1500, 950)
+    viewer.open(str(tmp / "planted_maps" / "maps.nc"), plugin="napari-mousestop")
+    viewer.dims.set_point(list(viewer.dims.axis_labels).index("contrast"), 0)
+    for _ in range(20):  # the Maps dock takes its place first: then fit the view
+        app.processEvents()
+        time.sleep(0.02)
+    viewer.reset_view()
+    _shot(viewer, app, out / "napari_maps.png")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ _API = {
     "explain.occlusion": ["occlusion_hours", "occlusion_space"],
     "explain.stats": ["class_average", "compare_classes"],
     "explain.run": ["ExplanationRun", "explain_run"],
+    "explain.classmaps": ["ClassMaps", "class_maps"],
     "explain.files": ["load_maps", "save_maps"],
     "synthetic.generate": ["generate_cohort", "generate_recording"],
     "pipeline": ["run_demo"],

@@ -129,3 +129,27 @@ def test_chosen_comparisons_and_primary_map(explained, tmp_path):
     assert result.exit_code == 1 and "unknown comparisons" in result.output
     result = runner.invoke(app, [*args[:4], "--primary", "gradcam_k7"])
     assert result.exit_code == 1 and "primary map" in result.output
+
+
+def test_one_map_is_what_the_compare_widget_computes(explained, tmp_path):
+    """`explain --map` runs the Compare widget's function and writes a maps file of it."""
+    from napari_mousestop.explain.classmaps import class_maps
+    from napari_mousestop.learning.report import load_run
+
+    ds, root, _ = explained
+    args = ["explain", str(root / "run"), "-o", str(tmp_path / "one"), "--map", "contribution",
+            "--branch", "9", "--pair", "AF,AM", "--permutations", "50", "--quiet"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    maps = load_maps(tmp_path / "one" / "maps.nc")
+    assert set(maps) == {"contribution_k9", "contribution_k9_difference",
+                         "contribution_k9_significant"}  # fmt: skip
+    run = load_run(root / "run")
+    expected = class_maps(ds, folds=run.folds, checkpoint=run.model, kind="contribution",
+                          kernel_size=9, pair=("AF", "AM"), n_permutations=50)  # fmt: skip
+    np.testing.assert_allclose(maps["contribution_k9"].data, expected.averages[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(maps["contribution_k9_difference"].data, expected.difference,
+                               rtol=1e-5, atol=1e-7)  # fmt: skip
+    assert maps["contribution_k9"].meta["n_per_class"] == expected.n_per_class
+    bad = runner.invoke(app, [*args[:4], "--map", "contribution", "--pair", "AF"])
+    assert bad.exit_code != 0 and "two classes" in bad.output

@@ -353,21 +353,22 @@ def test_maps_file_opens_as_layers_placed_in_cm(tmp_path, notes):
         reader = get_reader(str(target))
         assert reader is not None
         layers = {kw["name"]: (data, kw, kind) for data, kw, kind in reader(str(target))}
-        assert set(layers) == {"occlusion_space", "occlusion_space_difference",
-                               "occlusion_space_significant", "input"}  # fmt: skip
-        data, kw, kind = layers["occlusion_space"]
+        # the primary map alone: its class panels, its differences, their marks and labels
+        assert all(n.startswith("occlusion_space: ") for n in layers)
+        data, kw, kind = layers["occlusion_space: classes"]
         placement = feature_map_placement(30, 9, 2)
-        assert kind == "image" and data.shape == (4, 11, 11)
-        assert tuple(kw["scale"][1:]) == pytest.approx(placement.scale)
-        assert tuple(kw["translate"][1:]) == pytest.approx(placement.translate)
-        assert tuple(kw["axis_labels"]) == ("class", "y", "x")
-        assert kw["metadata"]["labels"] == {"class": ["AM", "JM", "AF", "JF"]}
-        _, kw, kind = layers["occlusion_space_difference"]
-        assert kind == "image" and kw["colormap"] == "bwr"
+        assert kind == "image" and data.ndim == 2  # every class panel in one image
+        assert tuple(kw["scale"]) == pytest.approx(placement.scale)
+        assert tuple(kw["translate"]) == pytest.approx(placement.translate)
+        cells = kw["metadata"]["cells"]
+        assert [c["class"] for c in cells] == ["AM", "JM", "AF", "JF"]
+        assert len({tuple(c["origin_cm"]) for c in cells}) == 4  # four panels, apart
+        data, kw, kind = layers["occlusion_space: difference"]
+        assert kind == "image" and kw["colormap"] == "bwr" and data.shape == (2, 11, 11)
+        assert tuple(kw["axis_labels"]) == ("contrast", "y", "x")
         assert kw["contrast_limits"] == (-2.0, 2.0)  # symmetric: white means no difference
         assert kw["metadata"]["legend"]["AF - AM"]["red"] == "AF higher than AM"
-        assert layers["occlusion_space_significant"][2] == "labels"
-        assert kw["visible"] and not layers["input"][1]["visible"]  # the primary map first
+        assert "occlusion_space: significant" not in layers  # nothing significant: no rings
     assert notes == []
 
 

@@ -33,11 +33,15 @@ def _widget(make_napari_viewer):
     return viewer, widget
 
 
-def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot, cohort, tmp_path):
+def test_recordings_then_a_cohort_csv_give_aligned_layers_and_a_dataset(
+    make_napari_viewer, qtbot, cohort, tmp_path
+):
     viewer, widget = _widget(make_napari_viewer)
-    widget.input_kind.value = "cohort CSV"
-    widget.cohort.value = str(cohort.cohort_csv)
-    widget.dataset_file.value = str(tmp_path / "cohort.npz")
+    dbs = sorted(str(p) for p in cohort.cohort_csv.parent.glob("*.sqlite"))
+    widget.files.value = dbs
+    batches = []
+    add_layers = widget.add_layers
+    widget.add_layers = lambda data: (batches.append(data), add_layers(data))[1]
     progress = []
     worker = widget.run()
     worker.yielded.connect(progress.append)
@@ -50,24 +54,37 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     reports = [item for item in progress if isinstance(item, Progress)]
     assert reports and reports[-1].done == reports[-1].total  # the bar ends full
     assert any("cage01_juvenile.sqlite" in p.message for p in reports)
+    # every recording's layers came at once, finished (arrays, not files to read)
+    assert len(batches) == 1 and len(batches[0]) == len(viewer.layers)
+    assert all(isinstance(data, np.ndarray) for data, _, kind in batches[0] if kind == "image")
 
     from napari_mousestop.datasets.mosaic import Mosaic
     from napari_mousestop.gui.widgets.common import stack_layers
 
-    name = cohort.cohort_csv.stem
-    mosaics = [lyr for lyr in viewer.layers if "mosaic" in lyr.metadata and lyr.name != name]
+    mosaics = [lyr for lyr in viewer.layers if "mosaic" in lyr.metadata]
     assert len(mosaics) == 4  # one per recording, each with its stops and its layout
     for lyr in mosaics:
         assert {f"{lyr.name} stops", f"{lyr.name} layout"} <= {x.name for x in viewer.layers}
     tops = sorted(lyr.translate[1] for lyr in mosaics)
     heights = [lyr.data.shape[1] * lyr.scale[1] for lyr in mosaics]
     assert all(b - a >= max(heights) for a, b in zip(tops, tops[1:], strict=False))  # no overlap
-    stacks = [v for v in stack_layers(viewer) if v.layer.name != name]
+    stacks = stack_layers(viewer)
     assert len(stacks) == 8  # 2 cages x 2 recordings x 2 mice
     # (a name says its recording, "[cage01_adult]", when an animal is shown more than once)
     plain = sorted(v.name.split(" [")[0] for v in stacks)
     assert all(n.endswith((" (AM)", " (JM)", " (AF)", " (JF)")) for n in plain)
-    # then the whole cohort at a glance: one mosaic by class, below every recording
+
+    # a cohort CSV: the whole cohort at a glance, one mosaic by class (not one per recording)
+    widget.input_kind.value = "cohort CSV"
+    widget.cohort.value = str(cohort.cohort_csv)
+    widget.dataset_file.value = str(tmp_path / "cohort.npz")
+    n_before = len(viewer.layers)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    assert widget.status.text().startswith("4 recording(s) extracted"), widget.status.text()
+    name = cohort.cohort_csv.stem
+    added = [lyr.name for lyr in viewer.layers][n_before:]
+    assert added[0] == name and all(a.startswith(name) for a in added) and len(added) <= 4
     whole = viewer.layers[name]
     tiles = Mosaic.from_dict(whole.metadata["mosaic"]).tiles
     assert [t.label for t in tiles] == sorted(
@@ -75,7 +92,6 @@ def test_cohort_csv_gives_aligned_layers_and_a_dataset(make_napari_viewer, qtbot
     )
     assert sorted(t.name for t in tiles) == plain
     assert whole.data.sum() == sum(lyr.data.sum() for lyr in mosaics)
-    assert whole.translate[1] >= max(t + h for t, h in zip(tops, heights, strict=True))
     assert tuple(viewer.dims.axis_labels) == ("hour", "y", "x")
 
     # each tile holds what the core computes and sits on its floor in cm, hours
@@ -153,7 +169,9 @@ def test_cancel_and_bad_input(make_napari_viewer, qtbot, cohort, monkeypatch):
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     widget.input_kind.value = "folder"
     widget.folder.value = str(cohort.cohort_csv.parent / "missing")
-    assert widget.run() is None and "missing" in shown[-1]
+    widget.run()  # the folder is listed in the job: its error comes back as one line
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert len(shown) == 1 and "missing" in shown[-1] and "\n" not in shown[-1]
 
     widget.folder.value = str(cohort.cohort_csv.parent)
     worker = widget.run()
@@ -163,7 +181,7 @@ def test_cancel_and_bad_input(make_napari_viewer, qtbot, cohort, monkeypatch):
     widget.cancel()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     assert widget.status.text() == "cancelled"
-    assert sum(1 for lyr in viewer.layers if lyr.name.endswith(" stops")) < 8
+    assert len(viewer.layers) == 0  # a cancelled job adds nothing
 
 
 def test_verify_checkbox_refuses_a_damaged_file(make_napari_viewer, qtbot, tmp_path, monkeypatch):

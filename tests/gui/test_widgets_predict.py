@@ -95,3 +95,34 @@ def test_lmt_files_are_binned_like_the_training_data(make_napari_viewer, qtbot, 
     for tile in tiles:
         want = cli.loc[tile["animal"]["rfid"], ["p_AM", "p_JM", "p_AF", "p_JF"]].to_numpy()
         np.testing.assert_allclose(list(tile["prediction"]["proba"].values()), want, rtol=1e-6)
+
+
+def test_the_model_is_read_in_the_jobs_process_and_a_wrong_file_is_one_line(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    import napari_mousestop.learning.checkpoint as checkpoint
+
+    ds, path = saved_dataset(tmp_path)
+    model = saved_model(tmp_path, ds, epochs=1)
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin="napari-mousestop")
+    viewer.layers.selection = {viewer.layers["tiny"]}
+    widget = PredictWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="predict")
+    read_here = []
+    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda *a, **k: read_here.append(a))
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    widget.model_file.value = model
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert read_here == [] and widget.status.text() == f"{len(ds)} animals predicted"
+    # a text file chosen as the model: one line naming it
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    widget.model_file.value = str(notes)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert shown == [
+        f"{notes}: not a napari-mousestop model (choose the model.pt of a training run)"
+    ]

@@ -275,6 +275,17 @@ def explain(
     scheduler: str = typer.Option(
         None, help="Address of a running dask scheduler: explain the permutations there."
     ),
+    map_kind: str = typer.Option(
+        None,
+        "--map",
+        help="Only the class maps of one family: 'activation', 'contribution' or 'gradcam' "
+        "(what the Compare widget shows), written as OUT/maps.nc.",
+    ),
+    branch: int = typer.Option(3, help="With --map: the branch (kernel size)."),
+    stage: str = typer.Option("relu", help="With --map activation: 'relu' or 'pool'."),
+    pair: str = typer.Option(
+        None, help="With --map: two classes to compare, e.g. 'AF,AM' (first minus second)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Out-of-fold evidence maps, final-model activations and class differences, over the cage.
@@ -283,7 +294,8 @@ def explain(
     p-values are confirmatory (retrained null); with several seeds (--repeats K) the maps of
     every seed and their agreement are added.
 
-    Writes one maps file (maps.nc), the figures and index.md (each figure and how to read it).
+    Writes one maps file (maps.nc), the figures and index.md (each figure and how to read it);
+    with --map, only that family's class maps (and the difference of --pair) in maps.nc.
     """
     import warnings
 
@@ -294,6 +306,10 @@ def explain(
     # captum's DeepLift announces its temporary hooks on every call: noise to a user. A filter of
     # this command's process (the CLI owns it), set before any work starts.
     warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+    if map_kind is not None:
+        _explain_one_map(run_dir, out, dataset_path, map_kind, branch, stage, pair,
+                         permutations, seed, bar)  # fmt: skip
+        return
     try:
         res = explain_run(
             run_dir,
@@ -322,3 +338,35 @@ def explain(
     )
     for name, why in res.skipped.items():
         typer.echo(f"skipped {name}: {why}")
+
+
+def _explain_one_map(run_dir, out, dataset_path, kind, branch, stage, pair, permutations, seed,
+                     bar) -> None:  # fmt: skip
+    """``mousestop explain --map``: :func:`~napari_mousestop.explain.classmaps.class_maps`, the
+    function the Compare widget runs, written as a maps file."""
+    from pathlib import Path
+
+    from napari_mousestop.explain.classmaps import class_maps, save_class_maps
+    from napari_mousestop.learning.report import load_run
+
+    names = tuple(p.strip() for p in pair.split(",")) if pair else None
+    if names is not None and len(names) != 2:
+        raise typer.BadParameter(f"--pair takes two classes, e.g. 'AF,AM'; got {pair!r}")
+    dataset = dataset_path or load_run(run_dir).report.get("config", {}).get("dataset")
+    if not dataset:
+        raise typer.BadParameter(f"{run_dir}: report.json names no dataset; pass --dataset")
+    if not Path(dataset).is_file() and (Path(run_dir) / dataset).is_file():
+        dataset = Path(run_dir) / dataset
+    try:
+        maps = class_maps(
+            dataset, run_dir=run_dir, kind=kind, kernel_size=branch, stage=stage, pair=names,
+            n_permutations=permutations, seed=seed, progress=bar,
+        )  # fmt: skip
+    finally:
+        bar.close()
+    attrs = {"run": str(run_dir), "dataset": str(dataset), "n_permutations": permutations,
+             "seed": seed}  # fmt: skip
+    path = save_class_maps(maps, Path(out), attrs)
+    sig = "" if maps.mask is None else f", {int(maps.mask.sum())} significant pixels"
+    typer.echo(f"wrote {path} ({maps.meta.get('map')}, {len(maps.classes)} classes, "
+               f"{maps.meta.get('source')}{sig})")  # fmt: skip

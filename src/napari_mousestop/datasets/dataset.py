@@ -185,6 +185,21 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+def dataset_classes(path: str | os.PathLike) -> tuple[str, ...]:
+    """The class names of a dataset file, reading only its metadata (fast: for forms).
+
+    Raises
+    ------
+    DatasetError
+        If the file is not a dataset.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return tuple(str(c) for c in json.loads(str(npz["meta"]))["classes"])
+    except Exception as exc:  # missing file, not a zip, no meta, not JSON...
+        raise DatasetError(f"{path}: not a napari-mousestop dataset ({exc})") from None
+
+
 def load_dataset(path: str | os.PathLike) -> Dataset:
     """Read a dataset written by :func:`save_dataset`.
 

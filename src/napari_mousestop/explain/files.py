@@ -18,11 +18,10 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_mousestop.explain.maps import ExplanationMap, HourProfile
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import Placement
 
@@ -31,6 +30,9 @@ FORMAT = "napari-mousestop-maps/2"
 MAPS_FILE = "maps.nc"
 """Name of the maps file inside an explanation folder."""
 _LEGACY_FORMAT = "napari-mousestop-maps/1"
+
+if TYPE_CHECKING:  # the map classes need torch: imported where maps are built, not to read a file
+    from napari_mousestop.explain.maps import ExplanationMap, HourProfile
 _SPACE = {"y": "y (cm from the floor's top edge, downwards)", "x": "x (cm from the left wall)"}
 
 
@@ -108,6 +110,8 @@ class _Grids:
 
 def _variable(m: ExplanationMap | HourProfile, grids: _Grids):
     """(dims, data, attrs) of one map, and the label coordinates its leading axes need."""
+    from napari_mousestop.explain.maps import ExplanationMap, HourProfile
+
     coords: dict[str, Any] = {}
     dims = list(m.axes)
     if isinstance(m, ExplanationMap):
@@ -251,6 +255,8 @@ def load_maps(path: str | os.PathLike) -> dict[str, ExplanationMap | HourProfile
     ValueError
         If ``path`` holds no maps, or an older folder lists a missing file.
     """
+    from napari_mousestop.explain.maps import ExplanationMap, HourProfile
+
     path = Path(path)
     if path.is_dir() and not (path / MAPS_FILE).is_file():
         if (path / "maps.json").is_file():
@@ -289,6 +295,8 @@ def load_maps(path: str | os.PathLike) -> dict[str, ExplanationMap | HourProfile
 
 def _load_legacy(maps_dir: Path) -> dict[str, ExplanationMap | HourProfile]:
     """Folders of ``napari-mousestop-maps/1``: one ``.npz`` per map and ``maps.json``."""
+    from napari_mousestop.explain.maps import ExplanationMap, HourProfile
+
     index_path = maps_dir / "maps.json"
     doc = json.loads(index_path.read_text(encoding="utf-8"))
     if doc.get("format") != _LEGACY_FORMAT:

@@ -1,16 +1,35 @@
 """Background jobs of the dock widgets: a Run / Cancel widget, progress, errors as notifications.
 
-A long job runs as ``fn(emit, should_stop)`` on a helper thread (:func:`stream`), driven by a
-napari ``thread_worker`` generator that yields whatever ``fn`` emits, so the main thread gets
-each progress report through the worker's ``yielded`` signal while the Qt event loop keeps
-running. Cancel sets ``should_stop`` (the core checks it between batches or files) and quits the
-worker; closing the widget does the same. Errors become napari notifications, never tracebacks.
+A job is ``fn(emit, should_stop)``: ``emit(item)`` sends an item (a
+:class:`~napari_mousestop.progress.Progress`, or finished layer data) to the main thread and
+``should_stop()`` is True once the user cancelled. napari's event loop never waits on it:
+
+* **In a process** (:func:`run_in_process`, the default of :meth:`JobWidget.start_job`): ``fn``
+  runs in a fresh process (multiprocessing's ``spawn`` context), so its Python work never holds
+  napari's GIL. ``fn`` must be picklable (a module-level function, an instance of a
+  module-level class or a :func:`functools.partial` of one) and should load its own files;
+  what it emits and returns comes back pickled through a queue. Cancel sets an event the
+  process reads through ``should_stop``; a process still running :data:`CANCEL_GRACE_S`
+  after Cancel is ended, with every process it started. An error raised in the process
+  reaches the user as its one-line message (:class:`JobError` when the exception itself
+  cannot travel between processes).
+* **In a thread** (:func:`stream`): for short jobs that only release the GIL (or tests that
+  patch functions of napari's process).
+
+Either way a napari ``thread_worker`` generator yields what the job emits, so the main thread
+gets each item through the worker's ``yielded`` signal, strictly in order; results should be
+emitted as finished layer data tuples and added in one batch (:meth:`JobWidget.add_layers`).
+Errors become napari notifications, never tracebacks.
 """
 
 from __future__ import annotations
 
+import atexit
+import pickle
 import queue
 import threading
+import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Generator
 from functools import partial
@@ -19,9 +38,160 @@ from typing import Any
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from napari_mousestop.errors import Cancelled, MousestopError
 from napari_mousestop.progress import Progress
 
 _DONE = object()
+CANCEL_GRACE_S = 10.0
+"""Seconds a cancelled job's process has to stop by itself before it is ended."""
+POLL_S = 0.1
+"""How often the reading side checks for Cancel while the process is quiet."""
+
+_RUNNING: set = set()  # job processes alive in this interpreter (ended at exit)
+
+
+class Ended(str):
+    """Yielded by :func:`run_in_process` when a cancelled job's process had to be ended (it did
+    not stop within :data:`CANCEL_GRACE_S`); the text says so."""
+
+
+class JobError(MousestopError, RuntimeError):
+    """A job's process failed with an exception that could not be sent back as it was, or
+    ended without a word (killed, crashed); the message says what happened."""
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """``exc`` when it survives a round trip through pickle, else a :class:`JobError` with its
+    message (the traceback goes to the process's stderr)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any failure to travel: send the message instead
+        return JobError(f"{type(exc).__name__}: {exc}")
+
+
+def _put(items: Any, kind: str, payload: Any) -> None:
+    """Send ``(kind, payload)`` as plain pickle bytes: multiprocessing's own pickler would
+    send torch tensors through shared memory, gone once this process ends."""
+    items.put(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _child(fn: Callable, items: Any, halt: Any) -> None:
+    """The job process: run ``fn`` and report every item, its result or its error on ``items``."""
+    try:
+        value = fn(partial(_put, items, "item"), halt.is_set)
+    except Cancelled:
+        _put(items, "cancelled", None)
+    except BaseException as exc:  # noqa: BLE001 - reported to the main process
+        if not isinstance(exc, MousestopError | ValueError | OSError):
+            traceback.print_exc()  # a bug: keep the whole story on the terminal
+        _put(items, "error", _picklable(exc))
+    else:
+        _put(items, "cancelled" if halt.is_set() else "done", value)
+    items.close()
+    items.join_thread()
+
+
+def _end_process(proc: Any) -> None:
+    """End ``proc`` and every process it started (Dask workers of a training run...)."""
+    try:
+        import psutil
+
+        kids = psutil.Process(proc.pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - no psutil, or the process is already gone
+        kids = []
+    for p in [*kids]:
+        try:
+            p.kill()
+        except Exception:  # noqa: BLE001,S110 - already ended
+            pass
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5.0)
+
+
+@atexit.register
+def _end_all() -> None:  # before multiprocessing's own exit handler would wait for them
+    for proc in list(_RUNNING):
+        _end_process(proc)
+
+
+def run_in_process(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
+    """Run ``fn(emit, should_stop)`` in a new process; yield what it emits; return its result.
+
+    Parameters
+    ----------
+    fn
+        The job, picklable. ``emit(item)`` sends ``item`` (picklable) to this process;
+        ``should_stop()`` is True once ``stop`` was set.
+    stop
+        Set by Cancel (or by closing the widget).
+
+    Returns
+    -------
+    Any
+        What ``fn`` returned; None when it was cancelled (the process raised
+        :class:`~napari_mousestop.errors.Cancelled`, or was ended
+        :data:`CANCEL_GRACE_S` after ``stop`` was set).
+
+    Raises
+    ------
+    Exception
+        What ``fn`` raised (or :class:`JobError`, see :func:`_picklable`), or
+        :class:`JobError` when the process ended without reporting.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    items = ctx.Queue()
+    halt = ctx.Event()
+    proc = ctx.Process(target=_child, args=(fn, items, halt), name="mousestop-job")
+    proc.start()
+    _RUNNING.add(proc)
+    stopped_at: float | None = None
+    try:
+        while True:
+            if stop.is_set() and stopped_at is None:
+                halt.set()
+                stopped_at = time.monotonic()
+            try:
+                kind, payload = pickle.loads(items.get(timeout=POLL_S))
+            except queue.Empty:
+                if stopped_at is not None and time.monotonic() - stopped_at > CANCEL_GRACE_S:
+                    _end_process(proc)
+                    yield Ended(f"cancelled; the job did not stop within {CANCEL_GRACE_S:g} s "
+                                "and its process was ended")  # fmt: skip
+                    return None
+                if not proc.is_alive():
+                    try:  # its last words may still be in the pipe
+                        kind, payload = pickle.loads(items.get(timeout=1.0))
+                    except queue.Empty:
+                        if stopped_at is not None:
+                            return None
+                        raise JobError(
+                            f"the job's process ended without a result (exit code {proc.exitcode})"
+                        ) from None
+                else:
+                    continue
+            if kind == "item":
+                if stopped_at is None:
+                    yield payload
+                continue
+            if kind == "done":
+                return None if stop.is_set() else payload
+            if kind == "cancelled":
+                return None
+            if stopped_at is not None:  # an error after Cancel: the user asked to stop
+                return None
+            raise payload
+    finally:  # done, failed, cancelled, or the generator was closed early
+        halt.set()
+        proc.join(CANCEL_GRACE_S if stopped_at is None and not stop.is_set() else 0.5)
+        if proc.is_alive():
+            _end_process(proc)
+        _RUNNING.discard(proc)
+        items.cancel_join_thread()
+        items.close()
 
 
 def stream(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
@@ -71,12 +241,10 @@ def stream(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
     return out.get("value")
 
 
-def _stop_job(stop: threading.Event, worker: Any, *_: Any) -> None:
+def _stop_job(stop: threading.Event, *_: Any) -> None:
+    """Ask a job to stop. The worker is not quit: its generator sees ``stop`` by itself and
+    returns, so that its clean-up (ending the job's process) always runs on its thread."""
     stop.set()
-    try:
-        worker.quit()
-    except RuntimeError:  # the worker's Qt side is already gone
-        pass
 
 
 def notify_error(exc: BaseException | str) -> None:
@@ -101,6 +269,7 @@ class JobWidget(QWidget):
         self._pbar: Any = None
         self._pending: deque = deque()
         self._draining = False
+        self._ended = ""
         self.setLayout(QVBoxLayout())
         self.layout().setContentsMargins(4, 4, 4, 4)
         self.run_button = QPushButton("Run")
@@ -129,11 +298,15 @@ class JobWidget(QWidget):
         on_done: Callable[[Any], None],
         total: int = 0,
         description: str = "",
+        process: bool = True,
     ) -> Any:
-        """Run ``fn(emit, should_stop)`` off the main thread (see :func:`stream`).
+        """Run ``fn(emit, should_stop)`` off the main thread.
 
-        ``on_item`` receives every emitted item and ``on_done`` the result, both on the main
-        thread; a napari progress bar of ``total`` steps is shown while it runs.
+        ``on_item`` receives every emitted item other than a
+        :class:`~napari_mousestop.progress.Progress` and ``on_done`` the result, both on the
+        main thread; a napari progress bar of ``total`` steps is shown while it runs.
+        ``process``: in a new process (:func:`run_in_process`; ``fn`` picklable), else on a
+        helper thread (:func:`stream`).
         """
         from napari.qt.threading import thread_worker
         from napari.utils import progress
@@ -142,7 +315,8 @@ class JobWidget(QWidget):
             notify_error("a job is already running in this widget; cancel it first")
             return None
         stop = threading.Event()
-        worker = thread_worker(stream, start_thread=False, ignore_errors=True)(fn, stop)
+        runner = run_in_process if process else stream
+        worker = thread_worker(runner, start_thread=False, ignore_errors=True)(fn, stop)
         self._stop, self.worker = stop, worker
         self._pbar = progress(total=max(int(total), 0), desc=description or "mousestop")
         # bound methods of this QObject, so Qt queues the calls to the main thread (a lambda
@@ -152,12 +326,25 @@ class JobWidget(QWidget):
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_worker_finished)
-        self.destroyed.connect(partial(_stop_job, stop, worker))
+        self.destroyed.connect(partial(_stop_job, stop))
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText(f"{description or 'running'}...")
         worker.start()
         return worker
+
+    def add_layers(self, layer_data: list) -> list:
+        """Add (or update by name) finished layer data tuples in one batch, on the main thread,
+        and dock the Explore widget when a mosaic came (see
+        :func:`~napari_mousestop.gui.widgets.common.upsert_layers`)."""
+        from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY
+        from napari_mousestop.gui.reader import dock_explorer
+        from napari_mousestop.gui.widgets.common import upsert_layers
+
+        layers = upsert_layers(self.viewer, layer_data)
+        if any(MOSAIC_KEY in kwargs.get("metadata", {}) for _, kwargs, _ in layer_data):
+            dock_explorer(self.viewer)
+        return layers
 
     def set_progress(self, done: int, total: int | None = None, text: str | None = None) -> None:
         """Move the napari progress bar (main thread only).
@@ -182,7 +369,7 @@ class JobWidget(QWidget):
         """Ask the running job to stop; the viewer stays usable meanwhile."""
         if self._stop is not None and self.worker is not None:
             self.status.setText("cancelling...")
-            _stop_job(self._stop, self.worker)
+            _stop_job(self._stop)
 
     # Signals of the job are handled strictly one after the other, in order: napari's
     # progress widget (and layer insertion) process Qt events, which would otherwise run a
@@ -212,7 +399,9 @@ class JobWidget(QWidget):
         self._post(self._on_finished)
 
     def _handle_item(self, item: Any) -> None:
-        if self._stop is not None and not self._stop.is_set():
+        if isinstance(item, Ended):
+            self._ended = str(item)
+        elif self._stop is not None and not self._stop.is_set():
             if isinstance(item, Progress):
                 self.on_progress(item)
             else:
@@ -234,7 +423,8 @@ class JobWidget(QWidget):
 
     def _on_finished(self) -> None:
         if self._stop is not None and self._stop.is_set():
-            self.status.setText("cancelled")
+            self.status.setText(self._ended or "cancelled")
+        self._ended = ""
         pbar = self._pbar
         self._pbar = None
         self.worker = None
@@ -256,4 +446,12 @@ class JobWidget(QWidget):
         return super().event(event)
 
 
-__all__ = ["JobWidget", "notify_error", "stream"]
+__all__ = [
+    "CANCEL_GRACE_S",
+    "Ended",
+    "JobError",
+    "JobWidget",
+    "notify_error",
+    "run_in_process",
+    "stream",
+]

@@ -7,9 +7,11 @@ read them: a cohort CSV beside the file that lists it (source software, fps, cal
 time), or a ``cage_layout.toml`` beside it whose ``[video]`` section calibrates the video (and
 gives its fps).
 
-Explanation maps are the ``maps.nc`` file of ``mousestop explain`` (or the folder holding it);
-folders of the earlier format (``maps.json`` and one ``.npz`` per map) still open, without
-their class differences, which used an older definition.
+Explanation maps are the ``maps.nc`` file of ``mousestop explain`` (or the folder holding it):
+one map at a time, its class panels side by side and its differences beside them
+(:mod:`napari_mousestop.gui.layers.maps`), with the Maps dock to switch map and branch; folders
+of the earlier format (``maps.json`` and one ``.npz`` per map) still open, without their class
+differences, which used an older definition.
 
 ``get_reader`` answers cheaply from the file's header (the dataset's arrays inside the zip, the
 maps file's format attribute, a tracker's file's first bytes) and returns ``None`` for anything
@@ -58,6 +60,8 @@ LAYOUT_FILES = ("cage_layout.toml", "cage_layout.json")
 PLUGIN = "napari-mousestop"
 EXPLORER = "Explore"
 """Display name of the explorer dock widget in the manifest."""
+MAPS_DOCK = "Maps"
+"""Display name of the dock widget that switches the map of a maps file."""
 MOSAIC_SPACING = 0.1
 """Vertical space between mosaics of several files, as a fraction of a mosaic's height."""
 
@@ -329,31 +333,35 @@ def is_maps_path(path: str | Path) -> bool:
 
 
 def read_maps(path: str | Path) -> list[LayerDataTuple]:
-    """Layers of a maps file or folder, aligned in cm (:func:`.layers.images.maps_to_layers`).
+    """Layers of a maps file or folder: one map's class panels side by side, its differences
+    beside them (:func:`.layers.maps.maps_file_layers`), the primary map first.
 
-    The primary map's class panels and differences are shown, the others hidden. An older maps
-    folder opens without its class differences (a notification says why).
+    Only that map's variables are read; the Maps dock (docked when a window is open) switches
+    map and branch. An older maps folder opens every map as it was (one layer each), without
+    its class differences (a notification says why).
     """
-    from napari_mousestop.explain.files import MAPS_FILE, load_maps, open_maps
+    from napari_mousestop.explain.files import MAPS_FILE, is_maps_file, load_maps
+    from napari_mousestop.gui.layers.maps import maps_file_layers
 
     path = Path(path)
-    maps = load_maps(path)
-    if any(m.meta.get("legacy_format") for m in maps.values()):
-        old = [n for n, m in maps.items() if m.kind in ("difference", "pvalue", "mask")]
-        maps = {n: m for n, m in maps.items() if n not in old}
-        if old:
-            _notify(
-                f"{path}: maps of an earlier version; its {len(old)} class-difference maps "
-                "used an older definition and are not shown: run `mousestop explain` again"
-            )
-        return maps_to_layers(maps, visible=None)
     nc = path / MAPS_FILE if path.is_dir() else path
-    primary = open_maps(nc).attrs.get("primary_map")
-    return maps_to_layers(maps, visible=primary if primary in maps else None)
+    if is_maps_file(nc):
+        layers = maps_file_layers(nc, layout=recording_layout(nc))
+        dock_widget(MAPS_DOCK)
+        return layers
+    maps = load_maps(path)
+    old = [n for n, m in maps.items() if m.kind in ("difference", "pvalue", "mask")]
+    maps = {n: m for n, m in maps.items() if n not in old}
+    if old:
+        _notify(
+            f"{path}: maps of an earlier version; its {len(old)} class-difference maps "
+            "used an older definition and are not shown: run `mousestop explain` again"
+        )
+    return maps_to_layers(maps, visible=None)
 
 
-def dock_explorer(viewer: Any = None) -> None:
-    """Dock the Explore widget in ``viewer``'s window (default: the current one), once.
+def dock_widget(name: str, viewer: Any = None) -> None:
+    """Dock this plugin's widget ``name`` in ``viewer``'s window (default: the current one), once.
 
     Nothing happens without a window; a failure is a notification, never an exception.
     """
@@ -362,9 +370,14 @@ def dock_explorer(viewer: Any = None) -> None:
 
         viewer = viewer if viewer is not None else napari.current_viewer()
         if viewer is not None and getattr(viewer, "window", None) is not None:
-            viewer.window.add_plugin_dock_widget(PLUGIN, EXPLORER)
+            viewer.window.add_plugin_dock_widget(PLUGIN, name)
     except Exception as exc:  # the layers matter more than the widget
-        _notify(f"the Explore widget could not be docked ({exc})")
+        _notify(f"the {name} widget could not be docked ({exc})")
+
+
+def dock_explorer(viewer: Any = None) -> None:
+    """Dock the Explore widget in ``viewer``'s window (default: the current one), once."""
+    dock_widget(EXPLORER, viewer)
 
 
 EXPLAINED: list = [(None,)]

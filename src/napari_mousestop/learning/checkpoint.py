@@ -146,10 +146,12 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: no such model file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, unsafe globals...
-        raise CheckpointError(f"{path}: not a napari-mousestop model ({exc})") from None
+    except Exception:  # pickle errors, zip errors, unsafe globals: not one of ours
+        payload = None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise CheckpointError(f"{path}: not a napari-mousestop model (unknown format)")
+        raise CheckpointError(
+            f"{path}: not a napari-mousestop model (choose the model.pt of a training run)"
+        )
     try:
         info = json.loads(payload["info_json"])
         mcfg = ModelConfig.from_dict(info["model_config"])

@@ -11,6 +11,7 @@ from napari_mousestop.gui.widgets.calibrate import CalibrateWidget
 from napari_mousestop.gui.widgets.compare import CompareWidget
 from napari_mousestop.gui.widgets.explore import ExploreWidget
 from napari_mousestop.gui.widgets.extract import ExtractWidget
+from napari_mousestop.gui.widgets.maps import MapsWidget
 from napari_mousestop.gui.widgets.predict import PredictWidget
 from napari_mousestop.gui.widgets.train import TrainWidget
 
@@ -19,6 +20,7 @@ __all__ = [
     "CompareWidget",
     "ExploreWidget",
     "ExtractWidget",
+    "MapsWidget",
     "PredictWidget",
     "TrainWidget",
 ]

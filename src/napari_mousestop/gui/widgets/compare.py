@@ -1,63 +1,80 @@
-"""Class comparison dock widget: four class-averaged maps side by side in napari's grid.
+"""Class comparison dock widget: the class-averaged maps of a model side by side, in cm.
 
-The panels follow the paper's Fig. 3 (AM JM / AF JF): each class's average map with the cage
-layout drawn over it, in cm, and optionally the difference of two classes (panel A minus panel
-B: red where A is higher, blue where B is, as the legend under the form says) with the pixels a
-cage-level permutation test finds significant ringed. With a run folder, evidence maps are out
-of fold (each animal explained by the fold model that held its cage out); activations always
-come from the final model. All channels are averaged once (:func:`class_maps`); the channel
-selector then only swaps each layer's data in place.
+The core function :func:`napari_mousestop.explain.classmaps.class_maps` computes the maps (and,
+for two classes, their difference with the cage-level permutation test) in the background; it
+loads the dataset, run and checkpoint itself, so the click returns at once. The result is laid
+out by :func:`napari_mousestop.gui.layers.maps.panel_layers`: one panel per class (a row, a
+2 x 2 grid for four) with its class name and n written over the canvas on one shared
+sequential colour scale, the difference beside them on a diverging scale whose colour bar ends
+say which class is higher, significant pixels ringed, the cage layout's labels outlined. With a
+run folder, evidence maps are out of fold (each animal explained by the fold model that held
+its cage out); activations always come from the final model, every channel at once: the
+slider named ``channel`` (or the channel field here) moves every panel and the difference.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+from functools import partial
+from typing import Any
 
-import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QLabel
 
+from napari_mousestop.explain.classmaps import MAP_LABELS, MAPS, ClassMaps, class_maps
 from napari_mousestop.gui.jobs import JobWidget, notify_error
-from napari_mousestop.gui.layers.images import map_to_image
-from napari_mousestop.gui.layers.recordings import layout_to_shapes
-from napari_mousestop.gui.widgets.class_maps import (
-    MAP_LABELS,
-    MAPS,
-    PANEL_ORDER,
-    PREFIX,
-    ClassMaps,
-    class_maps,
-    marker_shapes,
-)
+from napari_mousestop.gui.layers.maps import Panels, panel_layers
 from napari_mousestop.gui.widgets.common import (
     clear_path,
     dataset_from_layers,
     path_of,
     stack_layers,
 )
-from napari_mousestop.io.cohort import CLASSES
-from napari_mousestop.io.geometry import Placement
 from napari_mousestop.io.layout import load_layout
 from napari_mousestop.learning.config import TrainConfig
 
-if TYPE_CHECKING:
-    from napari_mousestop.learning.model import ModelConfig
+PREFIX = "compare"
+"""First word of the name of every layer this widget adds."""
 
 
-def _branches(config: ModelConfig | TrainConfig) -> list[tuple[str, int]]:
-    return [(f"{k}x{k}", int(k)) for k in config.kernel_sizes]
+def _branches(kernel_sizes: Any) -> list[tuple[str, int]]:
+    return [(f"{k}x{k}", int(k)) for k in kernel_sizes]
+
+
+def maps_panels(maps: ClassMaps) -> Panels:
+    """The :class:`~napari_mousestop.gui.layers.maps.Panels` of the widget's result."""
+    k = maps.kernel_size
+    what = "activation" if maps.kind == "activation" else MAP_LABELS[maps.kind]
+    panels = maps.averages if maps.kind == "activation" else maps.averages[:, 0]
+    out = Panels(
+        name=f"{PREFIX} {what} {k}x{k}",
+        classes=tuple(maps.classes),
+        n_per_class=tuple(maps.n_per_class),
+        panels=panels,
+        placement=maps.placement,
+        units=str(maps.meta.get("units", "")),
+        description=f"{what}, {k}x{k} branch ({maps.meta.get('source', '')})",
+    )
+    if maps.difference is not None and maps.pair is not None:
+        a, b = maps.pair
+        by_channel = maps.kind == "activation"
+        out.contrasts = (f"{a} - {b}",)
+        out.difference = maps.difference if by_channel else maps.difference[:1]
+        out.significant = maps.mask if by_channel else maps.mask[:1]
+        out.red, out.blue = (f"{a} higher than {b}",), (f"{b} higher than {a}",)
+        out.diff_axis = "channel" if by_channel else "contrast"
+    return out
 
 
 class CompareWidget(JobWidget):
-    """Compare class-averaged maps of a trained model side by side (2 x 2 grid, in cm)."""
+    """Compare class-averaged maps of a trained model side by side (in cm)."""
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         self.maps: ClassMaps | None = None
-        self._image_layers: list[Any] = []
-        self._diff_layers: tuple[Any, Any] | None = None
-        self._hidden: list[Any] = []
-        self._ring_pixels: tuple = (np.zeros(0, int), np.zeros(0, int))
+        self._adding: list = []  # layer data tuples still to add
+        self._channel_wanted = 0
         self._layout = load_layout()
         self.run_dir = FileEdit(
             label="run folder",
@@ -86,7 +103,7 @@ class CompareWidget(JobWidget):
         default = TrainConfig()  # until a model is chosen: the default architecture
         self.branch = ComboBox(
             label="branch",
-            choices=_branches(default),
+            choices=_branches(default.kernel_sizes),
             tooltip="the convolution branch (kernel size) of the model",
         )
         self.stage = ComboBox(
@@ -99,11 +116,14 @@ class CompareWidget(JobWidget):
             value=0,
             min=0,
             max=default.channels - 1,
-            tooltip="channel of the branch (activation maps)",
+            tooltip="channel of the branch shown in every panel (activation maps; the same as "
+            "the viewer's slider named channel)",
         )
         self.difference = CheckBox(label="difference of two classes", value=False)
-        self.class_a = ComboBox(label="class A", choices=CLASSES, value="AF")
-        self.class_b = ComboBox(label="class B", choices=CLASSES, value="AM")
+        self.class_a = ComboBox(label="class A", choices=[], tooltip="the first class: red "
+                                "where its panel is higher")  # fmt: skip
+        self.class_b = ComboBox(label="class B", choices=[], tooltip="the second class: blue "
+                                "where its panel is higher")  # fmt: skip
         self.n_permutations = SpinBox(
             label="permutations",
             value=1000,
@@ -112,7 +132,6 @@ class CompareWidget(JobWidget):
             tooltip="cage-level permutation test of A - B, "
             "family-wise error over all pixels and channels",
         )
-        self.grid = CheckBox(label="grid view (2 x 2)", value=True)
         self.form = Container(
             widgets=[
                 self.run_dir,
@@ -127,49 +146,61 @@ class CompareWidget(JobWidget):
                 self.class_b,
                 self.n_permutations,
                 self.channel,
-                self.grid,
             ]
         )
         clear_path(self.run_dir)
         clear_path(self.model_file)
         clear_path(self.dataset_file)
-        self.legend = _Legend()
+        self.set_classes(("AM", "JM", "AF", "JF"))
+        self.dataset_file.changed.connect(self._dataset_chosen)
         self.channel.changed.connect(self.set_channel)
-        self.grid.changed.connect(self._apply_grid)
+        self.viewer.dims.events.current_step.connect(self._follow_slider)
+        self.describe = QLabel("")
+        self.describe.setWordWrap(True)
         lay = self.layout()
         lay.addWidget(self.form.native)
-        lay.addWidget(self.legend)
         lay.addWidget(self._buttons)
         lay.addWidget(self.status)
+        lay.addWidget(self.describe)
         lay.addStretch(1)
         self.run_button.setText("Compute maps")
         self.run_button.clicked.connect(self.run)
 
+    # -- classes ------------------------------------------------------------------------------
+    def set_classes(self, classes: Any) -> None:
+        """Offer ``classes`` as class A and B (first: the second class, second: the first)."""
+        classes = [str(c) for c in classes]
+        if classes == list(self.class_a.choices):
+            return
+        for box, pick in ((self.class_a, -1), (self.class_b, 0)):
+            box.choices = classes
+            if classes:
+                box.value = classes[pick]
+
+    def _dataset_chosen(self, *_: Any) -> None:
+        from napari_mousestop.datasets.dataset import dataset_classes
+
+        path = path_of(self.dataset_file)
+        if path is None:
+            return
+        try:
+            self.set_classes(dataset_classes(path))
+        except (ValueError, OSError) as exc:
+            self.status.setText(str(exc))
+
     # -- computing ------------------------------------------------------------------------------
     def run(self, checkpoint: Any = None, dataset: Any = None) -> Any:
         """Compute the class maps in the background (``checkpoint``/``dataset`` override the
-        file fields, e.g. with the Training widget's results)."""
-        from napari_mousestop.datasets.dataset import load_dataset
-        from napari_mousestop.learning.checkpoint import load_checkpoint
-        from napari_mousestop.learning.report import load_run
-
+        file fields, e.g. with the Training widget's results); the files are read in the job."""
         try:
             if dataset is None:
                 if self.source.value == "dataset file":
-                    dataset = load_dataset(_path(self.dataset_file, "a dataset file (.npz)"))
+                    dataset = _path(self.dataset_file, "a dataset file (.npz)")
                 else:
                     dataset = dataset_from_layers(stack_layers(self.viewer))
-            folds = None
-            run_dir = path_of(self.run_dir)
-            if checkpoint is None and run_dir is not None:
-                run = load_run(run_dir)
-                folds, checkpoint = run.folds or None, run.model
-                if folds is None and checkpoint is None:
-                    raise ValueError(f"{run_dir}: no fold models and no model.pt")
-            if checkpoint is None and folds is None:
-                model = _path(self.model_file, "a run folder or a model file (.pt)")
-                checkpoint = load_checkpoint(model, data=dataset)
-            self.fit_to_model((checkpoint or folds[0].checkpoint).model_config)
+            run_dir, model = path_of(self.run_dir), path_of(self.model_file)
+            if checkpoint is None and run_dir is None and model is None:
+                raise ValueError("choose a run folder or a model file (.pt)")
             pair = (self.class_a.value, self.class_b.value) if self.difference.value else None
             if pair and pair[0] == pair[1]:
                 raise ValueError("choose two different classes to compare")
@@ -177,160 +208,137 @@ class CompareWidget(JobWidget):
             self.status.setText(str(exc))
             notify_error(exc)
             return None
-        args = (
-            checkpoint,
-            dataset,
-            self.kind.value,
-            int(self.branch.value),
-            self.stage.value,
-            pair,
-            int(self.n_permutations.value),
-            0,
-            folds,
+        kwargs = {
+            "dataset": dataset,
+            "run_dir": run_dir,
+            "model": model,
+            "checkpoint": checkpoint,
+            "kind": self.kind.value,
+            "kernel_size": int(self.branch.value),
+            "stage": self.stage.value,
+            "pair": pair,
+            "n_permutations": int(self.n_permutations.value),
+        }
+
+        worker = self.start_job(
+            partial(compare_job, kwargs), lambda _: None, self.show_maps, 0, "computing class maps"
         )
+        if worker is not None:
+            threading.Thread(target=_warm_units, name="mousestop-units", daemon=True).start()
+        return worker
 
-        def job(emit: Any, should_stop: Any) -> ClassMaps:
-            return class_maps(*args)
-
-        return self.start_job(job, lambda _: None, self.show_maps, 0, "computing class maps")
-
-    def fit_to_model(self, config: ModelConfig) -> None:
+    def fit_to_model(self, kernel_sizes: Any, channels: int) -> None:
         """Offer the branches (kernel sizes) and channels of the model whose maps are shown."""
-        choices = _branches(config)
+        choices = _branches(kernel_sizes)
         if [c[1] for c in choices] != list(self.branch.choices):
             self.branch.choices = choices
-        self.channel.max = max(config.channels - 1, 0)
+        self.channel.max = max(int(channels) - 1, 0)
 
     # -- showing --------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether a job runs, or its layers are still being added."""
+        return super().running or bool(self._adding)
+
     def show_maps(self, maps: ClassMaps) -> None:
-        """Put the class panels (and the difference) at the bottom of the layer list, in grid
-        order AM JM / AF JF, each image with its own cage layout over it."""
+        """Replace this widget's layers by the panels of ``maps`` and hide the other layers
+        (they would lie under the panels).
+
+        The layers are added one per turn of napari's event loop (each new kind of layer costs
+        napari a first drawing), so that no single pause of the viewer holds them all.
+        """
+        self._channel_wanted = int(self.channel.value)  # adding layers moves the slider
+        self.maps = maps
+        self.set_classes(maps.classes)
+        self.fit_to_model(maps.meta.get("kernel_sizes", [maps.kernel_size]),
+                          maps.meta.get("channels", maps.n_channels))  # fmt: skip
+        self.channel.enabled = maps.n_channels > 1
+        for layer in [lyr for lyr in self.viewer.layers if self._own(lyr)]:
+            self.viewer.layers.remove(layer)
+        for layer in self.viewer.layers:
+            layer.visible = False
+        self._adding = list(panel_layers(maps_panels(maps), self._layout))
+        self.status.setText("showing the class maps...")
+        QTimer.singleShot(0, self._add_next)
+
+    def _add_next(self) -> None:
         from napari.layers import Layer
 
-        self._remove_own_layers()
-        self.maps = maps
-        ch = min(int(self.channel.value), maps.n_channels - 1)
-        self.channel.max = max(maps.n_channels - 1, 0)
-        self.channel.enabled = maps.n_channels > 1
-        label = MAP_LABELS[maps.kind] if maps.kind != "activation" else "activation"
-        cmap = "bwr" if maps.kind == "contribution" else "inferno"
-        limits = maps.limits(ch)
-        order = [c for c in PANEL_ORDER if c in maps.classes] or list(maps.classes)
-        new = []
-        self._image_layers = []
-        for c in order:
-            k = maps.classes.index(c)
-            n = maps.n_per_class[k] if k < len(maps.n_per_class) else "?"
-            meta = {"class": c, "n_animals": n, "map": maps.meta.get("map"), "kind": maps.kind}
-            img = Layer.create(
-                *map_to_image(
-                    maps.averages[k, ch].copy(),  # a copy: set_channel writes into it
-                    maps.placement,
-                    name=f"{PREFIX} {c} (n={n}): {label} {maps.kernel_size}x{maps.kernel_size}",
-                    colormap=cmap,
-                    contrast_limits=limits,
-                    metadata=meta,
-                )
-            )
-            img.metadata["class_index"] = k
-            self._image_layers.append(img)
-            new += [img, Layer.create(*layout_to_shapes(name=f"{PREFIX} {c} layout"))]
-        self._diff_layers = None
-        if maps.difference is not None:
-            a, b = maps.pair
-            d = maps.difference[ch]
-            lim = float(np.nanmax(np.abs(maps.difference))) or 1.0
-            legend = {"red": f"{a} higher than {b}", "blue": f"{b} higher than {a}"}
-            img = Layer.create(
-                *map_to_image(
-                    d.copy(),
-                    maps.placement,
-                    name=f"{PREFIX} {a} - {b}",
-                    colormap="bwr",
-                    contrast_limits=(-lim, lim),
-                    metadata={"comparison": maps.meta.get("comparison", {}), "legend": legend},
-                )
-            )
-            union = maps.mask.any(axis=0)
-            self._ring_pixels = np.nonzero(union)
-            shapes = Layer.create(
-                *marker_shapes(union, maps.placement, f"{PREFIX} {a} - {b} significant",
-                               self._layout)
-            )  # fmt: skip
-            self._set_rings(shapes, maps.mask[ch], maps.placement)
-            self._diff_layers = (img, shapes)
-            new += [img, shapes]
-        for i, layer in enumerate(new):
-            self.viewer.layers.insert(i, layer)
-        self._apply_grid()
+        if not self._adding:
+            return
+        self.viewer.add_layer(Layer.create(*self._adding.pop(0)))
+        if self._adding:
+            QTimer.singleShot(0, self._add_next)
+        else:
+            self._shown()
+
+    def _shown(self) -> None:
+        maps = self.maps
+        if maps is None:
+            return
         self.viewer.reset_view()
+        self.channel.value = min(self._channel_wanted, maps.n_channels - 1)
+        self.set_channel()
         sig = ""
         if maps.mask is not None:
             sig = f"; {int(maps.mask.sum())} significant pixels (all channels)"
             cmp = maps.meta.get("comparison", {})
             if cmp.get("min_p", 0) > cmp.get("alpha", 0.05):
                 sig += f" (smallest attainable p {cmp['min_p']:.2g}: too few cages for alpha)"
-        self.legend.show_pair(maps.pair)
         source = maps.meta.get("source", "")
         self.status.setText(
-            f"{len(order)} class maps ({source}), {maps.n_channels} channel(s){sig}"
+            f"{len(maps.classes)} class maps ({source}), {maps.n_channels} channel(s){sig}"
         )
+        self.describe.setText(maps_panels(maps).description)
+
+    def _channel_axis(self) -> int | None:
+        labels = list(self.viewer.dims.axis_labels)
+        return labels.index("channel") if "channel" in labels else None
 
     def set_channel(self, channel: int | None = None) -> None:
-        """Show ``channel`` in every panel: swaps the layers' data in place (no recomputation)."""
-        maps = self.maps
-        if maps is None or not self._image_layers:
+        """Show ``channel`` in every panel (moves the viewer's slider named channel)."""
+        axis = self._channel_axis()
+        if axis is None or self.maps is None:
             return
         ch = int(self.channel.value if channel is None else channel)
-        if not 0 <= ch < maps.n_channels:
-            return
-        limits = maps.limits(ch)
-        # writing into the arrays and refreshing skips the viewer-wide dims update that
-        # assigning a new array to ``layer.data`` triggers (4x faster)
-        for layer in self._image_layers:
-            np.copyto(layer.data, maps.averages[layer.metadata["class_index"], ch])
-            layer.contrast_limits = limits
-            layer.refresh()
-        if self._diff_layers is not None and maps.difference is not None:
-            img, shapes = self._diff_layers
-            np.copyto(img.data, maps.difference[ch])
-            img.refresh()
-            if not np.array_equal(shapes.metadata.get("mask"), maps.mask[ch]):
-                self._set_rings(shapes, maps.mask[ch], maps.placement)
+        if 0 <= ch < self.maps.n_channels:
+            self.viewer.dims.set_current_step(axis, ch)
 
-    def _set_rings(self, shapes: Any, mask: np.ndarray, placement: Placement) -> None:
-        """Show the rings of ``mask`` (one per pixel significant in any channel, drawn once):
-        only their edge colours change, the cheapest update of a Shapes layer."""
-        n_layout = len(self._layout.shapes)
-        colors = np.array(shapes.edge_color, dtype=float)
-        on = mask[self._ring_pixels] if len(self._ring_pixels[0]) else np.zeros(0, bool)
-        colors[n_layout:] = np.where(on[:, None], (1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0))
-        shapes.edge_color = colors
-        shapes.metadata["mask"] = mask
+    def _follow_slider(self, *_: Any) -> None:
+        axis = self._channel_axis()
+        if axis is not None and self.maps is not None:
+            ch = int(self.viewer.dims.current_step[axis])
+            if ch != self.channel.value and ch <= self.channel.max:
+                with self.channel.changed.blocked():
+                    self.channel.value = ch
 
     def _own(self, layer: Any) -> bool:
         return layer.name.startswith(PREFIX + " ")
 
-    def _remove_own_layers(self) -> None:
-        for layer in [lyr for lyr in self.viewer.layers if self._own(lyr)]:
-            self.viewer.layers.remove(layer)
 
-    def _apply_grid(self, *_: Any) -> None:
-        grid = self.viewer.canvas.grid
-        for layer in self._hidden:
-            if layer in self.viewer.layers:
-                layer.visible = True
-        self._hidden = []
-        if self.grid.value and self._image_layers:
-            for layer in self.viewer.layers:
-                if not self._own(layer) and layer.visible:
-                    layer.visible = False
-                    self._hidden.append(layer)
-            grid.stride = 2
-            grid.shape = (-1, 2)
-            grid.enabled = True
-        else:
-            grid.enabled = False
+def _warm_units() -> None:
+    """Build napari's unit registry (pint) while the job runs: the first layer with units
+    builds it otherwise, a pause of the viewer of one to several seconds."""
+    try:
+        import pint
+
+        pint.get_application_registry().pixel  # noqa: B018 - the lookup builds the registry
+    except Exception:  # noqa: BLE001 - only a head start: napari builds it again if this fails
+        pass
+
+
+def compare_job(kwargs: dict, emit: Any, should_stop: Any) -> ClassMaps:
+    """The Compare widget's job (picklable: it runs in a process of its own): read the files and
+    compute the class maps (:func:`~napari_mousestop.explain.classmaps.class_maps`), sending
+    its progress, stopping at Cancel."""
+    from napari_mousestop.errors import Cancelled
+
+    def progress(p: Any) -> None:
+        if should_stop():
+            raise Cancelled("cancelled")
+        emit(p)
+
+    return class_maps(**kwargs, progress=progress)
 
 
 def _path(edit: FileEdit, what: str) -> str:
@@ -338,33 +346,3 @@ def _path(edit: FileEdit, what: str) -> str:
     if path is None:
         raise ValueError(f"choose {what}")
     return path
-
-
-class _Legend(QWidget):
-    """What the colours of the difference panel mean: blue, B higher ... red, A higher."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.blue = QLabel("")
-        self.red = QLabel("")
-        self.bar = QLabel("")
-        self.bar.setFixedHeight(12)
-        self.bar.setMinimumWidth(60)
-        self.bar.setStyleSheet(
-            "background: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #0000ff, "
-            "stop:0.5 #ffffff, stop:1 #ff0000); border: 1px solid grey;"
-        )
-        for w in (self.blue, self.bar, self.red):
-            lay.addWidget(w)
-        self.setToolTip("colours of the difference panel: panel A minus panel B")
-        self.show_pair(None)
-
-    def show_pair(self, pair: tuple[str, str] | None) -> None:
-        """Name the classes of each end of the colour scale (hidden without a difference)."""
-        self.setVisible(pair is not None)
-        if pair is not None:
-            a, b = pair
-            self.blue.setText(f"blue: {b} higher")
-            self.red.setText(f"red: {a} higher")

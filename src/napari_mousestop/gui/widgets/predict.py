@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,8 +9,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
 from napari_mousestop.gui.jobs import JobWidget, notify_error
-from napari_mousestop.gui.reader import dock_explorer
-from napari_mousestop.gui.widgets.common import clear_path, path_of, stack_layers, upsert_layers
+from napari_mousestop.gui.widgets.common import clear_path, path_of, stack_layers
 from napari_mousestop.gui.widgets.plots import PlotCanvas, plot_probabilities
 from napari_mousestop.histograms import animal_key
 
@@ -56,19 +54,20 @@ class PredictWidget(JobWidget):
         self.run_button.clicked.connect(self.run)
 
     def run(self) -> Any:
-        """Start the prediction (returns the worker, or None when inputs are not usable)."""
-        from napari_mousestop.learning.checkpoint import load_checkpoint
+        """Start the prediction (returns the worker, or None when inputs are not usable).
+
+        The model (and the LMT files) are read in the job's process."""
+        from napari_mousestop.gui.tasks import PredictJob
 
         try:
             path = path_of(self.model_file)
             if path is None:
                 raise ValueError("choose a model file (.pt)")
-            ckpt = load_checkpoint(path)
             if self.source.value == "LMT files":
                 files = [str(f) for f in (self.files.value or ()) if str(f) not in ("", ".")]
                 if not files:
                     raise ValueError("choose one or more LMT files (.sqlite)")
-                job, total = _FileJob(ckpt, files), len(files)
+                job, total = PredictJob(path, files=files), len(files)
             else:
                 layers = stack_layers(self.viewer, self.source.value == SOURCES[0])
                 if not layers:
@@ -77,7 +76,7 @@ class PredictWidget(JobWidget):
                         "animals side by side) in the layer list"
                     )
                 stacks = {lyr.name: np.asarray(lyr.data, dtype=np.float32) for lyr in layers}
-                job, total = _StackJob(ckpt, stacks), 1
+                job, total = PredictJob(path, stacks=stacks), 1
         except (ValueError, OSError) as exc:
             self.status.setText(str(exc))
             notify_error(exc)
@@ -86,9 +85,8 @@ class PredictWidget(JobWidget):
         return self.start_job(job, self._on_item, self._on_done, total, "predicting")
 
     def _on_item(self, item: Any) -> None:
-        if isinstance(item, tuple) and item[0] == "layers":  # one recording done
-            upsert_layers(self.viewer, item[1])
-            dock_explorer(self.viewer)
+        if isinstance(item, tuple) and item[0] == "layers":  # every recording's, at once
+            self.add_layers(item[1])
 
     def _on_done(self, result: Any) -> None:
         if not result:
@@ -145,67 +143,3 @@ class PredictWidget(JobWidget):
         self.table.resizeColumnsToContents()
         names = [row["layer"].split(" (")[0] for row in rows]
         plot_probabilities(self.plot, np.array([row["proba"] for row in rows]), classes, names)
-
-
-def _rows(ckpt: Any, names: list[str], proba: np.ndarray) -> list[dict]:
-    classes = tuple(ckpt.classes)
-    return [
-        {
-            "layer": n,
-            "proba": p.tolist(),
-            "predicted": classes[int(np.argmax(p))],
-            "model": str(ckpt.path),
-        }
-        for n, p in zip(names, proba, strict=True)
-    ]
-
-
-class _StackJob:
-    def __init__(self, ckpt: Any, stacks: dict[str, np.ndarray]) -> None:
-        self.ckpt, self.stacks = ckpt, stacks
-
-    def __call__(self, emit: Any, should_stop: Any) -> tuple:
-        from napari_mousestop.learning.checkpoint import predict_proba
-
-        names = list(self.stacks)
-        proba = predict_proba(self.ckpt, np.stack([self.stacks[n] for n in names]))
-        return tuple(self.ckpt.classes), _rows(self.ckpt, names, proba)
-
-
-class _FileJob:
-    def __init__(self, ckpt: Any, files: list[str]) -> None:
-        self.ckpt, self.files = ckpt, files
-
-    def __call__(self, emit: Any, should_stop: Any) -> tuple | None:
-        from napari_mousestop.errors import Cancelled
-        from napari_mousestop.gui.layers.mosaic import mosaic_height_cm, recording_to_layers
-        from napari_mousestop.gui.layers.recordings import layer_name
-        from napari_mousestop.gui.reader import MOSAIC_SPACING, recording_layout, recording_names
-        from napari_mousestop.learning.predict import predict_recording
-        from napari_mousestop.progress import Progress
-
-        classes = list(self.ckpt.classes)
-        rows: list[dict] = []
-        below = 0.0  # each recording's mosaic below the previous one
-        n = len(self.files)
-        for k, f in enumerate(self.files):
-            if should_stop():
-                raise Cancelled()
-            rs, frame = predict_recording(self.ckpt, f)
-            # the animals named by the classes the model was trained on (genotype...)
-            used = (self.ckpt.data_params or {}).get("labels", {})
-            cage, labels, _ = recording_names(
-                f, rs.animals, used.get("columns") or None, used.get("age_threshold_days")
-            )
-            names = [layer_name(cage, a, labels.get(a)) for a in frame["animal"]]
-            proba = frame[[f"p_{c}" for c in classes]].to_numpy()
-            rows += _rows(self.ckpt, names, proba)
-            for row in rows[-len(names) :]:
-                row["recording"] = Path(f).name
-            layers = recording_to_layers(
-                rs, cage=cage, labels=labels, layout=recording_layout(f), origin=(below, 0.0)
-            )
-            below += (1 + MOSAIC_SPACING) * mosaic_height_cm(layers)
-            emit(("layers", layers))
-            emit(Progress(k + 1, n, f"{k + 1}/{n} recordings"))
-        return tuple(classes), rows

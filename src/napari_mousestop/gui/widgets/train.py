@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mousestop.gui.jobs import JobWidget
+from napari_mousestop.gui.jobs import JobWidget, notify_error
 from napari_mousestop.gui.widgets.common import (
     clear_path,
     dataset_from_layers,
@@ -182,62 +182,57 @@ class TrainWidget(JobWidget):
         """The training settings of the form."""
         return TrainConfig(**form_values(self.params), track_test=True)
 
-    def load_data(self) -> Any:
-        """The dataset: from the file or from the labelled animals in the viewer."""
-        from napari_mousestop.datasets.dataset import load_dataset
+    def job(self) -> Any:
+        """The training job of the form (:class:`~napari_mousestop.gui.tasks.TrainJob`): it
+        loads the dataset file in its own process; the viewer's animals are assembled here."""
+        from napari_mousestop.gui.tasks import TrainJob
 
+        path = dataset = None
         if self.source.value == "dataset file":
             path = path_of(self.dataset_file)
             if path is None:
                 raise ValueError("choose a dataset file (.npz), or use the animals in the viewer")
-            return load_dataset(path)
-        return dataset_from_layers(stack_layers(self.viewer))
-
-    # -- running --------------------------------------------------------------------------------
-    def run(self) -> Any:
-        """Start training (returns the worker, or None when the inputs are not usable)."""
-        from napari_mousestop.learning.report import run_training
-        from napari_mousestop.learning.stats import frequency_guess_accuracy
-        from napari_mousestop.learning.training import check_trainable, cv_folds
-
-        try:
-            config = self.config()
-            dataset = self.load_data()
-            check_trainable(dataset, config)
-        except (ValueError, OSError) as exc:
-            self.status.setText(str(exc))
-            from napari_mousestop.gui.jobs import notify_error
-
-            notify_error(exc)
-            return None
-        folds = cv_folds(dataset.cages, dataset.labels, config.folds)
-        guess = frequency_guess_accuracy(
-            dataset.labels, [(tr, te) for _, tr, te in folds], len(dataset.classes)
-        )
-        n_runs = int(self.repeats.value) + int(self.retrain_permutations.value)
-        total = config.epochs * (len(folds) * n_runs + (1 if self.final_model.value else 0))
-        self._folds, self._curves, self._epochs, self.dataset = [], {}, {}, dataset
-        self._history = HistoryPlot(
-            self.live, chance=1.0 / len(dataset.classes), frequency_guess=guess
-        )
-        self.report = self.cv = self.final = None
-        self.runs = []
-        run_dir = path_of(self.run_dir)
-        path = path_of(self.dataset_file) if self.source.value == "dataset file" else None
-        args = (config, int(self.n_permutations.value), path, bool(self.final_model.value))
+        else:
+            dataset = dataset_from_layers(stack_layers(self.viewer))
         how = {
             "repeats": int(self.repeats.value),
             "retrain_permutations": int(self.retrain_permutations.value),
             "workers": int(self.workers.value),
             "scheduler": str(self.scheduler.value).strip() or None,
         }
+        return TrainJob(
+            self.config(),
+            int(self.n_permutations.value),
+            path,
+            dataset,
+            bool(self.final_model.value),
+            path_of(self.run_dir),
+            how,
+        )
 
-        def job(emit: Any, should_stop: Any) -> TrainingRun:
-            return run_training(
-                dataset, *args, progress=emit, should_stop=should_stop, run_dir=run_dir, **how
+    # -- running --------------------------------------------------------------------------------
+    def run(self) -> Any:
+        """Start training (returns the worker, or None when the inputs are not usable)."""
+        try:
+            job = self.job()
+        except (ValueError, OSError) as exc:
+            self.status.setText(str(exc))
+            notify_error(exc)
+            return None
+        self._folds, self._curves, self._epochs, self.dataset = [], {}, {}, None
+        self._history = None
+        self.report = self.cv = self.final = None
+        self.runs = []
+        return self.start_job(job, self._on_item, self._on_done, 0, "training")
+
+    def _on_item(self, item: Any) -> None:
+        """The job's plan: the chance lines of the live plot and the bar's length."""
+        if item[0] == "plan":
+            plan = item[1]
+            self._history = HistoryPlot(
+                self.live, chance=1.0 / plan["n_classes"], frequency_guess=plan["guess"]
             )
-
-        return self.start_job(job, lambda _: None, self._on_done, total, "training")
+            self.set_progress(0, plan["total"], "training")
 
     def on_progress(self, item: Progress) -> None:
         """Epochs move the progress bar and the live curves; later stages say what runs."""
@@ -263,7 +258,9 @@ class TrainWidget(JobWidget):
                 fold["test_accuracy"].append(item.test_accuracy)
         self.set_progress(item.done, item.total, self._progress_text(item))
         now = time.monotonic()
-        if now - self._last_draw > 0.2 or item.epoch == item.n_epochs:
+        if self._history is not None and (
+            now - self._last_draw > 0.2 or item.epoch == item.n_epochs
+        ):
             self._last_draw = now
             self._history.update(self._folds)
 
@@ -276,12 +273,14 @@ class TrainWidget(JobWidget):
         now = f"; training {names}{more}" if running else ""
         return f"{item.models_done}/{item.n_models} models done{now}; loss {item.loss:.3f}"
 
-    def _on_done(self, result: TrainingRun | None) -> None:
-        if result is None:
+    def _on_done(self, value: tuple[TrainingRun, Any] | None) -> None:
+        if value is None:
             return
+        result, self.dataset = value
         self.report, self.cv, self.final = result.report, result.cv, result.final
         self.runs = result.runs
-        self._history.update(self._folds)
+        if self._history is not None:
+            self._history.update(self._folds)
         self.show_report(self.report)
         self.tabs.setCurrentIndex(1)
         where = f"; saved to {result.run_dir}" if result.run_dir else ""
