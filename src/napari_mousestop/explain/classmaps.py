@@ -158,9 +158,9 @@ def class_maps(
         An unknown map, a branch the model lacks, two identical classes, a class the dataset
         lacks, no model.
     """
+    from napari_mousestop.design import StudyDesign
     from napari_mousestop.explain.maps import activation_maps, contribution_maps, gradcam_maps
     from napari_mousestop.explain.run import out_of_fold
-    from napari_mousestop.design import StudyDesign
     from napari_mousestop.explain.stats import class_average, compare_classes
 
     if kind not in MAPS:
