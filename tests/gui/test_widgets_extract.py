@@ -47,10 +47,6 @@ def test_recordings_then_a_cohort_csv_give_aligned_layers_and_a_dataset(
     worker.yielded.connect(progress.append)
     qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
     assert widget.status.text().startswith("4 recording(s) extracted"), widget.status.text()
-    # the quality table, shown and written beside the dataset
-    assert "cage01_juvenile.sqlite: 0.30 h" in widget.status.text()
-    assert "animal-recordings flagged" in widget.status.text()
-    assert (tmp_path / "cohort.qc.csv").is_file()
     reports = [item for item in progress if isinstance(item, Progress)]
     assert reports and reports[-1].done == reports[-1].total  # the bar ends full
     assert any("cage01_juvenile.sqlite" in p.message for p in reports)
@@ -82,6 +78,10 @@ def test_recordings_then_a_cohort_csv_give_aligned_layers_and_a_dataset(
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
     assert widget.status.text().startswith("4 recording(s) extracted"), widget.status.text()
+    # the quality table, shown and written beside the dataset
+    assert "cage01_juvenile.sqlite: 0.30 h" in widget.status.text()
+    assert "animal-recordings flagged" in widget.status.text()
+    assert (tmp_path / "cohort.qc.csv").is_file()
     name = cohort.cohort_csv.stem
     added = [lyr.name for lyr in viewer.layers][n_before:]
     assert added[0] == name and all(a.startswith(name) for a in added) and len(added) <= 4
@@ -223,8 +223,8 @@ def test_classes_from_a_cohort_column(make_napari_viewer, qtbot, tmp_path):
     assert widget.status.text().startswith("2 recording(s) extracted"), widget.status.text()
     from napari_mousestop.gui.widgets.common import stack_layers
 
-    whole = files.cohort_csv.stem  # the cohort's mosaic by class, beside the recordings'
-    names = [v.name.split(" [")[0] for v in stack_layers(viewer) if v.layer.name != whole]
+    whole = files.cohort_csv.stem  # a cohort CSV ends as one mosaic of the cohort by class
+    names = [v.name.split(" [")[0] for v in stack_layers(viewer) if v.layer.name == whole]
     assert len(names) == 4 and all(n.endswith((" (KO)", " (WT)")) for n in names)
     ds = load_dataset(tmp_path / "g.npz")
     assert ds.classes == ("KO", "WT") and list(ds.factors) == ["genotype"]
