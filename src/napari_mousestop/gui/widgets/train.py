@@ -259,7 +259,7 @@ class TrainWidget(JobWidget):
         self.set_progress(item.done, item.total, self._progress_text(item))
         now = time.monotonic()
         if self._history is not None and (
-            now - self._last_draw > 0.2 or item.epoch == item.n_epochs
+            now - self._last_draw > 1.0 or item.epoch == item.n_epochs
         ):
             self._last_draw = now
             self._history.update(self._folds)
