@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
 from qtpy.QtWidgets import (
+    QFrame,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -157,9 +159,9 @@ class TrainWidget(JobWidget):
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         for c, tip in enumerate(COLUMNS.values()):
             self.table.horizontalHeaderItem(c).setToolTip(tip)
-        self.table.setMinimumHeight(130)
+        self.table.setMinimumHeight(100)
         self.summary = QTextBrowser()
-        self.summary.setMinimumHeight(160)
+        self.summary.setMinimumHeight(100)
         results = QWidget()
         inner = QVBoxLayout(results)
         inner.setContentsMargins(0, 0, 0, 0)
@@ -169,8 +171,14 @@ class TrainWidget(JobWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.live, "learning curves")
         self.tabs.addTab(results, "results")
+        # the long form scrolls, so the dock fits a 1080-pixel screen with its results
+        scroll = QScrollArea()
+        scroll.setWidget(self.form.native)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setMinimumHeight(180)
         lay = self.layout()
-        lay.addWidget(self.form.native)
+        lay.addWidget(scroll, 1)
         lay.addWidget(self._buttons)
         lay.addWidget(self.status)
         lay.addWidget(self.tabs)
