@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_mousestop._json import jsonable as _jsonable
 from napari_mousestop.explain.maps import ExplanationMap, HourProfile
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import Placement
@@ -32,18 +33,6 @@ MAPS_FILE = "maps.nc"
 """Name of the maps file inside an explanation folder."""
 _LEGACY_FORMAT = "napari-mousestop-maps/1"
 _SPACE = {"y": "y (cm from the floor's top edge, downwards)", "x": "x (cm from the left wall)"}
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
 
 
 def netcdf_attrs(d: dict[str, Any]) -> dict[str, Any]:

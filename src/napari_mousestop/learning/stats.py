@@ -20,20 +20,10 @@ from scipy import stats as _st
 from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import recall_score
 
+from napari_mousestop._json import jsonable as _jsonable
+from napari_mousestop.learning.config import N_PERMUTATIONS
+
 _TIE = 1e-12  # accuracies within this of the observed one count as ties (>=)
-
-
-def _jsonable(value: Any) -> Any:
-    """Dataclass dicts with numpy scalars/arrays turned into plain Python."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 class _Record:
@@ -363,7 +353,7 @@ def permutation_test(
     cages: np.ndarray,
     recordings: np.ndarray,
     classes: tuple[str, ...] = (),
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     batch: int = 1000,
 ) -> PermutationResult:
@@ -552,7 +542,7 @@ def factor_figures(
     cages: np.ndarray,
     recordings: np.ndarray,
     classes: tuple[str, ...],
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, FactorFigures]:

@@ -29,7 +29,12 @@ from napari_mousestop.gui.widgets.common import (
 )
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.gui.widgets.plots import HistoryPlot, PlotCanvas, plot_confusion
-from napari_mousestop.learning.config import FOLD_SCHEMES, EpochProgress, TrainConfig
+from napari_mousestop.learning.config import (
+    FOLD_SCHEMES,
+    N_PERMUTATIONS,
+    EpochProgress,
+    TrainConfig,
+)
 from napari_mousestop.progress import Progress
 
 if TYPE_CHECKING:
@@ -86,11 +91,10 @@ class TrainWidget(JobWidget):
                 "folds": FOLD_SCHEMES,
             },
             skip=("track_test",),
-            defaults={"epochs": 30},
         )
         self.n_permutations = SpinBox(
             label="permutations",
-            value=1000,
+            value=N_PERMUTATIONS,
             min=0,
             max=100_000,
             tooltip="permutations of each cage-level test of accuracy (CNN, sex, age)",
