@@ -192,7 +192,9 @@ class CompareWidget(JobWidget):
         def job(emit: Any, should_stop: Any) -> ClassMaps:
             return class_maps(*args)
 
-        return self.start_job(job, lambda _: None, self.show_maps, 0, "computing class maps")
+        return self.start_job(
+            job, lambda _: None, self.show_maps, 0, "computing class maps", process=False
+        )
 
     def fit_to_model(self, config: ModelConfig) -> None:
         """Offer the branches (kernel sizes) and channels of the model whose maps are shown."""

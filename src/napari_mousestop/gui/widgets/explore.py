@@ -360,6 +360,7 @@ class ExploreWidget(QWidget):
             colour_top=float(view.layer.contrast_limits[1]),
             colour_units=view.colour_units,
             foreground=FOREGROUND,
+            interval_h=view.interval_h,
         )
         self.hourly.cursor.set_animated(True)
         self._background = None
