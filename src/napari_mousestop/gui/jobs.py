@@ -380,6 +380,8 @@ class JobWidget(QWidget):
                     return
                 if mosaic:
                     dock_explorer(self.viewer)
+                    # fitted once the dock has taken its room from the canvas
+                    QTimer.singleShot(0, self.viewer.reset_view)
             except Exception as exc:  # noqa: BLE001 - a layer napari refuses: say so, go on
                 notify_error(f"the results could not all be shown ({exc})")
                 todo.clear()
