@@ -1,4 +1,17 @@
-"""How fast the class comparison widget switches channels, on a paper-size dataset.
+"""How the widgets keep napari responsive: the longest stall of the event loop per widget job
+(``--stalls``), and how fast the class comparison widget switches channels.
+
+``--stalls``: a cohort of ``--cages`` cages (juvenile and adult recordings, 4 mice, ``--hours``
+long) is generated, then in one real napari viewer the Extract widget extracts the cohort CSV
+(writing its dataset), the Train widget trains on that dataset (``--epochs``, the widget's
+default workers), and the Predict widget predicts the recordings' animals with the final model.
+A 20 ms QTimer runs on the event loop throughout; a stall is the time a tick came late (a
+gap between ticks minus the 20 ms). For each job, from the click until its results are
+added, the script prints the longest stall and the number over 0.2 s::
+
+    xvfb-run -a .venv/bin/python benchmarks/bench_widgets.py --stalls --cages 12 --hours 1
+
+Without ``--stalls``: channel changes of the class comparison widget, as follows.
 
 A dataset of the paper's size (96 animal-recordings: 12 cages x juvenile/adult x 4 mice, T = 72
 hourly histograms of 30 x 30 bins) is generated with a class-specific hot spot, and an untrained
@@ -66,13 +79,132 @@ def paper_size(
     )
 
 
+class StallMeter:
+    """Ticks of a 20 ms QTimer on the event loop; :meth:`stalls` are the late ticks."""
+
+    def __init__(self, period_ms: int = 20) -> None:
+        from qtpy.QtCore import QTimer
+
+        self.period = period_ms / 1000
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(period_ms)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def start(self) -> None:
+        self.ticks = [time.perf_counter()]
+        self.timer.start()
+
+    def stop(self) -> np.ndarray:
+        """Stop; the stalls in seconds (one per gap, the gap minus the period)."""
+        self.timer.stop()
+        self.ticks.append(time.perf_counter())
+        return np.maximum(np.diff(self.ticks) - self.period, 0.0)
+
+
+def _wait(widget, app, limit_s: float = 1800.0) -> None:
+    """Turn the event loop until ``widget``'s job is done (and its results added)."""
+    t0 = time.perf_counter()
+    while widget.running:
+        app.processEvents()
+        time.sleep(0.002)
+        if time.perf_counter() - t0 > limit_s:
+            raise TimeoutError(f"{type(widget).__name__}: still running after {limit_s} s")
+    for _ in range(20):  # what the results queued (redraws)
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def _timed(name: str, widget, app, rows: list) -> None:
+    """Click Run of ``widget`` (already filled in) and measure the stalls until it is done."""
+    meter = StallMeter()
+    meter.start()
+    t0 = time.perf_counter()
+    worker = widget.run()
+    if worker is None:
+        raise RuntimeError(f"{name}: {widget.status.text()}")
+    _wait(widget, app)
+    wall = time.perf_counter() - t0
+    stalls = meter.stop()
+    rows.append((name, wall, stalls.max(), int((stalls > 0.2).sum()), widget.status.text()))
+
+
+def stalls_main(args: argparse.Namespace) -> None:
+    """The ``--stalls`` benchmark (see the module's docstring)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_mousestop.gui.widgets.extract import ExtractWidget
+    from napari_mousestop.gui.widgets.predict import PredictWidget
+    from napari_mousestop.gui.widgets.train import TrainWidget
+    from napari_mousestop.synthetic.generate import generate_cohort
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_widgets_"))
+    files = generate_cohort(tmp / "cohort", cages=args.cages, hours=args.hours, seed=0)
+    dbs = sorted(str(p) for p in (tmp / "cohort").glob("*.sqlite"))
+    print(f"cohort: {len(dbs)} recordings of {args.hours} h, 4 mice each")
+    viewer = napari.Viewer(show=True)
+    app = QApplication.instance()
+    rows: list = []
+    load = [os.getloadavg()[0]]
+
+    extract = ExtractWidget(viewer)
+    viewer.window.add_dock_widget(extract, name="extract")
+    extract.input_kind.value = "cohort CSV"
+    extract.cohort.value = str(files.cohort_csv)
+    extract.dataset_file.value = str(tmp / "cohort.npz")
+    app.processEvents()
+    _timed(f"Extract (cohort CSV, {len(dbs)} recordings)", extract, app, rows)
+    load.append(os.getloadavg()[0])
+
+    train = TrainWidget(viewer)
+    viewer.window.add_dock_widget(train, name="train")
+    train.dataset_file.value = str(tmp / "cohort.npz")
+    train.params.epochs.value = args.epochs
+    train.n_permutations.value = 100
+    train.run_dir.value = str(tmp / "run")
+    app.processEvents()
+    _timed(f"Train ({args.epochs} epochs, {train.workers.value} workers)", train, app, rows)
+    load.append(os.getloadavg()[0])
+
+    predict = PredictWidget(viewer)
+    viewer.window.add_dock_widget(predict, name="predict")
+    predict.model_file.value = str(tmp / "run" / "model.pt")
+    predict.source.value = "LMT files"
+    predict.files.value = dbs[:4]
+    app.processEvents()
+    _timed("Predict (4 LMT files)", predict, app, rows)
+    load.append(os.getloadavg()[0])
+    viewer.close()
+
+    print(f"load average (1 min) while measuring: {min(load):.1f} - {max(load):.1f} "
+          f"on {os.cpu_count()} cores")  # fmt: skip
+    print("| job | wall (s) | longest stall (s) | stalls > 0.2 s |")
+    print("|---|---|---|---|")
+    for name, wall, longest, n_over, _ in rows:
+        print(f"| {name} | {wall:.1f} | {longest:.3f} | {n_over} |")
+    for name, *_, status in rows:
+        print(f"{name}: {status}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stalls", action="store_true", help="stalls of the widget jobs")
+    parser.add_argument("--cages", type=int, default=12, help="--stalls: cages of the cohort")
+    parser.add_argument("--hours", type=float, default=1.0, help="--stalls: recording length")
+    parser.add_argument("--epochs", type=int, default=3, help="--stalls: training epochs")
     parser.add_argument("--changes", type=int, default=48, help="channel changes to time")
     parser.add_argument("--kernel", type=int, default=3, choices=(3, 9), help="branch")
     parser.add_argument("--permutations", type=int, default=1000)
     parser.add_argument("--no-difference", action="store_true", help="only the 4 class maps")
     args = parser.parse_args()
+    if args.stalls:
+        stalls_main(args)
+        return
 
     import napari
     from qtpy.QtWidgets import QApplication

@@ -50,3 +50,27 @@ def test_other_trackers_options_default_to_tracker_params():
         assert options["confidence"] == tracker.confidence_threshold, command
         assert options["bridge_gap"] == tracker.bridge_gap_s, command
     assert _defaults("stops")["timezone"] == tracker.timezone
+
+
+def test_the_widgets_forms_default_to_the_same_dataclasses(make_napari_viewer):
+    """The Train and Extract widgets show the defaults the command line uses."""
+    from napari_mousestop.gui.widgets.extract import ExtractWidget
+    from napari_mousestop.gui.widgets.forms import form_values
+    from napari_mousestop.gui.widgets.train import TrainWidget
+    from napari_mousestop.learning.config import N_PERMUTATIONS
+
+    viewer = make_napari_viewer()
+    train, extract = TrainWidget(viewer), ExtractWidget(viewer)
+    assert TrainConfig(**form_values(train.params), track_test=True) == TrainConfig(
+        track_test=True
+    )
+    assert int(train.n_permutations.value) == N_PERMUTATIONS == _defaults("train")["permutations"]
+    assert HistogramParams(**form_values(extract.hist)) == HistogramParams()
+    assert StopParams(**form_values(extract.stop)) == StopParams()
+
+
+def test_the_model_architecture_has_one_default():
+    from napari_mousestop.learning.model import ModelConfig
+
+    config = TrainConfig().model_config(72, 30, 4)
+    assert config == ModelConfig()  # TrainConfig's architecture fields are ModelConfig's

@@ -57,3 +57,15 @@ def test_plot_shows_class_means_animals_dark_hours_and_follows_the_hour():
     assert plot.cursor.get_xdata()[0] == pytest.approx(17.5)
     assert "square-root" in fig.axes[1].get_xlabel()  # the colour bar names units and scale
     fig.canvas.draw()  # renders without error
+
+
+def test_a_single_interval_is_drawn_and_named_by_its_length():
+    """T = 1 (a dataset of one 30-min interval): the class means are visible points and the
+    axis says what an interval is."""
+    plot = plot_hourly_stops(Figure(), [0.0], {"AM": np.array([[3.0], [5.0]])}, interval_h=0.5)
+    (line,) = plot.axes.lines[:1]
+    assert line.get_marker() == "o" and line.get_ydata()[0] == 4.0
+    assert plot.axes.get_ylabel() == "stops per 30-min interval"
+    assert plot.axes.get_xlim() == (0.0, 0.5)
+    hourly = plot_hourly_stops(Figure(), [0.0, 1.0], {"AM": np.array([[3.0, 1.0]])})
+    assert hourly.axes.get_ylabel() == "stops per hour"

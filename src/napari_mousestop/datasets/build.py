@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from napari_mousestop import __version__
+from napari_mousestop._json import jsonable as _jsonable
 from napari_mousestop.cluster import dask_client, local_workers
 from napari_mousestop.datasets.dataset import Dataset, save_dataset
 from napari_mousestop.errors import BatchError, CohortError, DatasetError, ShortRecordingWarning
@@ -95,29 +96,6 @@ def file_identity(path: str | os.PathLike) -> dict:
         "fingerprint": "sha256:" + h.hexdigest(),
         "mtime_ns": int(st.st_mtime_ns),
     }
-
-
-def _jsonable(obj):
-    """Recursively turn numpy / pandas values into plain JSON types."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    if obj is None or isinstance(obj, str | int | float | bool):
-        return obj
-    return str(obj)
 
 
 CACHE_FORMAT = 2

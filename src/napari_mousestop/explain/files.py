@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_mousestop._json import jsonable as _jsonable
 from napari_mousestop.io.atomic import atomic_path
 from napari_mousestop.io.geometry import Placement
 
@@ -34,18 +35,6 @@ _LEGACY_FORMAT = "napari-mousestop-maps/1"
 if TYPE_CHECKING:  # the map classes need torch: imported where maps are built, not to read a file
     from napari_mousestop.explain.maps import ExplanationMap, HourProfile
 _SPACE = {"y": "y (cm from the floor's top edge, downwards)", "x": "x (cm from the left wall)"}
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
 
 
 def netcdf_attrs(d: dict[str, Any]) -> dict[str, Any]:

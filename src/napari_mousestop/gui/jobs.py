@@ -241,6 +241,24 @@ def stream(fn: Callable, stop: threading.Event) -> Generator[Any, None, Any]:
     return out.get("value")
 
 
+_WARM: list = []
+
+
+def _warm_units() -> None:
+    """Build pint's unit registry (napari's layers and colour bars need it; about a second
+    of pure Python the first time) on a helper thread, once, before a job's layers come."""
+    if _WARM:
+        return
+
+    def warm() -> None:
+        import pint
+
+        pint.get_application_registry().cm  # noqa: B018 - the first look-up builds it
+
+    _WARM.append(threading.Thread(target=warm, name="mousestop-units", daemon=True))
+    _WARM[0].start()
+
+
 def _stop_job(stop: threading.Event, *_: Any) -> None:
     """Ask a job to stop. The worker is not quit: its generator sees ``stop`` by itself and
     returns, so that its clean-up (ending the job's process) always runs on its thread."""
@@ -270,6 +288,8 @@ class JobWidget(QWidget):
         self._pending: deque = deque()
         self._draining = False
         self._ended = ""
+        self._adding = 0
+        _warm_units()
         self.setLayout(QVBoxLayout())
         self.layout().setContentsMargins(4, 4, 4, 4)
         self.run_button = QPushButton("Run")
@@ -333,18 +353,42 @@ class JobWidget(QWidget):
         worker.start()
         return worker
 
-    def add_layers(self, layer_data: list) -> list:
-        """Add (or update by name) finished layer data tuples in one batch, on the main thread,
-        and dock the Explore widget when a mosaic came (see
-        :func:`~napari_mousestop.gui.widgets.common.upsert_layers`)."""
+    def add_layers(self, layer_data: list) -> None:
+        """Add (or update by name) a job's finished layer data tuples, all of them, then dock
+        the Explore widget when a mosaic came (see
+        :func:`~napari_mousestop.gui.widgets.common.upsert_layers`).
+
+        napari builds a layer's visuals on the main thread (a tenth of a second or more each),
+        so the layers go in one per turn of the event loop, which keeps turning in between;
+        the job's later signals (its result) are handled once the last layer is in.
+        """
+        from qtpy.QtCore import QTimer
+
         from napari_mousestop.gui.layers.mosaic import MOSAIC_KEY
         from napari_mousestop.gui.reader import dock_explorer
         from napari_mousestop.gui.widgets.common import upsert_layers
 
-        layers = upsert_layers(self.viewer, layer_data)
-        if any(MOSAIC_KEY in kwargs.get("metadata", {}) for _, kwargs, _ in layer_data):
-            dock_explorer(self.viewer)
-        return layers
+        todo = deque(layer_data)
+        mosaic = any(MOSAIC_KEY in kwargs.get("metadata", {}) for _, kwargs, _ in layer_data)
+        self._adding += 1
+
+        def step() -> None:
+            try:
+                if todo:
+                    upsert_layers(self.viewer, [todo.popleft()])
+                    QTimer.singleShot(0, step)
+                    return
+                if mosaic:
+                    dock_explorer(self.viewer)
+                    # fitted once the dock has taken its room from the canvas
+                    QTimer.singleShot(0, self.viewer.reset_view)
+            except Exception as exc:  # noqa: BLE001 - a layer napari refuses: say so, go on
+                notify_error(f"the results could not all be shown ({exc})")
+                todo.clear()
+            self._adding -= 1
+            self._drain()
+
+        QTimer.singleShot(0, step)
 
     def set_progress(self, done: int, total: int | None = None, text: str | None = None) -> None:
         """Move the napari progress bar (main thread only).
@@ -374,13 +418,17 @@ class JobWidget(QWidget):
     # Signals of the job are handled strictly one after the other, in order: napari's
     # progress widget (and layer insertion) process Qt events, which would otherwise run a
     # later signal's handler in the middle of an earlier one.
+    # Layers being added (add_layers) hold back the later signals until they are all in.
     def _post(self, handler: Callable, *args: Any) -> None:
         self._pending.append((handler, args))
+        self._drain()
+
+    def _drain(self) -> None:
         if self._draining:
             return
         self._draining = True
         try:
-            while self._pending:
+            while self._pending and not self._adding:
                 handler, args = self._pending.popleft()
                 handler(*args)
         finally:

@@ -1,4 +1,5 @@
-"""Settings and result containers of training: :class:`TrainConfig`, :class:`EpochProgress`,
+"""Settings and result containers of training: :class:`ModelConfig` (the CNN's architecture,
+its defaults also :class:`TrainConfig`'s), :class:`TrainConfig`, :class:`EpochProgress`,
 :class:`FoldResult`, :class:`CVResult`."""
 
 from __future__ import annotations
@@ -14,13 +15,69 @@ from napari_mousestop.progress import Progress
 if TYPE_CHECKING:  # torch loads when a model is built, not with the settings (the CLI reads them)
     import torch
 
-    from napari_mousestop.learning.model import ModelConfig, StopCNN
+    from napari_mousestop.learning.model import StopCNN
 
 N_PERMUTATIONS = 10000
 """Label permutations of each cage-level test of a training report."""
 
 FOLD_SCHEMES = ("cage", "balanced")
 """Cross-validation fold schemes (:attr:`TrainConfig.folds`)."""
+
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`StopCNN`; stored in every checkpoint.
+
+    Parameters
+    ----------
+    n_intervals
+        T, the number of hourly histograms (input channels).
+    n_bins
+        N, the histogram grid size (input is N x N).
+    n_classes
+        Number of output classes.
+    channels
+        Output channels of each convolution branch.
+    kernel_sizes
+        Kernel size of each branch (valid convolution, stride 1).
+    pool
+        Max-pooling window and stride.
+    """
+
+    n_intervals: int = 72
+    n_bins: int = 30
+    n_classes: int = 4
+    channels: int = 16
+    kernel_sizes: tuple[int, ...] = (3, 9)
+    pool: int = 2
+
+    def branch_shape(self, kernel_size: int) -> tuple[int, int, int]:
+        """Shape (channels, height, width) of one branch's pooled output."""
+        side = (self.n_bins - kernel_size + 1) // self.pool
+        return (self.channels, side, side)
+
+    @property
+    def n_features(self) -> int:
+        """Length of the concatenated, flattened branch outputs."""
+        total = 0
+        for k in self.kernel_sizes:
+            c, h, w = self.branch_shape(k)
+            total += c * h * w
+        return total
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dictionary (tuples become lists)."""
+        d = asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["kernel_sizes"] = tuple(d.get("kernel_sizes", cls.kernel_sizes))
+        return cls(**d)
 
 
 @dataclass
@@ -96,8 +153,6 @@ class TrainConfig:
 
     def model_config(self, n_intervals: int, n_bins: int, n_classes: int) -> ModelConfig:
         """The architecture for data of T = ``n_intervals``, N = ``n_bins``."""
-        from napari_mousestop.learning.model import ModelConfig
-
         return ModelConfig(
             n_intervals=n_intervals,
             n_bins=n_bins,

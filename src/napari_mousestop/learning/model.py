@@ -2,65 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of :class:`StopCNN`; stored in every checkpoint.
-
-    Parameters
-    ----------
-    n_intervals
-        T, the number of hourly histograms (input channels).
-    n_bins
-        N, the histogram grid size (input is N x N).
-    n_classes
-        Number of output classes.
-    channels
-        Output channels of each convolution branch.
-    kernel_sizes
-        Kernel size of each branch (valid convolution, stride 1).
-    pool
-        Max-pooling window and stride.
-    """
-
-    n_intervals: int = 72
-    n_bins: int = 30
-    n_classes: int = 4
-    channels: int = 16
-    kernel_sizes: tuple[int, ...] = (3, 9)
-    pool: int = 2
-
-    def branch_shape(self, kernel_size: int) -> tuple[int, int, int]:
-        """Shape (channels, height, width) of one branch's pooled output."""
-        side = (self.n_bins - kernel_size + 1) // self.pool
-        return (self.channels, side, side)
-
-    @property
-    def n_features(self) -> int:
-        """Length of the concatenated, flattened branch outputs."""
-        total = 0
-        for k in self.kernel_sizes:
-            c, h, w = self.branch_shape(k)
-            total += c * h * w
-        return total
-
-    def to_dict(self) -> dict:
-        """JSON-friendly dictionary (tuples become lists)."""
-        d = asdict(self)
-        d["kernel_sizes"] = list(self.kernel_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        """Inverse of :meth:`to_dict`."""
-        d = dict(d)
-        d["kernel_sizes"] = tuple(d.get("kernel_sizes", (3, 9)))
-        return cls(**d)
+from napari_mousestop.learning.config import ModelConfig
 
 
 class Branch(nn.Module):

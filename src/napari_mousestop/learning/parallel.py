@@ -1,6 +1,6 @@
 """Folds in worker processes: on a local Dask cluster, or on a running one.
 
-Training jobs (:class:`~napari_mousestop.learning.training.FoldJob`: every fold of every
+Training jobs (:class:`~napari_mousestop.learning.jobs.FoldJob`: every fold of every
 repeat, the final model, the folds of the permutation test) are independent, so they can train
 at the same time. :func:`fold_client` opens the workers with the same cluster code that builds
 datasets (:func:`napari_mousestop.cluster.dask_client`): ``workers=N`` starts a local cluster
@@ -41,7 +41,7 @@ from typing import Any
 from napari_mousestop.cluster import dask_client
 from napari_mousestop.datasets.dataset import Dataset
 from napari_mousestop.errors import Cancelled
-from napari_mousestop.learning.training import FoldJob, FoldOutput, JobProgress, train_job
+from napari_mousestop.learning.jobs import FoldJob, FoldOutput, JobProgress
 
 STOP_WAIT_S = 60.0
 """How long a cancelled run waits for its running jobs to stop on a running cluster."""
@@ -98,9 +98,12 @@ def _stop_run(run: str) -> None:
     _STOPPED.add(run)
 
 
-def _train_on_worker(dataset: Dataset, job: FoldJob, topic: str, run: str) -> FoldOutput:
-    """The Dask task: train ``job``, logging every epoch's figures on ``topic``; stop at the
-    next batch once ``run`` is cancelled."""
+def _train_on_worker(
+    dataset: Dataset, job: FoldJob, topic: str, run: str, train: Callable
+) -> FoldOutput:
+    """The Dask task: train ``job`` with ``train`` (the caller's
+    :func:`~napari_mousestop.learning.training.train_job`), logging every epoch's figures on
+    ``topic``; stop at the next batch once ``run`` is cancelled."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -111,7 +114,7 @@ def _train_on_worker(dataset: Dataset, job: FoldJob, topic: str, run: str) -> Fo
     def on_epoch(epoch: int, figures: dict) -> None:
         worker.log_event(topic, {"id": job.id, "epoch": epoch, "figures": figures})
 
-    return train_job(dataset, job, on_epoch, lambda: run in _STOPPED)
+    return train(dataset, job, on_epoch, lambda: run in _STOPPED)
 
 
 def run_jobs_on_cluster(
@@ -119,12 +122,13 @@ def run_jobs_on_cluster(
     dataset: Dataset,
     jobs: list[FoldJob],
     tally: JobProgress,
+    train: Callable,
     should_stop: Callable[[], bool] | None = None,
     on_output: Callable[[FoldJob, FoldOutput], None] | None = None,
 ) -> dict[str, FoldOutput]:
     """Train ``jobs`` on the workers of ``client``; see
     :func:`napari_mousestop.learning.training.run_jobs` for the parameters (``tally`` sends
-    every worker's epochs on as one count).
+    every worker's epochs on as one count, ``train`` trains one job on a worker).
 
     A job that fails stops the run: the other jobs are cancelled and its error is raised.
     """
@@ -135,7 +139,9 @@ def run_jobs_on_cluster(
     client.subscribe_topic(topic, events.put)
     data = client.scatter(dataset, broadcast=True, hash=False)
     futures = {
-        client.submit(_train_on_worker, data, job, topic, run, key=f"mousestop-{job.id}-{run}"): job
+        client.submit(
+            _train_on_worker, data, job, topic, run, train, key=f"mousestop-{job.id}-{run}"
+        ): job
         for job in jobs
     }
     pending = set(futures)

@@ -15,29 +15,17 @@ its own figures and test (:func:`factor_figures`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 from scipy import stats as _st
 from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import recall_score
 
+from napari_mousestop._json import jsonable as _jsonable
 from napari_mousestop.design import MAX_EXACT, Scheme, StudyDesign, sign_flip_scheme
+from napari_mousestop.learning.config import N_PERMUTATIONS
 
 _TIE = 1e-12  # accuracies within this of the observed one count as ties (>=)
-
-
-def _jsonable(value: Any) -> Any:
-    """Dataclass dicts with numpy scalars/arrays turned into plain Python."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 class _Record:
@@ -285,7 +273,7 @@ PREDICTION_ASSUMES = (
 def permutation_test(
     design: StudyDesign,
     y_pred: np.ndarray,
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     test: str = "accuracy",
     batch: int = 1000,
@@ -517,7 +505,7 @@ def recording_confound(name: str) -> str:
 def factor_figures(
     design: StudyDesign,
     y_pred: np.ndarray,
-    n_permutations: int = 10000,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, FactorFigures]:

@@ -74,6 +74,15 @@ class HourlyStopsPlot:
         self.cursor.set_xdata([centre, centre])
 
 
+def per_interval(interval_h: float) -> str:
+    """``"per hour"``, ``"per 30-min interval"``, ``"per 2-h interval"``."""
+    if interval_h == 1:
+        return "per hour"
+    if interval_h < 1:
+        return f"per {interval_h * 60:g}-min interval"
+    return f"per {interval_h:g}-h interval"
+
+
 def plot_hourly_stops(
     figure: Figure,
     hours: Sequence[float],
@@ -85,6 +94,7 @@ def plot_hourly_stops(
     colour_top: float | None = None,
     colour_units: str = "stops per bin per hour",
     foreground: str = "black",
+    interval_h: float | None = None,
 ) -> HourlyStopsPlot:
     """Stops per hour: class means with the middle half of their animals, chosen animals, and
     the dark intervals shaded; below, the mosaic's colour bar.
@@ -112,11 +122,18 @@ def plot_hourly_stops(
         Label of the colour bar.
     foreground
         Colour of text, ticks and spines (light on napari's dark theme).
+    interval_h
+        Length of one interval in hours (default: the step between ``hours``, 1 for a single
+        interval). A single interval is drawn as points.
     """
     figure.clear()
     figure.set_layout_engine("constrained")
     hours = np.asarray(hours, dtype=float)
-    step = float(hours[1] - hours[0]) if len(hours) > 1 else 1.0
+    if interval_h is not None:
+        step = float(interval_h)
+    else:
+        step = float(hours[1] - hours[0]) if len(hours) > 1 else 1.0
+    marker = "o" if len(hours) == 1 else None  # one interval: a line of one point is invisible
     if colour_top is not None:
         grid = figure.add_gridspec(2, 1, height_ratios=(1.0, 0.08))
         ax = figure.add_subplot(grid[0])
@@ -131,20 +148,20 @@ def plot_hourly_stops(
     for name, totals in classes.items():
         totals = np.atleast_2d(np.asarray(totals, dtype=float))
         colour = CLASS_COLOURS.get(name)
-        (line,) = ax.plot(centres, totals.mean(axis=0), color=colour, lw=1.8)
+        (line,) = ax.plot(centres, totals.mean(axis=0), color=colour, lw=1.8, marker=marker)
         line.set_label(f"{name} (n={len(totals)})")
         if len(totals) > 1:
             lo, hi = np.percentile(totals, [25, 75], axis=0)
             ax.fill_between(centres, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
     for k, (name, totals) in enumerate((animals or {}).items()):
-        ax.plot(centres, np.asarray(totals, dtype=float), lw=1.0, ls="--",
+        ax.plot(centres, np.asarray(totals, dtype=float), lw=1.0, ls="--", marker=marker,
                 color=f"C{(k + 4) % 10}", label=name)  # fmt: skip
     cursor = ax.axvline(float(hour) + step / 2, color=foreground, lw=1.0, alpha=0.9)
     if len(hours):
         ax.set_xlim(hours[0], hours[-1] + step)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("hour" + (" (grey: dark)" if light is not None else ""), fontsize=8)
-    ax.set_ylabel(f"{units} per hour" if step == 1 else f"{units} per {step:g} h", fontsize=8)
+    ax.set_ylabel(f"{units} {per_interval(step)}", fontsize=8)
     if ax.get_legend_handles_labels()[0]:
         legend = ax.legend(fontsize=7, frameon=False, ncols=2, loc="upper left")
         for text in legend.get_texts():

@@ -229,6 +229,12 @@ class ExploreWidget(QWidget):
         self.animals.blockSignals(False)
         layer.mouse_drag_callbacks.append(self._on_click)
         QTimer.singleShot(0, self._select_mosaic)  # its contrast in the layer controls
+        # one colour bar per view: this mosaic's, below the clock text (top left)
+        for other in self.viewer.layers:
+            bar = getattr(other, "colorbar", None)
+            if bar is not None and other is not layer:
+                bar.visible = False
+        layer.colorbar.position = "bottom_right"
         layer.colorbar.visible = True
         overlay = text_overlay(self.viewer)
         overlay.visible = True
@@ -354,6 +360,7 @@ class ExploreWidget(QWidget):
             colour_top=float(view.layer.contrast_limits[1]),
             colour_units=view.colour_units,
             foreground=FOREGROUND,
+            interval_h=view.interval_h,
         )
         self.hourly.cursor.set_animated(True)
         self._background = None

@@ -10,6 +10,34 @@ from typing import Any
 
 from magicgui.widgets import Container, create_widget
 
+WORDS = {"lr": "learning rate", "n": "number of", "cv": "cross-validation"}
+"""Abbreviations of field names, spelled out in form labels."""
+UNITS = (("_cm_s", "cm/s"), ("_cm2", "cm²"), ("_cm", "cm"), ("_s", "s"), ("_h", "h"),
+         ("_px", "pixels"), ("_hz", "Hz"))  # fmt: skip
+"""Field name endings that are units, shown in brackets in form labels."""
+
+
+def plain_label(name: str) -> str:
+    """A form label for a field name: words spelled out, units in brackets
+    (``speed_threshold_cm_s`` -> ``speed threshold (cm/s)``, ``lr`` -> ``learning rate``)."""
+    unit = ""
+    for end, text in UNITS:
+        if name.endswith(end) and len(name) > len(end):
+            name, unit = name[: -len(end)], f" ({text})"
+            break
+    words = [WORDS.get(w, w) for w in name.split("_")]
+    return " ".join(words) + unit
+
+
+def plain_text(doc: str) -> str:
+    """Docstring text without reStructuredText markup, for a tooltip
+    (``:class:`~a.B``` -> ``B``, double back-quotes and roles dropped; None, which a form
+    shows as an empty box, said as "empty")."""
+    doc = re.sub(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`", lambda m: m.group(1).split(".")[-1], doc)
+    doc = doc.replace("``", "").replace("`", "")
+    doc = re.sub(r"\bNone\b", "empty", doc)  # an optional field's None is an empty box
+    return re.sub(r"\s+", " ", doc).strip()
+
 
 def docstring_params(cls: type) -> dict[str, str]:
     """Parameter descriptions from a numpydoc ``Parameters`` section (for tooltips)."""
@@ -58,8 +86,8 @@ def dataclass_form(
         if value is dataclasses.MISSING:
             value = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         hint = hints.get(f.name, type(value))
-        options: dict[str, Any] = {"tooltip": tips.get(f.name, "")}
-        label = labels.get(f.name, f.name.replace("_", " "))
+        options: dict[str, Any] = {"tooltip": plain_text(tips.get(f.name, ""))}
+        label = labels.get(f.name, plain_label(f.name))
         if f.name in choices:
             options["choices"] = list(choices[f.name])
             w = create_widget(

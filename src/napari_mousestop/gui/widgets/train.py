@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, SpinBox
 from qtpy.QtWidgets import (
+    QFrame,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -27,7 +29,12 @@ from napari_mousestop.gui.widgets.common import (
 )
 from napari_mousestop.gui.widgets.forms import dataclass_form, form_values
 from napari_mousestop.gui.widgets.plots import HistoryPlot, PlotCanvas, plot_confusion
-from napari_mousestop.learning.config import FOLD_SCHEMES, EpochProgress, TrainConfig
+from napari_mousestop.learning.config import (
+    FOLD_SCHEMES,
+    N_PERMUTATIONS,
+    EpochProgress,
+    TrainConfig,
+)
 from napari_mousestop.progress import Progress
 
 if TYPE_CHECKING:
@@ -84,11 +91,10 @@ class TrainWidget(JobWidget):
                 "folds": FOLD_SCHEMES,
             },
             skip=("track_test",),
-            defaults={"epochs": 30},
         )
         self.n_permutations = SpinBox(
             label="permutations",
-            value=1000,
+            value=N_PERMUTATIONS,
             min=0,
             max=100_000,
             tooltip="permutations of each cage-level test of accuracy (CNN, sex, age)",
@@ -157,9 +163,9 @@ class TrainWidget(JobWidget):
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         for c, tip in enumerate(COLUMNS.values()):
             self.table.horizontalHeaderItem(c).setToolTip(tip)
-        self.table.setMinimumHeight(130)
+        self.table.setMinimumHeight(100)
         self.summary = QTextBrowser()
-        self.summary.setMinimumHeight(160)
+        self.summary.setMinimumHeight(100)
         results = QWidget()
         inner = QVBoxLayout(results)
         inner.setContentsMargins(0, 0, 0, 0)
@@ -169,8 +175,14 @@ class TrainWidget(JobWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.live, "learning curves")
         self.tabs.addTab(results, "results")
+        # the long form scrolls, so the dock fits a 1080-pixel screen with its results
+        scroll = QScrollArea()
+        scroll.setWidget(self.form.native)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setMinimumHeight(180)
         lay = self.layout()
-        lay.addWidget(self.form.native)
+        lay.addWidget(scroll, 1)
         lay.addWidget(self._buttons)
         lay.addWidget(self.status)
         lay.addWidget(self.tabs)
@@ -259,7 +271,7 @@ class TrainWidget(JobWidget):
         self.set_progress(item.done, item.total, self._progress_text(item))
         now = time.monotonic()
         if self._history is not None and (
-            now - self._last_draw > 0.2 or item.epoch == item.n_epochs
+            now - self._last_draw > 1.0 or item.epoch == item.n_epochs
         ):
             self._last_draw = now
             self._history.update(self._folds)
