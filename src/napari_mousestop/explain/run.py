@@ -405,7 +405,16 @@ def explain_run(
             raise ValueError(f"unknown comparisons {unknown or contrasts}; choose from {names}")
         chosen = [c for c in chosen if c.name in contrasts]
     results, skipped = compare_all(
-        spatial, labels, cages, chosen, primary, n_permutations, alpha, statistic, seed, design
+        spatial,
+        labels,
+        cages,
+        chosen,
+        primary,
+        n_permutations,
+        alpha,
+        statistic,
+        seed,
+        design=design,
     )
     saved: list = []
     variables: dict[str, tuple] = {}
