@@ -85,6 +85,14 @@ def _save(fig, path: str | os.PathLike, dpi: int = 80) -> Path:
     return path
 
 
+def _suptitle(fig, text: str, width_in: float, fontsize: float = 11) -> None:
+    """Figure title wrapped to the figure's width (a one-panel figure is narrow)."""
+    import textwrap
+
+    chars = max(20, int(width_in * 120 / fontsize))  # about 0.6 em per character
+    fig.suptitle(textwrap.fill(text, chars), fontsize=fontsize)
+
+
 def _limits(data: np.ndarray, symmetric: bool) -> tuple[float, float]:
     finite = data[np.isfinite(data)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -140,7 +148,7 @@ def plot_class_grid(
     for i in range(len(order), rows * n_cols):
         axes[i // n_cols][i % n_cols].axis("off")
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=colorbar_label)
-    fig.suptitle(title or m.name)
+    _suptitle(fig, title or m.name, 4.25 * n_cols)
     return _save(fig, path)
 
 
@@ -206,7 +214,7 @@ def plot_comparisons(
         bar.ax.tick_params(labelsize=7)
     for i in range(n, rows * cols):
         axes[i // cols][i % cols].axis("off")
-    fig.suptitle(title or "class differences")
+    _suptitle(fig, title or "class differences", 4.3 * cols)
     return _save(fig, path)
 
 
