@@ -265,7 +265,11 @@ def plot_activations(
         right = axes[r][-1].get_position()
         cax = fig.add_axes((right.x1 + 0.15 / width, right.y0, 0.12 / width, right.height))
         fig.colorbar(image, cax=cax)
-    fig.suptitle(title or m.name, fontsize=10, y=1 - 0.2 / height, va="top")
+    import textwrap
+
+    # wrapped to the width (two classes make a narrow figure); the top margin holds 3 lines
+    text = textwrap.fill(title or m.name, max(20, int(width * 12)))
+    fig.suptitle(text, fontsize=10, y=1 - 0.2 / height, va="top")
     return _save(fig, path, dpi=60)
 
 
