@@ -35,10 +35,47 @@ DESIGNS = [
     ("paper", None, 5, CLASSES),
     ("adults", None, 4, ("AM", "AF")),
     ("three", None, 4, ("AM", "JM", "AF")),
+    ("genotype", "genotype", 4, ("KO", "WT")),
     ("genotype-cage", "genotype", 4, ("KO", "WT")),
     ("mixed-sex", None, 3, CLASSES),
     ("unequal", None, 4, CLASSES),
 ]
+# the level each varying factor of the design varies at, as report.json states it
+LEVELS = {
+    "paper": {"sex": "cage", "age": "recording"},
+    "adults": {"sex": "cage"},
+    "three": {"sex": "cage", "age": "recording"},
+    "genotype": {"genotype": "animal"},
+    "genotype-cage": {"genotype": "cage"},
+    "mixed-sex": {"sex": "animal", "age": "recording"},
+    "unequal": {"sex": "cage", "age": "recording"},
+}
+
+
+def _check_design(report: dict, design: str, classes: tuple[str, ...]) -> None:
+    """What the report says of the design: each factor's level, chance 1/k, one primary test,
+    and every test with its labellings and smallest p (never a p below it), or left out with
+    its reason."""
+    varying = {f["name"]: f["level"] for f in report["design"]["factors"]
+               if f["level"] in ("cage", "recording", "animal")}  # fmt: skip
+    assert varying == LEVELS[design]
+    assert report["design"]["experimental_unit"] == "cage"
+    assert set(report["design"]["per_class"]) == set(classes)
+    assert report["null_reference"]["chance"] == pytest.approx(1 / len(classes))
+    tests = {t["test"]: t for t in report["tests"]}
+    assert [t["role"] for t in report["tests"]].count("primary") == 1
+    for t in report["tests"]:
+        assert t["n_labellings"] >= 1 and 0 < t["min_p"] <= 1, t
+        if t["reason"]:  # left out: no p, a one-line reason
+            assert np.isnan(t["p"]) and "\n" not in t["reason"], t
+        else:
+            assert t["min_p"] - 1e-12 <= t["p"] <= 1 and t["p_holm"] >= t["p"] - 1e-12, t
+    # factor lines only for factors that vary, and only where more than one does
+    factor_tests = {n.split(":")[0] for n in tests if n.endswith("factor test")}
+    assert factor_tests == (set(LEVELS[design]) if len(LEVELS[design]) > 1 else set())
+    if design == "three":  # no JF: sex cannot be relabelled without making JF animals
+        assert "classes the data lack" in tests["sex: factor test"]["reason"]
+        assert "sex not relabelled" in report["permutation"]["scheme"]
 
 
 def _check_outputs(ds, run_dir, maps_dir, classes, covariates):
@@ -79,6 +116,7 @@ def test_design_end_to_end_api(tmp_path, design, columns, cages, classes):
     kept = ("sex", "age", "strain") if columns else ("genotype", "strain")
     _check_outputs(load_dataset(tmp_path / "ds.npz"), tmp_path / "run", tmp_path / "maps",
                    classes, kept)  # fmt: skip
+    _check_design(json.loads((tmp_path / "run" / "report.json").read_text()), design, classes)
     if design == "unequal":  # the missing animal and recording are simply absent
         assert len(ds) == 4 + 3 + 3 + 3 + 5 + 5 + 4
         assert not ds.params["failed"]
@@ -122,6 +160,17 @@ def test_genotype_study_through_the_cli(genotype_study):
         assert len(set(ds.covariates["sex"][ds.cages == cage])) == 1
     assert set(ds.covariates["sex"]) == {"M", "F"}
     _check_outputs(ds, root / "run", root / "maps", ("KO", "WT"), ("sex", "age", "strain"))
+    report = json.loads((root / "run" / "report.json").read_text())
+    _check_design(report, "genotype", ("KO", "WT"))
+    assert "genotype within a recording, across animals" in out["train"]
+    # what explain says it did: the genotype study's own comparison and units, no paper
+    # classes, one panel per class
+    index = (root / "maps" / "index.md").read_text()
+    assert "`KO - WT`: unit animal within cage" in index
+    assert "evidence for KO minus its evidence for WT" in index
+    assert not {"AM", "AF", "JM", "JF"} & set(index.replace(",", " ").split())
+    assert "cage units" not in index
+    assert "(columns KO WT)" in index
 
 
 def test_predict_names_the_study_classes(genotype_study):

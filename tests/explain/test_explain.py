@@ -11,6 +11,7 @@ import torch
 
 from napari_mousestop.explain.files import load_maps, save_maps
 from napari_mousestop.explain.maps import (
+    ExplanationMap,
     activation_maps,
     contribution_maps,
     deeplift_maps,
@@ -303,3 +304,19 @@ def test_maps_folders_of_the_previous_format_still_load(tmp_path):
     (tmp_path / "input.npz").unlink()
     with pytest.raises(ValueError, match="missing"):
         load_maps(tmp_path)
+
+
+def test_class_panels_are_the_paper_grid_for_its_four_classes_and_one_row_otherwise(tmp_path):
+    """AM JM / AF JF as 2 x 2; three classes (or KO, WT) one panel each, side by side, no empty
+    panel."""
+    from PIL import Image
+
+    def aspect(classes):
+        m = ExplanationMap("m", np.random.default_rng(0).normal(size=(len(classes), 6, 6)),
+                           grid_placement(6), classes, "input", ("class", "y", "x"))  # fmt: skip
+        with Image.open(plot_class_grid(m, tmp_path / f"{len(classes)}.png")) as im:
+            return im.width / im.height
+
+    assert 0.8 < aspect(CLASSES) < 1.2
+    assert aspect(("AM", "JM", "AF")) > 2.2
+    assert 1.5 < aspect(("KO", "WT")) < 2.2

@@ -74,7 +74,7 @@ def test_two_cages_per_class_can_never_be_significant():
     labels, cages = _design(2, per_cage=4, paired=False)
     values = np.random.default_rng(0).normal(size=(len(labels), 5, 5))
     values[labels == AF, 2, 2] += 100.0  # huge, consistent difference
-    comp = compare_classes(_maps(values), labels, cages, "AF", "AM")
+    comp = compare_classes(_maps(values), labels, cages, "AF", "AM", design=_study(labels, cages))
     assert comp.meta["exact"] and comp.meta["n_labellings"] == 6
     assert comp.p_values.min() == pytest.approx(2 / 6) == comp.meta["min_p"]
     assert not comp.mask.any()
@@ -87,7 +87,7 @@ def test_paired_cages_find_the_planted_pixel_only():
     cage_effect = {c: rng.normal(0, 3, size=(8, 8)) for c in np.unique(cages)}
     values = np.stack([cage_effect[c] for c in cages]) + rng.normal(size=(len(labels), 8, 8))
     values[labels == AF, 5, 1] += 4.0
-    comp = compare_classes(_maps(values), labels, cages, "AF", "JF")
+    comp = compare_classes(_maps(values), labels, cages, "AF", "JF", design=_study(labels, cages))
     assert comp.meta["paired"] and comp.meta["exact"] and comp.meta["n_labellings"] == 64
     assert comp.mask[5, 1]
     assert comp.mask.sum() == 1
@@ -101,6 +101,7 @@ def test_paired_cages_find_the_planted_pixel_only():
 def test_family_wise_error_is_controlled_under_strong_cage_effects():
     """No class effect, animals of a cage alike: at most ~5% of null cohorts show any spot."""
     labels, cages = _design(6, per_cage=4, paired=False)
+    study = _study(labels, cages)
     rng = np.random.default_rng(2)
     hits = 0
     n_null = 150
@@ -108,7 +109,9 @@ def test_family_wise_error_is_controlled_under_strong_cage_effects():
         cage_effect = {c: rng.normal(0, 2, size=(6, 6)) for c in np.unique(cages)}
         values = np.stack([cage_effect[c] for c in cages])
         values += rng.normal(0, 0.5, size=values.shape)
-        comp = compare_classes(_maps(values), labels, cages, "AF", "AM", n_permutations=199)
+        comp = compare_classes(
+            _maps(values), labels, cages, "AF", "AM", n_permutations=199, design=study
+        )
         hits += bool(comp.mask.any())
     assert 0 < hits / n_null <= 0.1
 
@@ -127,7 +130,7 @@ def test_evidence_differences_are_class_panel_a_minus_class_panel_b():
     ev[labels == AM, AM, 4, 4] += 2.0  # AM animals: evidence for AM at AM's place
     ev[labels == AM, AF, 4, 4] -= 4.0  # ... and strongly against AF there
     maps = _maps(ev)
-    comp = compare_classes(maps, labels, cages, "AF", "AM")
+    comp = compare_classes(maps, labels, cages, "AF", "AM", design=_study(labels, cages))
     panels = class_average(maps, labels)
     np.testing.assert_allclose(comp.difference.data, panels.data[AF] - panels.data[AM])
     assert comp.difference.data[1, 1] == pytest.approx(3.0, abs=0.2)
@@ -150,7 +153,7 @@ def test_panels_that_differ_only_through_the_model_are_not_called_significant():
     ev[:, :, 2, 2] += rng.normal(0, 0.3, size=(len(labels), 1))  # the place, visited by all
     ev[:, AF, 2, 2] += 1.0
     ev[:, AM, 2, 2] -= 1.0
-    comp = compare_classes(_maps(ev), labels, cages, "AF", "AM")
+    comp = compare_classes(_maps(ev), labels, cages, "AF", "AM", design=_study(labels, cages))
     assert comp.difference.data[2, 2] == pytest.approx(2.0, abs=0.3)
     assert not comp.mask.any()
 
@@ -264,16 +267,21 @@ def replace_data(m: ExplanationMap, data: np.ndarray) -> ExplanationMap:
 def test_bad_comparisons_are_refused():
     labels, cages = _design(2, per_cage=2, paired=False)
     m = _maps(np.zeros((len(labels), 3, 3)))
+    study = _study(labels, cages)
     with pytest.raises(ValueError, match="unknown class"):
-        compare_classes(m, labels, cages, "AF", "XX")
+        compare_classes(m, labels, cages, "AF", "XX", design=study)
     with pytest.raises(ValueError, match="two different classes"):
-        compare_classes(m, labels, cages, "AF", "AF")
+        compare_classes(m, labels, cages, "AF", "AF", design=study)
     with pytest.raises(ValueError, match="no animals"):
-        compare_classes(m, labels, cages, "AF", "JF")
+        compare_classes(m, labels, cages, "AF", "JF", design=study)
     with pytest.raises(ValueError, match="statistic"):
-        compare_classes(m, labels, cages, "AF", "AM", statistic="z")
+        compare_classes(m, labels, cages, "AF", "AM", statistic="z", design=study)
     with pytest.raises(ValueError, match="primary"):
-        compare_all([m], labels, cages, primary="occlusion_space")
+        compare_all([m], labels, cages, primary="occlusion_space", design=study)
+    with pytest.raises(TypeError, match="design"):  # no scheme guessed from labels and cages
+        compare_classes(m, labels, cages, "AF", "AM")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="labels or cages"):
+        compare_classes(m, labels, cages[::-1], "AF", "AM", design=study)
 
 
 @pytest.mark.slow
@@ -290,7 +298,9 @@ def test_adjustment_holds_the_family_wise_error_over_maps_and_comparisons():
             _maps(values + rng.normal(0, 0.5, values.shape), "b"),
             _maps(np.abs(values), "c"),
         ]
-        results, _ = compare_all(maps, labels, cages, primary="a", n_permutations=99)
+        results, _ = compare_all(
+            maps, labels, cages, primary="a", n_permutations=99, design=_study(labels, cages)
+        )
         raw += any((c.p_values <= 0.05).any() for cs in results.values() for c in cs)
         primary += any(c.mask.any() for c in results["a"])
         secondary += any(c.mask.any() for n in "bc" for c in results[n])
@@ -305,7 +315,9 @@ def test_adjustment_holds_the_family_wise_error_over_maps_and_comparisons():
 def test_one_map_and_one_comparison_is_left_as_it_is():
     values, labels, cages = _factorial_cohort(np.random.default_rng(7), sex_effect=3.0)
     maps = _maps(values)
-    results, _ = compare_all([maps], labels, cages, [SEX], n_permutations=199)
+    results, _ = compare_all(
+        [maps], labels, cages, [SEX], n_permutations=199, design=_study(labels, cages)
+    )
     (comp,) = results["m"]
     np.testing.assert_allclose(comp.p_adjusted, comp.p_values)
     assert comp.meta["holm"]["m"] == 1 and comp.mask[1, 1]
@@ -379,7 +391,9 @@ def test_several_planted_places_per_class_are_found_where_they_are(one_thread, s
     )
     maps = [m for m in per_sample if m.name in ("contribution", "occlusion_space")]
     maps.append(input_maps(X, classes=CLASSES))
-    results, skipped = compare_all(maps, labels, cages, primary="occlusion_space")
+    results, skipped = compare_all(
+        maps, labels, cages, primary="occlusion_space", design=StudyDesign.from_dataset(ds)
+    )
     assert not skipped
     n_significant = 0
     for m in maps:

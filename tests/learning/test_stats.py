@@ -165,7 +165,17 @@ def test_chance_is_one_over_the_classes_present():
     folds = [(np.flatnonzero(adults.cages != c), np.flatnonzero(adults.cages == c))
              for c in np.unique(adults.cages)]  # fmt: skip
     perm = permutation_test(adults.study(), adults.labels, 100)
-    assert null_reference(adults.labels, folds, 4, perm).chance == 0.5
+    ref = null_reference(adults.labels, folds, 4, perm)
+    assert ref.chance == 0.5
+    # single-sex cages: a held-out cage leaves its sex rarer in training, below chance
+    assert ref.frequency_guess < 0.5 and "below chance" in ref.note
+    # genotype within every cage: the folds keep the mix, and the note does not blame them
+    geno = design_cohort("genotype within cage")
+    folds = [(np.flatnonzero(geno.cages != c), np.flatnonzero(geno.cages == c))
+             for c in np.unique(geno.cages)]  # fmt: skip
+    ref = null_reference(geno.labels, folds, 2, permutation_test(geno.study(), geno.labels, 20))
+    assert ref.frequency_guess == pytest.approx(0.5)
+    assert "below chance out of fold" not in ref.note and "sex" not in ref.note
 
 
 def test_holm_adjusts_one_family_and_skips_tests_that_did_not_run():

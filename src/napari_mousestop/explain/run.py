@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from napari_mousestop.plots.explain import (
     write_index,
 )
 from napari_mousestop.progress import ProgressCallback, notify
+
+if TYPE_CHECKING:
+    from napari_mousestop.explain.stats import Contrast
 
 EVIDENCE = ("contribution", "gradcam", "occlusion_space", "occlusion_hours")
 """Evidence map families computed by :func:`out_of_fold`."""
@@ -426,7 +429,16 @@ def explain_run(
         chosen = [c for c in chosen if c.name in contrasts]
     saved: list = []
     results, skipped = compare_all(
-        spatial, labels, cages, chosen, primary, n_permutations, alpha, statistic, seed, design
+        spatial,
+        labels,
+        cages,
+        chosen,
+        primary,
+        n_permutations,
+        alpha,
+        statistic,
+        seed,
+        design=design,
     )
     results = checks.retrained(results, primary, alpha, statistic)
     stable = checks.stability(
@@ -503,8 +515,8 @@ def explain_run(
                                      title=f"{k}x{k} branch {stage}, final model: class-averaged "
                                      "activation per channel, ranked by eta squared"),
                     f"the paper's figure: each channel of the {k}x{k} branch {stage} averaged "
-                    "per class (columns AM JM AF JF), channels ranked by how much they separate "
-                    "the classes (eta squared); final model, seen every animal.",
+                    f"per class (columns {' '.join(classes)}), channels ranked by how much they "
+                    "separate the classes (eta squared); final model, seen every animal.",
                 ))  # fmt: skip
     coords = {
         "animal": ("sample", np.asarray(dataset.animals).astype(str)),
@@ -546,7 +558,7 @@ def explain_run(
         "differences": "every difference is the class panel of the first classes minus that of "
         "the second (positive: first higher); for evidence maps a class panel is the evidence "
         "for that class averaged over its animals",
-        "notes": NOTES + scheme_notes(schemes, skipped),
+        "notes": notes(chosen) + scheme_notes(schemes, skipped),
         **checks.attrs(check, stable),
     }
     step("writing", 0, 1)
@@ -557,7 +569,7 @@ def explain_run(
             out_dir / "index.md",
             "Explanation maps",
             [(p, how) for p, how in figs],
-            notes=_index_notes(path, primary, alpha, skipped, schemes)
+            notes=_index_notes(path, primary, alpha, skipped, schemes, chosen)
             + checks.lines(check, stable),
         )
     names = [m.name for m in saved] + list(variables)
@@ -566,25 +578,33 @@ def explain_run(
     )
 
 
-NOTES = [
-    "Evidence maps (contribution, gradcam, occlusion) are out of fold: each animal is explained "
-    "by the fold model that held its cage out (the folds the run recorded).",
-    "Activation maps come from the final all-data model only: channel k of one model has "
-    "nothing to do with channel k of another, and the final model has seen every animal.",
-    "Permutation tests relabel units the way the study's design allows (the scheme of each "
-    "comparison is listed below and saved in the maps file); p-values are family-wise over "
-    "each map (max-statistic), then adjusted across maps (min-P) and comparisons (Holm), "
-    "separately for the primary map and for all other maps.",
-    "Colours of a difference are the class panels' difference (red: the first classes "
-    "higher). For evidence maps the dots test each animal's evidence contrast (e.g. its "
-    "evidence for AF minus its evidence for AM, the same quantity for every animal) between "
-    "cage units: where the evidence separates the classes.",
-    "Out-of-fold evidence maps are not exactly exchangeable under the null (each fold model "
-    "learnt from the other cages' labels): treat their cage-level tests as exploratory; "
-    "confirmatory claims need the retrained null (train with --retrain-permutations; then every "
-    "comparison uses it, see the section on confirmatory p-values). The stop maps (`input`) are "
-    "tested exactly.",
-]
+def notes(contrasts: Sequence[Contrast]) -> list[str]:
+    """How to read the maps, with the study's own classes in the examples."""
+    pair = next((c for c in contrasts if c.kind == "pair"), None)
+    example = (
+        f"its evidence for {pair.positive[0]} minus its evidence for {pair.negative[0]}"
+        if pair is not None
+        else "its evidence for the first classes minus its evidence for the second"
+    )
+    return [
+        "Evidence maps (contribution, gradcam, occlusion) are out of fold: each animal is "
+        "explained by the fold model that held its cage out (the folds the run recorded).",
+        "Activation maps come from the final all-data model only: channel k of one model has "
+        "nothing to do with channel k of another, and the final model has seen every animal.",
+        "Permutation tests relabel units the way the study's design allows (the scheme of each "
+        "comparison is listed below and saved in the maps file); p-values are family-wise over "
+        "each map (max-statistic), then adjusted across maps (min-P) and comparisons (Holm), "
+        "separately for the primary map and for all other maps.",
+        "Colours of a difference are the class panels' difference (red: the first classes "
+        f"higher). For evidence maps the dots test each animal's evidence contrast ({example}, "
+        "the same quantity for every animal) between the units of the comparison's scheme: "
+        "where the evidence separates the classes.",
+        "Out-of-fold evidence maps are not exactly exchangeable under the null (each fold model "
+        "learnt from the other cages' labels): treat their tests as exploratory; confirmatory "
+        "claims need the retrained null (train with --retrain-permutations; then every "
+        "comparison uses it, see the section on confirmatory p-values). The stop maps (`input`) "
+        "are tested exactly.",
+    ]
 
 
 def scheme_notes(schemes: dict[str, dict], skipped: dict[str, str]) -> list[str]:
@@ -602,7 +622,12 @@ def scheme_notes(schemes: dict[str, dict], skipped: dict[str, str]) -> list[str]
 
 
 def _index_notes(
-    path, primary: str, alpha: float, skipped: dict[str, str], schemes: dict[str, dict]
+    path,
+    primary: str,
+    alpha: float,
+    skipped: dict[str, str],
+    schemes: dict[str, dict],
+    contrasts: Sequence[Contrast],
 ) -> list[str]:
     out = [
         f"All arrays are in one file, `{path.name}` (NetCDF: open with "
@@ -613,7 +638,7 @@ def _index_notes(
         f"alpha = {alpha}, the comparisons of all other maps a second one. Red always means the "
         "first classes of a comparison are higher, blue the second.",
         "",
-        *[f"- {note}" for note in NOTES],
+        *[f"- {note}" for note in notes(contrasts)],
     ]
     if schemes or skipped:
         out += ["", "How each comparison was tested (the schemes used):"]

@@ -310,13 +310,6 @@ class _Units:
         return (np.asarray(labellings)[..., self.first] != self.positive_code).astype(np.int64)
 
 
-def _fallback_design(labels: np.ndarray, cages: np.ndarray, classes: Sequence[str]):
-    """Design from labels and cages only: each cage's class groups taken as its recordings."""
-    recordings = np.char.add(np.asarray(cages, str), np.asarray(labels).astype(str))
-    return StudyDesign.from_arrays(labels, cages, recordings,
-                                   np.arange(len(labels)).astype(str), classes=classes)  # fmt: skip
-
-
 def _units(values: np.ndarray, design: StudyDesign, contrast: Contrast) -> _Units:
     """Units of a contrast on the design (ValueError with the reason where there is no test).
 
@@ -521,7 +514,8 @@ def compare(
     alpha: float = 0.05,
     statistic: str = "t",
     seed: int = 0,
-    design: StudyDesign | None = None,
+    *,
+    design: StudyDesign,
 ) -> Comparison:
     """Where do the classes of ``contrast`` differ? Difference map and a test that follows the
     study's design.
@@ -547,8 +541,8 @@ def compare(
         Seed of the random labellings.
     design
         The study's :class:`~napari_mousestop.design.StudyDesign` (its recordings, animals
-        and factors); without it the design is read from labels and cages alone, each cage's
-        class groups taken as its recordings (``meta["design"]`` says so).
+        and factors), e.g. ``StudyDesign.from_dataset(dataset)``; its labels and cages must be
+        ``labels`` and ``cages``.
 
     Returns
     -------
@@ -566,12 +560,9 @@ def compare(
         raise ValueError(f"map {maps.name!r} needs one label and one cage per sample")
     for c, _ in contrast.weights:
         _index(maps.classes, c)
-    source = "the dataset's cages, recordings, animals and factors"
-    if design is None:
-        design = _fallback_design(labels, cages, maps.classes)
-        source = "labels and cages only: each cage's class groups taken as its recordings"
-    elif len(design.labels) != len(labels) or np.any(design.labels != labels):
-        raise ValueError(f"map {maps.name!r}: the design's labels are not the maps' labels")
+    if (len(design.labels) != len(labels) or np.any(design.labels != labels)
+            or np.any(design.cages != cages)):  # fmt: skip
+        raise ValueError(f"map {maps.name!r}: the design's labels or cages are not the maps'")
     u = _units(test_values(maps, contrast), design, contrast)
     group, scheme = u.group, u.scheme
     if (group == 0).sum() == 0 or (group == 1).sum() == 0:
@@ -619,7 +610,6 @@ def compare(
             **scheme.to_dict(),
             "min_p": float(min_p),
             "statistic": f"two-sided max |{statistic}| over the map",
-            "design": source,
         },  # fmt: skip
         "unit": scheme.unit,
         "n_labellings": int(n_total),
@@ -652,11 +642,13 @@ def compare_classes(
     alpha: float = 0.05,
     statistic: str = "t",
     seed: int = 0,
-    design: StudyDesign | None = None,
+    *,
+    design: StudyDesign,
 ) -> Comparison:
-    """Class ``a`` against class ``b``: panel ``a`` minus panel ``b``, tested (:func:`compare`)."""
+    """Class ``a`` against class ``b``: panel ``a`` minus panel ``b``, tested (:func:`compare`
+    on the study's ``design``)."""
     return compare(maps, labels, cages, pair(a, b), n_permutations, alpha, statistic, seed,
-                   design)  # fmt: skip
+                   design=design)  # fmt: skip
 
 
 def _rank_p(null: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -733,13 +725,15 @@ def compare_all(
     alpha: float = 0.05,
     statistic: str = "t",
     seed: int = 0,
-    design: StudyDesign | None = None,
+    *,
+    design: StudyDesign,
 ) -> tuple[dict[str, list[Comparison]], dict[str, str]]:
     """Every contrast on every map, adjusted family-wise (:func:`adjust`).
 
     The comparisons of the ``primary`` map form one family (named in advance: its family-wise
     error is ``alpha``); the comparisons of all other maps form a second family. Without
-    ``primary`` all maps form one family.
+    ``primary`` all maps form one family. Every test relabels as the study's ``design``
+    (:class:`~napari_mousestop.design.StudyDesign`, e.g. ``StudyDesign.from_dataset``) allows.
 
     Returns
     -------
@@ -751,8 +745,6 @@ def compare_all(
     if not maps:
         return {}, {}
     labels = np.asarray(labels)
-    if design is None:
-        design = _fallback_design(labels, np.asarray(cages).astype(str), maps[0].classes)
     if contrasts is None:
         contrasts = default_contrasts(design)
     names = [m.name for m in maps]
@@ -769,8 +761,8 @@ def compare_all(
             continue
         kept.append(contrast)
     results = {
-        m.name: [compare(m, labels, cages, c, n_permutations, alpha, statistic, seed, design)
-                 for c in kept]
+        m.name: [compare(m, labels, cages, c, n_permutations, alpha, statistic, seed,
+                         design=design) for c in kept]
         for m in maps
     }  # fmt: skip
     if not kept:

@@ -608,7 +608,8 @@ class NullReference(_Record):
     assumes
         What ``frequency_guess`` assumes of a model without information.
     note
-        Why accuracy without information falls below chance with leave-one-cage-out folds.
+        What accuracy without information these folds give: below chance where holding out
+        a cage shifts the training classes (single-sex cages), at chance where it does not.
     """
 
     chance: float
@@ -644,16 +645,27 @@ def null_reference(
         "a model that learned nothing guesses each class as often as its training folds hold "
         "it; one that leans further to the training majority scores lower still"
     )
-    note = (
-        "A model trained on stacks without information predicts the classes common in its "
-        "training set. Holding out a cage of one sex leaves that sex rarer in training, so "
-        "with leave-one-cage-out folds such a model scores below chance out of fold "
-        f"({guess:.3f} here for a guess in proportion to the training classes, lower for a "
-        "model that leans to the majority). Balanced folds hold out cages that cover the "
-        "classes evenly and keep this at chance. The permutation test keeps the predictions "
-        "fixed, so its null stays near chance: against this bias it is conservative."
-    )
-    return NullReference(1.0 / max(k, 1), guess, permutation.null_mean, assumes, note)
+    chance = 1.0 / max(k, 1)
+    if guess >= chance - 1e-9:  # e.g. classes within every cage: no fold shifts the mix
+        note = (
+            "A model trained on stacks without information predicts the classes common in its "
+            "training set. Here every fold's training set holds the classes in the cohort's "
+            f"proportions (a guess in proportion to them scores {guess:.3f}, chance), so the "
+            "folds give such a model no bias below chance. The permutation test keeps the "
+            "predictions fixed; its null stays near chance."
+        )
+    else:
+        note = (
+            "A model trained on stacks without information predicts the classes common in its "
+            "training set. Holding out a cage whose classes are not the cohort's mix (e.g. a "
+            "cage of one sex) leaves its classes rarer in training, so with these folds such a "
+            f"model scores below chance out of fold ({guess:.3f} here for a guess in "
+            "proportion to the training classes, lower for a model that leans to the "
+            "majority). Balanced folds hold out cages that cover the classes evenly and keep "
+            "this at chance. The permutation test keeps the predictions fixed, so its null "
+            "stays near chance: against this bias it is conservative."
+        )
+    return NullReference(chance, guess, permutation.null_mean, assumes, note)
 
 
 # --- the same run with several seeds -----------------------------------------------------------

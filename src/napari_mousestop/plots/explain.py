@@ -85,6 +85,14 @@ def _save(fig, path: str | os.PathLike, dpi: int = 80) -> Path:
     return path
 
 
+def _suptitle(fig, text: str, width_in: float, fontsize: float = 11) -> None:
+    """Figure title wrapped to the figure's width (a one-panel figure is narrow)."""
+    import textwrap
+
+    chars = max(20, int(width_in * 120 / fontsize))  # about 0.6 em per character
+    fig.suptitle(textwrap.fill(text, chars), fontsize=fontsize)
+
+
 def _limits(data: np.ndarray, symmetric: bool) -> tuple[float, float]:
     finite = data[np.isfinite(data)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -107,7 +115,9 @@ def plot_class_grid(
     title: str | None = None,
     colorbar_label: str = "",
 ) -> Path:
-    """PNG of class panels ``(class, h, w)`` over the cage: AM JM / AF JF (the paper's Fig. 3).
+    """PNG of class panels ``(class, h, w)`` over the cage, one panel per class, titled with
+    its name: the paper's four classes as its Fig. 3 (AM JM / AF JF), any other classes side by
+    side in their order (up to four per row).
 
     All panels share one colour scale (diverging and symmetric when the data has both signs).
     Panel titles give each class's number of animals (``meta["n_per_class"]``).
@@ -117,28 +127,28 @@ def plot_class_grid(
     layout = _layout(layout)
     data = np.asarray(m.data, dtype=float)
     classes = list(m.classes)
-    if set(PANEL_ORDER) <= set(classes) and len(classes) == 4:
-        order = [classes.index(c) for c in PANEL_ORDER]
+    if set(PANEL_ORDER) == set(classes):
+        order, n_cols = [classes.index(c) for c in PANEL_ORDER], 2
     else:
-        order = list(range(len(classes)))
-    rows = (len(order) + 1) // 2
+        order, n_cols = list(range(len(classes))), min(len(classes), 4)
+    rows = -(-len(order) // n_cols)
     lo, hi = _limits(data, symmetric=bool(np.nanmin(data) < 0 < np.nanmax(data)))
     cmap = DIVERGING if lo < 0 < hi else "viridis"
-    fig = Figure(figsize=(8.5, 4.0 * rows + 0.8), layout="constrained")
-    axes = fig.subplots(rows, 2, squeeze=False)
+    fig = Figure(figsize=(4.25 * n_cols, 4.0 * rows + 0.8), layout="constrained")
+    axes = fig.subplots(rows, n_cols, squeeze=False)
     counts = m.meta.get("n_per_class", [])
     ext = extent(m.placement, data.shape[1:])
     image = None
     for i, k in enumerate(order):
-        ax = axes[i // 2][i % 2]
+        ax = axes[i // n_cols][i % n_cols]
         image = ax.imshow(data[k], extent=ext, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         _cage_axes(ax, layout)
         n = f" (n = {counts[k]})" if k < len(counts) else ""
         ax.set_title(f"{classes[k]}{n}")
-    for i in range(len(order), rows * 2):
-        axes[i // 2][i % 2].axis("off")
+    for i in range(len(order), rows * n_cols):
+        axes[i // n_cols][i % n_cols].axis("off")
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=colorbar_label)
-    fig.suptitle(title or m.name)
+    _suptitle(fig, title or m.name, 4.25 * n_cols)
     return _save(fig, path)
 
 
@@ -204,7 +214,7 @@ def plot_comparisons(
         bar.ax.tick_params(labelsize=7)
     for i in range(n, rows * cols):
         axes[i // cols][i % cols].axis("off")
-    fig.suptitle(title or "class differences")
+    _suptitle(fig, title or "class differences", 4.3 * cols)
     return _save(fig, path)
 
 
@@ -255,7 +265,11 @@ def plot_activations(
         right = axes[r][-1].get_position()
         cax = fig.add_axes((right.x1 + 0.15 / width, right.y0, 0.12 / width, right.height))
         fig.colorbar(image, cax=cax)
-    fig.suptitle(title or m.name, fontsize=10, y=1 - 0.2 / height, va="top")
+    import textwrap
+
+    # wrapped to the width (two classes make a narrow figure); the top margin holds 3 lines
+    text = textwrap.fill(title or m.name, max(20, int(width * 12)))
+    fig.suptitle(text, fontsize=10, y=1 - 0.2 / height, va="top")
     return _save(fig, path, dpi=60)
 
 
