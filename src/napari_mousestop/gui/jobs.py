@@ -245,13 +245,16 @@ _WARM: list = []
 
 
 def _warm_units() -> None:
-    """Build pint's unit registry (napari's layers and colour bars need it; about a second
-    of pure Python the first time) on a helper thread, once, before a job's layers come."""
+    """Do napari's first-layer costs on a helper thread, once, before a job's layers come:
+    build pint's unit registry (layers and colour bars need it; about a second of pure Python
+    the first time) and import scipy.ndimage (an image layer's first thumbnail imports it:
+    half a second of the main thread otherwise)."""
     if _WARM:
         return
 
     def warm() -> None:
         import pint
+        import scipy.ndimage  # noqa: F401 - imported for napari's thumbnails
 
         pint.get_application_registry().cm  # noqa: B018 - the first look-up builds it
 

@@ -14,7 +14,6 @@ slider named ``channel`` (or the channel field here) moves every panel and the d
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 from typing import Any
 
@@ -220,12 +219,9 @@ class CompareWidget(JobWidget):
             "n_permutations": int(self.n_permutations.value),
         }
 
-        worker = self.start_job(
+        return self.start_job(
             partial(compare_job, kwargs), lambda _: None, self.show_maps, 0, "computing class maps"
         )
-        if worker is not None:
-            threading.Thread(target=_warm_units, name="mousestop-units", daemon=True).start()
-        return worker
 
     def fit_to_model(self, kernel_sizes: Any, channels: int) -> None:
         """Offer the branches (kernel sizes) and channels of the model whose maps are shown."""
@@ -314,17 +310,6 @@ class CompareWidget(JobWidget):
 
     def _own(self, layer: Any) -> bool:
         return layer.name.startswith(PREFIX + " ")
-
-
-def _warm_units() -> None:
-    """Build napari's unit registry (pint) while the job runs: the first layer with units
-    builds it otherwise, a pause of the viewer of one to several seconds."""
-    try:
-        import pint
-
-        pint.get_application_registry().pixel  # noqa: B018 - the lookup builds the registry
-    except Exception:  # noqa: BLE001 - only a head start: napari builds it again if this fails
-        pass
 
 
 def compare_job(kwargs: dict, emit: Any, should_stop: Any) -> ClassMaps:
