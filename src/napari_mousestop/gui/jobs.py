@@ -311,8 +311,8 @@ class JobWidget(QWidget):
     # -- jobs ---------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        """Whether a job is running."""
-        return self.worker is not None
+        """Whether a job is running, or its layers are still being added."""
+        return self.worker is not None or self._adding > 0
 
     def start_job(
         self,
@@ -356,14 +356,15 @@ class JobWidget(QWidget):
         worker.start()
         return worker
 
-    def add_layers(self, layer_data: list) -> None:
+    def add_layers(self, layer_data: list, then: Callable[[], None] | None = None) -> None:
         """Add (or update by name) a job's finished layer data tuples, all of them, then dock
         the Explore widget when a mosaic came (see
-        :func:`~napari_mousestop.gui.widgets.common.upsert_layers`).
+        :func:`~napari_mousestop.gui.widgets.common.upsert_layers`) and call ``then``.
 
         napari builds a layer's visuals on the main thread (a tenth of a second or more each),
         so the layers go in one per turn of the event loop, which keeps turning in between;
-        the job's later signals (its result) are handled once the last layer is in.
+        the job's later signals (its result, its end) are handled once the last layer is in,
+        and :attr:`running` stays true until then.
         """
         from qtpy.QtCore import QTimer
 
@@ -385,6 +386,8 @@ class JobWidget(QWidget):
                     dock_explorer(self.viewer)
                     # fitted once the dock has taken its room from the canvas
                     QTimer.singleShot(0, self.viewer.reset_view)
+                if then is not None:
+                    then()
             except Exception as exc:  # noqa: BLE001 - a layer napari refuses: say so, go on
                 notify_error(f"the results could not all be shown ({exc})")
                 todo.clear()

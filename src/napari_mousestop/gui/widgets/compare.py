@@ -18,7 +18,6 @@ from functools import partial
 from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel
 
 from napari_mousestop.explain.classmaps import MAP_LABELS, MAPS, ClassMaps, class_maps
@@ -72,7 +71,6 @@ class CompareWidget(JobWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         self.maps: ClassMaps | None = None
-        self._adding: list = []  # layer data tuples still to add
         self._channel_wanted = 0
         self._layout = load_layout()
         self.run_dir = FileEdit(
@@ -231,11 +229,6 @@ class CompareWidget(JobWidget):
         self.channel.max = max(int(channels) - 1, 0)
 
     # -- showing --------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        """Whether a job runs, or its layers are still being added."""
-        return super().running or bool(self._adding)
-
     def show_maps(self, maps: ClassMaps) -> None:
         """Replace this widget's layers by the panels of ``maps`` and hide the other layers
         (they would lie under the panels).
@@ -253,20 +246,8 @@ class CompareWidget(JobWidget):
             self.viewer.layers.remove(layer)
         for layer in self.viewer.layers:
             layer.visible = False
-        self._adding = list(panel_layers(maps_panels(maps), self._layout))
         self.status.setText("showing the class maps...")
-        QTimer.singleShot(0, self._add_next)
-
-    def _add_next(self) -> None:
-        from napari.layers import Layer
-
-        if not self._adding:
-            return
-        self.viewer.add_layer(Layer.create(*self._adding.pop(0)))
-        if self._adding:
-            QTimer.singleShot(0, self._add_next)
-        else:
-            self._shown()
+        self.add_layers(list(panel_layers(maps_panels(maps), self._layout)), then=self._shown)
 
     def _shown(self) -> None:
         maps = self.maps
