@@ -443,7 +443,7 @@ def explain_run(
     results = checks.retrained(results, primary, alpha, statistic)
     stable = checks.stability(
         lambda maps: compare_all(maps, labels, cages, chosen, primary, n_permutations, alpha,
-                                 statistic, seed, design)[0]
+                                 statistic, seed, design=design)[0]
     )  # fmt: skip
     saved += stable.maps if stable is not None else []
     variables: dict[str, tuple] = {} if check is None else check.variables()
