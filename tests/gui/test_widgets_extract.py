@@ -234,3 +234,43 @@ def test_classes_from_a_cohort_column(make_napari_viewer, qtbot, tmp_path):
         files.cohort_csv, tmp_path / "core.npz", params, n_workers=0, classes="genotype"
     )
     assert ds.params["labels"] == core.params["labels"]
+
+
+def test_intervals_from_the_recording_and_its_partial_last_interval_shown_as_such(
+    make_napari_viewer, qtbot, cohort
+):
+    """Left at "from the recording", a 0.3-h recording in 10-min intervals gives 2 intervals
+    (not 72 mostly empty ones); the Explore plot marks the second as 8 min recorded."""
+    from napari_mousestop.gui.widgets.explore import ExploreWidget
+
+    viewer = make_napari_viewer()
+    widget = ExtractWidget(viewer)
+    assert widget.hist.n_intervals.value == 0  # the default: from the recording
+    assert widget.hist.n_intervals.native.specialValueText() == "from the recording"
+    widget.hist.interval_s.value = "600"
+    widget.hist.n_bins.value = 10
+    widget.files.value = [str(cohort.cohort_csv.parent / "cage01_adult.sqlite")]
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    mosaic = next(lyr for lyr in viewer.layers if "mosaic" in lyr.metadata)
+    assert mosaic.data.shape[0] == 2  # 18 min in 10-min intervals
+    assert mosaic.metadata["hist_params"]["n_intervals"] == 2  # the T used, recorded
+    coverage = [t["coverage"] for t in mosaic.metadata["tiles"]]
+    np.testing.assert_allclose(coverage, [[1.0, 0.8]] * len(coverage), atol=0.01)
+    explorer = ExploreWidget(viewer)
+    explorer.bind(mosaic)
+    texts = [t.get_text() for t in explorer.hourly.axes.texts]
+    assert texts == ["8 min recorded"], texts
+    assert "hatched: partly recorded" in explorer.hourly.axes.get_xlabel()
+
+
+def test_a_number_of_intervals_is_still_used_as_given(cohort):
+    rs = recording_stacks(
+        cohort.cohort_csv.parent / "cage01_adult.sqlite",
+        HistogramParams(interval_s=600, n_intervals=5, n_bins=10),
+    )
+    assert rs.stacks.shape[1] == 5 and rs.params.n_intervals == 5
+    assert not any("as many as the recording covers" in n for n in rs.report["notes"])
+    with pytest.raises(ValueError, match="one number of intervals"):
+        build_dataset(cohort.cohort_csv, cohort.cohort_csv.parent / "x.npz",
+                      HistogramParams(n_intervals=None))  # fmt: skip

@@ -287,7 +287,9 @@ def recording_to_layers(
         layout=layout,
         clocks=[clock] * len(keys),
         weight=params.weight,
-        tiles_metadata=[{"animal": dict(a)} for a in rs.animals],
+        tiles_metadata=[
+            {"animal": dict(a), "coverage": _coverage_of(rs, a)} for a in rs.animals
+        ],
         metadata=common,
         origin=origin,
     )
@@ -319,6 +321,11 @@ def recording_to_layers(
     )
     stops = (np.concatenate(parts) if parts else points, kwargs, "points")
     return [layers[0], stops, *layers[1:]]
+
+
+def _coverage_of(rs: Any, animal: dict) -> list[float] | None:
+    """The fraction of each interval recorded for one animal of ``rs`` (None: not reported)."""
+    return rs.report.get("animals", {}).get(str(animal.get("animal_id")), {}).get("coverage")
 
 
 def dataset_to_layers(

@@ -53,6 +53,8 @@ class MosaicView:
     interval_h: float
     units: str
     colour_units: str
+    coverage: np.ndarray | None = None
+    """Fraction of each interval recorded, averaged over the tiles that report it."""
 
     @classmethod
     def of(cls, layer: Any) -> MosaicView:
@@ -60,6 +62,7 @@ class MosaicView:
         mosaic = Mosaic.from_dict(meta[MOSAIC_KEY])
         tiles = meta.get("tiles") or [{} for _ in mosaic.tiles]
         clocks = [IntervalClock.from_dict(t["clock"]) if t.get("clock") else None for t in tiles]
+        known = [t["coverage"] for t in tiles if t.get("coverage") is not None]
         return cls(
             layer,
             mosaic,
@@ -68,6 +71,7 @@ class MosaicView:
             float(meta.get("interval_h", layer.scale[0])),
             str(meta.get("units", "stops")),
             str(meta.get("colour_units", "stops per bin per hour")),
+            np.mean(known, axis=0) if known else None,
         )
 
     def hit(self, world: Any) -> tuple[int, int, int, int] | None:
@@ -361,6 +365,7 @@ class ExploreWidget(QWidget):
             colour_units=view.colour_units,
             foreground=FOREGROUND,
             interval_h=view.interval_h,
+            coverage=view.coverage,
         )
         self.hourly.cursor.set_animated(True)
         self._background = None
