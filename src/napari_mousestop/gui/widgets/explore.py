@@ -296,13 +296,32 @@ class ExploreWidget(QWidget):
 
     # -- hover ----------------------------------------------------------------------------------
     def status_at(self, world: Any) -> str | None:
-        """The hover text at a world position: the top visible mosaic with a tile there."""
+        """The hover text at a world position: the stop point there (its start and duration),
+        then the top visible mosaic with a tile there."""
+        stop = self.stop_at(world)
         for layer in reversed(self.mosaic_layers()):
             if not layer.visible:
                 continue
             text = self.view_of(layer).describe(world)
             if text is not None:
-                return text
+                return text if stop is None else f"{stop} · {text}"
+        return stop
+
+    def stop_at(self, world: Any) -> str | None:
+        """The start and duration of the stop point under a world position (None: none)."""
+        from napari.layers import Points
+
+        from napari_mousestop.gui.layers.recordings import describe_stop
+
+        for layer in reversed(self.viewer.layers):
+            if not (isinstance(layer, Points) and layer.visible):
+                continue
+            if not {"start_s", "duration"} <= set(layer.features.columns):
+                continue
+            index = layer.get_value(world, world=True)
+            if index is not None:
+                zone = layer.metadata.get("hist_params", {}).get("timezone", "UTC")
+                return describe_stop(layer.features.iloc[int(index)], zone)
         return None
 
     def _on_status(self, event: Any = None) -> None:
