@@ -200,6 +200,22 @@ def _coverage(
     return np.clip(covered, 0, None) / params.interval_s
 
 
+def recording_coverage(info: dict, params: HistogramParams) -> np.ndarray | None:
+    """Fraction of each interval recorded, from a recording's info as a dataset keeps it
+    (``params["recordings"][name]["info"]``: ``duration_s``, ``start_time``, ``origin``,
+    ``pauses``); None when the info lacks the recording's length or ``params`` its T."""
+    if info.get("duration_s") is None or params.n_intervals is None:
+        return None
+    offset_s = 0.0
+    if info.get("start_time") and info.get("origin"):
+        start, origin = pd.Timestamp(info["start_time"]), pd.Timestamp(info["origin"])
+        start = start.tz_localize("UTC") if start.tzinfo is None else start
+        origin = origin.tz_localize("UTC") if origin.tzinfo is None else origin
+        offset_s = (start - origin).total_seconds()
+    pauses = info.get("pauses") or ()
+    return _coverage(offset_s, float(info["duration_s"]), params, pauses)
+
+
 def _paused(pauses) -> str:
     if not pauses:
         return ""

@@ -87,6 +87,9 @@ def test_recordings_then_a_cohort_csv_give_aligned_layers_and_a_dataset(
     added = [lyr.name for lyr in viewer.layers][n_before:]
     assert added[0] == name and all(a.startswith(name) for a in added) and len(added) <= 4
     whole = viewer.layers[name]
+    # each tile knows how much of each interval was recorded: 18 min in 3 x 10 min
+    for tile in whole.metadata["tiles"]:
+        np.testing.assert_allclose(tile["coverage"], [1.0, 0.8, 0.0], atol=0.01)
     tiles = Mosaic.from_dict(whole.metadata["mosaic"]).tiles
     assert [t.label for t in tiles] == sorted(
         (t.label for t in tiles), key=["AM", "JM", "AF", "JF"].index
