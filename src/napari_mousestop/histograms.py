@@ -17,7 +17,7 @@ import datetime as _dt
 import os
 import re
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,9 @@ class HistogramParams:
     interval_s
         Length of one time interval in seconds (default 1 h).
     n_intervals
-        Number of intervals T (default 72: three days of hours).
+        Number of intervals T (default 72: three days of hours); None: as many as the
+        recording covers (its last interval partly recorded), resolved per recording and
+        recorded with its stacks. A dataset of several recordings needs one T for all.
     n_bins
         Grid size N: the floor is cut into N x N equal bins.
     align_to
@@ -91,7 +93,7 @@ class HistogramParams:
     """
 
     interval_s: float = 3600.0
-    n_intervals: int = 72
+    n_intervals: int | None = 72
     n_bins: int = 30
     align_to: str | None = None
     weight: str = "count"
@@ -102,11 +104,14 @@ class HistogramParams:
         object.__setattr__(self, "interval_s", float(self.interval_s))
         if not np.isfinite(self.interval_s) or self.interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {self.interval_s}")
-        if int(self.n_intervals) != self.n_intervals or self.n_intervals < 1:
+        if self.n_intervals is not None and (
+            int(self.n_intervals) != self.n_intervals or self.n_intervals < 1
+        ):
             raise ValueError(f"n_intervals must be a positive integer, got {self.n_intervals}")
         if int(self.n_bins) != self.n_bins or self.n_bins < 1:
             raise ValueError(f"n_bins must be a positive integer, got {self.n_bins}")
-        object.__setattr__(self, "n_intervals", int(self.n_intervals))
+        if self.n_intervals is not None:
+            object.__setattr__(self, "n_intervals", int(self.n_intervals))
         object.__setattr__(self, "n_bins", int(self.n_bins))
         if self.weight not in _WEIGHTS:
             raise ValueError(f"weight must be one of {_WEIGHTS}, got {self.weight!r}")
@@ -120,6 +125,15 @@ class HistogramParams:
     def interval_h(self) -> float:
         """Interval length in hours (the scale of the time axis in napari)."""
         return self.interval_s / 3600.0
+
+    def covering(self, end_s: float) -> HistogramParams:
+        """These parameters with ``n_intervals`` set, when None, to the intervals that a
+        recording ending ``end_s`` after the origin touches (at least 1; the last one partly
+        recorded unless the length is a whole number of intervals)."""
+        if self.n_intervals is not None:
+            return self
+        n = int(np.ceil(float(end_s) / self.interval_s - 1e-9))
+        return replace(self, n_intervals=max(1, n))
 
     def to_dict(self) -> dict:
         """JSON-friendly dictionary."""
@@ -186,6 +200,22 @@ def _coverage(
     return np.clip(covered, 0, None) / params.interval_s
 
 
+def recording_coverage(info: dict, params: HistogramParams) -> np.ndarray | None:
+    """Fraction of each interval recorded, from a recording's info as a dataset keeps it
+    (``params["recordings"][name]["info"]``: ``duration_s``, ``start_time``, ``origin``,
+    ``pauses``); None when the info lacks the recording's length or ``params`` its T."""
+    if info.get("duration_s") is None or params.n_intervals is None:
+        return None
+    offset_s = 0.0
+    if info.get("start_time") and info.get("origin"):
+        start, origin = pd.Timestamp(info["start_time"]), pd.Timestamp(info["origin"])
+        start = start.tz_localize("UTC") if start.tzinfo is None else start
+        origin = origin.tz_localize("UTC") if origin.tzinfo is None else origin
+        offset_s = (start - origin).total_seconds()
+    pauses = info.get("pauses") or ()
+    return _coverage(offset_s, float(info["duration_s"]), params, pauses)
+
+
 def _paused(pauses) -> str:
     if not pauses:
         return ""
@@ -239,7 +269,6 @@ def stack_stops(
     """
     params = params or HistogramParams()
     geometry = geometry or CageGeometry.mouse()
-    T, N = params.n_intervals, params.n_bins
     if params.align_to is not None and recording_start is None:
         raise ValueError("align_to needs the recording's start time (recording_start)")
     missing = {"start_s", "duration_s", "x_cm", "y_cm"} - set(stops_df.columns)
@@ -256,6 +285,8 @@ def stack_stops(
     y = stops_df["y_cm"].to_numpy(dtype=np.float64)
     if recording_duration_s is None:
         recording_duration_s = float(np.nanmax(start_s + dur)) if len(start_s) else 0.0
+    params = params.covering(offset_s + float(recording_duration_s))
+    T, N = int(params.n_intervals or 0), params.n_bins
 
     t = np.floor((start_s + offset_s) / params.interval_s).astype(np.int64)
     x_edges, y_edges = geometry.bin_edges(N)
@@ -476,6 +507,9 @@ def _bin(stops, hist_params, geometry, stop_params, warn: bool, stacklevel: int)
         _need_clock(info.get("path"), hist_params)
     duration = float(info["duration_s"])
     origin = stack_origin(start, hist_params) if start is not None else None
+    offset_s = (start - origin).total_seconds() if start is not None else 0.0
+    resolved = hist_params.n_intervals is None
+    hist_params = hist_params.covering(offset_s + duration)
     animals = [dict(a) for a in info.get("animals", [])]
     per_animal, warns, notes = {}, [], []
     stacks = np.zeros(
@@ -499,7 +533,11 @@ def _bin(stops, hist_params, geometry, stop_params, warn: bool, stacklevel: int)
         )
     for w in warns if warn else ():
         warnings.warn(f"{name}: {w}", ShortRecordingWarning, stacklevel=stacklevel)
-    offset_s = (start - origin).total_seconds() if start is not None else 0.0
+    if resolved:
+        notes.append(
+            f"{hist_params.n_intervals} interval(s) of {format_duration(hist_params.interval_s)}: "
+            "as many as the recording covers"
+        )
     hours = (stops["start_s"].to_numpy(dtype=np.float64) + offset_s) / 3600.0
     interval = np.floor(hours * 3600.0 / hist_params.interval_s).astype(np.int64)
     interval[(interval < 0) | (interval >= hist_params.n_intervals)] = -1

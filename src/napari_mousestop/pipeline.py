@@ -36,16 +36,39 @@ class DemoResult:
     chance: float = 0.25
 
 
+@dataclass(frozen=True)
+class DemoParams:
+    """The demo's defaults (``mousestop demo`` and :func:`run_demo` read them here).
+
+    Attributes
+    ----------
+    cages, hours, interval_min, epochs, seed, workers, permutations, start_time
+        As the parameters of :func:`run_demo`.
+    """
+
+    cages: int = 12
+    hours: float = 0.5
+    interval_min: float = 30.0
+    epochs: int = 60
+    seed: int = 0
+    workers: int | None = None
+    permutations: int = 1000
+    start_time: str = "2024-01-15 20:00"
+
+
+DEMO = DemoParams()
+
+
 def run_demo(
     out_dir: str | os.PathLike,
-    cages: int = 12,
-    hours: float = 0.5,
-    interval_min: float = 30.0,
-    epochs: int = 60,
-    seed: int = 0,
-    workers: int | None = None,
-    permutations: int = 1000,
-    start_time: str = "2024-01-15 20:00",
+    cages: int = DEMO.cages,
+    hours: float = DEMO.hours,
+    interval_min: float = DEMO.interval_min,
+    epochs: int = DEMO.epochs,
+    seed: int = DEMO.seed,
+    workers: int | None = DEMO.workers,
+    permutations: int = DEMO.permutations,
+    start_time: str = DEMO.start_time,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the paper's pipeline on a generated cohort, end to end.

@@ -65,7 +65,9 @@ def test_the_widgets_forms_default_to_the_same_dataclasses(make_napari_viewer):
         track_test=True
     )
     assert int(train.n_permutations.value) == N_PERMUTATIONS == _defaults("train")["permutations"]
-    assert HistogramParams(**form_values(extract.hist)) == HistogramParams()
+    # one difference, on purpose: the widget bins one recording at a time, so its number of
+    # intervals is "from the recording" (None); a dataset's command needs one T for all
+    assert HistogramParams(**form_values(extract.hist)) == HistogramParams(n_intervals=None)
     assert StopParams(**form_values(extract.stop)) == StopParams()
 
 
@@ -74,3 +76,46 @@ def test_the_model_architecture_has_one_default():
 
     config = TrainConfig().model_config(72, 30, 4)
     assert config == ModelConfig()  # TrainConfig's architecture fields are ModelConfig's
+
+
+EXPLAIN_OPTIONS = {"permutations": "n_permutations", "alpha": "alpha", "seed": "seed",
+                   "statistic": "statistic", "primary": "primary", "patch": "patch",
+                   "stride": "stride", "by": "by", "correct_only": "correct_only"}  # fmt: skip
+DEMO_OPTIONS = {"cages": "cages", "hours": "hours", "interval": "interval_min",
+                "epochs": "epochs", "seed": "seed", "workers": "workers",
+                "start_time": "start_time"}  # fmt: skip
+
+
+def test_explain_and_demo_options_default_to_their_dataclasses():
+    """``mousestop explain``/``demo`` and the functions they call have the same defaults."""
+    import inspect
+
+    from napari_mousestop.explain.params import ExplainParams
+    from napari_mousestop.explain.run import explain_run
+    from napari_mousestop.pipeline import DemoParams, run_demo
+
+    explain, signature = _defaults("explain"), inspect.signature(explain_run).parameters
+    for option, field in EXPLAIN_OPTIONS.items():
+        assert explain[option] == getattr(ExplainParams(), field), option
+        assert signature[field].default == getattr(ExplainParams(), field), field
+    demo, signature = _defaults("demo"), inspect.signature(run_demo).parameters
+    for option, field in DEMO_OPTIONS.items():
+        assert demo[option] == getattr(DemoParams(), field), option
+        assert signature[field].default == getattr(DemoParams(), field), field
+    assert signature["permutations"].default == DemoParams().permutations
+
+
+def test_the_compare_widget_and_the_class_map_tests_share_their_defaults(make_napari_viewer):
+    import inspect
+
+    from napari_mousestop.explain.classmaps import class_maps
+    from napari_mousestop.explain.params import ExplainParams
+    from napari_mousestop.explain.stats import compare, compare_all, compare_classes
+    from napari_mousestop.gui.widgets.compare import CompareWidget
+
+    widget = CompareWidget(make_napari_viewer())
+    assert int(widget.n_permutations.value) == ExplainParams().map_permutations
+    for function in (class_maps, compare, compare_classes, compare_all):
+        signature = inspect.signature(function).parameters
+        assert signature["n_permutations"].default == ExplainParams().map_permutations
+        assert signature["seed"].default == ExplainParams().seed

@@ -68,7 +68,7 @@ def test_every_stop_falls_in_the_bin_drawn_under_it(geometry, interval_s):
     points = _layer(stops_to_points(stops, interval_s=interval_s, n_intervals=params.n_intervals))
     assert len(points.data) == len(stops)
     w = np.array([geometry.floor_cm[1], geometry.floor_cm[0]]) / params.n_bins
-    for world in points.data:
+    for world in (points.data_to_world(d) for d in points.data):
         idx = np.round(image.world_to_data(world)).astype(int)
         # the pixel under the point counts a stop, and its centre is within half a bin
         assert stack[tuple(idx)] > 0
@@ -77,7 +77,7 @@ def test_every_stop_falls_in_the_bin_drawn_under_it(geometry, interval_s):
         assert np.all(np.abs(centre[1:] - world[1:]) <= w / 2 + 1e-9)
     # the points of one interval are exactly the stops the stack counts there
     per_hour = np.bincount(
-        np.round(points.data[:, 0] / params.interval_h).astype(int), minlength=12
+        np.round(points.data[:, 0]).astype(int), minlength=12
     )
     np.testing.assert_array_equal(per_hour, stack.sum(axis=(1, 2)))
 

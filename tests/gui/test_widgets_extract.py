@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_mousestop.datasets.build import build_dataset
@@ -86,6 +87,9 @@ def test_recordings_then_a_cohort_csv_give_aligned_layers_and_a_dataset(
     added = [lyr.name for lyr in viewer.layers][n_before:]
     assert added[0] == name and all(a.startswith(name) for a in added) and len(added) <= 4
     whole = viewer.layers[name]
+    # each tile knows how much of each interval was recorded: 18 min in 3 x 10 min
+    for tile in whole.metadata["tiles"]:
+        np.testing.assert_allclose(tile["coverage"], [1.0, 0.8, 0.0], atol=0.01)
     tiles = Mosaic.from_dict(whole.metadata["mosaic"]).tiles
     assert [t.label for t in tiles] == sorted(
         (t.label for t in tiles), key=["AM", "JM", "AF", "JF"].index
@@ -113,12 +117,12 @@ def test_recordings_then_a_cohort_csv_give_aligned_layers_and_a_dataset(
     points = viewer.layers[f"{first.name} stops"]
     mine = (points.features["animal"] == tile.animal).to_numpy()
     assert mine.sum() == rs.stacks[i].sum()
-    t, y, x = points.data[mine].T
+    t, y, x = points.data[mine].T  # interval, y, x (scale interval_h, 1, 1)
     y, x = y - oy, x - ox
-    assert set(np.round(t * 6).astype(int)) <= {0, 1, 2}
+    assert set(np.round(t).astype(int)) <= {0, 1, 2}
     assert ((y >= 0) & (y <= 50) & (x >= 0) & (x <= 50)).all()
     hist = np.zeros((3, 10, 10))
-    np.add.at(hist, (np.round(t * 6).astype(int), np.minimum(y // 5, 9).astype(int),
+    np.add.at(hist, (np.round(t).astype(int), np.minimum(y // 5, 9).astype(int),
                      np.minimum(x // 5, 9).astype(int)), 1)  # fmt: skip
     np.testing.assert_array_equal(hist, rs.stacks[i])
 
@@ -234,3 +238,66 @@ def test_classes_from_a_cohort_column(make_napari_viewer, qtbot, tmp_path):
         files.cohort_csv, tmp_path / "core.npz", params, n_workers=0, classes="genotype"
     )
     assert ds.params["labels"] == core.params["labels"]
+
+
+def test_intervals_from_the_recording_and_its_partial_last_interval_shown_as_such(
+    make_napari_viewer, qtbot, cohort
+):
+    """Left at "from the recording", a 0.3-h recording in 10-min intervals gives 2 intervals
+    (not 72 mostly empty ones); the Explore plot marks the second as 8 min recorded."""
+    from napari_mousestop.gui.widgets.explore import ExploreWidget
+
+    viewer = make_napari_viewer()
+    widget = ExtractWidget(viewer)
+    assert widget.hist.n_intervals.value == 0  # the default: from the recording
+    assert widget.hist.n_intervals.native.specialValueText() == "from the recording"
+    widget.hist.interval_s.value = "600"
+    widget.hist.n_bins.value = 10
+    widget.files.value = [str(cohort.cohort_csv.parent / "cage01_adult.sqlite")]
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    mosaic = next(lyr for lyr in viewer.layers if "mosaic" in lyr.metadata)
+    assert mosaic.data.shape[0] == 2  # 18 min in 10-min intervals
+    assert mosaic.metadata["hist_params"]["n_intervals"] == 2  # the T used, recorded
+    coverage = [t["coverage"] for t in mosaic.metadata["tiles"]]
+    np.testing.assert_allclose(coverage, [[1.0, 0.8]] * len(coverage), atol=0.01)
+    explorer = ExploreWidget(viewer)
+    explorer.bind(mosaic)
+    texts = [t.get_text() for t in explorer.hourly.axes.texts]
+    assert texts == ["8 min recorded"], texts
+    assert "hatched: partly recorded" in explorer.hourly.axes.get_xlabel()
+
+    # hovering a stop point: its start (clock time and s) and duration, as in the stop table
+    points = viewer.layers[f"{mosaic.name} stops"]
+    table = recording_stacks(
+        cohort.cohort_csv.parent / "cage01_adult.sqlite",
+        HistogramParams(interval_s=600, n_intervals=None, n_bins=10),
+    ).stops
+    k = int(np.argmax(points.features["duration"]))  # the longest stop
+    row = table.loc[np.isclose(table["start_s"], points.features["start_s"][k])].iloc[0]
+    assert points.features["duration"][k] == pytest.approx(row["duration_s"])
+    start = pd.Timestamp(row["start_time"])
+    assert pd.Timestamp(points.features["start"][k]) == start.floor("ms")
+    hour, y, x = points.data_to_world(points.data[k])
+    viewer.dims.set_point(0, hour)
+    text = explorer.status_at(np.array([hour, y, x]))
+    assert text.startswith(
+        f"stop of {points.features['animal'][k]}: starts {start:%H:%M:%S} UTC "
+        f"({row['start_s']:.1f} s into the recording), lasts {row['duration_s']:.1f} s · "
+    ), text
+    assert " · " in text and "bin" in text  # then the tile's own hover text
+    other = 1 / 6 if hour == 0 else 0.0  # the other interval: the point is not shown there
+    viewer.dims.set_point(0, other)
+    assert not explorer.status_at(np.array([other, y, x])).startswith("stop")
+
+
+def test_a_number_of_intervals_is_still_used_as_given(cohort):
+    rs = recording_stacks(
+        cohort.cohort_csv.parent / "cage01_adult.sqlite",
+        HistogramParams(interval_s=600, n_intervals=5, n_bins=10),
+    )
+    assert rs.stacks.shape[1] == 5 and rs.params.n_intervals == 5
+    assert not any("as many as the recording covers" in n for n in rs.report["notes"])
+    with pytest.raises(ValueError, match="one number of intervals"):
+        build_dataset(cohort.cohort_csv, cohort.cohort_csv.parent / "x.npz",
+                      HistogramParams(n_intervals=None))  # fmt: skip

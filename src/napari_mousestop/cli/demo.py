@@ -6,6 +6,7 @@ import typer
 
 from napari_mousestop.cli.common import friendly_errors
 from napari_mousestop.errors import MousestopError
+from napari_mousestop.pipeline import DEMO
 
 # --- the whole pipeline (pipeline.py) ----------------------------------------------------------
 
@@ -13,18 +14,20 @@ from napari_mousestop.errors import MousestopError
 @friendly_errors
 def demo(
     out_dir: str = typer.Argument("demo_output", help="Folder for all the demo's results."),
-    cages: int = typer.Option(12, help="Cages (4 mice each, recorded juvenile and adult)."),
-    hours: float = typer.Option(0.5, help="Hours per recording."),
-    interval: float = typer.Option(30.0, help="Histogram interval (min); T = hours / interval."),
-    epochs: int = typer.Option(60, help="Training epochs per fold."),
-    seed: int = typer.Option(0, help="Seed of generator, training and permutations."),
+    cages: int = typer.Option(DEMO.cages, help="Cages (4 mice each, recorded juvenile and adult)."),
+    hours: float = typer.Option(DEMO.hours, help="Hours per recording."),
+    interval: float = typer.Option(
+        DEMO.interval_min, help="Histogram interval (min); T = hours / interval."
+    ),
+    epochs: int = typer.Option(DEMO.epochs, help="Training epochs per fold."),
+    seed: int = typer.Option(DEMO.seed, help="Seed of generator, training and permutations."),
     workers: int = typer.Option(
-        None,
+        DEMO.workers,
         help="Worker processes of the demo's Dask cluster: recordings, dataset and folds "
         "(default: one per core; 0: all in this process).",
     ),
     start_time: str = typer.Option(
-        "2024-01-15 20:00", help="Clock time (UTC) of every recording's start (20:00: dark)."
+        DEMO.start_time, help="Clock time (UTC) of every recording's start (20:00: dark)."
     ),
     view: bool = typer.Option(
         None, "--view/--no-view", help="Open napari on the results (default: when a display is)."

@@ -20,6 +20,7 @@ from napari_mousestop.cli.common import (
     friendly_errors,
     tracker_params,
 )
+from napari_mousestop.explain.params import EXPLAIN
 from napari_mousestop.learning.config import N_PERMUTATIONS, EpochProgress, TrainConfig
 from napari_mousestop.progress import Progress
 
@@ -244,17 +245,24 @@ def explain(
         None, "--dataset", help="Dataset file (default: the one named in report.json)."
     ),
     permutations: int = typer.Option(
-        5000, help="Cage-level labellings per comparison (all are listed when fewer exist)."
+        EXPLAIN.n_permutations,
+        help="Cage-level labellings per comparison (all are listed when fewer exist).",
     ),
-    alpha: float = typer.Option(0.05, help="Family-wise error rate of the significance marks."),
-    patch: int = typer.Option(3, help="Side (bins) of the occluded square."),
-    stride: int = typer.Option(2, help="Step (bins) between occluded squares."),
-    by: str = typer.Option("true", help="Average classes by 'true' or 'predicted' class."),
-    correct_only: bool = typer.Option(False, help="Average correctly classified animals only."),
-    seed: int = typer.Option(0, help="Seed of the permutations."),
-    statistic: str = typer.Option("t", help="Test statistic: 't' (smoothed) or 'diff'."),
+    alpha: float = typer.Option(
+        EXPLAIN.alpha, help="Family-wise error rate of the significance marks."
+    ),
+    patch: int = typer.Option(EXPLAIN.patch, help="Side (bins) of the occluded square."),
+    stride: int = typer.Option(EXPLAIN.stride, help="Step (bins) between occluded squares."),
+    by: str = typer.Option(EXPLAIN.by, help="Average classes by 'true' or 'predicted' class."),
+    correct_only: bool = typer.Option(
+        EXPLAIN.correct_only, help="Average correctly classified animals only."
+    ),
+    seed: int = typer.Option(EXPLAIN.seed, help="Seed of the permutations."),
+    statistic: str = typer.Option(
+        EXPLAIN.statistic, help="Test statistic: 't' (smoothed) or 'diff'."
+    ),
     primary: str = typer.Option(
-        "occlusion_space",
+        EXPLAIN.primary,
         help="Primary map, named in advance: its comparisons are one Holm family, all other "
         "maps' comparisons a second one.",
     ),
@@ -333,8 +341,7 @@ def explain(
     finally:
         bar.close()
     typer.echo(
-        f"wrote {res.file} ({len(res.maps)} arrays), {len(res.figures)} figures "
-        f"and {res.index}"
+        f"wrote {res.file} ({len(res.maps)} arrays), {len(res.figures)} figures and {res.index}"
     )
     for name, why in res.skipped.items():
         typer.echo(f"skipped {name}: {why}")

@@ -278,6 +278,11 @@ def build_dataset(
     from napari_mousestop.stops import StopParams
 
     hist_params = hist_params or HistogramParams()
+    if hist_params.n_intervals is None:
+        raise ValueError(
+            "a dataset built from a cohort needs one number of intervals T for all its "
+            "recordings: give n_intervals (e.g. 72 hours)"
+        )
     stop_params = stop_params or StopParams()
     geometry = geometry or CageGeometry.mouse()
     out_path = Path(out_path)
@@ -664,7 +669,8 @@ def dataset_from_recordings(
         ``params["failed"]``) and their column values (dicts, same order: the ``columns``'
         values are the factors, any others covariates; see
         :func:`~napari_mousestop.io.cohort.recording_labels`). Parameters come from the first
-        recording.
+        recording. Recordings binned with intervals from their length (``n_intervals`` None)
+        may differ in T: the shorter ones are zero-filled to the longest (said in their notes).
     columns
         The class columns the labels were made from (None: the paper's sex and age, or the
         class names decide).
@@ -678,12 +684,19 @@ def dataset_from_recordings(
     """
     samples, failed, sources, described = [], [], [], {}
     what = ", ".join(columns or ("sex", "age"))
+    n_t = max(int(r[0].params.n_intervals) for r in recordings) if recordings else 0
     for rs, cage, labels, *rest in recordings:
         values_of = rest[0] if rest else [{}] * len(labels)
         name = Path(rs.path).name
         used = False
+        short = n_t - rs.stacks.shape[1]
+        stacks = np.pad(rs.stacks, ((0, 0), (0, short), (0, 0), (0, 0))) if short else rs.stacks
+        padded = [
+            f"intervals {n_t - short}-{n_t - 1} not recorded (after its end): zero-filled to "
+            f"the longest recording's T = {n_t}"
+        ] if short else []  # fmt: skip
         for stack, animal, label, values in zip(
-            rs.stacks, rs.animals, labels, values_of, strict=True
+            stacks, rs.animals, labels, values_of, strict=True
         ):
             key = animal_key(animal)
             if label is None:
@@ -704,7 +717,7 @@ def dataset_from_recordings(
         described[name] = {
             "info": {**rs.info, "origin": rs.origin},
             "warnings": list(rs.report.get("warnings", [])),
-            "notes": list(rs.report.get("notes", [])),
+            "notes": list(rs.report.get("notes", [])) + padded,
             "reader": rs.report.get("stops", {}).get("reader"),
             "time_base": rs.stop_params.get("time_base"),
             "counts": row_counts(rs.report.get("stops", {})),
@@ -715,7 +728,7 @@ def dataset_from_recordings(
     first = recordings[0][0]
     return assemble_dataset(
         samples,
-        first.params,
+        replace(first.params, n_intervals=n_t),
         first.stop_params,
         first.geometry,
         sources,

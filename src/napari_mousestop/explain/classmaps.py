@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_mousestop.explain.params import EXPLAIN
 from napari_mousestop.io.geometry import CageGeometry, Placement
 from napari_mousestop.progress import ProgressCallback, notify
 
@@ -115,8 +116,8 @@ def class_maps(
     kernel_size: int = 3,
     stage: str = "relu",
     pair: tuple[str, str] | None = None,
-    n_permutations: int = 1000,
-    seed: int = 0,
+    n_permutations: int = EXPLAIN.map_permutations,
+    seed: int = EXPLAIN.seed,
     checkpoint: Any = None,
     folds: Any = None,
     progress: ProgressCallback | None = None,

@@ -25,6 +25,7 @@ from napari_mousestop.explain.maps import (
     gradcam_maps,
 )
 from napari_mousestop.explain.occlusion import occlusion_hours, occlusion_space
+from napari_mousestop.explain.params import EXPLAIN
 from napari_mousestop.io.geometry import CageGeometry
 from napari_mousestop.learning.model import StopCNN
 from napari_mousestop.plots.explain import (
@@ -149,7 +150,7 @@ def out_of_fold(
     return merged
 
 
-PRIMARY = "occlusion_space"
+PRIMARY = EXPLAIN.primary
 """The map whose comparisons form the primary family (named in advance, Holm within it)."""
 
 DESCRIBE: dict[str, tuple[str, str, str]] = {
@@ -295,14 +296,14 @@ def explain_run(
     out_dir,
     dataset=None,
     which: Sequence[str] = EVIDENCE,
-    patch: int = 3,
-    stride: int = 2,
-    n_permutations: int = 5000,
-    alpha: float = 0.05,
-    seed: int = 0,
-    statistic: str = "t",
-    by: str = "true",
-    correct_only: bool = False,
+    patch: int = EXPLAIN.patch,
+    stride: int = EXPLAIN.stride,
+    n_permutations: int = EXPLAIN.n_permutations,
+    alpha: float = EXPLAIN.alpha,
+    seed: int = EXPLAIN.seed,
+    statistic: str = EXPLAIN.statistic,
+    by: str = EXPLAIN.by,
+    correct_only: bool = EXPLAIN.correct_only,
     primary: str = PRIMARY,
     contrasts: Sequence[str] | None = None,
     figures: bool = True,

@@ -61,6 +61,7 @@ import numpy as np
 
 from napari_mousestop.design import LEVELS, Scheme, StudyDesign
 from napari_mousestop.explain.maps import ExplanationMap, HourProfile
+from napari_mousestop.explain.params import EXPLAIN
 
 
 def class_average(
@@ -510,10 +511,10 @@ def compare(
     labels: np.ndarray,
     cages: np.ndarray,
     contrast: Contrast,
-    n_permutations: int = 1000,
-    alpha: float = 0.05,
-    statistic: str = "t",
-    seed: int = 0,
+    n_permutations: int = EXPLAIN.map_permutations,
+    alpha: float = EXPLAIN.alpha,
+    statistic: str = EXPLAIN.statistic,
+    seed: int = EXPLAIN.seed,
     *,
     design: StudyDesign,
 ) -> Comparison:
@@ -638,10 +639,10 @@ def compare_classes(
     cages: np.ndarray,
     a: str,
     b: str,
-    n_permutations: int = 1000,
-    alpha: float = 0.05,
-    statistic: str = "t",
-    seed: int = 0,
+    n_permutations: int = EXPLAIN.map_permutations,
+    alpha: float = EXPLAIN.alpha,
+    statistic: str = EXPLAIN.statistic,
+    seed: int = EXPLAIN.seed,
     *,
     design: StudyDesign,
 ) -> Comparison:
@@ -721,10 +722,10 @@ def compare_all(
     cages: np.ndarray,
     contrasts: Sequence[Contrast] | None = None,
     primary: str | None = None,
-    n_permutations: int = 1000,
-    alpha: float = 0.05,
-    statistic: str = "t",
-    seed: int = 0,
+    n_permutations: int = EXPLAIN.map_permutations,
+    alpha: float = EXPLAIN.alpha,
+    statistic: str = EXPLAIN.statistic,
+    seed: int = EXPLAIN.seed,
     *,
     design: StudyDesign,
 ) -> tuple[dict[str, list[Comparison]], dict[str, str]]:

@@ -29,7 +29,6 @@ When a napari window is open, reading a recording or a dataset also docks the Ex
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import zipfile
 from collections.abc import Callable
@@ -143,14 +142,6 @@ def recording_names(
     return recording_labels(db, animals, _sidecar_cohort(db), columns, threshold_days)
 
 
-def _hours_covering(duration_s: float) -> Any:
-    """1 h intervals covering a recording of ``duration_s`` seconds, at most the paper's 72."""
-    from napari_mousestop.histograms import HistogramParams
-
-    hours = math.ceil(duration_s / 3600)
-    return HistogramParams(n_intervals=int(min(72, max(1, hours))))
-
-
 def read_recording(
     path: str | Path, hist_params: Any = None, origin: tuple[float, float] = (0.0, 0.0)
 ) -> list[LayerDataTuple]:
@@ -166,17 +157,14 @@ def read_recording(
     path
         LMT ``.sqlite`` database (opened read-only).
     hist_params
-        :class:`~napari_mousestop.histograms.HistogramParams` (default: 1 h intervals covering
-        the recording, at most the paper's 72; 30 x 30 bins).
+        :class:`~napari_mousestop.histograms.HistogramParams` (default: as many 1 h intervals
+        as the recording covers, the last one partly recorded; 30 x 30 bins).
     origin
         World position ``(y, x)`` in cm of the mosaic.
     """
-    from napari_mousestop.histograms import recording_stacks
-    from napari_mousestop.io.lmt import read_recording_info
+    from napari_mousestop.histograms import HistogramParams, recording_stacks
 
-    if hist_params is None:
-        hist_params = _hours_covering(read_recording_info(path).duration_s)
-    rs = recording_stacks(path, hist_params)
+    rs = recording_stacks(path, hist_params or HistogramParams(n_intervals=None))
     if not rs.animals:
         raise ValueError(f"{path}: no animals in the ANIMAL table")
     cage, labels, _ = recording_names(path, rs.animals)
@@ -260,20 +248,19 @@ def read_tracker_recording(
     path
         A DeepLabCut, SLEAP... file (see :func:`tracker_settings` for how it is read).
     hist_params
-        :class:`~napari_mousestop.histograms.HistogramParams` (default: 1 h intervals covering
-        the recording, at most 72; 30 x 30 bins).
+        :class:`~napari_mousestop.histograms.HistogramParams` (default: as many 1 h intervals
+        as the recording covers; 30 x 30 bins).
     origin
         World position ``(y, x)`` in cm of the mosaic.
     """
-    from napari_mousestop.histograms import bin_recording
+    from napari_mousestop.histograms import HistogramParams, bin_recording
     from napari_mousestop.io.geometry import CageGeometry
     from napari_mousestop.io.layout import load_calibration
     from napari_mousestop.stops import extract_stops
 
     tracker = tracker_settings(path)
     stops = extract_stops(path, tracker=tracker)
-    if hist_params is None:
-        hist_params = _hours_covering(stops.attrs["recording"]["duration_s"])
+    hist_params = hist_params or HistogramParams(n_intervals=None)
     rs = bin_recording(stops, hist_params, CageGeometry.from_dict(stops.attrs["geometry"]))
     cage, labels, _ = recording_names(path, rs.animals)
     layout = load_calibration(tracker.calibration)

@@ -83,6 +83,33 @@ def per_interval(interval_h: float) -> str:
     return f"per {interval_h:g}-h interval"
 
 
+def _rounded(seconds: float) -> str:
+    """``27.4`` -> ``"27 s"``, ``482`` -> ``"8 min"``, ``5400`` -> ``"1.5 h"``."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _mark_partial(
+    ax: Any, hours: np.ndarray, step: float, coverage: Sequence[float] | None, colour: str
+) -> bool:
+    """Hatch the intervals not wholly recorded, each labelled with the time recorded (at most
+    six labels); True when there is any."""
+    if coverage is None:
+        return False
+    coverage = np.asarray(coverage, dtype=float)
+    partial = np.flatnonzero(coverage < 0.999)
+    for k in partial:
+        ax.axvspan(hours[k], hours[k] + step, facecolor="none", edgecolor=colour, hatch="///",
+                   alpha=0.35, lw=0)  # fmt: skip
+        if len(partial) <= 6:
+            seconds = coverage[k] * step * 3600.0
+            text = f"{_rounded(seconds)} recorded" if seconds > 0 else "not recorded"
+            ax.text(hours[k] + step / 2, 0.98, text, transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize=6, color=colour, rotation=90)  # fmt: skip
+    return bool(len(partial))
+
+
 def plot_hourly_stops(
     figure: Figure,
     hours: Sequence[float],
@@ -95,6 +122,7 @@ def plot_hourly_stops(
     colour_units: str = "stops per bin per hour",
     foreground: str = "black",
     interval_h: float | None = None,
+    coverage: Sequence[float] | None = None,
 ) -> HourlyStopsPlot:
     """Stops per hour: class means with the middle half of their animals, chosen animals, and
     the dark intervals shaded; below, the mosaic's colour bar.
@@ -125,6 +153,10 @@ def plot_hourly_stops(
     interval_h
         Length of one interval in hours (default: the step between ``hours``, 1 for a single
         interval). A single interval is drawn as points.
+    coverage
+        Fraction of each interval recorded (None: unknown). Intervals not wholly recorded
+        (a recording's last, partial hour) are hatched and say how much of them was recorded:
+        their totals count that part only, not a drop in stopping.
     """
     figure.clear()
     figure.set_layout_engine("constrained")
@@ -145,6 +177,7 @@ def plot_hourly_stops(
         for h, frac in zip(hours, light, strict=True):
             if frac < 0.5:
                 ax.axvspan(h, h + step, color="0.5", alpha=0.22, lw=0)
+    partial = _mark_partial(ax, hours, step, coverage, foreground)
     for name, totals in classes.items():
         totals = np.atleast_2d(np.asarray(totals, dtype=float))
         colour = CLASS_COLOURS.get(name)
@@ -160,7 +193,8 @@ def plot_hourly_stops(
     if len(hours):
         ax.set_xlim(hours[0], hours[-1] + step)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("hour" + (" (grey: dark)" if light is not None else ""), fontsize=8)
+    said = [" (grey: dark)" if light is not None else "", "; hatched: partly recorded" * partial]
+    ax.set_xlabel("hour" + "".join(said), fontsize=8)
     ax.set_ylabel(f"{units} {per_interval(step)}", fontsize=8)
     if ax.get_legend_handles_labels()[0]:
         legend = ax.legend(fontsize=7, frameon=False, ncols=2, loc="upper left")

@@ -287,7 +287,9 @@ def recording_to_layers(
         layout=layout,
         clocks=[clock] * len(keys),
         weight=params.weight,
-        tiles_metadata=[{"animal": dict(a)} for a in rs.animals],
+        tiles_metadata=[
+            {"animal": dict(a), "coverage": _coverage_of(rs, a)} for a in rs.animals
+        ],
         metadata=common,
         origin=origin,
     )
@@ -319,6 +321,29 @@ def recording_to_layers(
     )
     stops = (np.concatenate(parts) if parts else points, kwargs, "points")
     return [layers[0], stops, *layers[1:]]
+
+
+def _coverage_of(rs: Any, animal: dict) -> list[float] | None:
+    """The fraction of each interval recorded for one animal of ``rs`` (None: not reported)."""
+    return rs.report.get("animals", {}).get(str(animal.get("animal_id")), {}).get("coverage")
+
+
+def _dataset_coverage(dataset: Any, hist: dict) -> dict[str, list[float]]:
+    """Fraction of each interval recorded, per recording of a dataset (those whose info in
+    ``params["recordings"]`` gives their length)."""
+    from napari_mousestop.histograms import HistogramParams, recording_coverage
+
+    try:
+        params = HistogramParams.from_dict({**hist, "n_intervals": int(dataset.X.shape[1])})
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for name, described in ((dataset.params or {}).get("recordings") or {}).items():
+        info = described.get("info") if isinstance(described, dict) else None
+        coverage = recording_coverage(info, params) if isinstance(info, dict) else None
+        if coverage is not None:
+            out[str(name)] = [round(float(c), 6) for c in coverage]
+    return out
 
 
 def dataset_to_layers(
@@ -357,6 +382,7 @@ def dataset_to_layers(
     mosaic = dataset_mosaic(dataset)
     drawn = layout if isinstance(layout, CageLayout) else load_layout()
     names = dataset.class_names
+    covered = _dataset_coverage(dataset, hist)
     meta = [
         {
             "index": int(i),
@@ -364,6 +390,7 @@ def dataset_to_layers(
             "recording": str(dataset.recordings[i]),
             "animal": str(dataset.animals[i]),
             "label": str(names[i]),
+            "coverage": covered.get(str(dataset.recordings[i])),
         }
         for i in range(len(dataset))
     ]

@@ -62,7 +62,12 @@ def stops_to_points(
     size_cm: float = 1.0,
     metadata: dict | None = None,
 ) -> LayerDataTuple:
-    """A stop table as a Points layer at ``(hour, y_cm, x_cm)``, coloured by hour.
+    """A stop table as a Points layer at ``(hour, y_cm, x_cm)`` in the world, coloured by hour.
+
+    The data's first column counts intervals and the layer's scale is ``(interval_h, 1, 1)``:
+    napari shows a point on the slider steps within half a data unit of it, so this keeps each
+    stop on its own interval (with hours as data, a 10-min interval would show an hour of
+    stops).
 
     Parameters
     ----------
@@ -87,9 +92,9 @@ def stops_to_points(
     Returns
     -------
     tuple
-        ``(data (n, 3), kwargs, "points")``. Features: ``hour`` (the interval's start, in h),
-        ``start`` (ISO time, UTC), ``start_s``, ``duration`` (s), ``animal`` and the other stop
-        table columns.
+        ``(data (n, 3): interval, y_cm, x_cm; kwargs, "points")``. Features: ``hour`` (the
+        interval's start, in h), ``start`` (ISO time, UTC), ``start_s``, ``duration`` (s),
+        ``animal`` and the other stop table columns.
     """
     missing = {"start_s", "duration_s", "x_cm", "y_cm"} - set(stops.columns)
     if missing:
@@ -102,7 +107,7 @@ def stops_to_points(
     rows = stops.loc[keep]
     hour = t[keep] * interval_h
     data = np.column_stack(
-        [hour, rows["y_cm"].to_numpy(np.float64), rows["x_cm"].to_numpy(np.float64)]
+        [t[keep], rows["y_cm"].to_numpy(np.float64), rows["x_cm"].to_numpy(np.float64)]
     ).reshape(-1, 3)
     features = pd.DataFrame({"hour": hour}, index=pd.RangeIndex(len(rows)))
     if "start_time" in rows and rows["start_time"].notna().all():  # NaT: no clock time
@@ -127,11 +132,33 @@ def stops_to_points(
         "border_width": 0.1,
         "border_width_is_relative": True,
         "size": size_cm,
+        "scale": (interval_h, 1.0, 1.0),
         "axis_labels": AXIS_LABELS,
         "units": UNITS,
         "metadata": dict(metadata or {}, interval_s=interval_s, offset_s=offset_s),
     }
     return data, kwargs, "points"
+
+
+def describe_stop(stop: Any, timezone: str = "UTC") -> str:
+    """The hover text of one stop point (a row of the features of :func:`stops_to_points`):
+    ``"stop of 000000010001: starts 20:14:03 UTC (1234.5 s into the recording), lasts 3.2 s"``.
+
+    Parameters
+    ----------
+    stop
+        The point's features (``start_s``, ``duration``, optionally ``start`` and ``animal``).
+    timezone
+        Zone of the clock time (an IANA name); the start's clock time is left out when the
+        recording has none.
+    """
+    who = f" of {stop['animal']}" if str(stop.get("animal", "")) not in ("", "nan") else ""
+    start = f"{float(stop['start_s']):.1f} s into the recording"
+    clock = stop.get("start")
+    if isinstance(clock, str) and clock:
+        local = pd.Timestamp(clock).tz_convert(timezone)
+        start = f"{local:%H:%M:%S} {timezone} ({start})"
+    return f"stop{who}: starts {start}, lasts {float(stop['duration']):.1f} s"
 
 
 def stack_to_image(

@@ -21,6 +21,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, SpinBox
 from qtpy.QtWidgets import QLabel
 
 from napari_mousestop.explain.classmaps import MAP_LABELS, MAPS, ClassMaps, class_maps
+from napari_mousestop.explain.params import EXPLAIN
 from napari_mousestop.gui.jobs import JobWidget, notify_error
 from napari_mousestop.gui.layers.maps import Panels, panel_layers
 from napari_mousestop.gui.widgets.common import (
@@ -123,7 +124,7 @@ class CompareWidget(JobWidget):
                                 "where its panel is higher")  # fmt: skip
         self.n_permutations = SpinBox(
             label="permutations",
-            value=1000,
+            value=EXPLAIN.map_permutations,
             min=10,
             max=100_000,
             tooltip="cage-level permutation test of A - B, "

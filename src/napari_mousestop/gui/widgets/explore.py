@@ -53,6 +53,8 @@ class MosaicView:
     interval_h: float
     units: str
     colour_units: str
+    coverage: np.ndarray | None = None
+    """Fraction of each interval recorded, averaged over the tiles that report it."""
 
     @classmethod
     def of(cls, layer: Any) -> MosaicView:
@@ -60,6 +62,7 @@ class MosaicView:
         mosaic = Mosaic.from_dict(meta[MOSAIC_KEY])
         tiles = meta.get("tiles") or [{} for _ in mosaic.tiles]
         clocks = [IntervalClock.from_dict(t["clock"]) if t.get("clock") else None for t in tiles]
+        known = [t["coverage"] for t in tiles if t.get("coverage") is not None]
         return cls(
             layer,
             mosaic,
@@ -68,6 +71,7 @@ class MosaicView:
             float(meta.get("interval_h", layer.scale[0])),
             str(meta.get("units", "stops")),
             str(meta.get("colour_units", "stops per bin per hour")),
+            np.mean(known, axis=0) if known else None,
         )
 
     def hit(self, world: Any) -> tuple[int, int, int, int] | None:
@@ -292,13 +296,32 @@ class ExploreWidget(QWidget):
 
     # -- hover ----------------------------------------------------------------------------------
     def status_at(self, world: Any) -> str | None:
-        """The hover text at a world position: the top visible mosaic with a tile there."""
+        """The hover text at a world position: the stop point there (its start and duration),
+        then the top visible mosaic with a tile there."""
+        stop = self.stop_at(world)
         for layer in reversed(self.mosaic_layers()):
             if not layer.visible:
                 continue
             text = self.view_of(layer).describe(world)
             if text is not None:
-                return text
+                return text if stop is None else f"{stop} · {text}"
+        return stop
+
+    def stop_at(self, world: Any) -> str | None:
+        """The start and duration of the stop point under a world position (None: none)."""
+        from napari.layers import Points
+
+        from napari_mousestop.gui.layers.recordings import describe_stop
+
+        for layer in reversed(self.viewer.layers):
+            if not (isinstance(layer, Points) and layer.visible):
+                continue
+            if not {"start_s", "duration"} <= set(layer.features.columns):
+                continue
+            index = layer.get_value(world, world=True)
+            if index is not None:
+                zone = layer.metadata.get("hist_params", {}).get("timezone", "UTC")
+                return describe_stop(layer.features.iloc[int(index)], zone)
         return None
 
     def _on_status(self, event: Any = None) -> None:
@@ -361,6 +384,7 @@ class ExploreWidget(QWidget):
             colour_units=view.colour_units,
             foreground=FOREGROUND,
             interval_h=view.interval_h,
+            coverage=view.coverage,
         )
         self.hourly.cursor.set_animated(True)
         self._background = None

@@ -85,6 +85,9 @@ class ExtractWidget(JobWidget):
         self.hist = dataclass_form(
             HistogramParams,
             choices={"weight": ("count", "duration"), "off_floor": ("clip", "drop")},
+            # one recording at a time: as many intervals as it covers unless a number is given
+            defaults={"n_intervals": None},
+            none_text={"n_intervals": "from the recording"},
         )
         self.stop = dataclass_form(
             StopParams,

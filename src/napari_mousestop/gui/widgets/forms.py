@@ -68,16 +68,20 @@ def dataclass_form(
     skip: Sequence[str] = (),
     labels: dict[str, str] | None = None,
     defaults: dict[str, Any] | None = None,
+    none_text: dict[str, str] | None = None,
 ) -> Container:
     """A magicgui form with one widget per field of dataclass ``cls``, defaults and tooltips.
 
-    Read the values back with :func:`form_values` (``cls(**form_values(form))``).
+    An ``int | None`` field is a spin box whose 0 means None, shown as its ``none_text``
+    (default "none"). Read the values back with :func:`form_values`
+    (``cls(**form_values(form))``).
     """
     hints = typing.get_type_hints(cls)
     tips = docstring_params(cls)
     choices = choices or {}
     labels = labels or {}
     defaults = defaults or {}
+    none_text = none_text or {}
     widgets = []
     for f in dataclasses.fields(cls):
         if f.name in skip or not f.init:
@@ -102,6 +106,13 @@ def dataclass_form(
             w = create_widget(
                 value=value, name=f.name, label=label, annotation=int, options=options
             )
+        elif hint == int | None:  # 0: None, said in words
+            options.update(min=0, max=10**9)
+            w = create_widget(
+                value=value or 0, name=f.name, label=label, annotation=int, options=options
+            )
+            w.native.setSpecialValueText(none_text.get(f.name, "none"))
+            w._mousestop_kind = "optional int"
         elif hint is float:  # text, so 1e-3 and 0.25 both keep their digits
             w = create_widget(
                 value=f"{value:g}", name=f.name, label=label, annotation=str, options=options
@@ -143,6 +154,8 @@ def form_values(form: Container) -> dict[str, Any]:
                 raise ValueError(f"{w.label}: {value!r} is not a number") from None
         elif kind == "optional":
             value = value.strip() or None
+        elif kind == "optional int":
+            value = int(value) or None
         elif kind == "tuple":
             parts = [p.strip() for p in str(value).split(",") if p.strip()]
             value = tuple(int(p) if re.fullmatch(r"-?\d+", p) else float(p) for p in parts)
