@@ -114,10 +114,15 @@ def test_maps_file_opens_aligned_with_the_cage(make_napari_viewer, tmp_path):
     path = save_maps([m], tmp_path / "maps.nc", attrs={"primary_map": "contribution_k9"})
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin="napari-mousestop")
-    layer = viewer.layers["contribution_k9"]
-    _, y, x = layer.data_to_world((2, 2, 5))
+    layer = viewer.layers["contribution_k9: classes"]  # the classes side by side, 2 x 2
+    cell = next(c for c in layer.metadata["cells"] if c["class"] == "AF")
+    oy, ox = cell["origin_cm"]  # AF's floor: its panel's place in the mosaic
+    sy, sx = layer.scale
+    row, col = 2 + oy / sy, 5 + ox / sx  # AF's pooled pixel (2, 5) in the mosaic
+    assert layer.data[round(row), round(col)] == 1.0
+    y, x = layer.data_to_world((row, col))
     w = 50 / 30
-    assert y == pytest.approx((2 * 2 + 4 + 0.5 + 0.5) * w)  # pooled row 2: bins 4..13
-    assert x == pytest.approx((2 * 5 + 4 + 0.5 + 0.5) * w)
-    assert tuple(layer.axis_labels) == ("class", "y", "x")
-    assert [str(u) for u in layer.units][1:] == ["centimeter", "centimeter"]
+    assert y - oy == pytest.approx((2 * 2 + 4 + 0.5 + 0.5) * w)  # pooled row 2: bins 4..13
+    assert x - ox == pytest.approx((2 * 5 + 4 + 0.5 + 0.5) * w)
+    assert tuple(layer.axis_labels) == ("y", "x")
+    assert [str(u) for u in layer.units] == ["centimeter", "centimeter"]
