@@ -551,7 +551,7 @@ class Summary(_Record):
     n
         Animal-recordings.
     accuracy
-        Accuracy with its cage-level t-interval (the headline interval).
+        Accuracy with its cage-level interval (the headline interval).
     animal_interval
         Wilson interval of the same accuracy, treating animals as independent (optimistic).
     balanced_accuracy

@@ -63,8 +63,9 @@ def _references(ax, report: Report) -> None:
 
 
 def plot_accuracy_by_cage(report: Report, path: Path) -> None:
-    """Each model's accuracy per held-out cage (dots), its mean and cage-level 95% interval
-    (bar), with chance and the training-frequency guess of these folds, as a PNG."""
+    """Each model's accuracy per held-out cage (dots), its accuracy over all animals with the
+    cage-level 95% interval (bar), with chance and the training-frequency guess of these folds,
+    as a PNG."""
     models = [("CNN", report.cnn)] + [(k, b.summary) for k, b in report.baselines.items()]
     fig = Figure(figsize=(1.6 * len(models) + 2.5, 3.6), layout="constrained")
     ax = fig.subplots()
@@ -72,11 +73,11 @@ def plot_accuracy_by_cage(report: Report, path: Path) -> None:
     for x, (_, s) in enumerate(models):
         values = np.array(list(s.accuracy.per_cage.values()))
         ax.plot(x + rng.uniform(-0.12, 0.12, len(values)), values, "o", color="0.6", ms=4)
-        i = s.accuracy.interval
+        i, value = s.accuracy.interval, s.accuracy.value  # the interval is of this value
         ax.errorbar(
             x + 0.25,
-            s.accuracy.cage_mean,
-            yerr=[[s.accuracy.cage_mean - i.low], [i.high - s.accuracy.cage_mean]],
+            value,
+            yerr=[[max(value - i.low, 0.0)], [max(i.high - value, 0.0)]],
             fmt="s",
             color="C0",
             capsize=4,
@@ -86,7 +87,8 @@ def plot_accuracy_by_cage(report: Report, path: Path) -> None:
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("accuracy in the held-out cage")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("Per cage (grey) and mean with 95% cage-level t-interval (blue)", fontsize=9)
+    ax.set_title("Per cage (grey); over all animals with its 95% cage-level interval (blue)",
+                 fontsize=9)
     _save(fig, path)
 
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 SOURCES = ("dataset file", "animals in the viewer")
 COLUMNS = {
     "accuracy": "out-of-fold accuracy over all animal-recordings",
-    "95% (cages)": "95% t-interval over the per-cage accuracies (hover a cell: what it assumes)",
+    "95% (cages)": "95% cage-level interval of the accuracy (hover a cell: what it assumes)",
     "animal-level": "Wilson interval treating animals as independent: optimistic, reference only",
     "balanced": "balanced accuracy (mean recall over classes)",
     "- CNN (p)": "this model's accuracy minus the CNN's, and the sign-flip p over cages",
