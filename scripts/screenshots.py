@@ -159,6 +159,7 @@ def main() -> None:
         train_and_report(ds, tmp / "run", config, n_permutations=200, dataset_path=path)
         compare_shots(tmp, out, path, app)
         explain_figures(tmp, out, args.epochs, app)
+        genotype_figure(tmp, out)
         return
 
     # 0. what napari shows when it opens a dataset (the tutorial's cohort) and a recording
@@ -281,6 +282,30 @@ def explain_figures(tmp: Path, out: Path, epochs: int, app) -> None:
         time.sleep(0.02)
     viewer.reset_view()
     _shot(viewer, app, out / "napari_maps.png")
+
+
+def genotype_figure(tmp: Path, out: Path) -> None:
+    """The stop maps of docs/datasets.md's genotype study (``genotype_study_input.png``): the
+    class panels of ``input.png`` that ``mousestop explain`` writes for it (the data, no model),
+    for ``mousestop synth DIR --design genotype --cages 6 --hours 2 --seed 7 --plant
+    genotype:KO=water`` and ``mousestop dataset DIR/cohort.csv --classes genotype``."""
+    from napari_mousestop.datasets.build import build_dataset
+    from napari_mousestop.explain.classmaps import geometry_of
+    from napari_mousestop.explain.maps import input_maps
+    from napari_mousestop.explain.run import DESCRIBE
+    from napari_mousestop.explain.stats import class_average
+    from napari_mousestop.plots.explain import plot_class_grid
+    from napari_mousestop.synthetic.generate import generate_cohort
+
+    files = generate_cohort(tmp / "genotype", cages=6, hours=2, seed=7, design="genotype",
+                            plant=["genotype:KO=water"])  # fmt: skip
+    ds = build_dataset(files.cohort_csv, tmp / "genotype.npz", n_workers=0,
+                       classes="genotype", warn=False)  # fmt: skip
+    panels = class_average(input_maps(ds.X, geometry_of(ds), ds.classes), ds.labels)
+    what, units, _ = DESCRIBE["input"]
+    path = plot_class_grid(panels, out / "genotype_study_input.png",
+                           title=f"input (data): {what}", colorbar_label=units)  # fmt: skip
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
