@@ -159,7 +159,6 @@ def main() -> None:
         train_and_report(ds, tmp / "run", config, n_permutations=200, dataset_path=path)
         compare_shots(tmp, out, path, app)
         explain_figures(tmp, out, args.epochs, app)
-        genotype_figure(tmp, out)
         return
 
     # 0. what napari shows when it opens a dataset (the tutorial's cohort) and a recording
@@ -213,6 +212,7 @@ def main() -> None:
 
     # 5. `mousestop explain` on a cohort where every class has two places of its own
     explain_figures(tmp, out, args.epochs, app)
+    genotype_figure(tmp, out)
 
 
 def compare_shots(tmp: Path, out: Path, path: Path, app) -> None:
